@@ -1,0 +1,35 @@
+using Spectre.Console;
+
+namespace MusicGen.Cli;
+
+/// <summary>Shared conventions of every verb: one-line errors on stderr and distinct exit codes.</summary>
+public static class Cli
+{
+    public const int Ok = 0;
+    /// <summary>The work ran but its result is not acceptable (nothing usable, --strict tripped, a check failed).</summary>
+    public const int Failed = 1;
+    /// <summary>Bad input: a missing path, a malformed value, a file that is not what it should be.</summary>
+    public const int BadInput = 2;
+
+    public static int Error(string message, int code = BadInput)
+    {
+        Console.Error.WriteLine($"musicgen: error: {message}");
+        return code;
+    }
+
+    /// <summary>Runs a verb body, turning expected failures into a one-line message and exit code instead of a stack trace.</summary>
+    public static int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or InvalidDataException or ArgumentException)
+        {
+            return Error(e.Message);
+        }
+    }
+
+    /// <summary>Progress bars only for a person at a terminal; scripts and CI get the summary alone.</summary>
+    public static bool Interactive(bool quiet) => !quiet && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+}

@@ -1,0 +1,120 @@
+using System.CommandLine;
+using System.Globalization;
+using MusicGen.Midi;
+using MusicGen.Midi.Corpus;
+using Spectre.Console;
+
+namespace MusicGen.Cli.Commands;
+
+/// <summary><c>musicgen prepare</c>: MIDI collection -> binary note cache, with a summary table.</summary>
+public static class PrepareCommand
+{
+    public static Command Build()
+    {
+        var data = new Option<string>("--data", "-d") { Description = "Corpus folder: any tree of .mid/.midi files, or a MAESTRO folder with its CSV", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "Folder for the cache file", DefaultValueFactory = _ => "cache" };
+        var sustain = new Option<bool>("--sustain") { Description = "Hold notes while the sustain pedal (CC64) is down (for performance data such as MAESTRO)" };
+        var drums = new Option<bool>("--include-drums") { Description = "Keep channel-10 percussion notes (left out by default)" };
+        var split = new Option<string>("--split") { Description = "Train/validation/test percentages for a plain folder (MAESTRO uses its CSV)", DefaultValueFactory = _ => "90/5/5" };
+        var strict = new Option<bool>("--strict") { Description = "Exit non-zero if any file is skipped" };
+        var force = new Option<bool>("--force") { Description = "Parse every file again even if the cache is up to date" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar or table; one summary line" };
+
+        var command = new Command("prepare", "Read a MIDI collection into a compact note cache that training and evaluation load without re-parsing")
+        {
+            data, output, sustain, drums, split, strict, force, quiet,
+        };
+        command.SetAction(parse => Cli.Run(() => Execute(
+            parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(split)!,
+            new MidiReadOptions { Sustain = parse.GetValue(sustain), IncludeDrums = parse.GetValue(drums) },
+            parse.GetValue(strict), parse.GetValue(force), parse.GetValue(quiet))));
+        return command;
+    }
+
+    static int Execute(string dataPath, string outDir, string splitText, MidiReadOptions read, bool strict, bool force, bool quiet)
+    {
+        if (!Directory.Exists(dataPath))
+            return Cli.Error(File.Exists(dataPath) ? $"--data '{dataPath}' is a file; give the folder that holds the MIDI files" : $"--data '{dataPath}': no such folder");
+        var options = new PrepareOptions { Read = read, Ratios = SplitRatios.Parse(splitText), Force = force };
+        string cachePath = CorpusPreparer.DefaultCachePath(dataPath, outDir);
+
+        PrepareResult result;
+        if (Cli.Interactive(quiet))
+        {
+            result = null!;
+            AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("Reading MIDI");
+                    result = CorpusPreparer.Prepare(dataPath, cachePath, options, new SyncProgress(task));
+                });
+        }
+        else
+        {
+            result = CorpusPreparer.Prepare(dataPath, cachePath, options);
+        }
+
+        var corpus = result.Corpus;
+        if (quiet) PrintLine(result);
+        else PrintTable(result);
+
+        if (corpus.Files.Count == 0)
+            return Cli.Error($"no usable MIDI file in '{dataPath}' ({corpus.Skipped.Count} skipped)", Cli.Failed);
+        if (strict && corpus.Skipped.Count > 0)
+            return Cli.Error($"--strict: {corpus.Skipped.Count} file(s) skipped", Cli.Failed);
+        return Cli.Ok;
+    }
+
+    /// <summary>Progress reported on the worker thread straight into the Spectre task (it is thread-safe).</summary>
+    sealed class SyncProgress(ProgressTask task) : IProgress<(int Done, int Total)>
+    {
+        public void Report((int Done, int Total) p)
+        {
+            task.MaxValue = Math.Max(1, p.Total);
+            task.Value = p.Done;
+        }
+    }
+
+    static string Num(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+
+    static void PrintLine(PrepareResult r)
+    {
+        var c = r.Corpus;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{c.Files.Count} files read, {c.Skipped.Count} skipped, {c.Notes.Length} notes, {c.Hours:F2} h; train/validation/test files {Count(c, Split.Train)}/{Count(c, Split.Validation)}/{Count(c, Split.Test)}; cache {r.CachePath} ({(r.Written ? "written" : "up to date")}) in {r.Elapsed.TotalSeconds:F2} s"));
+        if (r.CacheNote is not null) Console.WriteLine(r.CacheNote);
+    }
+
+    static int Count(NoteCorpus c, Split s) => c.Files.Count(f => f.Split == s);
+
+    static void PrintTable(PrepareResult r)
+    {
+        var c = r.Corpus;
+        var console = AnsiConsole.Console;
+        var table = new Table().Title($"[bold]{Markup.Escape(c.Root)}[/] ({c.Kind})").AddColumns("", "files", "notes", "hours");
+        table.Columns[1].RightAligned(); table.Columns[2].RightAligned(); table.Columns[3].RightAligned();
+        foreach (var split in new[] { Split.Train, Split.Validation, Split.Test })
+        {
+            var files = c.Files.Where(f => f.Split == split).ToList();
+            table.AddRow(split.ToString().ToLowerInvariant(), Num(files.Count), Num(files.Sum(f => (long)f.NoteCount)),
+                (files.Sum(f => (double)f.Seconds) / 3600).ToString("F2", CultureInfo.InvariantCulture));
+        }
+        table.AddRow("[bold]read[/]", $"[bold]{Num(c.Files.Count)}[/]", $"[bold]{Num(c.Notes.Length)}[/]", $"[bold]{c.Hours.ToString("F2", CultureInfo.InvariantCulture)}[/]");
+        table.AddRow("skipped", Num(c.Skipped.Count), "", "");
+        console.Write(table);
+
+        if (c.Skipped.Count > 0)
+        {
+            var reasons = new Table().Title("Skipped files").AddColumns("reason", "files", "for example");
+            reasons.Columns[1].RightAligned();
+            foreach (var g in c.Skipped.GroupBy(s => s.Reason).OrderByDescending(g => g.Count()))
+                reasons.AddRow(Markup.Escape(g.Key), Num(g.Count()), Markup.Escape(g.First().RelativePath));
+            console.Write(reasons);
+        }
+        double seconds = r.Elapsed.TotalSeconds;
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"cache: {r.CachePath} ({(r.Written ? "written" : "already up to date")}); parsed {r.Parsed} file(s), reused {r.Reused}; {seconds:F2} s ({c.Notes.Length / Math.Max(seconds, 1e-9) / 1e6:F2}M notes/s)"));
+        if (r.CacheNote is not null) console.WriteLine(r.CacheNote);
+    }
+}

@@ -1,0 +1,17 @@
+using System.CommandLine;
+using MusicGen.Cli.Commands;
+
+namespace MusicGen.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke();
+
+    /// <summary>The whole command tree (public so tests can drive the CLI in-process).</summary>
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("MusicGen: learn to compose piano music from MIDI with (bidirectional) LSTM networks on hand-written kernels.");
+        root.Add(PrepareCommand.Build());
+        return root;
+    }
+}

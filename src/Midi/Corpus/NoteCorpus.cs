@@ -1,0 +1,187 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace MusicGen.Midi.Corpus;
+
+/// <summary>A file whose notes are in the corpus: its identity (path, size, mtime), split and slice of <see cref="NoteCorpus.Notes"/>.</summary>
+public sealed record CorpusEntry(string RelativePath, Split Split, long Size, long ModifiedTicks, long FirstNote, int NoteCount, float Seconds);
+
+/// <summary>A file that was skipped, with the one-line reason (kept so an unchanged bad file is not parsed again).</summary>
+public sealed record SkippedEntry(string RelativePath, long Size, long ModifiedTicks, string Reason);
+
+/// <summary>
+/// A prepared corpus: feature rows of every usable file, back to back, plus the per-file index.
+///
+/// On disk (".mgcache", little-endian):
+/// <code>
+/// header, 96 bytes: "MGNOTES\0" | u32 version | u32 flags (1 sustain, 2 drums) | u64 payload hash (XxHash3)
+///                   | i64 payload length | i32 files | i32 skipped | i64 notes | i64 notes offset
+///                   | u64 header hash (XxHash3 of bytes 0..56) | 32 zero bytes
+/// payload:          string root | string kind | files x (string path, u8 split, i64 size, i64 mtime, i64 first, i32 count, f32 seconds)
+///                   | skipped x (string path, i64 size, i64 mtime, string reason) | zero padding to 16
+///                   | notes x NoteRow (4 x f32: pitch, step, duration, velocity)
+/// string:           u16 byte length + UTF-8
+/// </code>
+/// Every count and offset is checked against the file's real length before anything is allocated,
+/// and the payload hash is verified, so a truncated or corrupted cache is refused, never read as garbage.
+/// </summary>
+public sealed class NoteCorpus
+{
+    public const int FormatVersion = 1;
+    const int HeaderSize = 96;
+    static ReadOnlySpan<byte> Magic => "MGNOTES\0"u8;
+
+    public required string Root { get; init; }
+    public required string Kind { get; init; }
+    public required bool Sustain { get; init; }
+    public required bool IncludeDrums { get; init; }
+    public required IReadOnlyList<CorpusEntry> Files { get; init; }
+    public required IReadOnlyList<SkippedEntry> Skipped { get; init; }
+    public required NoteRow[] Notes { get; init; }
+
+    public ReadOnlySpan<NoteRow> NotesOf(CorpusEntry file) => Notes.AsSpan(checked((int)file.FirstNote), file.NoteCount);
+
+    public double Hours => Files.Sum(f => (double)f.Seconds) / 3600;
+
+    // ------------------------------------------------------------------ writing
+
+    /// <summary>Writes the cache atomically (temp file + rename).</summary>
+    public void Save(string path)
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("the corpus cache is little-endian");
+        var index = new MemoryStream();
+        using (var w = new BinaryWriter(index, Encoding.UTF8, leaveOpen: true))
+        {
+            WriteString(w, Root);
+            WriteString(w, Kind);
+            foreach (var f in Files)
+            {
+                WriteString(w, f.RelativePath);
+                w.Write((byte)f.Split); w.Write(f.Size); w.Write(f.ModifiedTicks); w.Write(f.FirstNote); w.Write(f.NoteCount); w.Write(f.Seconds);
+            }
+            foreach (var s in Skipped)
+            {
+                WriteString(w, s.RelativePath);
+                w.Write(s.Size); w.Write(s.ModifiedTicks);
+                WriteString(w, s.Reason);
+            }
+            while ((HeaderSize + index.Length) % 16 != 0) w.Write((byte)0);
+        }
+        var indexBytes = index.GetBuffer().AsSpan(0, (int)index.Length);
+        var noteBytes = MemoryMarshal.AsBytes(Notes.AsSpan());
+
+        var hash = new XxHash3();
+        hash.Append(indexBytes);
+        hash.Append(noteBytes);
+
+        var header = new byte[HeaderSize];
+        Magic.CopyTo(header);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), FormatVersion);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(12), (Sustain ? 1u : 0) | (IncludeDrums ? 2u : 0));
+        BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(16), hash.GetCurrentHashAsUInt64());
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(24), indexBytes.Length + (long)noteBytes.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(32), Files.Count);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(36), Skipped.Count);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(40), Notes.LongLength);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(48), HeaderSize + indexBytes.Length);
+        BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(56), XxHash3.HashToUInt64(header.AsSpan(0, 56)));
+
+        var indexArray = indexBytes.ToArray();
+        AtomicFile.Write(path, stream =>
+        {
+            stream.Write(header);
+            stream.Write(indexArray);
+            stream.Write(MemoryMarshal.AsBytes(Notes.AsSpan()));
+        });
+    }
+
+    static void WriteString(BinaryWriter w, string s)
+    {
+        var bytes = Encoding.UTF8.GetBytes(s);
+        if (bytes.Length > ushort.MaxValue) throw new ArgumentException("string too long for the cache");
+        w.Write((ushort)bytes.Length);
+        w.Write(bytes);
+    }
+
+    // ------------------------------------------------------------------ reading
+
+    /// <summary>Loads a cache with two bulk reads (index, then notes straight into the row array). Throws <see cref="InvalidDataException"/> with a reason when it is not a valid cache of this version.</summary>
+    public static NoteCorpus Load(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        long fileLength = stream.Length;
+        Span<byte> header = stackalloc byte[HeaderSize];
+        if (fileLength < HeaderSize || stream.ReadAtLeast(header, HeaderSize, throwOnEndOfStream: false) < HeaderSize)
+            throw new InvalidDataException("too short to be a MusicGen corpus cache");
+        if (!header[..8].SequenceEqual(Magic)) throw new InvalidDataException("not a MusicGen corpus cache (bad magic)");
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(header[8..]);
+        if (version != FormatVersion) throw new InvalidDataException($"cache format version {version}, this build reads version {FormatVersion}");
+        if (BinaryPrimitives.ReadUInt64LittleEndian(header[56..]) != XxHash3.HashToUInt64(header[..56]))
+            throw new InvalidDataException("corrupted cache header (checksum mismatch)");
+        uint flags = BinaryPrimitives.ReadUInt32LittleEndian(header[12..]);
+        ulong payloadHash = BinaryPrimitives.ReadUInt64LittleEndian(header[16..]);
+        long payloadLength = BinaryPrimitives.ReadInt64LittleEndian(header[24..]);
+        int fileCount = BinaryPrimitives.ReadInt32LittleEndian(header[32..]);
+        int skippedCount = BinaryPrimitives.ReadInt32LittleEndian(header[36..]);
+        long noteCount = BinaryPrimitives.ReadInt64LittleEndian(header[40..]);
+        long notesOffset = BinaryPrimitives.ReadInt64LittleEndian(header[48..]);
+        int rowSize = Marshal.SizeOf<NoteRow>();
+        if (payloadLength != fileLength - HeaderSize) throw new InvalidDataException($"truncated cache: header says {payloadLength + HeaderSize} bytes, file has {fileLength}");
+        if (fileCount < 0 || skippedCount < 0 || noteCount < 0 || noteCount > int.MaxValue || notesOffset < HeaderSize || notesOffset % 16 != 0
+            || notesOffset + noteCount * rowSize != fileLength)
+            throw new InvalidDataException("corrupted cache header (inconsistent sizes)");
+
+        var indexBytes = new byte[notesOffset - HeaderSize];
+        stream.ReadExactly(indexBytes);
+        var notes = GC.AllocateUninitializedArray<NoteRow>((int)noteCount);
+        stream.ReadExactly(MemoryMarshal.AsBytes(notes.AsSpan()));
+        var hash = new XxHash3();
+        hash.Append(indexBytes);
+        hash.Append(MemoryMarshal.AsBytes(notes.AsSpan()));
+        if (hash.GetCurrentHashAsUInt64() != payloadHash) throw new InvalidDataException("corrupted cache (checksum mismatch)");
+
+        var r = new SpanReader(indexBytes);
+        string root = r.String(), kind = r.String();
+        var files = new List<CorpusEntry>(Math.Min(fileCount, indexBytes.Length / 31));
+        long expectedFirst = 0;
+        for (int i = 0; i < fileCount; i++)
+        {
+            var e = new CorpusEntry(r.String(), (Split)r.Byte(), r.Int64(), r.Int64(), r.Int64(), r.Int32(), r.Single());
+            if ((byte)e.Split > 2 || e.FirstNote != expectedFirst || e.NoteCount < 0) throw new InvalidDataException("corrupted cache index");
+            expectedFirst += e.NoteCount;
+            files.Add(e);
+        }
+        if (expectedFirst != noteCount) throw new InvalidDataException("corrupted cache index (note counts do not add up)");
+        var skipped = new List<SkippedEntry>(Math.Min(skippedCount, indexBytes.Length / 20));
+        for (int i = 0; i < skippedCount; i++) skipped.Add(new SkippedEntry(r.String(), r.Int64(), r.Int64(), r.String()));
+
+        return new NoteCorpus
+        {
+            Root = root, Kind = kind, Sustain = (flags & 1) != 0, IncludeDrums = (flags & 2) != 0,
+            Files = files, Skipped = skipped, Notes = notes,
+        };
+    }
+
+    /// <summary>Bounds-checked reader over the index bytes; any overrun is a corrupted cache.</summary>
+    ref struct SpanReader(ReadOnlySpan<byte> data)
+    {
+        readonly ReadOnlySpan<byte> _data = data;
+        int _pos;
+
+        ReadOnlySpan<byte> Take(int n)
+        {
+            if (n < 0 || n > _data.Length - _pos) throw new InvalidDataException("corrupted cache index (overrun)");
+            var s = _data.Slice(_pos, n);
+            _pos += n;
+            return s;
+        }
+
+        public byte Byte() => Take(1)[0];
+        public int Int32() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
+        public long Int64() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
+        public float Single() => BinaryPrimitives.ReadSingleLittleEndian(Take(4));
+        public string String() => Encoding.UTF8.GetString(Take(BinaryPrimitives.ReadUInt16LittleEndian(Take(2))));
+    }
+}

@@ -1,0 +1,10 @@
+﻿namespace MusicGen.Tests;
+
+public class UnitTest1
+{
+    [Fact]
+    public void Test1()
+    {
+
+    }
+}
