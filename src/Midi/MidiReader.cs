@@ -46,7 +46,9 @@ public static class MidiReader
         MidiFile file;
         try
         {
-            using var stream = new MemoryStream(bytes, layout.SmfOffset, layout.SmfLength, writable: false);
+            using var stream = layout.HasAlienChunks
+                ? new MemoryStream(SmfScanner.StripAlienChunks(bytes.AsSpan(layout.SmfOffset, layout.SmfLength)), writable: false)
+                : new MemoryStream(bytes, layout.SmfOffset, layout.SmfLength, writable: false);
             file = new MidiFile(stream, strictChecking: false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)

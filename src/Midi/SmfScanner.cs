@@ -8,7 +8,8 @@ namespace MusicGen.Midi;
 /// <param name="Division">The raw 16-bit time division word from the header.</param>
 /// <param name="SmfOffset">Where the SMF ("MThd") starts inside the bytes given (non-zero for RIFF/RMID).</param>
 /// <param name="SmfLength">Length of the SMF bytes (the RMID "data" chunk, or the rest of the file).</param>
-public readonly record struct SmfLayout(int Format, int TrackCount, int Division, int SmfOffset, int SmfLength)
+/// <param name="HasAlienChunks">True when chunks other than MThd/MTrk sit among the tracks (see <see cref="SmfScanner.StripAlienChunks"/>).</param>
+public readonly record struct SmfLayout(int Format, int TrackCount, int Division, int SmfOffset, int SmfLength, bool HasAlienChunks)
 {
     /// <summary>True when the division is SMPTE frames x ticks-per-frame rather than ticks per quarter note.</summary>
     public bool IsSmpte => (Division & 0x8000) != 0;
@@ -68,6 +69,7 @@ public static class SmfScanner
 
         int pos = 8 + (int)headerLength;
         int tracks = 0;
+        bool alien = false;
         while (tracks < declaredTracks)
         {
             if (pos == smf.Length)
@@ -86,10 +88,28 @@ public static class SmfScanner
             {
                 throw new MidiFormatException($"garbage where chunk {tracks + 1} should start (byte {pos})");
             }
-            // Alien chunks with a printable id are skipped, as the SMF specification asks.
+            else alien = true; // alien chunks with a printable id are skipped, as the SMF specification asks
             pos += 8 + (int)length;
         }
-        return new SmfLayout(format, tracks, division, smfOffset, smfLength);
+        return new SmfLayout(format, tracks, division, smfOffset, smfLength, alien);
+    }
+
+    /// <summary>
+    /// A copy of an already scanned SMF holding only its header and MTrk chunks (NAudio stops at any
+    /// other chunk). Lengths are trusted here because <see cref="Scan"/> has checked them.
+    /// </summary>
+    public static byte[] StripAlienChunks(ReadOnlySpan<byte> smf)
+    {
+        var output = new MemoryStream(smf.Length);
+        int pos = 8 + (int)BinaryPrimitives.ReadUInt32BigEndian(smf[4..]);
+        output.Write(smf[..pos]);
+        while (smf.Length - pos >= 8)
+        {
+            int length = (int)BinaryPrimitives.ReadUInt32BigEndian(smf[(pos + 4)..]);
+            if (StartsWith(smf[pos..], "MTrk"u8)) output.Write(smf.Slice(pos, 8 + length));
+            pos += 8 + length;
+        }
+        return output.ToArray();
     }
 
     /// <summary>Walks one MTrk body event by event, checking every length and data byte.</summary>

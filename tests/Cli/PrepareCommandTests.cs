@@ -1,0 +1,72 @@
+using MusicGen.Tests.Corpus;
+using MusicGen.Tests.Midi;
+
+namespace MusicGen.Tests.Cli;
+
+public class PrepareCommandTests
+{
+    [Fact]
+    public void Prepare_on_pop909_reports_909_read_0_skipped()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("prepare", "--data", SharedData.Pop909, "--out", dir.Path, "--quiet");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Matches(@"^909 files read, 0 skipped, \d{7} notes", r.Stdout);
+    }
+
+    [Fact]
+    public void Prepare_on_the_maestro_sample_reports_the_csv_split()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("prepare", "--data", SharedData.MaestroSample, "--out", dir.Path, "--sustain");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Matches(@"train\s*│\s*40\b", r.Stdout);
+        Assert.Matches(@"validation\s*│\s*5\b", r.Stdout);
+        Assert.Matches(@"test\s*│\s*7\b", r.Stdout);
+    }
+
+    [Fact]
+    public void Bad_files_are_skipped_with_reasons_and_strict_makes_it_fail()
+    {
+        using var dir = new TempDir();
+        dir.Write("data/good.mid", new SmfBuilder().AddTrack(t => t.On(0, 60).Off(100, 60)).Build());
+        dir.Write("data/zero.mid", []);
+        var ok = CliRunner.Run("prepare", "--data", dir["data"], "--out", dir["out"]);
+        Assert.Equal(0, ok.ExitCode);
+        Assert.Contains("empty file (0 bytes)", ok.Stdout);
+        var strict = CliRunner.Run("prepare", "--data", dir["data"], "--out", dir["out"], "--strict", "--quiet");
+        Assert.Equal(1, strict.ExitCode);
+        Assert.Contains("--strict", strict.Stderr);
+    }
+
+    [Fact]
+    public void Missing_folder_or_no_midi_or_bad_flag_give_one_line_errors_and_non_zero_exits()
+    {
+        using var dir = new TempDir();
+        var missing = CliRunner.Run("prepare", "--data", dir["nope"], "--out", dir["out"]);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Single(missing.Stderr.Trim().Split('\n'));
+        Assert.Contains("no such folder", missing.Stderr);
+
+        dir.Write("empty/readme.txt", "x"u8.ToArray());
+        var none = CliRunner.Run("prepare", "--data", dir["empty"], "--out", dir["out"], "--quiet");
+        Assert.Equal(1, none.ExitCode);
+        Assert.Contains("no usable MIDI file", none.Stderr);
+
+        var badSplit = CliRunner.Run("prepare", "--data", dir["empty"], "--out", dir["out"], "--split", "50/x/1");
+        Assert.Equal(2, badSplit.ExitCode);
+        Assert.Contains("split", badSplit.Stderr);
+
+        var badFlag = CliRunner.Run("prepare", "--data", dir["empty"], "--bogus");
+        Assert.NotEqual(0, badFlag.ExitCode);
+    }
+
+    [Fact]
+    public void Help_is_available_on_the_verb()
+    {
+        var r = CliRunner.Run("prepare", "--help");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("--sustain", r.Stdout);
+        Assert.Contains("--strict", r.Stdout);
+    }
+}

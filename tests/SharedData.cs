@@ -1,0 +1,19 @@
+namespace MusicGen.Tests;
+
+/// <summary>The real corpora in ../shared/data, read in place (never copied into the repository).</summary>
+public static class SharedData
+{
+    public static string Root { get; } = FindRoot();
+    public static string Pop909 => Path.Combine(Root, "pop909");
+    public static string MaestroSample => Path.Combine(Root, "maestro-sample");
+
+    static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "shared", "data");
+            if (Directory.Exists(Path.Combine(candidate, "pop909"))) return candidate;
+        }
+        throw new DirectoryNotFoundException("../shared/data not found above the test binaries");
+    }
+}
