@@ -1,0 +1,49 @@
+namespace MusicGen.Kernels;
+
+/// <summary>
+/// Where tensors live and ops run. Two implementations: <see cref="Backends.ManagedBackend"/> (the CPU
+/// path users run: SIMD, multi-threaded) and <see cref="Backends.IlgpuBackend"/> (CUDA, OpenCL, and
+/// ILGPU's CPU simulator used as a conformance device). Ops are static classes in Ops/ that take the
+/// backend explicitly; nothing is global.
+/// </summary>
+public abstract class Backend : IDisposable
+{
+    /// <summary>The device name as `musicgen devices` shows it.</summary>
+    public abstract string Name { get; }
+    /// <summary>The --device kind that selects it: cpu, cuda, opencl, ilgpu-cpu.</summary>
+    public abstract string Kind { get; }
+
+    public abstract Tensor Allocate(params int[] shape);
+
+    public Tensor Upload(float[] data, params int[] shape)
+    {
+        var t = Allocate(shape);
+        if (data.Length != t.Length) throw new ArgumentException($"{data.Length} values for shape {t.ShapeText}");
+        CopyFromHost(data, t);
+        return t;
+    }
+
+    public abstract void CopyFromHost(ReadOnlySpan<float> source, Tensor destination, int offset = 0);
+    public abstract void CopyToHost(Tensor source, Span<float> destination, int offset = 0);
+
+    public float[] Download(Tensor t)
+    {
+        var host = new float[t.Length];
+        CopyToHost(t, host);
+        return host;
+    }
+
+    /// <summary>Waits for queued work (a no-op on the managed backend).</summary>
+    public abstract void Synchronize();
+
+    public abstract void Dispose();
+
+    protected static void CheckRange(Tensor t, int offset, int length, string what)
+    {
+        if (offset < 0 || length < 0 || offset > t.Length - length)
+            throw new ArgumentOutOfRangeException(what, $"{what}: range [{offset}, {offset + length}) outside tensor {t.ShapeText}");
+    }
+
+    /// <summary>Validates a BLAS-style range before an op touches it.</summary>
+    public static void Check(Tensor t, int offset, int length, string what) => CheckRange(t, offset, length, what);
+}

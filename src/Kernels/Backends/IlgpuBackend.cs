@@ -1,0 +1,63 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace MusicGen.Kernels.Backends;
+
+/// <summary>
+/// Runs ops as ILGPU kernels on one accelerator (CUDA, OpenCL, or ILGPU's CPU simulator). Each op file
+/// loads its kernels through <see cref="Kernel{T}"/>, which compiles once per backend and caches.
+/// </summary>
+public sealed class IlgpuBackend : Backend
+{
+    readonly Context _context;
+    readonly Dictionary<string, Delegate> _kernels = [];
+
+    public IlgpuBackend(Context context, Accelerator accelerator, string kind)
+    {
+        _context = context;
+        Accelerator = accelerator;
+        Kind = kind;
+    }
+
+    public Accelerator Accelerator { get; }
+    public override string Name => Accelerator.Name;
+    public override string Kind { get; }
+
+    public override Tensor Allocate(params int[] shape) => new IlgpuTensor(this, Accelerator, shape);
+
+    public static IlgpuTensor Of(Tensor t) => t as IlgpuTensor ?? throw new ArgumentException($"tensor {t.ShapeText} lives on {t.Backend.Kind}, not an ILGPU device");
+
+    public override void CopyFromHost(ReadOnlySpan<float> source, Tensor destination, int offset = 0)
+    {
+        CheckRange(destination, offset, source.Length, "destination");
+        if (source.Length == 0) return;
+        Of(destination).View.SubView(offset, source.Length).CopyFromCPU(source.ToArray());
+    }
+
+    public override void CopyToHost(Tensor source, Span<float> destination, int offset = 0)
+    {
+        CheckRange(source, offset, destination.Length, "source");
+        if (destination.Length == 0) return;
+        var host = new float[destination.Length];
+        Of(source).View.SubView(offset, destination.Length).CopyToCPU(host);
+        host.CopyTo(destination);
+    }
+
+    /// <summary>The compiled kernel for <paramref name="key"/>, loading it on first use.</summary>
+    public T Kernel<T>(string key, Func<Accelerator, T> load) where T : Delegate
+    {
+        lock (_kernels)
+        {
+            if (!_kernels.TryGetValue(key, out var kernel)) _kernels[key] = kernel = load(Accelerator);
+            return (T)kernel;
+        }
+    }
+
+    public override void Synchronize() => Accelerator.Synchronize();
+
+    public override void Dispose()
+    {
+        Accelerator.Dispose();
+        _context.Dispose();
+    }
+}

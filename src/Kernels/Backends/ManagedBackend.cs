@@ -1,0 +1,42 @@
+namespace MusicGen.Kernels.Backends;
+
+/// <summary>
+/// The CPU path users run: tensors are float[]; ops use System.Numerics.Tensors.TensorPrimitives
+/// (SIMD) and Parallel.For over rows. Deterministic: every reduction has a fixed order.
+/// </summary>
+public sealed class ManagedBackend(int threads = 0) : Backend
+{
+    public int Threads { get; } = threads > 0 ? threads : Environment.ProcessorCount;
+    public override string Name => $"managed CPU ({Threads} threads, {System.Numerics.Vector<float>.Count * 32}-bit SIMD)";
+    public override string Kind => "cpu";
+
+    public override Tensor Allocate(params int[] shape) => new ManagedTensor(this, shape);
+
+    public static ManagedTensor Of(Tensor t) => t as ManagedTensor ?? throw new ArgumentException($"tensor {t.ShapeText} lives on {t.Backend.Kind}, not the managed backend");
+
+    public override void CopyFromHost(ReadOnlySpan<float> source, Tensor destination, int offset = 0)
+    {
+        CheckRange(destination, offset, source.Length, "destination");
+        source.CopyTo(Of(destination).Data.AsSpan(offset));
+    }
+
+    public override void CopyToHost(Tensor source, Span<float> destination, int offset = 0)
+    {
+        CheckRange(source, offset, destination.Length, "source");
+        Of(source).Data.AsSpan(offset, destination.Length).CopyTo(destination);
+    }
+
+    public override void Synchronize() { }
+    public override void Dispose() { }
+
+    /// <summary>Runs body(i) for i in [0, count), on several threads only when the work is big enough to pay for them.</summary>
+    public void For(int count, long workPerItem, Action<int> body)
+    {
+        if (Threads == 1 || count < 2 || count * workPerItem < 32_768)
+        {
+            for (int i = 0; i < count; i++) body(i);
+            return;
+        }
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Threads }, body);
+    }
+}

@@ -1,0 +1,58 @@
+using System.Numerics.Tensors;
+using ILGPU;
+using ILGPU.Runtime;
+using MusicGen.Kernels.Backends;
+
+namespace MusicGen.Kernels.Ops;
+
+/// <summary>The small glue ops: fill, copy, and column sums (bias gradients).</summary>
+public static class Elementwise
+{
+    /// <summary>x[offset .. offset+length) = value.</summary>
+    public static void Fill(Backend backend, Tensor x, float value, int offset = 0, int length = -1)
+    {
+        if (length < 0) length = x.Length - offset;
+        Backend.Check(x, offset, length, "x");
+        if (length == 0) return;
+        if (backend is ManagedBackend) { ManagedBackend.Of(x).Data.AsSpan(offset, length).Fill(value); return; }
+        var kernel = ((IlgpuBackend)backend).Kernel("fill", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(FillKernel));
+        kernel(length, IlgpuBackend.Of(x).Slice(offset, length), value);
+    }
+
+    // x[N] = value; one thread per element.
+    static void FillKernel(Index1D i, ArrayView<float> x, float value) => x[i] = value;
+
+    /// <summary>dst[dOff..+n) = src[sOff..+n).</summary>
+    public static void Copy(Backend backend, Tensor src, int sOff, Tensor dst, int dOff, int n)
+    {
+        Backend.Check(src, sOff, n, "src");
+        Backend.Check(dst, dOff, n, "dst");
+        if (n == 0) return;
+        if (backend is ManagedBackend) { Array.Copy(ManagedBackend.Of(src).Data, sOff, ManagedBackend.Of(dst).Data, dOff, n); return; }
+        IlgpuBackend.Of(src).View.SubView(sOff, n).CopyTo(IlgpuBackend.Of(dst).View.SubView(dOff, n));
+    }
+
+    /// <summary>Forward: sum[j] += x[r, j] over rows r (x[R,N] -> sum[N]); the bias gradient of a broadcast add. Rows summed in order.</summary>
+    public static void SumRowsForward(Backend backend, Tensor x, int rows, int cols, Tensor sum)
+    {
+        Backend.Check(x, 0, rows * cols, "x");
+        Backend.Check(sum, 0, cols, "sum");
+        if (backend is ManagedBackend)
+        {
+            var xs = ManagedBackend.Of(x).Data; var s = ManagedBackend.Of(sum).Data.AsSpan(0, cols);
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(s, xs.AsSpan(r * cols, cols), s);
+            return;
+        }
+        var gpu = (IlgpuBackend)backend;
+        var kernel = gpu.Kernel("sumrows", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(SumRowsKernel));
+        kernel(cols, IlgpuBackend.Of(x).Slice(0, rows * cols), IlgpuBackend.Of(sum).Slice(0, cols), rows, cols);
+    }
+
+    // x[R,N] -> sum[N] (+=); one thread per column, rows in order (deterministic).
+    static void SumRowsKernel(Index1D j, ArrayView<float> x, ArrayView<float> sum, int rows, int cols)
+    {
+        float s = 0;
+        for (int r = 0; r < rows; r++) s += x[r * cols + j];
+        sum[j] += s;
+    }
+}

@@ -1,0 +1,173 @@
+using System.Numerics.Tensors;
+using ILGPU;
+using ILGPU.Runtime;
+using MusicGen.Kernels.Backends;
+
+namespace MusicGen.Kernels.Ops;
+
+/// <summary>
+/// General matrix multiply, the one op honestly written twice (a blocked SIMD loop on the managed
+/// backend, a shared-memory tiled kernel on ILGPU), because it is where the time goes.
+///
+///   C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C[m,n]
+///
+/// op(X) is X or its transpose. Storage is row-major with leading dimensions (row strides):
+/// A is [m,k] (lda) or, when transA, [k,m]; B is [k,n] (ldb) or, when transB, [n,k]; C is [m,n] (ldc).
+/// Offsets address sub-matrices (a time step of a sequence tensor) without copies.
+/// beta = 0 overwrites C (its old contents are never read, NaNs included); beta = 1 accumulates.
+/// </summary>
+public static class Gemm
+{
+    public static void Forward(Backend backend, bool transA, bool transB, int m, int n, int k, float alpha,
+        Tensor a, int aOffset, int lda, Tensor b, int bOffset, int ldb, float beta, Tensor c, int cOffset, int ldc)
+    {
+        if (m < 0 || n < 0 || k < 0) throw new ArgumentException("negative GEMM size");
+        if (m == 0 || n == 0) return;
+        Backend.Check(a, aOffset, Span(transA ? k : m, transA ? m : k, lda), "A");
+        Backend.Check(b, bOffset, Span(transB ? n : k, transB ? k : n, ldb), "B");
+        Backend.Check(c, cOffset, Span(m, n, ldc), "C");
+        switch (backend)
+        {
+            case ManagedBackend cpu:
+                Managed(cpu, transA, transB, m, n, k, alpha, ManagedBackend.Of(a).Data, aOffset, lda, ManagedBackend.Of(b).Data, bOffset, ldb, beta, ManagedBackend.Of(c).Data, cOffset, ldc);
+                break;
+            case IlgpuBackend gpu:
+                Ilgpu(gpu, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+                break;
+            default: throw new NotSupportedException(backend.Kind);
+        }
+    }
+
+    /// <summary>
+    /// Backward of C = A[m,k] * B[k,n] (no transposes, alpha 1): accumulates dA += dC * B^T and dB += A^T * dC.
+    /// Either gradient may be null when it is not wanted.
+    /// </summary>
+    public static void Backward(Backend backend, int m, int n, int k, Tensor a, Tensor b, Tensor dC, Tensor? dA, Tensor? dB)
+    {
+        if (dA is not null) Forward(backend, false, true, m, k, n, 1f, dC, 0, n, b, 0, n, 1f, dA, 0, k);
+        if (dB is not null) Forward(backend, true, false, k, n, m, 1f, a, 0, k, dC, 0, n, 1f, dB, 0, n);
+    }
+
+    /// <summary>Elements a rows x cols matrix with row stride ld spans.</summary>
+    static int Span(int rows, int cols, int ld)
+    {
+        if (rows == 0 || cols == 0) return 0;
+        if (ld < cols) throw new ArgumentException($"leading dimension {ld} is smaller than the row length {cols}");
+        return checked((rows - 1) * ld + cols);
+    }
+
+    // ---------------------------------------------------------------- managed: SIMD rows, threads over rows of C
+
+    static void Managed(ManagedBackend cpu, bool transA, bool transB, int m, int n, int k, float alpha,
+        float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc)
+    {
+        // op(B) as rows of length n: transposing B once is cheaper than strided dots for wide outputs.
+        float[]? bT = null;
+        if (transB && n >= 16)
+        {
+            bT = new float[k * n];
+            for (int j = 0; j < n; j++)
+                for (int p = 0; p < k; p++) bT[p * n + j] = b[bOff + j * ldb + p];
+        }
+
+        cpu.For(m, (long)n * k, i =>
+        {
+            var row = c.AsSpan(cOff + i * ldc, n);
+            if (beta == 0) row.Clear();
+            else if (beta != 1) TensorPrimitives.Multiply(row, beta, row);
+
+            if (transB && bT is null)
+            {
+                // Narrow output: one dot product per element, B's rows are contiguous along k.
+                for (int j = 0; j < n; j++)
+                {
+                    float dot = 0;
+                    for (int p = 0; p < k; p++) dot += A(a, aOff, lda, transA, i, p) * b[bOff + j * ldb + p];
+                    row[j] += alpha * dot;
+                }
+                return;
+            }
+            // row += sum_p alpha*A[i,p] * Brow[p], four rows of B per pass to halve the traffic on C.
+            int p4 = 0;
+            for (; p4 + 4 <= k; p4 += 4)
+            {
+                float s0 = alpha * A(a, aOff, lda, transA, i, p4), s1 = alpha * A(a, aOff, lda, transA, i, p4 + 1);
+                float s2 = alpha * A(a, aOff, lda, transA, i, p4 + 2), s3 = alpha * A(a, aOff, lda, transA, i, p4 + 3);
+                var r0 = BRow(b, bT, bOff, ldb, n, p4); var r1 = BRow(b, bT, bOff, ldb, n, p4 + 1);
+                var r2 = BRow(b, bT, bOff, ldb, n, p4 + 2); var r3 = BRow(b, bT, bOff, ldb, n, p4 + 3);
+                AxpyFour(row, s0, r0, s1, r1, s2, r2, s3, r3);
+            }
+            for (; p4 < k; p4++)
+                TensorPrimitives.MultiplyAdd(BRow(b, bT, bOff, ldb, n, p4), alpha * A(a, aOff, lda, transA, i, p4), row, row);
+        });
+    }
+
+    static float A(float[] a, int off, int lda, bool trans, int i, int p) => trans ? a[off + p * lda + i] : a[off + i * lda + p];
+
+    static ReadOnlySpan<float> BRow(float[] b, float[]? bT, int off, int ldb, int n, int p) =>
+        bT is not null ? bT.AsSpan(p * n, n) : b.AsSpan(off + p * ldb, n);
+
+    /// <summary>row += s0*r0 + s1*r1 + s2*r2 + s3*r3, vectorised; the sum order is fixed, so results are deterministic.</summary>
+    static void AxpyFour(Span<float> row, float s0, ReadOnlySpan<float> r0, float s1, ReadOnlySpan<float> r1, float s2, ReadOnlySpan<float> r2, float s3, ReadOnlySpan<float> r3)
+    {
+        int n = row.Length, j = 0;
+        int w = System.Numerics.Vector<float>.Count;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            var v0 = new System.Numerics.Vector<float>(s0); var v1 = new System.Numerics.Vector<float>(s1);
+            var v2 = new System.Numerics.Vector<float>(s2); var v3 = new System.Numerics.Vector<float>(s3);
+            for (; j + w <= n; j += w)
+            {
+                var acc = new System.Numerics.Vector<float>(row[j..]);
+                acc += v0 * new System.Numerics.Vector<float>(r0[j..]) + v1 * new System.Numerics.Vector<float>(r1[j..])
+                     + v2 * new System.Numerics.Vector<float>(r2[j..]) + v3 * new System.Numerics.Vector<float>(r3[j..]);
+                acc.CopyTo(row[j..]);
+            }
+        }
+        for (; j < n; j++) row[j] += s0 * r0[j] + s1 * r1[j] + s2 * r2[j] + s3 * r3[j];
+    }
+
+    // ---------------------------------------------------------------- ILGPU: 16x16 shared-memory tiles
+
+    const int Tile = 16;
+
+    static void Ilgpu(IlgpuBackend gpu, bool transA, bool transB, int m, int n, int k, float alpha,
+        Tensor a, int aOffset, int lda, Tensor b, int bOffset, int ldb, float beta, Tensor c, int cOffset, int ldc)
+    {
+        var kernel = gpu.Kernel("gemm.tiled", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(TiledKernel));
+        var shape = new GemmShape(m, n, k, lda, ldb, ldc, transA ? 1 : 0, transB ? 1 : 0, alpha, beta);
+        var grid = new Index2D((n + Tile - 1) / Tile, (m + Tile - 1) / Tile);
+        var group = new Index2D(Tile, Tile);
+        var av = IlgpuBackend.Of(a).Slice(aOffset, a.Length - aOffset);
+        var bv = IlgpuBackend.Of(b).Slice(bOffset, b.Length - bOffset);
+        var cv = IlgpuBackend.Of(c).Slice(cOffset, c.Length - cOffset);
+        kernel(new KernelConfig(grid, group), av, bv, cv, shape);
+    }
+
+    /// <summary>The GEMM's scalars, passed to the kernel as one struct.</summary>
+    public readonly record struct GemmShape(int M, int N, int K, int Lda, int Ldb, int Ldc, int TransA, int TransB, float Alpha, float Beta);
+
+    // A[m,k]|A^T B[k,n]|B^T -> C[m,n]; one 16x16 group per output tile, threads (x = column, y = row).
+    static void TiledKernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmShape s)
+    {
+        var tileA = SharedMemory.Allocate<float>(Tile * Tile);
+        var tileB = SharedMemory.Allocate<float>(Tile * Tile);
+        int tx = Group.IdxX, ty = Group.IdxY;
+        int row = Grid.IdxY * Tile + ty, col = Grid.IdxX * Tile + tx;
+        float sum = 0;
+        for (int t = 0; t < s.K; t += Tile)
+        {
+            int ak = t + tx, bk = t + ty;
+            tileA[ty * Tile + tx] = row < s.M && ak < s.K ? (s.TransA != 0 ? a[ak * s.Lda + row] : a[row * s.Lda + ak]) : 0f;
+            tileB[ty * Tile + tx] = bk < s.K && col < s.N ? (s.TransB != 0 ? b[col * s.Ldb + bk] : b[bk * s.Ldb + col]) : 0f;
+            Group.Barrier();
+            for (int p = 0; p < Tile; p++) sum += tileA[ty * Tile + p] * tileB[p * Tile + tx];
+            Group.Barrier();
+        }
+        if (row < s.M && col < s.N)
+        {
+            int at = row * s.Ldc + col;
+            c[at] = s.Beta == 0f ? s.Alpha * sum : s.Alpha * sum + s.Beta * c[at];
+        }
+    }
+}

@@ -1,0 +1,134 @@
+using ILGPU;
+using ILGPU.Runtime;
+using MusicGen.Kernels.Backends;
+
+namespace MusicGen.Kernels.Ops;
+
+/// <summary>
+/// The fused LSTM gate kernels for one time step (gate order i, f, g, o, as PyTorch and cuDNN).
+///
+/// Forward, per batch row b and hidden unit j (z = pre-activations, already holding
+/// x_t W_ih^T + h_{t-1} W_hh^T; the two biases are added here):
+///   i = sigmoid(z_i + b_i)   f = sigmoid(z_f + b_f)   g = tanh(z_g + b_g)   o = sigmoid(z_o + b_o)
+///   c_t = f * c_{t-1} + i * g          h_t = o * tanh(c_t)
+/// The activations overwrite z in place: backward needs them, not the pre-activations.
+///
+/// Backward, given dh_t (from the layer above plus the recurrence) and dc carried from step t+1:
+///   dc  = dc_next + dh * o * (1 - tanh(c_t)^2)
+///   dz_o = dh * tanh(c_t) * o(1-o)    dz_i = dc * g * i(1-i)    dz_f = dc * c_{t-1} * f(1-f)
+///   dz_g = dc * i * (1-g^2)           dc_{t-1} = dc * f
+/// The math lives once, in <see cref="Forward(float, float, float, float, float)"/> and
+/// <see cref="Backward"/>; the managed loop and the ILGPU kernel both call it, so they cannot drift.
+/// </summary>
+public static class LstmCell
+{
+    /// <summary>Activations and new state of one unit.</summary>
+    public readonly record struct State(float I, float F, float G, float O, float C, float H);
+
+    /// <summary>Pre-activation gradients of one unit and the gradient flowing to c_{t-1}.</summary>
+    public readonly record struct Grad(float Di, float Df, float Dg, float Do, float DcPrev);
+
+    public static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
+
+    public static State Forward(float zi, float zf, float zg, float zo, float cPrev)
+    {
+        float i = Sigmoid(zi), f = Sigmoid(zf), g = MathF.Tanh(zg), o = Sigmoid(zo);
+        float c = f * cPrev + i * g;
+        return new State(i, f, g, o, c, o * MathF.Tanh(c));
+    }
+
+    public static Grad Backward(float i, float f, float g, float o, float c, float cPrev, float dh, float dcNext)
+    {
+        float tc = MathF.Tanh(c);
+        float dc = dcNext + dh * o * (1f - tc * tc);
+        return new Grad(dc * g * i * (1f - i), dc * cPrev * f * (1f - f), dc * i * (1f - g * g), dh * tc * o * (1f - o), dc * f);
+    }
+
+    // ------------------------------------------------------------------ one time step, both backends
+
+    /// <summary>
+    /// gates[B,4H] (pre-activations in, activations out), bih[4H], bhh[4H], cPrev[B,H] -> c[B,H], h[B,H].
+    /// Offsets select the time step inside sequence tensors.
+    /// </summary>
+    public static void StepForward(Backend backend, int batch, int hidden,
+        Tensor gates, int gOff, Tensor bih, Tensor bhh, Tensor cPrev, int cPrevOff, Tensor c, int cOff, Tensor h, int hOff)
+    {
+        int n = batch * hidden;
+        if (backend is ManagedBackend cpu)
+        {
+            float[] G = ManagedBackend.Of(gates).Data, Bi = ManagedBackend.Of(bih).Data, Bh = ManagedBackend.Of(bhh).Data;
+            float[] Cp = ManagedBackend.Of(cPrev).Data, C = ManagedBackend.Of(c).Data, Hs = ManagedBackend.Of(h).Data;
+            cpu.For(batch, hidden * 40L, b =>
+            {
+                for (int j = 0; j < hidden; j++)
+                {
+                    int row = gOff + b * 4 * hidden;
+                    var s = Forward(G[row + j] + Bi[j] + Bh[j], G[row + hidden + j] + Bi[hidden + j] + Bh[hidden + j],
+                                    G[row + 2 * hidden + j] + Bi[2 * hidden + j] + Bh[2 * hidden + j], G[row + 3 * hidden + j] + Bi[3 * hidden + j] + Bh[3 * hidden + j],
+                                    Cp[cPrevOff + b * hidden + j]);
+                    G[row + j] = s.I; G[row + hidden + j] = s.F; G[row + 2 * hidden + j] = s.G; G[row + 3 * hidden + j] = s.O;
+                    C[cOff + b * hidden + j] = s.C;
+                    Hs[hOff + b * hidden + j] = s.H;
+                }
+            });
+            return;
+        }
+        var gpu = (IlgpuBackend)backend;
+        var kernel = gpu.Kernel("lstm.step.forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ForwardKernel));
+        kernel(n, IlgpuBackend.Of(gates).Slice(gOff, 4 * n), IlgpuBackend.Of(bih).Slice(0, 4 * hidden), IlgpuBackend.Of(bhh).Slice(0, 4 * hidden),
+            IlgpuBackend.Of(cPrev).Slice(cPrevOff, n), IlgpuBackend.Of(c).Slice(cOff, n), IlgpuBackend.Of(h).Slice(hOff, n), hidden);
+    }
+
+    // gates[B,4H] bih[4H] bhh[4H] cPrev[B,H] -> gates (activations), c[B,H], h[B,H]; one thread per (b, j).
+    static void ForwardKernel(Index1D idx, ArrayView<float> gates, ArrayView<float> bih, ArrayView<float> bhh, ArrayView<float> cPrev, ArrayView<float> c, ArrayView<float> h, int hidden)
+    {
+        int b = idx / hidden, j = idx - b * hidden, row = b * 4 * hidden;
+        var s = Forward(gates[row + j] + bih[j] + bhh[j], gates[row + hidden + j] + bih[hidden + j] + bhh[hidden + j],
+                        gates[row + 2 * hidden + j] + bih[2 * hidden + j] + bhh[2 * hidden + j], gates[row + 3 * hidden + j] + bih[3 * hidden + j] + bhh[3 * hidden + j],
+                        cPrev[idx]);
+        gates[row + j] = s.I; gates[row + hidden + j] = s.F; gates[row + 2 * hidden + j] = s.G; gates[row + 3 * hidden + j] = s.O;
+        c[idx] = s.C;
+        h[idx] = s.H;
+    }
+
+    /// <summary>
+    /// gates[B,4H] (activations), c[B,H], cPrev[B,H], dhOut[B,H] + dhRec[B,H], dcCarry[B,H] (dc_next in, dc_{t-1} out)
+    /// -> dGates[B,4H] (pre-activation gradients, overwritten).
+    /// </summary>
+    public static void StepBackward(Backend backend, int batch, int hidden,
+        Tensor gates, int gOff, Tensor c, int cOff, Tensor cPrev, int cPrevOff, Tensor dhOut, int dhOff, Tensor dhRec, Tensor dcCarry, Tensor dGates, int dgOff)
+    {
+        int n = batch * hidden;
+        if (backend is ManagedBackend cpu)
+        {
+            float[] G = ManagedBackend.Of(gates).Data, C = ManagedBackend.Of(c).Data, Cp = ManagedBackend.Of(cPrev).Data;
+            float[] Dh = ManagedBackend.Of(dhOut).Data, Dr = ManagedBackend.Of(dhRec).Data, Dc = ManagedBackend.Of(dcCarry).Data, Dg = ManagedBackend.Of(dGates).Data;
+            cpu.For(batch, hidden * 40L, b =>
+            {
+                for (int j = 0; j < hidden; j++)
+                {
+                    int row = gOff + b * 4 * hidden, drow = dgOff + b * 4 * hidden, u = b * hidden + j;
+                    var d = Backward(G[row + j], G[row + hidden + j], G[row + 2 * hidden + j], G[row + 3 * hidden + j],
+                                     C[cOff + u], Cp[cPrevOff + u], Dh[dhOff + u] + Dr[u], Dc[u]);
+                    Dg[drow + j] = d.Di; Dg[drow + hidden + j] = d.Df; Dg[drow + 2 * hidden + j] = d.Dg; Dg[drow + 3 * hidden + j] = d.Do;
+                    Dc[u] = d.DcPrev;
+                }
+            });
+            return;
+        }
+        var gpu = (IlgpuBackend)backend;
+        var kernel = gpu.Kernel("lstm.step.backward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(BackwardKernel));
+        kernel(n, IlgpuBackend.Of(gates).Slice(gOff, 4 * n), IlgpuBackend.Of(c).Slice(cOff, n), IlgpuBackend.Of(cPrev).Slice(cPrevOff, n),
+            IlgpuBackend.Of(dhOut).Slice(dhOff, n), IlgpuBackend.Of(dhRec).Slice(0, n), IlgpuBackend.Of(dcCarry).Slice(0, n), IlgpuBackend.Of(dGates).Slice(dgOff, 4 * n), hidden);
+    }
+
+    // gates[B,4H] c[B,H] cPrev[B,H] dhOut[B,H] dhRec[B,H] dcCarry[B,H] -> dGates[B,4H], dcCarry; one thread per (b, j).
+    static void BackwardKernel(Index1D idx, ArrayView<float> gates, ArrayView<float> c, ArrayView<float> cPrev, ArrayView<float> dhOut, ArrayView<float> dhRec, ArrayView<float> dcCarry, ArrayView<float> dGates, int hidden)
+    {
+        int b = idx / hidden, j = idx - b * hidden, row = b * 4 * hidden;
+        var d = Backward(gates[row + j], gates[row + hidden + j], gates[row + 2 * hidden + j], gates[row + 3 * hidden + j],
+                         c[idx], cPrev[idx], dhOut[idx] + dhRec[idx], dcCarry[idx]);
+        dGates[row + j] = d.Di; dGates[row + hidden + j] = d.Df; dGates[row + 2 * hidden + j] = d.Dg; dGates[row + 3 * hidden + j] = d.Do;
+        dcCarry[idx] = d.DcPrev;
+    }
+}

@@ -1,0 +1,116 @@
+namespace MusicGen.Kernels.Ops;
+
+/// <summary>One LSTM direction's parameters, in PyTorch nn.LSTM layout (gate blocks i, f, g, o along 4H).</summary>
+/// <param name="Wih">[4H, I] input weights.</param>
+/// <param name="Whh">[4H, H] recurrent weights.</param>
+/// <param name="Bih">[4H] input bias.</param>
+/// <param name="Bhh">[4H] recurrent bias.</param>
+public sealed record LstmWeights(Tensor Wih, Tensor Whh, Tensor Bih, Tensor Bhh) : IDisposable
+{
+    public static LstmWeights Allocate(Backend backend, int input, int hidden) => new(
+        backend.Allocate(4 * hidden, input), backend.Allocate(4 * hidden, hidden), backend.Allocate(4 * hidden), backend.Allocate(4 * hidden));
+
+    public void Dispose() { Wih.Dispose(); Whh.Dispose(); Bih.Dispose(); Bhh.Dispose(); }
+}
+
+/// <summary>
+/// What forward saves for backward, and backward's scratch: allocated once per (T, B, I, H) and reused
+/// every step, so the training loop allocates nothing.
+/// </summary>
+public sealed class LstmWorkspace : IDisposable
+{
+    public LstmWorkspace(Backend backend, int steps, int batch, int input, int hidden)
+    {
+        (Steps, Batch, Input, Hidden) = (steps, batch, input, hidden);
+        Gates = backend.Allocate(steps, batch, 4 * hidden);
+        C = backend.Allocate(steps, batch, hidden);
+        H = backend.Allocate(steps, batch, hidden);
+        DGates = backend.Allocate(steps, batch, 4 * hidden);
+        DhRec = backend.Allocate(batch, hidden);
+        DcCarry = backend.Allocate(batch, hidden);
+    }
+
+    public int Steps { get; }
+    public int Batch { get; }
+    public int Input { get; }
+    public int Hidden { get; }
+    /// <summary>[T,B,4H] gate activations i, f, g, o of every step.</summary>
+    public Tensor Gates { get; }
+    /// <summary>[T,B,H] cell states.</summary>
+    public Tensor C { get; }
+    /// <summary>[T,B,H] hidden states: the layer's output, in time order for both directions.</summary>
+    public Tensor H { get; }
+    public Tensor DGates { get; }
+    public Tensor DhRec { get; }
+    public Tensor DcCarry { get; }
+
+    public void Dispose() { Gates.Dispose(); C.Dispose(); H.Dispose(); DGates.Dispose(); DhRec.Dispose(); DcCarry.Dispose(); }
+}
+
+/// <summary>
+/// An LSTM layer over a whole sequence, one direction (reverse = the backward half of a bidirectional
+/// layer: it reads t = T-1 .. 0 and its output at t summarises x[t..T-1]).
+///
+/// Forward:  gates[T*B,4H] = x[T*B,I] W_ih^T                 (one GEMM for all steps)
+///           per step: gates[t] += h_prev W_hh^T             (one small GEMM)
+///                     fused cell kernel -> c[t], h[t]      (biases added there)
+/// Backward: per step (reverse order of forward): fused cell-gradient kernel -> dgates[t], dc carry;
+///           dh_rec = dgates[t] W_hh                         (one small GEMM)
+///           then, batched over time: dW_ih += dgates^T x, dW_hh += dgates^T h_prev, db += sum dgates,
+///           dx += dgates W_ih.
+/// </summary>
+public static class LstmLayer
+{
+    /// <summary>x[T,B,I], h0[B,H], c0[B,H] -> ws.H[T,B,H] (and ws.Gates, ws.C saved). Final state: <see cref="FinalIndex"/>.</summary>
+    public static void Forward(Backend be, LstmWorkspace ws, LstmWeights w, bool reverse, Tensor x, Tensor h0, Tensor c0)
+    {
+        int T = ws.Steps, B = ws.Batch, I = ws.Input, H = ws.Hidden;
+        Gemm.Forward(be, false, true, T * B, 4 * H, I, 1f, x, 0, I, w.Wih, 0, I, 0f, ws.Gates, 0, 4 * H);
+        for (int s = 0; s < T; s++)
+        {
+            int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
+            var (hPrev, hPrevOff) = s == 0 ? (h0, 0) : (ws.H, prev * B * H);
+            var (cPrev, cPrevOff) = s == 0 ? (c0, 0) : (ws.C, prev * B * H);
+            Gemm.Forward(be, false, true, B, 4 * H, H, 1f, hPrev, hPrevOff, H, w.Whh, 0, H, 1f, ws.Gates, t * B * 4 * H, 4 * H);
+            LstmCell.StepForward(be, B, H, ws.Gates, t * B * 4 * H, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
+        }
+    }
+
+    /// <summary>The time index whose h and c are the final state: T-1 forward, 0 reverse.</summary>
+    public static int FinalIndex(LstmWorkspace ws, bool reverse) => reverse ? 0 : ws.Steps - 1;
+
+    /// <summary>
+    /// dh[T,B,H] (gradient of the output sequence), dhT/dcT[B,H] (of the final state; null = 0)
+    /// -> dx[T,B,I] (+=), grads (+=), dh0/dc0[B,H] (overwritten; null = not wanted).
+    /// </summary>
+    public static void Backward(Backend be, LstmWorkspace ws, LstmWeights w, LstmWeights grads, bool reverse,
+        Tensor x, Tensor h0, Tensor c0, Tensor dh, Tensor? dhT, Tensor? dcT, Tensor? dx, Tensor? dh0, Tensor? dc0)
+    {
+        int T = ws.Steps, B = ws.Batch, I = ws.Input, H = ws.Hidden, n = B * H;
+        if (dhT is null) Elementwise.Fill(be, ws.DhRec, 0f); else Elementwise.Copy(be, dhT, 0, ws.DhRec, 0, n);
+        if (dcT is null) Elementwise.Fill(be, ws.DcCarry, 0f); else Elementwise.Copy(be, dcT, 0, ws.DcCarry, 0, n);
+
+        for (int s = T - 1; s >= 0; s--)
+        {
+            int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
+            var (cPrev, cPrevOff) = s == 0 ? (c0, 0) : (ws.C, prev * B * H);
+            LstmCell.StepBackward(be, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
+            Gemm.Forward(be, false, false, B, H, 4 * H, 1f, ws.DGates, t * B * 4 * H, 4 * H, w.Whh, 0, H, 0f, ws.DhRec, 0, H);
+        }
+        if (dh0 is not null) Elementwise.Copy(be, ws.DhRec, 0, dh0, 0, n);
+        if (dc0 is not null) Elementwise.Copy(be, ws.DcCarry, 0, dc0, 0, n);
+
+        // Weight gradients, batched over time.
+        Gemm.Forward(be, true, false, 4 * H, I, T * B, 1f, ws.DGates, 0, 4 * H, x, 0, I, 1f, grads.Wih, 0, I);
+        // dW_hh += dgates[t]^T h_prev(t): the steps with a previous step in ws.H form one contiguous run.
+        int firstWithPrev = reverse ? 0 : 1;       // time index of the first such dgates row block
+        int firstPrev = reverse ? 1 : 0;           // time index of its h_prev
+        if (T > 1)
+            Gemm.Forward(be, true, false, 4 * H, H, (T - 1) * B, 1f, ws.DGates, firstWithPrev * B * 4 * H, 4 * H, ws.H, firstPrev * n, H, 1f, grads.Whh, 0, H);
+        int first = reverse ? T - 1 : 0;           // the step whose h_prev is h0
+        Gemm.Forward(be, true, false, 4 * H, H, B, 1f, ws.DGates, first * B * 4 * H, 4 * H, h0, 0, H, 1f, grads.Whh, 0, H);
+        Elementwise.SumRowsForward(be, ws.DGates, T * B, 4 * H, grads.Bih);
+        Elementwise.SumRowsForward(be, ws.DGates, T * B, 4 * H, grads.Bhh);
+        if (dx is not null) Gemm.Forward(be, false, false, T * B, I, 4 * H, 1f, ws.DGates, 0, 4 * H, w.Wih, 0, I, 1f, dx, 0, I);
+    }
+}
