@@ -127,31 +127,35 @@ public static class Gemm
         for (; j < n; j++) row[j] += s0 * r0[j] + s1 * r1[j] + s2 * r2[j] + s3 * r3[j];
     }
 
-    // ---------------------------------------------------------------- ILGPU: 16x16 shared-memory tiles
+    // ---------------------------------------------------------------- ILGPU: shared-memory tiles
 
-    const int Tile = 16;
+    /// <summary>16x16 tiles on a GPU; smaller where the device caps a group lower (ILGPU's CPU simulator: 16 threads).</summary>
+    static int TileFor(Accelerator accelerator) => accelerator.MaxNumThreadsPerGroup >= 256 ? 16 : 4;
 
     static void Ilgpu(IlgpuBackend gpu, bool transA, bool transB, int m, int n, int k, float alpha,
         Tensor a, int aOffset, int lda, Tensor b, int bOffset, int ldb, float beta, Tensor c, int cOffset, int ldc)
     {
         var kernel = gpu.Kernel("gemm.tiled", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(TiledKernel));
-        var shape = new GemmShape(m, n, k, lda, ldb, ldc, transA ? 1 : 0, transB ? 1 : 0, alpha, beta);
-        var grid = new Index2D((n + Tile - 1) / Tile, (m + Tile - 1) / Tile);
-        var group = new Index2D(Tile, Tile);
+        int tile = TileFor(gpu.Accelerator);
+        var shape = new GemmShape(m, n, k, lda, ldb, ldc, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, tile);
+        var grid = new Index2D((n + tile - 1) / tile, (m + tile - 1) / tile);
+        var group = new Index2D(tile, tile);
         var av = IlgpuBackend.Of(a).Slice(aOffset, a.Length - aOffset);
         var bv = IlgpuBackend.Of(b).Slice(bOffset, b.Length - bOffset);
         var cv = IlgpuBackend.Of(c).Slice(cOffset, c.Length - cOffset);
-        kernel(new KernelConfig(grid, group), av, bv, cv, shape);
+        kernel(new KernelConfig(grid, group, SharedMemoryConfig.RequestDynamic<float>(2 * tile * tile)), av, bv, cv, shape);
     }
 
     /// <summary>The GEMM's scalars, passed to the kernel as one struct.</summary>
-    public readonly record struct GemmShape(int M, int N, int K, int Lda, int Ldb, int Ldc, int TransA, int TransB, float Alpha, float Beta);
+    public readonly record struct GemmShape(int M, int N, int K, int Lda, int Ldb, int Ldc, int TransA, int TransB, float Alpha, float Beta, int Tile);
 
-    // A[m,k]|A^T B[k,n]|B^T -> C[m,n]; one 16x16 group per output tile, threads (x = column, y = row).
+    // A[m,k]|A^T B[k,n]|B^T -> C[m,n]; one Tile x Tile group per output tile, threads (x = column, y = row).
     static void TiledKernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmShape s)
     {
-        var tileA = SharedMemory.Allocate<float>(Tile * Tile);
-        var tileB = SharedMemory.Allocate<float>(Tile * Tile);
+        int Tile = s.Tile;
+        var shared = SharedMemory.GetDynamic<float>();
+        var tileA = shared.SubView(0, Tile * Tile);
+        var tileB = shared.SubView(Tile * Tile, Tile * Tile);
         int tx = Group.IdxX, ty = Group.IdxY;
         int row = Grid.IdxY * Tile + ty, col = Grid.IdxX * Tile + tx;
         float sum = 0;

@@ -1,0 +1,78 @@
+using MathNet.Numerics.LinearAlgebra;
+using MusicGen.Kernels.Ops;
+using MusicGen.Tests.Reference;
+
+namespace MusicGen.Tests.Kernels;
+
+public class GemmTests
+{
+    [Theory]
+    [InlineData("cpu", 3, 5, 7, false, false)]
+    [InlineData("cpu", 3, 5, 7, false, true)]
+    [InlineData("cpu", 3, 5, 7, true, false)]
+    [InlineData("cpu", 3, 5, 7, true, true)]
+    [InlineData("cpu", 64, 512, 128, false, true)]
+    [InlineData("cpu", 512, 40, 640, true, false)]
+    [InlineData("cpu", 33, 17, 65, false, false)]
+    [InlineData("ilgpu-cpu", 3, 5, 7, false, false)]
+    [InlineData("ilgpu-cpu", 17, 18, 19, false, true)]
+    [InlineData("ilgpu-cpu", 17, 18, 19, true, false)]
+    [InlineData("ilgpu-cpu", 5, 3, 33, true, true)]
+    public void Gemm_matches_double_reference_with_alpha_beta_offsets_and_strides(string device, int m, int n, int k, bool transA, bool transB)
+    {
+        using var be = TestBackends.Create(device);
+        var r = new Rand(m * 1000 + n * 10 + k);
+        // Pad every matrix: an offset before it and a leading dimension wider than its rows.
+        int lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 2, ldc = n + 1, off = 5;
+        int aRows = transA ? k : m, bRows = transB ? n : k;
+        var aHost = r.Floats(off + aRows * lda); var bHost = r.Floats(off + bRows * ldb); var cHost = r.Floats(off + m * ldc);
+        var A = Matrix<double>.Build.Dense(aRows, transA ? m : k, (i, j) => aHost[off + i * lda + j]);
+        var B = Matrix<double>.Build.Dense(bRows, transB ? k : n, (i, j) => bHost[off + i * ldb + j]);
+        var C0 = Matrix<double>.Build.Dense(m, n, (i, j) => cHost[off + i * ldc + j]);
+        const float alpha = 0.75f, beta = -0.5f;
+        var expected = alpha * (transA ? A.Transpose() : A) * (transB ? B.Transpose() : B) + beta * C0;
+
+        using var a = be.Upload(aHost, aHost.Length); using var b = be.Upload(bHost, bHost.Length); using var c = be.Upload(cHost, cHost.Length);
+        Gemm.Forward(be, transA, transB, m, n, k, alpha, a, off, lda, b, off, ldb, beta, c, off, ldc);
+        var got = be.Download(c);
+        for (int i = 0; i < m; i++)
+            Close.All(got.AsSpan(off + i * ldc, n), j => expected[i, j], $"C[{i}]", atol: 1e-5 * Math.Sqrt(k), rtol: 1e-4);
+        Assert.Equal(cHost[..off], got[..off]); // nothing outside C touched
+        for (int i = 0; i < m; i++) Assert.Equal(cHost[off + i * ldc + n], got[off + i * ldc + n]); // nor the padding column
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("ilgpu-cpu")]
+    public void Beta_zero_ignores_nan_in_c(string device)
+    {
+        using var be = TestBackends.Create(device);
+        using var a = be.Upload([1, 2, 3, 4], 2, 2); using var b = be.Upload([1, 0, 0, 1], 2, 2);
+        using var c = be.Upload([float.NaN, float.NaN, float.NaN, float.NaN], 2, 2);
+        Gemm.Forward(be, false, false, 2, 2, 2, 1f, a, 0, 2, b, 0, 2, 0f, c, 0, 2);
+        Assert.Equal([1, 2, 3, 4], be.Download(c));
+    }
+
+    [Fact]
+    public void Gemm_backward_gives_da_and_db_of_the_reference()
+    {
+        using var be = TestBackends.Create("cpu");
+        var r = new Rand(5);
+        int m = 4, n = 6, k = 5;
+        var aH = r.Floats(m * k); var bH = r.Floats(k * n); var dcH = r.Floats(m * n);
+        using var a = be.Upload(aH, m, k); using var b = be.Upload(bH, k, n); using var dc = be.Upload(dcH, m, n);
+        using var da = be.Allocate(m, k); using var db = be.Allocate(k, n);
+        Gemm.Backward(be, m, n, k, a, b, dc, da, db);
+        Close.Matrix(be.Download(da), Rand.Mat(dcH, m, n) * Rand.Mat(bH, k, n).Transpose(), "dA");
+        Close.Matrix(be.Download(db), Rand.Mat(aH, m, k).Transpose() * Rand.Mat(dcH, m, n), "dB");
+    }
+
+    [Fact]
+    public void Out_of_range_operands_are_rejected_before_any_work()
+    {
+        using var be = TestBackends.Create("cpu");
+        using var a = be.Allocate(2, 2); using var c = be.Allocate(2, 2);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Forward(be, false, false, 3, 2, 2, 1f, a, 0, 2, a, 0, 2, 0f, c, 0, 2));
+        Assert.Throws<ArgumentException>(() => Gemm.Forward(be, false, false, 2, 2, 2, 1f, a, 0, 1, a, 0, 2, 0f, c, 0, 2));
+    }
+}

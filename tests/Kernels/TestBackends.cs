@@ -1,0 +1,13 @@
+using MusicGen.Kernels;
+
+namespace MusicGen.Tests.Kernels;
+
+/// <summary>
+/// The backends every conformance test runs on. "ilgpu-cpu" is ILGPU's CPU accelerator: it simulates
+/// GPU threads (very slowly), so tests give it tiny shapes only. CUDA is verified by `musicgen selftest`
+/// on a GPU machine.
+/// </summary>
+public static class TestBackends
+{
+    public static Backend Create(string kind) => Devices.Create(kind);
+}
