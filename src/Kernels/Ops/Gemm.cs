@@ -65,7 +65,7 @@ public static class Gemm
         float[]? bT = null;
         if (transB && n >= 16)
         {
-            bT = new float[k * n];
+            bT = System.Buffers.ArrayPool<float>.Shared.Rent(k * n); // pooled: no allocation per training step
             for (int j = 0; j < n; j++)
                 for (int p = 0; p < k; p++) bT[p * n + j] = b[bOff + j * ldb + p];
         }
@@ -100,6 +100,7 @@ public static class Gemm
             for (; p4 < k; p4++)
                 TensorPrimitives.MultiplyAdd(BRow(b, bT, bOff, ldb, n, p4), alpha * A(a, aOff, lda, transA, i, p4), row, row);
         });
+        if (bT is not null) System.Buffers.ArrayPool<float>.Shared.Return(bT);
     }
 
     static float A(float[] a, int off, int lda, bool trans, int i, int p) => trans ? a[off + p * lda + i] : a[off + i * lda + p];

@@ -1,0 +1,77 @@
+using ILGPU;
+using ILGPU.Runtime;
+using MusicGen.Kernels.Backends;
+
+namespace MusicGen.Kernels.Ops;
+
+/// <summary>
+/// Inverted dropout with a counter-based random number generator: element i of call `counter` is kept
+/// when hash(seed, counter, i) / 2^32 >= p, and kept values are scaled by 1/(1-p), so inference needs
+/// no rescaling (p = 0, or simply not calling it, is the no-op). The mask is never stored: backward
+/// recomputes it from the same (seed, counter), and every backend draws the same mask.
+/// </summary>
+public static class Dropout
+{
+    /// <summary>A 32-bit mix of (seed, counter, index): three rounds of a murmur-style finaliser.</summary>
+    public static uint Hash(uint seed, uint counter, uint index)
+    {
+        uint h = seed * 0x9E3779B1u ^ counter * 0x85EBCA77u ^ index * 0xC2B2AE3Du;
+        h ^= h >> 16; h *= 0x7FEB352Du;
+        h ^= h >> 15; h *= 0x846CA68Bu;
+        h ^= h >> 16;
+        return h;
+    }
+
+    /// <summary>The multiplier of element i: 0 (dropped) or 1/(1-p) (kept).</summary>
+    public static float Scale(uint seed, uint counter, uint index, float p) =>
+        Hash(seed, counter, index) * (1f / 4294967296f) >= p ? 1f / (1f - p) : 0f;
+
+    /// <summary>x[N] -> y[N] = x * scale(i). y may be x.</summary>
+    public static void Forward(Backend backend, Tensor x, Tensor y, int n, float p, uint seed, uint counter)
+    {
+        Check(x, y, n, p);
+        Run(backend, "dropout.forward", x, y, n, p, seed, counter, accumulate: false);
+    }
+
+    /// <summary>dy[N] -> dx[N] += dy * scale(i), the same mask as forward.</summary>
+    public static void Backward(Backend backend, Tensor dy, Tensor dx, int n, float p, uint seed, uint counter)
+    {
+        Check(dy, dx, n, p);
+        Run(backend, "dropout.backward", dy, dx, n, p, seed, counter, accumulate: true);
+    }
+
+    static void Check(Tensor a, Tensor b, int n, float p)
+    {
+        if (!(p >= 0 && p < 1)) throw new ArgumentOutOfRangeException(nameof(p), $"dropout probability {p} outside [0, 1)");
+        Backend.Check(a, 0, n, "input");
+        Backend.Check(b, 0, n, "output");
+    }
+
+    static void Run(Backend backend, string key, Tensor src, Tensor dst, int n, float p, uint seed, uint counter, bool accumulate)
+    {
+        if (backend is ManagedBackend cpu)
+        {
+            float[] s = ManagedBackend.Of(src).Data, d = ManagedBackend.Of(dst).Data;
+            const int chunk = 4096;
+            cpu.For((n + chunk - 1) / chunk, chunk * 8L, c =>
+            {
+                int end = Math.Min(n, (c + 1) * chunk);
+                for (int i = c * chunk; i < end; i++)
+                {
+                    float v = s[i] * Scale(seed, counter, (uint)i, p);
+                    d[i] = accumulate ? d[i] + v : v;
+                }
+            });
+            return;
+        }
+        var kernel = ((IlgpuBackend)backend).Kernel(key, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, uint, uint, int>(Kernel));
+        kernel(n, IlgpuBackend.Of(src).Slice(0, n), IlgpuBackend.Of(dst).Slice(0, n), p, seed, counter, accumulate ? 1 : 0);
+    }
+
+    // src[N] -> dst[N] (= or +=) src * scale(i); one thread per element.
+    static void Kernel(Index1D i, ArrayView<float> src, ArrayView<float> dst, float p, uint seed, uint counter, int accumulate)
+    {
+        float v = src[i] * Scale(seed, counter, (uint)i.X, p);
+        dst[i] = accumulate != 0 ? dst[i] + v : v;
+    }
+}

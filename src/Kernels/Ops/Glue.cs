@@ -1,0 +1,178 @@
+using System.Numerics.Tensors;
+using ILGPU;
+using ILGPU.Runtime;
+using MusicGen.Kernels.Backends;
+
+namespace MusicGen.Kernels.Ops;
+
+/// <summary>
+/// The glue the model needs between the big ops, each with its backward:
+/// axpy/scale, bias add, concatenation of the two LSTM directions, selection of one time step, and the
+/// embedding lookup. Each is a few lines; the point is that nothing here is hidden.
+/// </summary>
+public static class Glue
+{
+    // ---------------------------------------------------------------- axpy, scale
+
+    /// <summary>y[yOff..+n) += alpha * x[xOff..+n). (The backward of a copy, of a step selection, of a residual add.)</summary>
+    public static void Axpy(Backend backend, float alpha, Tensor x, int xOff, Tensor y, int yOff, int n)
+    {
+        Backend.Check(x, xOff, n, "x"); Backend.Check(y, yOff, n, "y");
+        if (n == 0) return;
+        if (backend is ManagedBackend)
+        {
+            var ys = ManagedBackend.Of(y).Data.AsSpan(yOff, n);
+            TensorPrimitives.MultiplyAdd(ManagedBackend.Of(x).Data.AsSpan(xOff, n), alpha, ys, ys);
+            return;
+        }
+        var k = ((IlgpuBackend)backend).Kernel("glue.axpy", a => a.LoadAutoGroupedStreamKernel<Index1D, float, ArrayView<float>, ArrayView<float>>(AxpyKernel));
+        k(n, alpha, IlgpuBackend.Of(x).Slice(xOff, n), IlgpuBackend.Of(y).Slice(yOff, n));
+    }
+
+    // x[N] y[N] -> y += alpha x; one thread per element.
+    static void AxpyKernel(Index1D i, float alpha, ArrayView<float> x, ArrayView<float> y) => y[i] += alpha * x[i];
+
+    /// <summary>x[N] *= s.</summary>
+    public static void Scale(Backend backend, Tensor x, float s, int n)
+    {
+        Backend.Check(x, 0, n, "x");
+        if (n == 0) return;
+        if (backend is ManagedBackend) { var xs = ManagedBackend.Of(x).Data.AsSpan(0, n); TensorPrimitives.Multiply(xs, s, xs); return; }
+        var k = ((IlgpuBackend)backend).Kernel("glue.scale", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(ScaleKernel));
+        k(n, IlgpuBackend.Of(x).Slice(0, n), s);
+    }
+
+    // x[N] -> x * s; one thread per element.
+    static void ScaleKernel(Index1D i, ArrayView<float> x, float s) => x[i] *= s;
+
+    // ---------------------------------------------------------------- bias add (backward: Elementwise.SumRowsForward)
+
+    /// <summary>y[R,N] += bias[N] broadcast over rows.</summary>
+    public static void AddBias(Backend backend, Tensor y, Tensor bias, int rows, int n)
+    {
+        Backend.Check(y, 0, rows * n, "y"); Backend.Check(bias, 0, n, "bias");
+        if (backend is ManagedBackend)
+        {
+            float[] Y = ManagedBackend.Of(y).Data; var b = ManagedBackend.Of(bias).Data.AsSpan(0, n);
+            for (int r = 0; r < rows; r++) { var row = Y.AsSpan(r * n, n); TensorPrimitives.Add(row, b, row); }
+            return;
+        }
+        var k = ((IlgpuBackend)backend).Kernel("glue.addbias", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AddBiasKernel));
+        k(rows * n, IlgpuBackend.Of(y).Slice(0, rows * n), IlgpuBackend.Of(bias).Slice(0, n), n);
+    }
+
+    // y[R,N] bias[N] -> y += bias; one thread per element.
+    static void AddBiasKernel(Index1D i, ArrayView<float> y, ArrayView<float> bias, int n) => y[i] += bias[i % n];
+
+    // ---------------------------------------------------------------- concatenation of two directions
+
+    /// <summary>a[R,Na], b[R,Nb] -> y[R,Na+Nb] (forward half first, as PyTorch's bidirectional output).</summary>
+    public static void ConcatForward(Backend backend, Tensor a, Tensor b, Tensor y, int rows, int na, int nb)
+        => ConcatRun(backend, a, b, y, rows, na, nb, backward: false);
+
+    /// <summary>dy[R,Na+Nb] -> da[R,Na] (+=), db[R,Nb] (+=).</summary>
+    public static void ConcatBackward(Backend backend, Tensor dy, Tensor da, Tensor db, int rows, int na, int nb)
+        => ConcatRun(backend, da, db, dy, rows, na, nb, backward: true);
+
+    static void ConcatRun(Backend backend, Tensor a, Tensor b, Tensor y, int rows, int na, int nb, bool backward)
+    {
+        Backend.Check(a, 0, rows * na, "a"); Backend.Check(b, 0, rows * nb, "b"); Backend.Check(y, 0, rows * (na + nb), "y");
+        if (backend is ManagedBackend)
+        {
+            float[] A = ManagedBackend.Of(a).Data, B = ManagedBackend.Of(b).Data, Y = ManagedBackend.Of(y).Data;
+            int w = na + nb;
+            for (int r = 0; r < rows; r++)
+            {
+                if (!backward)
+                {
+                    Array.Copy(A, r * na, Y, r * w, na);
+                    Array.Copy(B, r * nb, Y, r * w + na, nb);
+                }
+                else
+                {
+                    var ra = A.AsSpan(r * na, na); TensorPrimitives.Add(ra, Y.AsSpan(r * w, na), ra);
+                    var rb = B.AsSpan(r * nb, nb); TensorPrimitives.Add(rb, Y.AsSpan(r * w + na, nb), rb);
+                }
+            }
+            return;
+        }
+        var k = ((IlgpuBackend)backend).Kernel("glue.concat", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(ConcatKernel));
+        k(rows * (na + nb), IlgpuBackend.Of(a).Slice(0, rows * na), IlgpuBackend.Of(b).Slice(0, rows * nb), IlgpuBackend.Of(y).Slice(0, rows * (na + nb)), na, nb, backward ? 1 : 0);
+    }
+
+    // a[R,Na] b[R,Nb] <-> y[R,Na+Nb]; one thread per element of y. Forward copies; backward accumulates into a, b.
+    static void ConcatKernel(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y, int na, int nb, int backward)
+    {
+        int w = na + nb, r = i / w, j = i - r * w;
+        if (j < na) { if (backward != 0) a[r * na + j] += y[i]; else y[i] = a[r * na + j]; }
+        else { if (backward != 0) b[r * nb + j - na] += y[i]; else y[i] = b[r * nb + j - na]; }
+    }
+
+    // ---------------------------------------------------------------- one time step of a sequence
+
+    /// <summary>x[T,B,F] -> y[B,F] = x[t]. (Backward: <see cref="SelectStepBackward"/>.)</summary>
+    public static void SelectStepForward(Backend backend, Tensor x, int t, int rowsPerStep, Tensor y)
+        => Elementwise.Copy(backend, x, t * rowsPerStep, y, 0, rowsPerStep);
+
+    /// <summary>dy[B,F] -> dx[t] += dy (the other steps get nothing).</summary>
+    public static void SelectStepBackward(Backend backend, Tensor dy, int t, int rowsPerStep, Tensor dx)
+        => Axpy(backend, 1f, dy, 0, dx, t * rowsPerStep, rowsPerStep);
+
+    // ---------------------------------------------------------------- embedding
+
+    /// <summary>ids[N] (integers stored as floats), table[V,E] -> y[N,E] = table[ids[n]].</summary>
+    public static void EmbeddingForward(Backend backend, Tensor ids, Tensor table, Tensor y, int n, int vocab, int dim)
+    {
+        Backend.Check(ids, 0, n, "ids"); Backend.Check(table, 0, vocab * dim, "table"); Backend.Check(y, 0, n * dim, "y");
+        if (backend is ManagedBackend)
+        {
+            float[] I = ManagedBackend.Of(ids).Data, W = ManagedBackend.Of(table).Data, Y = ManagedBackend.Of(y).Data;
+            for (int r = 0; r < n; r++)
+            {
+                int id = (int)I[r];
+                if ((uint)id >= (uint)vocab) throw new ArgumentException($"embedding id {I[r]} outside 0..{vocab - 1}");
+                Array.Copy(W, id * dim, Y, r * dim, dim);
+            }
+            return;
+        }
+        var k = ((IlgpuBackend)backend).Kernel("glue.embedding.forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(EmbeddingForwardKernel));
+        k(n * dim, IlgpuBackend.Of(ids).Slice(0, n), IlgpuBackend.Of(table).Slice(0, vocab * dim), IlgpuBackend.Of(y).Slice(0, n * dim), vocab, dim);
+    }
+
+    // ids[N] table[V,E] -> y[N,E]; one thread per output element (out-of-range ids read row 0 on a device; the host path throws).
+    static void EmbeddingForwardKernel(Index1D i, ArrayView<float> ids, ArrayView<float> table, ArrayView<float> y, int vocab, int dim)
+    {
+        int r = i / dim, e = i - r * dim, id = (int)ids[r];
+        if (id < 0 || id >= vocab) id = 0;
+        y[i] = table[id * dim + e];
+    }
+
+    /// <summary>dy[N,E] -> dtable[V,E] += scatter-add by ids (rows summed in order: deterministic, no atomics).</summary>
+    public static void EmbeddingBackward(Backend backend, Tensor ids, Tensor dy, Tensor dtable, int n, int vocab, int dim)
+    {
+        Backend.Check(ids, 0, n, "ids"); Backend.Check(dtable, 0, vocab * dim, "dtable"); Backend.Check(dy, 0, n * dim, "dy");
+        if (backend is ManagedBackend)
+        {
+            float[] I = ManagedBackend.Of(ids).Data, D = ManagedBackend.Of(dtable).Data, DY = ManagedBackend.Of(dy).Data;
+            for (int r = 0; r < n; r++)
+            {
+                int id = (int)I[r];
+                if ((uint)id >= (uint)vocab) continue;
+                var row = D.AsSpan(id * dim, dim);
+                TensorPrimitives.Add(row, DY.AsSpan(r * dim, dim), row);
+            }
+            return;
+        }
+        var k = ((IlgpuBackend)backend).Kernel("glue.embedding.backward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(EmbeddingBackwardKernel));
+        k(vocab * dim, IlgpuBackend.Of(ids).Slice(0, n), IlgpuBackend.Of(dy).Slice(0, n * dim), IlgpuBackend.Of(dtable).Slice(0, vocab * dim), n, dim);
+    }
+
+    // ids[N] dy[N,E] -> dtable[V,E] (+=); one thread per table element, scanning the ids in order.
+    static void EmbeddingBackwardKernel(Index1D i, ArrayView<float> ids, ArrayView<float> dy, ArrayView<float> dtable, int n, int dim)
+    {
+        int v = i / dim, e = i - v * dim;
+        float s = 0;
+        for (int r = 0; r < n; r++) if ((int)ids[r] == v) s += dy[r * dim + e];
+        dtable[i] += s;
+    }
+}
