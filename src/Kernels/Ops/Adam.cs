@@ -9,6 +9,13 @@ namespace MusicGen.Kernels.Ops;
 public readonly record struct AdamConfig(float LearningRate = 1e-3f, float Beta1 = 0.9f, float Beta2 = 0.999f, float Epsilon = 1e-8f,
     float WeightDecay = 0f, bool Decoupled = true, float MaxGradNorm = 0f);
 
+/// <summary><see cref="AdamConfig"/> as ILGPU kernel parameters must be: blittable (no bool).</summary>
+public readonly record struct AdamArgs(float LearningRate, float Beta1, float Beta2, float Epsilon, float WeightDecay, int Decoupled, float MaxGradNorm)
+{
+    public AdamArgs(AdamConfig c) : this(c.LearningRate, c.Beta1, c.Beta2, c.Epsilon, c.WeightDecay, c.Decoupled ? 1 : 0, c.MaxGradNorm) { }
+    public AdamConfig Config => new(LearningRate, Beta1, Beta2, Epsilon, WeightDecay, Decoupled != 0, MaxGradNorm);
+}
+
 /// <summary>
 /// Adam / AdamW with bias correction and global-norm gradient clipping, one fused update per tensor:
 ///   g  = grad * clip        clip = min(1, maxNorm / (||all grads|| + 1e-6)), 1 when maxNorm = 0
@@ -89,13 +96,14 @@ public static class Adam
             });
             return;
         }
-        var kernel = ((IlgpuBackend)backend).Kernel("adam.step", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamConfig, float, float>(StepKernel));
-        kernel(n, IlgpuBackend.Of(param).Slice(0, n), IlgpuBackend.Of(grad).Slice(0, n), IlgpuBackend.Of(m).Slice(0, n), IlgpuBackend.Of(v).Slice(0, n), IlgpuBackend.Of(norm2).Slice(0, 1), c, bc1, bc2);
+        var kernel = ((IlgpuBackend)backend).Kernel("adam.step", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamArgs, float, float>(StepKernel));
+        kernel(n, IlgpuBackend.Of(param).Slice(0, n), IlgpuBackend.Of(grad).Slice(0, n), IlgpuBackend.Of(m).Slice(0, n), IlgpuBackend.Of(v).Slice(0, n), IlgpuBackend.Of(norm2).Slice(0, 1), new AdamArgs(c), bc1, bc2);
     }
 
     // param[N] grad[N] m[N] v[N] norm2[1] -> param, m, v; one thread per element.
-    static void StepKernel(Index1D i, ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v, ArrayView<float> norm2, AdamConfig c, float bc1, float bc2)
+    static void StepKernel(Index1D i, ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v, ArrayView<float> norm2, AdamArgs args, float bc1, float bc2)
     {
+        var c = args.Config;
         var (np, nm, nv) = Update(p[i], g[i], m[i], v[i], c, Clip(norm2[0], c.MaxGradNorm), bc1, bc2);
         p[i] = np; m[i] = nm; v[i] = nv;
     }

@@ -14,6 +14,13 @@ public readonly record struct LossConfig(float PitchWeight = 0.05f, float StepWe
     public float Weight(int head) => head switch { 0 => PitchWeight, 1 => StepWeight, 2 => DurationWeight, _ => VelocityWeight };
 }
 
+/// <summary><see cref="LossConfig"/> as ILGPU kernel parameters must be: blittable (no bool).</summary>
+public readonly record struct LossArgs(float PitchWeight, float StepWeight, float DurationWeight, float VelocityWeight, int RegressionHeads, int Huber, float PositivePressure)
+{
+    public LossArgs(LossConfig c) : this(c.PitchWeight, c.StepWeight, c.DurationWeight, c.VelocityWeight, c.RegressionHeads, c.Huber ? 1 : 0, c.PositivePressure) { }
+    public float Weight(int head) => head switch { 0 => PitchWeight, 1 => StepWeight, 2 => DurationWeight, _ => VelocityWeight };
+}
+
 /// <summary>
 /// The weighted multi-head loss, forward and backward fused in one pass per batch row.
 ///   pitch:     softmax cross-entropy over 128 logits           dlogit_j = (softmax_j - [j = target]) * w_p / B
@@ -57,9 +64,9 @@ public static class MultiHeadLoss
             });
             return;
         }
-        var kernel = ((IlgpuBackend)backend).Kernel("loss.multihead", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossConfig, int>(Kernel));
+        var kernel = ((IlgpuBackend)backend).Kernel("loss.multihead", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossArgs, int>(Kernel));
         kernel(batch, IlgpuBackend.Of(logits).Slice(0, batch * Pitches), IlgpuBackend.Of(reg).Slice(0, batch * R), IlgpuBackend.Of(targets).Slice(0, batch * (1 + R)),
-            IlgpuBackend.Of(dlogits).Slice(0, batch * Pitches), IlgpuBackend.Of(dreg).Slice(0, batch * R), IlgpuBackend.Of(rowLoss).Slice(0, batch * (1 + R)), cfg, batch);
+            IlgpuBackend.Of(dlogits).Slice(0, batch * Pitches), IlgpuBackend.Of(dreg).Slice(0, batch * R), IlgpuBackend.Of(rowLoss).Slice(0, batch * (1 + R)), new LossArgs(cfg), batch);
     }
 
     /// <summary>Mean over the batch of each head's loss: [pitch, step, duration(, velocity)]. Downloads (one small copy).</summary>
@@ -117,7 +124,7 @@ public static class MultiHeadLoss
     }
 
     // logits[B,128] reg[B,R] targets[B,1+R] -> dlogits, dreg, rowLoss; one thread per batch row.
-    static void Kernel(Index1D b, ArrayView<float> logits, ArrayView<float> reg, ArrayView<float> targets, ArrayView<float> dlogits, ArrayView<float> dreg, ArrayView<float> rowLoss, LossConfig cfg, int batch)
+    static void Kernel(Index1D b, ArrayView<float> logits, ArrayView<float> reg, ArrayView<float> targets, ArrayView<float> dlogits, ArrayView<float> dreg, ArrayView<float> rowLoss, LossArgs cfg, int batch)
     {
         int R = cfg.RegressionHeads, o = b * Pitches;
         int target = (int)targets[b * (1 + R)];
@@ -131,7 +138,7 @@ public static class MultiHeadLoss
         rowLoss[b * (1 + R)] = logSum + max - logits[o + target];
         for (int k = 0; k < R; k++)
         {
-            var (loss, grad) = Regression(reg[b * R + k], targets[b * (1 + R) + 1 + k], k < 2 ? cfg.PositivePressure : 0f, cfg.Huber);
+            var (loss, grad) = Regression(reg[b * R + k], targets[b * (1 + R) + 1 + k], k < 2 ? cfg.PositivePressure : 0f, cfg.Huber != 0);
             rowLoss[b * (1 + R) + 1 + k] = loss;
             dreg[b * R + k] = grad * cfg.Weight(1 + k) / batch;
         }

@@ -1,0 +1,190 @@
+using MathNet.Numerics.LinearAlgebra;
+using MusicGen.Kernels;
+using MusicGen.Kernels.Ops;
+using MusicGen.Tests.Reference;
+
+namespace MusicGen.Tests.Kernels;
+
+/// <summary>Every non-LSTM op, on each backend, against the double reference.</summary>
+public class OpsConformanceTests
+{
+    public static TheoryData<string> Backends => new() { "cpu", "ilgpu-cpu" };
+
+    [Theory, MemberData(nameof(Backends))]
+    public void Layer_norm_forward_and_backward(string device)
+    {
+        using var be = TestBackends.Create(device);
+        var r = new Rand(21);
+        int R = device == "cpu" ? 640 : 5, N = device == "cpu" ? 256 : 7;
+        var x = r.Floats(R * N, 2f); var gain = r.Floats(N); var bias = r.Floats(N); var dy = r.Floats(R * N); var dx0 = r.Floats(R * N);
+        var gx = Rand.Mat(x, R, N); var gg = Rand.Vec(gain); var gb = Rand.Vec(bias);
+        var expectedY = RefOps.LayerNorm(gx, gg, gb);
+        var (edx, edg, edb) = RefOps.LayerNormBackward(gx, gg, Rand.Mat(dy, R, N));
+
+        using var tx = be.Upload(x, R, N); using var tg = be.Upload(gain, N); using var tb = be.Upload(bias, N);
+        using var ty = be.Allocate(R, N); using var mean = be.Allocate(R); using var rstd = be.Allocate(R);
+        LayerNorm.Forward(be, R, N, tx, tg, tb, ty, mean, rstd);
+        Close.Matrix(be.Download(ty), expectedY, "y");
+
+        using var tdy = be.Upload(dy, R, N); using var tdx = be.Upload(dx0, R, N); using var tdg = be.Allocate(N); using var tdb = be.Allocate(N);
+        LayerNorm.Backward(be, R, N, tdy, tx, tg, mean, rstd, tdx, tdg, tdb);
+        Close.Matrix(be.Download(tdx), edx + Rand.Mat(dx0, R, N), "dx (accumulated)");
+        Close.All(be.Download(tdg), i => edg[i], "dgain", atol: 1e-4);
+        Close.All(be.Download(tdb), i => edb[i], "dbias", atol: 1e-4);
+    }
+
+    [Theory, MemberData(nameof(Backends))]
+    public void Dropout_draws_the_same_mask_as_the_reference_hash_and_backward_reuses_it(string device)
+    {
+        using var be = TestBackends.Create(device);
+        int n = device == "cpu" ? 100_000 : 257;
+        const float p = 0.3f;
+        var x = new Rand(8).Floats(n);
+        using var tx = be.Upload(x, n); using var ty = be.Allocate(n);
+        Dropout.Forward(be, tx, ty, n, p, seed: 42, counter: 7);
+        var y = be.Download(ty);
+        int kept = 0;
+        for (int i = 0; i < n; i++)
+        {
+            bool keep = Dropout.Hash(42, 7, (uint)i) / 4294967296.0 >= p;
+            Assert.Equal(keep ? x[i] / (1 - p) : 0f, y[i], 1e-6f);
+            if (keep) kept++;
+        }
+        if (n > 10_000) Assert.InRange(kept / (double)n, 0.69, 0.71);
+
+        using var dx = be.Upload(Enumerable.Repeat(1f, n).ToArray(), n);
+        Dropout.Backward(be, tx, dx, n, p, 42, 7);
+        var d = be.Download(dx);
+        for (int i = 0; i < n; i++) Assert.Equal(1f + (y[i] == 0 && x[i] != 0 ? 0 : x[i] / (1 - p)), d[i], 1e-5f);
+
+        Dropout.Forward(be, tx, ty, n, p, seed: 42, counter: 8);
+        Assert.NotEqual(y, be.Download(ty)); // a new call counter draws a new mask
+        Assert.Throws<ArgumentOutOfRangeException>(() => Dropout.Forward(be, tx, ty, n, 1f, 1, 1));
+    }
+
+    [Theory]
+    [InlineData("cpu", 64, 2, false)]
+    [InlineData("cpu", 64, 3, true)]
+    [InlineData("ilgpu-cpu", 3, 2, false)]
+    [InlineData("ilgpu-cpu", 3, 3, true)]
+    public void Multi_head_loss_values_and_gradients(string device, int B, int R, bool huber)
+    {
+        using var be = TestBackends.Create(device);
+        var r = new Rand(B + R);
+        var logits = r.Floats(B * 128, 3f); var reg = r.Floats(B * R, 1f);
+        var targets = new float[B * (1 + R)];
+        var refTargets = new double[B][];
+        for (int b = 0; b < B; b++)
+        {
+            targets[b * (1 + R)] = (b * 37) % 128;
+            for (int k = 0; k < R; k++) targets[b * (1 + R) + 1 + k] = (float)(0.1 * (k + 1) * (b % 3));
+            refTargets[b] = targets.Skip(b * (1 + R)).Take(1 + R).Select(v => (double)v).ToArray();
+        }
+        var cfg = new LossConfig(PitchWeight: 0.5f, StepWeight: 1f, DurationWeight: 2f, VelocityWeight: 0.25f, RegressionHeads: R, Huber: huber);
+        var (heads, total, edl, edr) = RefOps.Loss(Rand.Mat(logits, B, 128), Rand.Mat(reg, B, R), refTargets, new RefOps.LossWeights(0.5, 1, 2, 0.25, Huber: huber));
+
+        using var tl = be.Upload(logits, B, 128); using var tr = be.Upload(reg, B, R); using var tt = be.Upload(targets, B, 1 + R);
+        using var dl = be.Allocate(B, 128); using var dr = be.Allocate(B, R); using var rows = be.Allocate(B, 1 + R);
+        MultiHeadLoss.ForwardBackward(be, B, cfg, tl, tr, tt, dl, dr, rows);
+        var got = MultiHeadLoss.HeadLosses(be, rows, B, 1 + R);
+        Close.All(got, k => heads[k], "head loss");
+        Assert.Equal(total, MultiHeadLoss.Total(cfg, got), 3);
+        Close.Matrix(be.Download(dl), edl, "dlogits");
+        Close.Matrix(be.Download(dr), edr, "dreg");
+    }
+
+    [Fact]
+    public void Loss_rejects_a_pitch_target_out_of_range()
+    {
+        using var be = TestBackends.Create("cpu");
+        using var l = be.Allocate(1, 128); using var y = be.Allocate(1, 2); using var t = be.Upload([128f, 0, 0], 1, 3);
+        using var dl = be.Allocate(1, 128); using var dy = be.Allocate(1, 2); using var rows = be.Allocate(1, 3);
+        Assert.Throws<ArgumentException>(() => MultiHeadLoss.ForwardBackward(be, 1, new LossConfig(), l, y, t, dl, dy, rows));
+    }
+
+    [Theory]
+    [InlineData("cpu", false, 0f)]
+    [InlineData("cpu", true, 0.5f)]
+    [InlineData("ilgpu-cpu", true, 0.5f)]
+    [InlineData("ilgpu-cpu", false, 0f)]
+    public void Adam_steps_with_bias_correction_weight_decay_and_global_norm_clipping(string device, bool decoupled, float maxNorm)
+    {
+        using var be = TestBackends.Create(device);
+        int n = device == "cpu" ? 10_000 : 37;
+        var r = new Rand(n);
+        var p = r.Floats(n); var g1 = r.Floats(n); var g2 = r.Floats(n, 0.1f);
+        var cfg = new AdamConfig(LearningRate: 0.01f, WeightDecay: 0.1f, Decoupled: decoupled, MaxGradNorm: maxNorm);
+        using var tp = be.Upload(p, n); using var tm = be.Allocate(n); using var tv = be.Allocate(n); using var tg = be.Allocate(n);
+        using var norm2 = be.Allocate(1); using var partials = be.Allocate((n + 4095) / 4096);
+        var ep = p.Select(v => (double)v).ToArray(); var em = new double[n]; var ev = new double[n];
+        int t = 0;
+        foreach (var g in new[] { g1, g2 })
+        {
+            t++;
+            be.CopyFromHost(g, tg);
+            Elementwise.Fill(be, norm2, 0f);
+            Adam.SumSquares(be, tg, n, partials, norm2);
+            double norm = Math.Sqrt(g.Sum(v => (double)v * v));
+            Assert.Equal(norm * norm, be.Download(norm2)[0], norm * norm * 1e-4);
+            double clip = maxNorm > 0 ? Math.Min(1, maxNorm / (norm + 1e-6)) : 1;
+            Adam.Step(be, tp, tg, tm, tv, n, cfg, t, norm2);
+            for (int i = 0; i < n; i++) (ep[i], em[i], ev[i]) = RefOps.Adam(ep[i], g[i], em[i], ev[i], t, 0.01, 0.9, 0.999, 1e-8, 0.1, decoupled, clip);
+        }
+        Close.All(be.Download(tp), i => ep[i], "param");
+        Close.All(be.Download(tm), i => em[i], "m");
+        Close.All(be.Download(tv), i => ev[i], "v", atol: 1e-7);
+    }
+
+    [Theory, MemberData(nameof(Backends))]
+    public void Glue_ops_forward_and_backward(string device)
+    {
+        using var be = TestBackends.Create(device);
+        var r = new Rand(2);
+        const int R = 6, Na = 3, Nb = 4;
+        var a = r.Floats(R * Na); var b = r.Floats(R * Nb);
+        using var ta = be.Upload(a, R, Na); using var tb = be.Upload(b, R, Nb); using var ty = be.Allocate(R, Na + Nb);
+        Glue.ConcatForward(be, ta, tb, ty, R, Na, Nb);
+        var y = be.Download(ty);
+        for (int i = 0; i < R; i++)
+        {
+            Assert.Equal(a.AsSpan(i * Na, Na).ToArray(), y.AsSpan(i * (Na + Nb), Na).ToArray());
+            Assert.Equal(b.AsSpan(i * Nb, Nb).ToArray(), y.AsSpan(i * (Na + Nb) + Na, Nb).ToArray());
+        }
+        Glue.ConcatBackward(be, ty, ta, tb, R, Na, Nb); // da += a, db += b
+        Assert.Equal(a.Select(v => 2 * v), be.Download(ta));
+        Assert.Equal(b.Select(v => 2 * v), be.Download(tb));
+
+        // bias add and its backward (column sums)
+        var bias = r.Floats(Na);
+        using var tbias = be.Upload(bias, Na); using var tsum = be.Allocate(Na);
+        be.CopyFromHost(a, ta);
+        Glue.AddBias(be, ta, tbias, R, Na);
+        Close.All(be.Download(ta), i => a[i] + bias[i % Na], "y + bias");
+        Elementwise.SumRowsForward(be, ta, R, Na, tsum);
+        Close.All(be.Download(tsum), j => Enumerable.Range(0, R).Sum(i => (double)a[i * Na + j] + bias[j]), "column sums");
+
+        // axpy, scale, select a step and its backward
+        using var tx = be.Upload(r.Floats(4 * 6), 4, 6);
+        var x = be.Download(tx);
+        using var step = be.Allocate(6);
+        Glue.SelectStepForward(be, tx, 2, 6, step);
+        Assert.Equal(x.AsSpan(12, 6).ToArray(), be.Download(step));
+        Glue.Scale(be, step, 3f, 6);
+        Glue.SelectStepBackward(be, step, 2, 6, tx);
+        Close.All(be.Download(tx), i => i is >= 12 and < 18 ? 4.0 * x[i] : x[i], "x after step backward");
+        Elementwise.Fill(be, step, 1.5f);
+        Assert.All(be.Download(step), v => Assert.Equal(1.5f, v));
+
+        // embedding lookup and scatter-add backward
+        const int V = 5, E = 3;
+        var table = r.Floats(V * E); float[] ids = [4, 0, 4, 2];
+        using var tt = be.Upload(table, V, E); using var tids = be.Upload(ids, 4); using var te = be.Allocate(4, E);
+        Glue.EmbeddingForward(be, tids, tt, te, 4, V, E);
+        var emb = be.Download(te);
+        for (int i = 0; i < 4; i++) Assert.Equal(table.AsSpan((int)ids[i] * E, E).ToArray(), emb.AsSpan(i * E, E).ToArray());
+        using var dt = be.Allocate(V, E);
+        Glue.EmbeddingBackward(be, tids, te, dt, 4, V, E);
+        var d = be.Download(dt);
+        Close.All(d, i => (i / E) switch { 4 => 2.0 * table[i], 0 or 2 => table[i], _ => 0 }, "dtable");
+    }
+}

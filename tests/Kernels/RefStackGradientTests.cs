@@ -1,0 +1,88 @@
+using MathNet.Numerics.LinearAlgebra;
+using MusicGen.Tests.Reference;
+
+namespace MusicGen.Tests.Kernels;
+
+/// <summary>Finite-difference proof of the composed reference: 2-layer Bi-LSTM + layer norm + dropout + heads + loss.</summary>
+public class RefStackGradientTests
+{
+    static RefBiStack Build(Rand r, int I, int H, int T, int B, int R, bool huber)
+    {
+        RefLstm Lstm(int inp) => new()
+        {
+            Wih = Rand.Mat(r.Floats(4 * H * inp, 0.6f), 4 * H, inp), Whh = Rand.Mat(r.Floats(4 * H * H, 0.6f), 4 * H, H),
+            Bih = Rand.Vec(r.Floats(4 * H, 0.3f)), Bhh = Rand.Vec(r.Floats(4 * H, 0.3f)),
+        };
+        const double p = 0.25;
+        Matrix<double> Mask() => Rand.Mat(r.Floats(B * 2 * H), B, 2 * H).Map(u => (u + 1) / 2 >= p ? 1 / (1 - p) : 0);
+        return new RefBiStack
+        {
+            Layers = [[Lstm(I), Lstm(I)], [Lstm(2 * H), Lstm(2 * H)]],
+            Gain = [Rand.Vec(r.Floats(2 * H)).Map(v => 1 + 0.5 * v), Rand.Vec(r.Floats(2 * H)).Map(v => 1 + 0.5 * v)],
+            Bias = [Rand.Vec(r.Floats(2 * H, 0.2f)), Rand.Vec(r.Floats(2 * H, 0.2f))],
+            Masks = [Enumerable.Range(0, T).Select(_ => Mask()).ToArray(), Enumerable.Range(0, T).Select(_ => Mask()).ToArray()],
+            Wp = Rand.Mat(r.Floats(128 * 2 * H, 0.5f), 128, 2 * H), Bp = Rand.Vec(r.Floats(128, 0.1f)),
+            Wr = Rand.Mat(r.Floats(R * 2 * H, 0.5f), R, 2 * H), Br = Rand.Vec(r.Floats(R, 0.1f)),
+            Weights = new RefOps.LossWeights(1.0, 0.7, 0.9, 0.3, Huber: huber),
+        };
+    }
+
+    [Theory]
+    [InlineData(2, false)]
+    [InlineData(3, true)]
+    public void Two_layer_bidirectional_stack_with_layer_norm_dropout_heads_and_loss(int R, bool huber)
+    {
+        const int T = 4, B = 2, I = 3, H = 3;
+        var r = new Rand(17 + R);
+        var net = Build(r, I, H, T, B, R, huber);
+        var x = Rand.Seq(r.Floats(T * B * I), T, B, I);
+        // Targets: pitches, and regression targets around the predictions (some predictions negative, to exercise positive pressure).
+        var targets = Enumerable.Range(0, B).Select(b => new[] { 5.0 + 60 * b, 0.3, -0.2, 0.5 }.Take(1 + R).ToArray()).ToArray();
+        double Loss() => net.Loss(x, targets);
+        var g = net.Backward(x, targets);
+
+        for (int l = 0; l < 2; l++)
+        {
+            for (int d = 0; d < 2; d++)
+            {
+                var lstm = net.Layers[l][d];
+                Mat($"L{l}D{d} W_ih", lstm.Wih, g.Wih[l][d], Loss);
+                Mat($"L{l}D{d} W_hh", lstm.Whh, g.Whh[l][d], Loss);
+                Vec($"L{l}D{d} b_ih", lstm.Bih, g.Bih[l][d], Loss);
+                Vec($"L{l}D{d} b_hh", lstm.Bhh, g.Bhh[l][d], Loss);
+            }
+            Vec($"L{l} gain", net.Gain[l], g.Gain[l], Loss);
+            Vec($"L{l} bias", net.Bias[l], g.Bias[l], Loss);
+        }
+        Mat("pitch W", net.Wp, g.Wp, Loss);
+        Vec("pitch b", net.Bp, g.Bp, Loss);
+        Mat("reg W", net.Wr, g.Wr, Loss);
+        Vec("reg b", net.Br, g.Br, Loss);
+        for (int t = 0; t < T; t++) Mat($"x[{t}]", x[t], g.X[t], Loss);
+    }
+
+    [Fact]
+    public void Loss_gradient_alone_matches_finite_differences_including_positive_pressure_and_huber()
+    {
+        var r = new Rand(4);
+        var logits = Rand.Mat(r.Floats(3 * 128, 2f), 3, 128);
+        var reg = Rand.Mat(r.Floats(3 * 3, 1.5f), 3, 3); // about half negative
+        double[][] targets = [[0, 0.1, 0.2, 0.3], [127, 0.5, -0.5, 1.2], [64, 2.0, 0.0, -1.0]];
+        foreach (bool huber in new[] { false, true })
+        {
+            var w = new RefOps.LossWeights(0.5, 1, 2, 0.25, Huber: huber);
+            var (_, _, dl, dr) = RefOps.Loss(logits, reg, targets, w);
+            Mat("logits", logits, dl, () => RefOps.Loss(logits, reg, targets, w).Total);
+            Mat("reg", reg, dr, () => RefOps.Loss(logits, reg, targets, w).Total);
+        }
+    }
+
+    static void Mat(string name, Matrix<double> m, Matrix<double> grad, Func<double> loss)
+    {
+        int cols = m.ColumnCount;
+        FiniteDifference.Check(name, m.RowCount * cols, i => m[i / cols, i % cols], (i, v) => m[i / cols, i % cols] = v, loss, i => grad[i / cols, i % cols]);
+    }
+
+    static void Vec(string name, Vector<double> v, Vector<double> grad, Func<double> loss) =>
+        FiniteDifference.Check(name, v.Count, i => v[i], (i, x) => v[i] = x, loss, i => grad[i]);
+}

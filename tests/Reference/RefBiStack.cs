@@ -1,0 +1,93 @@
+using MathNet.Numerics.LinearAlgebra;
+
+namespace MusicGen.Tests.Reference;
+
+/// <summary>
+/// The whole seed network in double precision, forward and backward by hand:
+///   x[T][B,I] -> for each layer: Bi-LSTM (forward and reverse halves, concatenated [B,2H])
+///             -> layer norm -> dropout (a fixed mask)  -> ... -> output at t = T-1
+///             -> pitch head (Linear 2H->128) and regression head (Linear 2H->R) -> multi-head loss.
+/// Used to prove the composed gradient (finite differences) that the float model must reproduce.
+/// </summary>
+public sealed class RefBiStack
+{
+    public required RefLstm[][] Layers;             // [layer][direction 0 = forward, 1 = reverse]
+    public required Vector<double>[] Gain, Bias;    // layer norm per layer, [2H]
+    public required Matrix<double>[][] Masks;        // dropout multiplier per layer per time step [B,2H] (0 or 1/(1-p))
+    public required Matrix<double> Wp, Wr;           // [128,2H], [R,2H]
+    public required Vector<double> Bp, Br;
+    public required RefOps.LossWeights Weights;
+
+    sealed record LayerTrace(Matrix<double>[] Input, RefLstm.Trace Fwd, RefLstm.Trace Rev, Matrix<double>[] Concat, Matrix<double>[] Normed);
+
+    public double Loss(Matrix<double>[] x, double[][] targets) => Run(x, targets, backward: false).Total;
+
+    public sealed class Gradients
+    {
+        public required Matrix<double>[][] Wih, Whh;
+        public required Vector<double>[][] Bih, Bhh;
+        public required Vector<double>[] Gain, Bias;
+        public required Matrix<double> Wp, Wr;
+        public required Vector<double> Bp, Br;
+        public required Matrix<double>[] X;
+    }
+
+    public Gradients Backward(Matrix<double>[] x, double[][] targets) => Run(x, targets, backward: true).Grads!;
+
+    (double Total, Gradients? Grads) Run(Matrix<double>[] x, double[][] targets, bool backward)
+    {
+        int T = x.Length, B = x[0].RowCount;
+        var traces = new List<LayerTrace>();
+        var input = x;
+        for (int l = 0; l < Layers.Length; l++)
+        {
+            int H = Layers[l][0].Hidden;
+            var zero = Matrix<double>.Build.Dense(B, H);
+            var f = Layers[l][0].Forward(input, zero, zero, reverse: false);
+            var r = Layers[l][1].Forward(input, zero, zero, reverse: true);
+            var concat = Enumerable.Range(0, T).Select(t => f.H[t].Append(r.H[t])).ToArray();
+            var normed = concat.Select(c => RefOps.LayerNorm(c, Gain[l], Bias[l])).ToArray();
+            var dropped = Enumerable.Range(0, T).Select(t => normed[t].PointwiseMultiply(Masks[l][t])).ToArray();
+            traces.Add(new LayerTrace(input, f, r, concat, normed));
+            input = dropped;
+        }
+        var last = input[T - 1];
+        var logits = last * Wp.Transpose(); var reg = last * Wr.Transpose();
+        for (int b = 0; b < B; b++) { logits.SetRow(b, logits.Row(b) + Bp); reg.SetRow(b, reg.Row(b) + Br); }
+        var (_, total, dlogits, dreg) = RefOps.Loss(logits, reg, targets, Weights);
+        if (!backward) return (total, null);
+
+        int L = Layers.Length;
+        var g = new Gradients
+        {
+            Wih = new Matrix<double>[L][], Whh = new Matrix<double>[L][], Bih = new Vector<double>[L][], Bhh = new Vector<double>[L][],
+            Gain = new Vector<double>[L], Bias = new Vector<double>[L],
+            Wp = dlogits.Transpose() * last, Wr = dreg.Transpose() * last, Bp = dlogits.ColumnSums(), Br = dreg.ColumnSums(), X = null!,
+        };
+        // d(output sequence of the top layer): only t = T-1 receives gradient from the heads.
+        var dOut = Enumerable.Range(0, T).Select(_ => Matrix<double>.Build.Dense(B, last.ColumnCount)).ToArray();
+        dOut[T - 1] = dlogits * Wp + dreg * Wr;
+        for (int l = L - 1; l >= 0; l--)
+        {
+            var tr = traces[l];
+            int H = Layers[l][0].Hidden;
+            g.Gain[l] = Vector<double>.Build.Dense(2 * H); g.Bias[l] = Vector<double>.Build.Dense(2 * H);
+            var dF = new Matrix<double>[T]; var dR = new Matrix<double>[T];
+            for (int t = 0; t < T; t++)
+            {
+                var dNormed = dOut[t].PointwiseMultiply(Masks[l][t]);
+                var (dConcat, dGain, dBias) = RefOps.LayerNormBackward(tr.Concat[t], Gain[l], dNormed);
+                g.Gain[l] += dGain; g.Bias[l] += dBias;
+                dF[t] = dConcat.SubMatrix(0, B, 0, H);
+                dR[t] = dConcat.SubMatrix(0, B, H, H);
+            }
+            var zero = Matrix<double>.Build.Dense(B, H);
+            var gf = Layers[l][0].Backward(tr.Fwd, tr.Input, dF, zero, zero, reverse: false);
+            var gr = Layers[l][1].Backward(tr.Rev, tr.Input, dR, zero, zero, reverse: true);
+            g.Wih[l] = [gf.Wih, gr.Wih]; g.Whh[l] = [gf.Whh, gr.Whh]; g.Bih[l] = [gf.Bih, gr.Bih]; g.Bhh[l] = [gf.Bhh, gr.Bhh];
+            dOut = Enumerable.Range(0, T).Select(t => gf.X[t] + gr.X[t]).ToArray();
+        }
+        g.X = dOut;
+        return (total, g);
+    }
+}

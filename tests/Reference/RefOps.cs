@@ -1,0 +1,101 @@
+using MathNet.Numerics.LinearAlgebra;
+
+namespace MusicGen.Tests.Reference;
+
+/// <summary>
+/// Double-precision reference versions of the non-LSTM ops, written as plainly as possible.
+/// Matrices are [rows, features].
+/// </summary>
+public static class RefOps
+{
+    public const double LayerNormEps = 1e-5;
+
+    // ------------------------------------------------------------ layer norm
+
+    public static Matrix<double> LayerNorm(Matrix<double> x, Vector<double> gain, Vector<double> bias)
+    {
+        var y = x.Clone();
+        for (int r = 0; r < x.RowCount; r++)
+        {
+            var row = x.Row(r);
+            double mean = row.Average();
+            double var = row.Select(v => (v - mean) * (v - mean)).Average();
+            double rstd = 1 / Math.Sqrt(var + LayerNormEps);
+            y.SetRow(r, (row - mean) * rstd);
+            y.SetRow(r, y.Row(r).PointwiseMultiply(gain) + bias);
+        }
+        return y;
+    }
+
+    /// <summary>Returns (dx, dgain, dbias) for y = LayerNorm(x) given dy.</summary>
+    public static (Matrix<double> Dx, Vector<double> Dgain, Vector<double> Dbias) LayerNormBackward(Matrix<double> x, Vector<double> gain, Matrix<double> dy)
+    {
+        int n = x.ColumnCount;
+        var dx = Matrix<double>.Build.Dense(x.RowCount, n);
+        var dgain = Vector<double>.Build.Dense(n);
+        var dbias = Vector<double>.Build.Dense(n);
+        for (int r = 0; r < x.RowCount; r++)
+        {
+            var row = x.Row(r);
+            double mean = row.Average();
+            double rstd = 1 / Math.Sqrt(row.Select(v => (v - mean) * (v - mean)).Average() + LayerNormEps);
+            var xhat = (row - mean) * rstd;
+            var dxhat = dy.Row(r).PointwiseMultiply(gain);
+            dgain += dy.Row(r).PointwiseMultiply(xhat);
+            dbias += dy.Row(r);
+            dx.SetRow(r, (dxhat - dxhat.Average() - xhat * (dxhat.PointwiseMultiply(xhat).Average())) * rstd);
+        }
+        return (dx, dgain, dbias);
+    }
+
+    // ------------------------------------------------------------ loss
+
+    public sealed record LossWeights(double Pitch, double Step, double Duration, double Velocity, double PositivePressure = 10, bool Huber = false);
+
+    /// <summary>
+    /// Per-head mean losses and the gradients of the weighted total with respect to logits[B,128] and reg[B,R].
+    /// targets[b] = (pitch, step, duration[, velocity]).
+    /// </summary>
+    public static (double[] Heads, double Total, Matrix<double> DLogits, Matrix<double> DReg) Loss(Matrix<double> logits, Matrix<double> reg, double[][] targets, LossWeights w)
+    {
+        int B = logits.RowCount, R = reg.ColumnCount;
+        var heads = new double[1 + R];
+        var dlogits = Matrix<double>.Build.Dense(B, logits.ColumnCount);
+        var dreg = Matrix<double>.Build.Dense(B, R);
+        double[] weights = [w.Pitch, w.Step, w.Duration, w.Velocity];
+        for (int b = 0; b < B; b++)
+        {
+            int target = (int)targets[b][0];
+            var row = logits.Row(b);
+            double max = row.Max();
+            double logSum = Math.Log(row.Select(v => Math.Exp(v - max)).Sum()) + max;
+            heads[0] += (logSum - row[target]) / B;
+            for (int j = 0; j < row.Count; j++) dlogits[b, j] = (Math.Exp(row[j] - logSum) - (j == target ? 1 : 0)) * w.Pitch / B;
+            for (int k = 0; k < R; k++)
+            {
+                double y = reg[b, k], e = y - targets[b][1 + k], pp = k < 2 ? w.PositivePressure : 0;
+                double loss = w.Huber ? (Math.Abs(e) <= 1 ? 0.5 * e * e : Math.Abs(e) - 0.5) : e * e;
+                double grad = w.Huber ? Math.Clamp(e, -1, 1) : 2 * e;
+                if (y < 0) { loss += pp * -y; grad -= pp; }
+                heads[1 + k] += loss / B;
+                dreg[b, k] = grad * weights[1 + k] / B;
+            }
+        }
+        double total = 0;
+        for (int k = 0; k < heads.Length; k++) total += weights[k] * heads[k];
+        return (heads, total, dlogits, dreg);
+    }
+
+    // ------------------------------------------------------------ Adam
+
+    public static (double P, double M, double V) Adam(double p, double g, double m, double v, int t, double lr, double b1, double b2, double eps, double wd, bool decoupled, double clip)
+    {
+        g *= clip;
+        if (!decoupled) g += wd * p;
+        m = b1 * m + (1 - b1) * g;
+        v = b2 * v + (1 - b2) * g * g;
+        double mhat = m / (1 - Math.Pow(b1, t)), vhat = v / (1 - Math.Pow(b2, t));
+        double update = mhat / (Math.Sqrt(vhat) + eps) + (decoupled ? wd * p : 0);
+        return (p - lr * update, m, v);
+    }
+}
