@@ -12,6 +12,9 @@ public static class Program
     {
         var root = new RootCommand("MusicGen: learn to compose piano music from MIDI with (bidirectional) LSTM networks on hand-written kernels.");
         root.Add(PrepareCommand.Build());
+        root.Add(DevicesCommand.Build());
+        root.Add(SelfTestCommand.Build());
+        root.Add(BenchCommand.Build());
         return root;
     }
 }

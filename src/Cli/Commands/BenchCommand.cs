@@ -1,0 +1,154 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using MusicGen.Kernels;
+using MusicGen.Kernels.Ops;
+
+namespace MusicGen.Cli.Commands;
+
+/// <summary>
+/// <c>musicgen bench gemm|lstm</c>: timings that run anywhere the CLI runs (the GPU machine has no SDK, so
+/// no BenchmarkDotNet there). Warm-up, then the median of --reps timed repetitions, each ending in a device
+/// synchronisation. --json prints one JSON line with median_ms.
+/// </summary>
+public static class BenchCommand
+{
+    public static Command Build()
+    {
+        var bench = new Command("bench", "Time kernels: gemm, lstm (median of repetitions after warm-up)");
+        bench.Add(Gemm());
+        bench.Add(Lstm());
+        return bench;
+    }
+
+    static Option<int> Int(string name, int value, string description) => new(name) { Description = description, DefaultValueFactory = _ => value };
+
+    static Command Gemm()
+    {
+        var m = Int("--m", 512, "Rows of C"); var n = Int("--n", 512, "Columns of C"); var k = Int("--k", 512, "Inner dimension");
+        var reps = Int("--reps", 20, "Timed repetitions"); var device = DevicesCommand.DeviceOption("cpu");
+        var json = new Option<bool>("--json") { Description = "Print one JSON line" };
+        var trans = new Option<string>("--trans") { Description = "NN, NT or TN", DefaultValueFactory = _ => "NN" };
+        var cmd = new Command("gemm", "C[m,n] = A[m,k] B[k,n]: median ms and GFLOP/s") { m, n, k, trans, reps, device, json };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            int M = Positive(p.GetValue(m), "--m"), N = Positive(p.GetValue(n), "--n"), K = Positive(p.GetValue(k), "--k"), R = Positive(p.GetValue(reps), "--reps");
+            string t = p.GetValue(trans)!.ToUpperInvariant();
+            if (t is not ("NN" or "NT" or "TN")) return Cli.Error($"--trans '{t}': choose NN, NT or TN");
+            bool ta = t[0] == 'T', tb = t[1] == 'T';
+            using var be = Devices.Create(p.GetValue(device)!);
+            var r = new Random(1);
+            float[] Rand(int len) { var a = new float[len]; for (int i = 0; i < len; i++) a[i] = (float)r.NextDouble() - 0.5f; return a; }
+            using var a = be.Upload(Rand(M * K), M * K); using var b = be.Upload(Rand(K * N), K * N); using var c = be.Allocate(M * N);
+            var times = Time(be, R, () => MusicGen.Kernels.Ops.Gemm.Forward(be, ta, tb, M, N, K, 1f, a, 0, ta ? M : K, b, 0, tb ? K : N, 0f, c, 0, N));
+            double median = Median(times), gflops = 2.0 * M * N * K / (median * 1e6);
+            Report(p.GetValue(json), new()
+            {
+                ["bench"] = "gemm", ["device"] = be.Kind, ["device_name"] = be.Name, ["m"] = M, ["n"] = N, ["k"] = K, ["trans"] = t, ["reps"] = R,
+                ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["gflops"] = Round(gflops),
+            });
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+
+    static Command Lstm()
+    {
+        var batch = Int("--batch", 64, "Batch size B"); var hidden = Int("--hidden", 128, "Hidden size H"); var seq = Int("--seq", 10, "Sequence length T");
+        var input = Int("--input", 3, "Input features I"); var reps = Int("--reps", 20, "Timed repetitions");
+        var device = DevicesCommand.DeviceOption("cpu"); var json = new Option<bool>("--json") { Description = "Print one JSON line" };
+        var cmd = new Command("lstm", "One bidirectional LSTM layer, forward + backward, both directions: median ms and the share of GEMM vs gate kernels")
+        {
+            batch, hidden, seq, input, reps, device, json,
+        };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            int B = Positive(p.GetValue(batch), "--batch"), H = Positive(p.GetValue(hidden), "--hidden"), T = Positive(p.GetValue(seq), "--seq");
+            int I = Positive(p.GetValue(input), "--input"), R = Positive(p.GetValue(reps), "--reps");
+            using var be = Devices.Create(p.GetValue(device)!);
+            var rng = new Random(2);
+            float s = 1f / MathF.Sqrt(H);
+            float[] Rand(int len, float scale = 1f) { var a = new float[len]; for (int i = 0; i < len; i++) a[i] = ((float)rng.NextDouble() * 2 - 1) * scale; return a; }
+            LstmWeights Weights() => new(be.Upload(Rand(4 * H * I, s), 4 * H, I), be.Upload(Rand(4 * H * H, s), 4 * H, H), be.Upload(Rand(4 * H, s), 4 * H), be.Upload(Rand(4 * H, s), 4 * H));
+            using var wf = Weights(); using var wr = Weights();
+            using var gf = LstmWeights.Allocate(be, I, H); using var gr = LstmWeights.Allocate(be, I, H);
+            using var wsf = new LstmWorkspace(be, T, B, I, H); using var wsr = new LstmWorkspace(be, T, B, I, H);
+            using var x = be.Upload(Rand(T * B * I), T, B, I); using var zero = be.Allocate(B, H); using var dh = be.Upload(Rand(T * B * H), T, B, H);
+            using var dx = be.Allocate(T, B, I);
+
+            void Layer()
+            {
+                LstmLayer.Forward(be, wsf, wf, false, x, zero, zero);
+                LstmLayer.Forward(be, wsr, wr, true, x, zero, zero);
+                LstmLayer.Backward(be, wsf, wf, gf, false, x, zero, zero, dh, null, null, dx, null, null);
+                LstmLayer.Backward(be, wsr, wr, gr, true, x, zero, zero, dh, null, null, dx, null, null);
+            }
+            // The same GEMMs the layer issues (per direction), alone.
+            void Gemms()
+            {
+                for (int d = 0; d < 2; d++)
+                {
+                    var (w, ws, g) = d == 0 ? (wf, wsf, gf) : (wr, wsr, gr);
+                    MusicGen.Kernels.Ops.Gemm.Forward(be, false, true, T * B, 4 * H, I, 1f, x, 0, I, w.Wih, 0, I, 0f, ws.Gates, 0, 4 * H);
+                    for (int t = 1; t < T; t++) MusicGen.Kernels.Ops.Gemm.Forward(be, false, true, B, 4 * H, H, 1f, ws.H, 0, H, w.Whh, 0, H, 1f, ws.DGates, 0, 4 * H);
+                    for (int t = 0; t < T; t++) MusicGen.Kernels.Ops.Gemm.Forward(be, false, false, B, H, 4 * H, 1f, ws.DGates, 0, 4 * H, w.Whh, 0, H, 0f, ws.DhRec, 0, H);
+                    MusicGen.Kernels.Ops.Gemm.Forward(be, true, false, 4 * H, I, T * B, 1f, ws.DGates, 0, 4 * H, x, 0, I, 1f, g.Wih, 0, I);
+                    MusicGen.Kernels.Ops.Gemm.Forward(be, true, false, 4 * H, H, T * B, 1f, ws.DGates, 0, 4 * H, ws.H, 0, H, 1f, g.Whh, 0, H);
+                    MusicGen.Kernels.Ops.Gemm.Forward(be, false, false, T * B, I, 4 * H, 1f, ws.DGates, 0, 4 * H, w.Wih, 0, I, 1f, dx, 0, I);
+                }
+            }
+            // The fused gate kernels alone.
+            void Cells()
+            {
+                for (int d = 0; d < 2; d++)
+                {
+                    var (w, ws) = d == 0 ? (wf, wsf) : (wr, wsr);
+                    for (int t = 0; t < T; t++) LstmCell.StepForward(be, B, H, ws.Gates, t * B * 4 * H, w.Bih, w.Bhh, zero, 0, ws.C, t * B * H, ws.H, t * B * H);
+                    for (int t = 0; t < T; t++) LstmCell.StepBackward(be, B, H, ws.Gates, t * B * 4 * H, ws.C, t * B * H, zero, 0, dh, t * B * H, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
+                }
+            }
+            double full = Median(Time(be, R, Layer)), gemm = Median(Time(be, R, Gemms)), cells = Median(Time(be, R, Cells));
+            Report(p.GetValue(json), new()
+            {
+                ["bench"] = "lstm", ["device"] = be.Kind, ["device_name"] = be.Name, ["batch"] = B, ["hidden"] = H, ["seq"] = T, ["input"] = I,
+                ["directions"] = 2, ["reps"] = R, ["median_ms"] = Round(full), ["gemm_ms"] = Round(gemm), ["gate_kernels_ms"] = Round(cells),
+                ["gemm_share"] = Round(gemm / full), ["gate_share"] = Round(cells / full), ["other_share"] = Round(Math.Max(0, 1 - (gemm + cells) / full)),
+            });
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+
+    static int Positive(int v, string name) => v > 0 ? v : throw new ArgumentException($"{name} must be positive (got {v})");
+
+    /// <summary>Warm-up (3 runs, compiles kernels), then reps timed runs, each synchronised.</summary>
+    public static double[] Time(Backend be, int reps, Action body)
+    {
+        for (int i = 0; i < 3; i++) body();
+        be.Synchronize();
+        var times = new double[reps];
+        for (int i = 0; i < reps; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            body();
+            be.Synchronize();
+            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+        return times;
+    }
+
+    public static double Median(double[] xs)
+    {
+        var s = xs.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    static double Round(double v) => Math.Round(v, 4);
+
+    static void Report(bool json, Dictionary<string, object> fields)
+    {
+        if (json) Console.WriteLine(JsonSerializer.Serialize(fields));
+        else foreach (var (key, value) in fields) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{key,-16} {value}"));
+    }
+}

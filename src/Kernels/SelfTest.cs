@@ -1,0 +1,165 @@
+using MusicGen.Kernels.Backends;
+using MusicGen.Kernels.Ops;
+
+namespace MusicGen.Kernels;
+
+/// <summary>One row of the self-test table.</summary>
+public sealed record SelfTestResult(string Op, string Shape, double MaxAbsError, double Tolerance, bool Passed, string? Error = null);
+
+/// <summary>
+/// Runs every op on a device and on the managed backend with the same inputs and compares the outputs:
+/// |device - managed| &lt;= 1e-4 + 1e-3 |managed| per element. This is how a machine without the .NET SDK
+/// (the GPU machine) is verified: `musicgen selftest --device cuda`. The managed backend itself is proven
+/// against double-precision references in the test suite.
+/// </summary>
+public static class SelfTest
+{
+    const double Atol = 1e-4, Rtol = 1e-3;
+
+    /// <param name="tiny">Small shapes only (ILGPU's CPU simulator is very slow).</param>
+    public static List<SelfTestResult> Run(Backend device, bool tiny)
+    {
+        using var reference = new ManagedBackend();
+        var results = new List<SelfTestResult>();
+        foreach (var (op, shape, body) in Cases(tiny))
+        {
+            try
+            {
+                var expected = body(reference);
+                var actual = body(device);
+                double worst = 0, tol = 0;
+                bool ok = true;
+                foreach (var (name, e) in expected)
+                {
+                    var a = actual[name];
+                    for (int i = 0; i < e.Length; i++)
+                    {
+                        double err = Math.Abs(a[i] - e[i]), allowed = Atol + Rtol * Math.Abs(e[i]);
+                        if (!(err <= allowed)) ok = false; // NaN fails too
+                        if (!(err <= worst)) { worst = err; tol = allowed; }
+                    }
+                }
+                results.Add(new SelfTestResult(op, shape, worst, tol == 0 ? Atol : tol, ok));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                results.Add(new SelfTestResult(op, shape, double.NaN, Atol, false, $"{e.GetType().Name}: {e.Message}"));
+            }
+        }
+        return results;
+    }
+
+    delegate Dictionary<string, float[]> Case(Backend backend);
+
+    static IEnumerable<(string Op, string Shape, Case Body)> Cases(bool tiny)
+    {
+        var gemmShapes = tiny ? new[] { (7, 5, 3), (17, 18, 19) } : [(7, 5, 3), (640, 512, 3), (64, 512, 128), (512, 512, 512)];
+        foreach (var (m, n, k) in gemmShapes)
+            foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false) })
+                yield return ($"gemm {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')}", $"m={m} n={n} k={k}", be => Gemm(be, m, n, k, ta, tb));
+
+        var lstmShapes = tiny ? new[] { (5, 3, 3, 7) } : [(5, 3, 3, 7), (10, 64, 3, 128), (10, 64, 256, 128)];
+        foreach (var (T, B, I, H) in lstmShapes)
+            foreach (bool reverse in new[] { false, true })
+                yield return ($"lstm fwd+bwd{(reverse ? " reverse" : "")}", $"T={T} B={B} I={I} H={H}", be => Lstm(be, T, B, I, H, reverse));
+
+        int rows = tiny ? 5 : 640, feat = tiny ? 7 : 256, batch = tiny ? 3 : 64, count = tiny ? 301 : 1 << 20;
+        yield return ("layernorm fwd+bwd", $"R={rows} N={feat}", be => LayerNormCase(be, rows, feat));
+        yield return ("dropout fwd+bwd", $"N={count} p=0.3", be => DropoutCase(be, count));
+        yield return ("loss (3 heads, huber)", $"B={batch}", be => LossCase(be, batch, 3, true));
+        yield return ("loss (2 heads, mse+pressure)", $"B={batch}", be => LossCase(be, batch, 2, false));
+        yield return ("adamw + clip", $"N={count}", be => AdamCase(be, count));
+        yield return ("concat + embedding + bias", $"R={rows}", be => GlueCase(be, rows));
+    }
+
+    static float[] Rand(int n, int seed, float scale = 1f)
+    {
+        var r = new Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)((r.NextDouble() * 2 - 1) * scale);
+        return a;
+    }
+
+    static Dictionary<string, float[]> Gemm(Backend be, int m, int n, int k, bool ta, bool tb)
+    {
+        using var a = be.Upload(Rand(m * k, 1), m * k); using var b = be.Upload(Rand(k * n, 2), k * n); using var c = be.Upload(Rand(m * n, 3), m * n);
+        Ops.Gemm.Forward(be, ta, tb, m, n, k, 0.5f, a, 0, ta ? m : k, b, 0, tb ? k : n, 0.25f, c, 0, n);
+        return new() { ["C"] = be.Download(c) };
+    }
+
+    static Dictionary<string, float[]> Lstm(Backend be, int T, int B, int I, int H, bool reverse)
+    {
+        float s = 1f / MathF.Sqrt(H);
+        using var w = new LstmWeights(be.Upload(Rand(4 * H * I, 4, s), 4 * H, I), be.Upload(Rand(4 * H * H, 5, s), 4 * H, H), be.Upload(Rand(4 * H, 6, s), 4 * H), be.Upload(Rand(4 * H, 7, s), 4 * H));
+        using var g = LstmWeights.Allocate(be, I, H);
+        using var ws = new LstmWorkspace(be, T, B, I, H);
+        using var x = be.Upload(Rand(T * B * I, 8), T, B, I); using var h0 = be.Upload(Rand(B * H, 9), B, H); using var c0 = be.Upload(Rand(B * H, 10), B, H);
+        using var dh = be.Upload(Rand(T * B * H, 11), T, B, H); using var dx = be.Allocate(T, B, I); using var dh0 = be.Allocate(B, H); using var dc0 = be.Allocate(B, H);
+        LstmLayer.Forward(be, ws, w, reverse, x, h0, c0);
+        LstmLayer.Backward(be, ws, w, g, reverse, x, h0, c0, dh, null, null, dx, dh0, dc0);
+        return new()
+        {
+            ["h"] = be.Download(ws.H), ["c"] = be.Download(ws.C), ["dW_ih"] = be.Download(g.Wih), ["dW_hh"] = be.Download(g.Whh),
+            ["db"] = be.Download(g.Bih), ["dx"] = be.Download(dx), ["dh0"] = be.Download(dh0), ["dc0"] = be.Download(dc0),
+        };
+    }
+
+    static Dictionary<string, float[]> LayerNormCase(Backend be, int R, int N)
+    {
+        using var x = be.Upload(Rand(R * N, 12, 2f), R, N); using var gain = be.Upload(Rand(N, 13), N); using var bias = be.Upload(Rand(N, 14), N);
+        using var y = be.Allocate(R, N); using var mean = be.Allocate(R); using var rstd = be.Allocate(R);
+        using var dy = be.Upload(Rand(R * N, 15), R, N); using var dx = be.Allocate(R, N); using var dg = be.Allocate(N); using var db = be.Allocate(N);
+        LayerNorm.Forward(be, R, N, x, gain, bias, y, mean, rstd);
+        LayerNorm.Backward(be, R, N, dy, x, gain, mean, rstd, dx, dg, db);
+        return new() { ["y"] = be.Download(y), ["dx"] = be.Download(dx), ["dgain"] = be.Download(dg), ["dbias"] = be.Download(db) };
+    }
+
+    static Dictionary<string, float[]> DropoutCase(Backend be, int n)
+    {
+        using var x = be.Upload(Rand(n, 16), n); using var y = be.Allocate(n); using var dx = be.Allocate(n);
+        Dropout.Forward(be, x, y, n, 0.3f, 1234, 5);
+        Dropout.Backward(be, x, dx, n, 0.3f, 1234, 5);
+        return new() { ["y"] = be.Download(y), ["dx"] = be.Download(dx) };
+    }
+
+    static Dictionary<string, float[]> LossCase(Backend be, int B, int R, bool huber)
+    {
+        var targets = new float[B * (1 + R)];
+        var rt = Rand(B * (1 + R), 17);
+        for (int b = 0; b < B; b++)
+            for (int k = 0; k <= R; k++) targets[b * (1 + R) + k] = k == 0 ? (b * 37) % 128 : rt[b * (1 + R) + k];
+        using var l = be.Upload(Rand(B * 128, 18, 3f), B, 128); using var y = be.Upload(Rand(B * R, 19), B, R); using var t = be.Upload(targets, B, 1 + R);
+        using var dl = be.Allocate(B, 128); using var dy = be.Allocate(B, R); using var rows = be.Allocate(B, 1 + R);
+        MultiHeadLoss.ForwardBackward(be, B, new LossConfig(0.5f, 1f, 2f, 0.25f, R, huber), l, y, t, dl, dy, rows);
+        return new() { ["dlogits"] = be.Download(dl), ["dreg"] = be.Download(dy), ["rowLoss"] = be.Download(rows) };
+    }
+
+    static Dictionary<string, float[]> AdamCase(Backend be, int n)
+    {
+        using var p = be.Upload(Rand(n, 20), n); using var g = be.Upload(Rand(n, 21), n); using var m = be.Allocate(n); using var v = be.Allocate(n);
+        using var norm2 = be.Allocate(1); using var partials = be.Allocate((n + 4095) / 4096);
+        var cfg = new AdamConfig(LearningRate: 0.01f, WeightDecay: 0.01f, MaxGradNorm: 1f);
+        for (int t = 1; t <= 3; t++)
+        {
+            Elementwise.Fill(be, norm2, 0f);
+            Adam.SumSquares(be, g, n, partials, norm2);
+            Adam.Step(be, p, g, m, v, n, cfg, t, norm2);
+        }
+        return new() { ["param"] = be.Download(p), ["m"] = be.Download(m), ["v"] = be.Download(v), ["norm2"] = be.Download(norm2) };
+    }
+
+    static Dictionary<string, float[]> GlueCase(Backend be, int R)
+    {
+        const int Na = 5, Nb = 4, V = 128, E = 8;
+        using var a = be.Upload(Rand(R * Na, 22), R, Na); using var b = be.Upload(Rand(R * Nb, 23), R, Nb); using var y = be.Allocate(R, Na + Nb);
+        using var bias = be.Upload(Rand(Na + Nb, 24), Na + Nb);
+        Glue.ConcatForward(be, a, b, y, R, Na, Nb);
+        Glue.AddBias(be, y, bias, R, Na + Nb);
+        Glue.ConcatBackward(be, y, a, b, R, Na, Nb);
+        var ids = Rand(R, 25).Select(v => MathF.Floor((v + 1) * 63.9f)).ToArray();
+        using var tids = be.Upload(ids, R); using var table = be.Upload(Rand(V * E, 26), V, E); using var emb = be.Allocate(R, E); using var dtable = be.Allocate(V, E);
+        Glue.EmbeddingForward(be, tids, table, emb, R, V, E);
+        Glue.EmbeddingBackward(be, tids, emb, dtable, R, V, E);
+        return new() { ["concat"] = be.Download(y), ["da"] = be.Download(a), ["db"] = be.Download(b), ["emb"] = be.Download(emb), ["dtable"] = be.Download(dtable) };
+    }
+}
