@@ -1,0 +1,118 @@
+using MusicGen.Midi;
+using MusicGen.Midi.Corpus;
+
+namespace MusicGen.Model;
+
+/// <summary>
+/// One batch on the host, laid out for the model: time-major inputs [T, B, I] (scalar mode) or pitch ids
+/// [T*B] plus continuous features [T*B, C] (embedding mode), and targets [B, 1+R]
+/// (pitch index, step, duration[, velocity/127]).
+/// </summary>
+public sealed class Batch
+{
+    public Batch(ModelConfig c, int size)
+    {
+        Size = size;
+        Inputs = new float[c.SeqLen * size * c.InputSize];
+        Ids = new float[c.SeqLen * size];
+        Continuous = new float[c.SeqLen * size * c.Continuous];
+        Targets = new float[size * (1 + c.RegressionHeads)];
+    }
+
+    public int Size { get; }
+    public float[] Inputs { get; }
+    public float[] Ids { get; }
+    public float[] Continuous { get; }
+    public float[] Targets { get; }
+    public int TargetPitch(int b, ModelConfig c) => (int)Targets[b * (1 + c.RegressionHeads)];
+}
+
+/// <summary>
+/// Windows of <see cref="ModelConfig.SeqLen"/> notes whose next note is the label, never crossing a file
+/// boundary, and their assembly into <see cref="Batch"/>es with feature scaling and optional transposition.
+/// </summary>
+public sealed class Windows
+{
+    /// <summary>Absolute index (in the corpus' note array) of each window's first note.</summary>
+    public int[] Starts { get; }
+    public NoteRow[] Notes { get; }
+    readonly ModelConfig _c;
+
+    public Windows(NoteCorpus corpus, Split split, ModelConfig config)
+    {
+        _c = config;
+        Notes = corpus.Notes;
+        var starts = new List<int>();
+        foreach (var f in corpus.Files)
+        {
+            if (f.Split != split) continue;
+            for (int i = 0; i + config.SeqLen < f.NoteCount; i++) starts.Add(checked((int)f.FirstNote + i));
+        }
+        Starts = [.. starts];
+    }
+
+    public int Count => Starts.Length;
+
+    /// <summary>Fills <paramref name="batch"/> with the windows <paramref name="windowIndices"/>[from..from+B), each transposed by its shift.</summary>
+    public void Fill(Batch batch, ReadOnlySpan<int> windowIndices, Func<int, int>? shiftOf = null)
+    {
+        var c = _c;
+        int T = c.SeqLen, B = batch.Size, I = c.InputSize, C = c.Continuous, R = c.RegressionHeads;
+        for (int b = 0; b < B; b++)
+        {
+            int w = windowIndices[b], start = Starts[w], shift = shiftOf?.Invoke(w) ?? 0;
+            for (int t = 0; t < T; t++)
+            {
+                var n = Notes[start + t];
+                int row = t * B + b;
+                float pitch = n.Pitch + shift, step = Clip(n.Step), duration = Clip(n.Duration), velocity = n.Velocity / 127f;
+                if (c.Input == "embedding")
+                {
+                    batch.Ids[row] = pitch;
+                    batch.Continuous[row * C] = step; batch.Continuous[row * C + 1] = duration;
+                    if (c.Velocity) batch.Continuous[row * C + 2] = velocity;
+                }
+                else
+                {
+                    batch.Inputs[row * I] = pitch / 128f; batch.Inputs[row * I + 1] = step; batch.Inputs[row * I + 2] = duration;
+                    if (c.Velocity) batch.Inputs[row * I + 3] = velocity;
+                }
+            }
+            var label = Notes[start + T];
+            batch.Targets[b * (1 + R)] = label.Pitch + shift;
+            batch.Targets[b * (1 + R) + 1] = Clip(label.Step);
+            batch.Targets[b * (1 + R) + 2] = Clip(label.Duration);
+            if (c.Velocity) batch.Targets[b * (1 + R) + 3] = label.Velocity / 127f;
+        }
+    }
+
+    float Clip(float seconds) => Math.Clamp(seconds, 0f, _c.MaxSeconds);
+
+    /// <summary>
+    /// The transposition of window w in an epoch: uniform in [-range, range] intersected with the shifts that
+    /// keep every pitch of the window (inputs and label) within 0..127; drawn from a hash of (seed, epoch, w).
+    /// </summary>
+    public int Shift(int w, int range, ulong seed, int epoch)
+    {
+        if (range <= 0) return 0;
+        int start = Starts[w], lo = 127, hi = 0;
+        for (int t = 0; t <= _c.SeqLen; t++) { int p = (int)Notes[start + t].Pitch; lo = Math.Min(lo, p); hi = Math.Max(hi, p); }
+        int min = Math.Max(-range, -lo), max = Math.Min(range, 127 - hi);
+        if (min > max) return 0;
+        var rng = new SplitMix(seed ^ (ulong)epoch * 0x9E3779B97F4A7C15UL ^ (ulong)w * 0xD1B54A32D192ED03UL);
+        return min + rng.NextInt(max - min + 1);
+    }
+
+    /// <summary>A seeded Fisher-Yates permutation of the windows for one epoch.</summary>
+    public int[] Shuffled(ulong seed, int epoch)
+    {
+        var order = Enumerable.Range(0, Count).ToArray();
+        var rng = new SplitMix(seed * 0x2545F4914F6CDD1DUL + (ulong)epoch);
+        for (int i = order.Length - 1; i > 0; i--)
+        {
+            int j = (int)(rng.Next() % (ulong)(i + 1));
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        return order;
+    }
+}

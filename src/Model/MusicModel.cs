@@ -1,0 +1,329 @@
+using MusicGen.Kernels;
+using MusicGen.Kernels.Ops;
+
+namespace MusicGen.Model;
+
+/// <summary>One learnable tensor with its gradient and Adam moments, under its checkpoint name.</summary>
+public sealed class Parameter : IDisposable
+{
+    public Parameter(Backend backend, string name, params int[] shape)
+    {
+        Name = name;
+        Shape = shape;
+        Value = backend.Allocate(shape);
+        Grad = backend.Allocate(shape);
+        M = backend.Allocate(shape);
+        V = backend.Allocate(shape);
+    }
+
+    public string Name { get; }
+    public int[] Shape { get; }
+    public int Length => Value.Length;
+    public Tensor Value { get; }
+    public Tensor Grad { get; }
+    public Tensor M { get; }
+    public Tensor V { get; }
+
+    public void Dispose() { Value.Dispose(); Grad.Dispose(); M.Dispose(); V.Dispose(); }
+}
+
+/// <summary>
+/// The network: [pitch embedding] -> N stacked (bi)LSTM layers, each followed by layer norm and dropout
+/// -> the output at the last time step -> a pitch head (Linear D->128) and a regression head
+/// (Linear D->2 or 3: step, duration[, velocity]) -> the weighted multi-head loss.
+///
+/// Every forward and backward pass is spelled out below in terms of the kernels in MusicGen.Kernels.Ops;
+/// there is no autograd. Tensor names follow PyTorch (nn.LSTM: lstm.weight_ih_l{k}[_reverse] ...), so a
+/// checkpoint loads into PyTorch by name.
+/// </summary>
+public sealed class MusicModel : IDisposable
+{
+    public const int Pitches = MultiHeadLoss.Pitches;
+
+    readonly Dictionary<int, StepBuffers> _buffers = [];
+    readonly LstmWeights[][] _lstm, _lstmGrad;   // [layer][direction]
+    readonly Parameter?[] _gain, _bias;          // layer norm per layer
+    readonly Parameter _pitchW, _pitchB, _regW, _regB;
+    readonly Parameter? _embedding;
+    readonly Tensor _norm2, _partials;
+
+    public MusicModel(Backend backend, ModelConfig config)
+    {
+        config.Validate();
+        Backend = backend;
+        Config = config;
+        var ps = new List<Parameter>();
+        Parameter Add(string name, params int[] shape) { var p = new Parameter(backend, name, shape); ps.Add(p); return p; }
+
+        int H = config.Hidden, D = config.LayerOutput;
+        if (config.Input == "embedding") _embedding = Add("embedding.weight", Pitches, config.EmbeddingDim);
+        _lstm = new LstmWeights[config.Layers][];
+        _lstmGrad = new LstmWeights[config.Layers][];
+        _gain = new Parameter?[config.Layers];
+        _bias = new Parameter?[config.Layers];
+        for (int l = 0; l < config.Layers; l++)
+        {
+            int input = l == 0 ? config.InputSize : D;
+            _lstm[l] = new LstmWeights[config.Directions];
+            _lstmGrad[l] = new LstmWeights[config.Directions];
+            for (int d = 0; d < config.Directions; d++)
+            {
+                string suffix = $"l{l}" + (d == 1 ? "_reverse" : "");
+                var wih = Add($"lstm.weight_ih_{suffix}", 4 * H, input); var whh = Add($"lstm.weight_hh_{suffix}", 4 * H, H);
+                var bih = Add($"lstm.bias_ih_{suffix}", 4 * H); var bhh = Add($"lstm.bias_hh_{suffix}", 4 * H);
+                _lstm[l][d] = new LstmWeights(wih.Value, whh.Value, bih.Value, bhh.Value);
+                _lstmGrad[l][d] = new LstmWeights(wih.Grad, whh.Grad, bih.Grad, bhh.Grad);
+            }
+            if (config.LayerNorm) { _gain[l] = Add($"norm.{l}.weight", D); _bias[l] = Add($"norm.{l}.bias", D); }
+        }
+        _pitchW = Add("pitch_head.weight", Pitches, D); _pitchB = Add("pitch_head.bias", Pitches);
+        _regW = Add("regression_head.weight", config.RegressionHeads, D); _regB = Add("regression_head.bias", config.RegressionHeads);
+        Parameters = ps;
+        ParameterCount = ps.Sum(p => (long)p.Length);
+        _norm2 = backend.Allocate(1);
+        _partials = backend.Allocate(Math.Max(1, ps.Max(p => (p.Length + 4095) / 4096)));
+    }
+
+    public Backend Backend { get; }
+    public ModelConfig Config { get; }
+    public IReadOnlyList<Parameter> Parameters { get; }
+    public long ParameterCount { get; }
+
+    /// <summary>
+    /// PyTorch's initialisation: LSTM and linear weights U(-1/sqrt(fan), 1/sqrt(fan)); the forget-gate bias
+    /// (b_ih, rows H..2H) set to 1 so early training remembers; layer-norm gain 1, bias 0; embedding U(-0.5, 0.5).
+    /// </summary>
+    public void Initialize(ulong seed)
+    {
+        var rng = new SplitMix(seed);
+        int H = Config.Hidden;
+        foreach (var p in Parameters)
+        {
+            var host = new float[p.Length];
+            if (p.Name.StartsWith("norm.", StringComparison.Ordinal)) Array.Fill(host, p.Name.EndsWith(".weight", StringComparison.Ordinal) ? 1f : 0f);
+            else
+            {
+                float bound = p.Name.StartsWith("lstm.", StringComparison.Ordinal) ? 1f / MathF.Sqrt(H)
+                    : p.Name.StartsWith("embedding", StringComparison.Ordinal) ? 0.5f
+                    : 1f / MathF.Sqrt(Config.LayerOutput);
+                for (int i = 0; i < host.Length; i++) host[i] = (float)(rng.NextDouble() * 2 - 1) * bound;
+                if (p.Name.StartsWith("lstm.bias_ih", StringComparison.Ordinal)) Array.Fill(host, 1f, H, H);
+                if (p.Name.StartsWith("lstm.bias_hh", StringComparison.Ordinal)) Array.Fill(host, 0f, H, H);
+            }
+            Backend.CopyFromHost(host, p.Value);
+            Elementwise.Fill(Backend, p.M, 0f);
+            Elementwise.Fill(Backend, p.V, 0f);
+        }
+    }
+
+    // ------------------------------------------------------------------ buffers per batch size
+
+    /// <summary>Activations, gradients and scratch for one batch size: allocated once, reused every step.</summary>
+    sealed class StepBuffers : IDisposable
+    {
+        public StepBuffers(Backend be, ModelConfig c, int batch)
+        {
+            int T = c.SeqLen, B = batch, H = c.Hidden, D = c.LayerOutput, rows = T * B;
+            var all = new List<IDisposable>();
+            T Keep<T>(T x) where T : IDisposable { all.Add(x); return x; }
+            Tensor A(params int[] s) => Keep(be.Allocate(s));
+            X = A(T, B, c.InputSize); DX = A(T, B, c.InputSize);
+            if (c.Input == "embedding") { Ids = A(rows); Cont = A(rows, c.Continuous); Emb = A(rows, c.EmbeddingDim); DEmb = A(rows, c.EmbeddingDim); DCont = A(rows, c.Continuous); }
+            Ws = new LstmWorkspace[c.Layers][];
+            Cat = new Tensor[c.Layers]; Normed = new Tensor[c.Layers]; Out = new Tensor[c.Layers]; Mean = new Tensor[c.Layers]; Rstd = new Tensor[c.Layers];
+            Top = new Tensor[c.Layers];
+            DOut = new Tensor[c.Layers]; DNormed = new Tensor[c.Layers]; DCat = new Tensor[c.Layers]; DH = new Tensor[c.Layers][];
+            for (int l = 0; l < c.Layers; l++)
+            {
+                int input = l == 0 ? c.InputSize : D;
+                Ws[l] = new LstmWorkspace[c.Directions];
+                DH[l] = new Tensor[c.Directions];
+                for (int d = 0; d < c.Directions; d++) { Ws[l][d] = Keep(new LstmWorkspace(be, T, B, input, H)); DH[l][d] = A(T, B, H); }
+                Cat[l] = A(rows, D); Normed[l] = A(rows, D); Out[l] = A(rows, D); Mean[l] = A(rows); Rstd[l] = A(rows);
+                DOut[l] = A(rows, D); DNormed[l] = A(rows, D); DCat[l] = A(rows, D);
+            }
+            Zero = A(B, H);
+            Last = A(B, D); DLast = A(B, D);
+            Logits = A(B, Pitches); Reg = A(B, c.RegressionHeads); Targets = A(B, 1 + c.RegressionHeads);
+            DLogits = A(B, Pitches); DReg = A(B, c.RegressionHeads); RowLoss = A(B, 1 + c.RegressionHeads);
+            _all = all;
+        }
+
+        readonly List<IDisposable> _all;
+        public Tensor X, DX, Zero, Last, DLast, Logits, Reg, Targets, DLogits, DReg, RowLoss;
+        public Tensor? Ids, Cont, Emb, DEmb, DCont;
+        public LstmWorkspace[][] Ws;
+        public Tensor[] Cat, Normed, Out, Mean, Rstd, DOut, DNormed, DCat;
+        /// <summary>Per layer, the tensor holding its output (Out, Normed, Cat or the LSTM's H, by configuration). Not owned.</summary>
+        public Tensor[] Top;
+        public Tensor[][] DH;
+        public void Dispose() { foreach (var d in _all) d.Dispose(); }
+    }
+
+    StepBuffers Buffers(int batch)
+    {
+        if (!_buffers.TryGetValue(batch, out var b)) _buffers[batch] = b = new StepBuffers(Backend, Config, batch);
+        return b;
+    }
+
+    // ------------------------------------------------------------------ forward
+
+    /// <summary>
+    /// Runs the network on one batch already laid out by <see cref="BatchBuilder"/> (host arrays, uploaded here).
+    /// training: dropout on (its mask is drawn from (seed, dropoutCounter)). Leaves logits and regression outputs on the device.
+    /// </summary>
+    public void Forward(Batch batch, bool training, uint seed = 0, uint dropoutCounter = 0)
+    {
+        var c = Config;
+        var s = Buffers(batch.Size);
+        int T = c.SeqLen, B = batch.Size, D = c.LayerOutput, rows = T * B;
+        Upload(batch, s);
+
+        Tensor input = s.X;
+        if (c.Input == "embedding")
+        {
+            Glue.EmbeddingForward(Backend, s.Ids!, _embedding!.Value, s.Emb!, rows, Pitches, c.EmbeddingDim);
+            Glue.ConcatForward(Backend, s.Emb!, s.Cont!, s.X, rows, c.EmbeddingDim, c.Continuous);
+        }
+        for (int l = 0; l < c.Layers; l++)
+        {
+            for (int d = 0; d < c.Directions; d++) LstmLayer.Forward(Backend, s.Ws[l][d], _lstm[l][d], reverse: d == 1, input, s.Zero, s.Zero);
+            Tensor h = s.Ws[l][0].H;
+            if (c.Bidirectional) { Glue.ConcatForward(Backend, s.Ws[l][0].H, s.Ws[l][1].H, s.Cat[l], rows, c.Hidden, c.Hidden); h = s.Cat[l]; }
+            if (c.LayerNorm) { LayerNorm.Forward(Backend, rows, D, h, _gain[l]!.Value, _bias[l]!.Value, s.Normed[l], s.Mean[l], s.Rstd[l]); h = s.Normed[l]; }
+            if (training && c.Dropout > 0) { Dropout.Forward(Backend, h, s.Out[l], rows * D, c.Dropout, seed, dropoutCounter * 64 + (uint)l); h = s.Out[l]; }
+            s.Top[l] = h; // the layer's output: whichever stage wrote last
+            input = h;
+        }
+        Glue.SelectStepForward(Backend, input, T - 1, B * D, s.Last);
+        Gemm.Forward(Backend, false, true, B, Pitches, D, 1f, s.Last, 0, D, _pitchW.Value, 0, D, 0f, s.Logits, 0, Pitches);
+        Glue.AddBias(Backend, s.Logits, _pitchB.Value, B, Pitches);
+        Gemm.Forward(Backend, false, true, B, c.RegressionHeads, D, 1f, s.Last, 0, D, _regW.Value, 0, D, 0f, s.Reg, 0, c.RegressionHeads);
+        Glue.AddBias(Backend, s.Reg, _regB.Value, B, c.RegressionHeads);
+    }
+
+    void Upload(Batch batch, StepBuffers s)
+    {
+        if (Config.Input == "embedding")
+        {
+            Backend.CopyFromHost(batch.Ids, s.Ids!);
+            Backend.CopyFromHost(batch.Continuous, s.Cont!);
+        }
+        else Backend.CopyFromHost(batch.Inputs, s.X);
+        Backend.CopyFromHost(batch.Targets, s.Targets);
+    }
+
+    /// <summary>Downloads the last forward's outputs: logits [B,128] and regression [B,R].</summary>
+    public (float[] Logits, float[] Regression) Outputs(int batchSize)
+    {
+        var s = Buffers(batchSize);
+        return (Backend.Download(s.Logits)[..(batchSize * Pitches)], Backend.Download(s.Reg)[..(batchSize * Config.RegressionHeads)]);
+    }
+
+    // ------------------------------------------------------------------ loss and backward
+
+    /// <summary>
+    /// Loss of the last forward against the batch's targets, and the gradient of every parameter (overwritten).
+    /// Returns the per-head mean losses [pitch, step, duration(, velocity)].
+    /// </summary>
+    public float[] Backward(Batch batch, uint seed = 0, uint dropoutCounter = 0, bool training = true)
+    {
+        var c = Config;
+        var s = Buffers(batch.Size);
+        int T = c.SeqLen, B = batch.Size, D = c.LayerOutput, rows = T * B, R = c.RegressionHeads;
+        foreach (var p in Parameters) Elementwise.Fill(Backend, p.Grad, 0f);
+
+        MultiHeadLoss.ForwardBackward(Backend, B, c.Loss, s.Logits, s.Reg, s.Targets, s.DLogits, s.DReg, s.RowLoss);
+        // Heads: logits = last W^T + b  ->  dW += dlogits^T last, db += sum dlogits, dlast = dlogits W.
+        Gemm.Forward(Backend, true, false, Pitches, D, B, 1f, s.DLogits, 0, Pitches, s.Last, 0, D, 1f, _pitchW.Grad, 0, D);
+        Elementwise.SumRowsForward(Backend, s.DLogits, B, Pitches, _pitchB.Grad);
+        Gemm.Forward(Backend, true, false, R, D, B, 1f, s.DReg, 0, R, s.Last, 0, D, 1f, _regW.Grad, 0, D);
+        Elementwise.SumRowsForward(Backend, s.DReg, B, R, _regB.Grad);
+        Gemm.Forward(Backend, false, false, B, D, Pitches, 1f, s.DLogits, 0, Pitches, _pitchW.Value, 0, D, 0f, s.DLast, 0, D);
+        Gemm.Forward(Backend, false, false, B, D, R, 1f, s.DReg, 0, R, _regW.Value, 0, D, 1f, s.DLast, 0, D);
+
+        // Only the last time step of the top layer feeds the heads.
+        Elementwise.Fill(Backend, s.DOut[c.Layers - 1], 0f);
+        Glue.SelectStepBackward(Backend, s.DLast, T - 1, B * D, s.DOut[c.Layers - 1]);
+
+        for (int l = c.Layers - 1; l >= 0; l--)
+        {
+            Tensor dh = s.DOut[l];
+            if (training && c.Dropout > 0)
+            {
+                Elementwise.Fill(Backend, s.DNormed[l], 0f);
+                Dropout.Backward(Backend, dh, s.DNormed[l], rows * D, c.Dropout, seed, dropoutCounter * 64 + (uint)l);
+                dh = s.DNormed[l];
+            }
+            if (c.LayerNorm)
+            {
+                Tensor preNorm = c.Bidirectional ? s.Cat[l] : s.Ws[l][0].H;
+                Elementwise.Fill(Backend, s.DCat[l], 0f);
+                LayerNorm.Backward(Backend, rows, D, dh, preNorm, _gain[l]!.Value, s.Mean[l], s.Rstd[l], s.DCat[l], _gain[l]!.Grad, _bias[l]!.Grad);
+                dh = s.DCat[l];
+            }
+            Tensor[] dDir;
+            if (c.Bidirectional)
+            {
+                Elementwise.Fill(Backend, s.DH[l][0], 0f);
+                Elementwise.Fill(Backend, s.DH[l][1], 0f);
+                Glue.ConcatBackward(Backend, dh, s.DH[l][0], s.DH[l][1], rows, c.Hidden, c.Hidden);
+                dDir = s.DH[l];
+            }
+            else dDir = [dh];
+
+            Tensor input = l == 0 ? s.X : s.Top[l - 1];
+            Tensor? dInput = l > 0 ? s.DOut[l - 1] : c.Input == "embedding" ? s.DX : null;
+            if (dInput is not null) Elementwise.Fill(Backend, dInput, 0f);
+            for (int d = 0; d < c.Directions; d++)
+                LstmLayer.Backward(Backend, s.Ws[l][d], _lstm[l][d], _lstmGrad[l][d], reverse: d == 1, input, s.Zero, s.Zero, dDir[d], null, null, dInput, null, null);
+        }
+        if (c.Input == "embedding")
+        {
+            Elementwise.Fill(Backend, s.DEmb!, 0f);
+            Elementwise.Fill(Backend, s.DCont!, 0f);
+            Glue.ConcatBackward(Backend, s.DX, s.DEmb!, s.DCont!, rows, c.EmbeddingDim, c.Continuous);
+            Glue.EmbeddingBackward(Backend, s.Ids!, s.DEmb!, _embedding!.Grad, rows, Pitches, c.EmbeddingDim);
+        }
+        return MultiHeadLoss.HeadLosses(Backend, s.RowLoss, B, 1 + R);
+    }
+
+    /// <summary>Squared global norm of all gradients (accumulated on the device, read back once).</summary>
+    public float GradNorm2()
+    {
+        Elementwise.Fill(Backend, _norm2, 0f);
+        foreach (var p in Parameters) Adam.SumSquares(Backend, p.Grad, p.Length, _partials, _norm2);
+        return Backend.Download(_norm2)[0];
+    }
+
+    /// <summary>One Adam/AdamW step on every parameter (call <see cref="GradNorm2"/> first: clipping reads its result on the device).</summary>
+    public void OptimizerStep(AdamConfig adam, int step)
+    {
+        foreach (var p in Parameters) Adam.Step(Backend, p.Value, p.Grad, p.M, p.V, p.Length, adam, step, _norm2);
+    }
+
+    public void Dispose()
+    {
+        foreach (var b in _buffers.Values) b.Dispose();
+        foreach (var p in Parameters) p.Dispose();
+        _norm2.Dispose();
+        _partials.Dispose();
+    }
+}
+
+/// <summary>A tiny, fully specified PRNG (SplitMix64), so initialisation and shuffles never depend on the runtime's Random.</summary>
+public struct SplitMix(ulong seed)
+{
+    ulong _state = seed;
+
+    public ulong Next()
+    {
+        ulong z = _state += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    public double NextDouble() => (Next() >> 11) * (1.0 / (1UL << 53));
+    public int NextInt(int exclusiveMax) => (int)(NextDouble() * exclusiveMax);
+}

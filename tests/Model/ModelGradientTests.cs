@@ -1,0 +1,99 @@
+using MathNet.Numerics.LinearAlgebra;
+using MusicGen.Kernels;
+using MusicGen.Kernels.Ops;
+using MusicGen.Model;
+using MusicGen.Tests.Kernels;
+using MusicGen.Tests.Reference;
+
+namespace MusicGen.Tests.Model;
+
+/// <summary>
+/// The float model's composed forward/backward (MusicModel) against the double reference network
+/// (RefBiStack, itself proven by finite differences), with the same weights, inputs and dropout mask.
+/// </summary>
+public class ModelGradientTests
+{
+    [Theory]
+    [InlineData("cpu", false, false)]
+    [InlineData("cpu", true, true)]
+    [InlineData("ilgpu-cpu", true, false)]
+    public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber)
+    {
+        var cfg = new ModelConfig { SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Velocity = velocity, Huber = huber };
+        int T = cfg.SeqLen, B = 3, I = cfg.InputSize, H = cfg.Hidden, D = cfg.LayerOutput, R = cfg.RegressionHeads;
+        using var be = TestBackends.Create(device);
+        using var model = new MusicModel(be, cfg);
+        model.Initialize(7);
+        // Perturb layer-norm parameters away from (1, 0) so their gradients are exercised generically.
+        var r = new Rand(3);
+        foreach (var p in model.Parameters.Where(p => p.Name.StartsWith("norm.")))
+            be.CopyFromHost(r.Floats(p.Length, 0.5f).Select(v => (p.Name.EndsWith("weight") ? 1 : 0) + v).ToArray(), p.Value);
+
+        var batch = new Batch(cfg, B);
+        r.Floats(batch.Inputs.Length).CopyTo(batch.Inputs, 0);
+        for (int b = 0; b < B; b++)
+        {
+            batch.Targets[b * (1 + R)] = 10 + 40 * b;
+            for (int k = 1; k <= R; k++) batch.Targets[b * (1 + R) + k] = 0.2f * k;
+        }
+        const uint seed = 11, counter = 5;
+        model.Forward(batch, training: true, seed, counter);
+        var heads = model.Backward(batch, seed, counter);
+
+        var P = model.Parameters.ToDictionary(p => p.Name, p => be.Download(p.Value));
+        var G = model.Parameters.ToDictionary(p => p.Name, p => be.Download(p.Grad));
+        RefLstm Lstm(string s, int input) => new()
+        {
+            Wih = Rand.Mat(P[$"lstm.weight_ih_{s}"], 4 * H, input), Whh = Rand.Mat(P[$"lstm.weight_hh_{s}"], 4 * H, H),
+            Bih = Rand.Vec(P[$"lstm.bias_ih_{s}"]), Bhh = Rand.Vec(P[$"lstm.bias_hh_{s}"]),
+        };
+        Matrix<double> Mask(int layer, int t) => Matrix<double>.Build.Dense(B, D, (b, j) => Dropout.Scale(seed, counter * 64 + (uint)layer, (uint)((t * B + b) * D + j), cfg.Dropout));
+        var net = new RefBiStack
+        {
+            Layers = [[Lstm("l0", I), Lstm("l0_reverse", I)], [Lstm("l1", D), Lstm("l1_reverse", D)]],
+            Gain = [Rand.Vec(P["norm.0.weight"]), Rand.Vec(P["norm.1.weight"])], Bias = [Rand.Vec(P["norm.0.bias"]), Rand.Vec(P["norm.1.bias"])],
+            Masks = [Enumerable.Range(0, T).Select(t => Mask(0, t)).ToArray(), Enumerable.Range(0, T).Select(t => Mask(1, t)).ToArray()],
+            Wp = Rand.Mat(P["pitch_head.weight"], 128, D), Bp = Rand.Vec(P["pitch_head.bias"]),
+            Wr = Rand.Mat(P["regression_head.weight"], R, D), Br = Rand.Vec(P["regression_head.bias"]),
+            Weights = new RefOps.LossWeights(cfg.PitchWeight, cfg.StepWeight, cfg.DurationWeight, cfg.VelocityWeight, cfg.PositivePressure, huber),
+        };
+        var x = Rand.Seq(batch.Inputs, T, B, I);
+        var targets = Enumerable.Range(0, B).Select(b => batch.Targets.Skip(b * (1 + R)).Take(1 + R).Select(v => (double)v).ToArray()).ToArray();
+        var g = net.Backward(x, targets);
+
+        Assert.Equal(net.Loss(x, targets), MultiHeadLoss.Total(cfg.Loss, heads), 4);
+        for (int l = 0; l < 2; l++)
+        {
+            foreach (var (d, s) in new[] { (0, $"l{l}"), (1, $"l{l}_reverse") })
+            {
+                Close.Matrix(G[$"lstm.weight_ih_{s}"], g.Wih[l][d], $"dW_ih {s}", atol: 1e-4);
+                Close.Matrix(G[$"lstm.weight_hh_{s}"], g.Whh[l][d], $"dW_hh {s}", atol: 1e-4);
+                Close.All(G[$"lstm.bias_ih_{s}"], i => g.Bih[l][d][i], $"db_ih {s}", atol: 1e-4);
+                Close.All(G[$"lstm.bias_hh_{s}"], i => g.Bhh[l][d][i], $"db_hh {s}", atol: 1e-4);
+            }
+            Close.All(G[$"norm.{l}.weight"], i => g.Gain[l][i], $"dgain {l}", atol: 1e-4);
+            Close.All(G[$"norm.{l}.bias"], i => g.Bias[l][i], $"dbias {l}", atol: 1e-4);
+        }
+        Close.Matrix(G["pitch_head.weight"], g.Wp, "dWp", atol: 1e-4);
+        Close.All(G["pitch_head.bias"], i => g.Bp[i], "dbp", atol: 1e-4);
+        Close.Matrix(G["regression_head.weight"], g.Wr, "dWr", atol: 1e-4);
+        Close.All(G["regression_head.bias"], i => g.Br[i], "dbr", atol: 1e-4);
+    }
+
+    [Fact]
+    public void Embedding_input_model_trains_its_embedding()
+    {
+        var cfg = new ModelConfig { SeqLen = 3, Layers = 1, Hidden = 4, Input = "embedding", EmbeddingDim = 3, Dropout = 0 };
+        using var be = TestBackends.Create("cpu");
+        using var model = new MusicModel(be, cfg);
+        model.Initialize(1);
+        var batch = new Batch(cfg, 2);
+        for (int i = 0; i < batch.Ids.Length; i++) batch.Ids[i] = 60 + i;
+        batch.Targets[0] = 62; batch.Targets[3] = 64;
+        model.Forward(batch, training: true);
+        model.Backward(batch);
+        var grad = be.Download(model.Parameters.Single(p => p.Name == "embedding.weight").Grad);
+        Assert.Contains(grad.Skip(60 * 3).Take(6 * 3), v => v != 0); // rows of the ids used
+        Assert.All(grad.Take(60 * 3), v => Assert.Equal(0f, v));    // no other rows
+    }
+}
