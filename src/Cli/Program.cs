@@ -12,6 +12,8 @@ public static class Program
     {
         var root = new RootCommand("MusicGen: learn to compose piano music from MIDI with (bidirectional) LSTM networks on hand-written kernels.");
         root.Add(PrepareCommand.Build());
+        root.Add(TrainCommand.Build());
+        root.Add(InfoCommand.Build());
         root.Add(DevicesCommand.Build());
         root.Add(SelfTestCommand.Build());
         root.Add(BenchCommand.Build());

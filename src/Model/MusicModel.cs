@@ -288,6 +288,14 @@ public sealed class MusicModel : IDisposable
         return MultiHeadLoss.HeadLosses(Backend, s.RowLoss, B, 1 + R);
     }
 
+    /// <summary>Per-head mean losses of the last forward against the batch's targets, without backpropagating (evaluation).</summary>
+    public float[] Loss(Batch batch)
+    {
+        var s = Buffers(batch.Size);
+        MultiHeadLoss.ForwardBackward(Backend, batch.Size, Config.Loss, s.Logits, s.Reg, s.Targets, s.DLogits, s.DReg, s.RowLoss);
+        return MultiHeadLoss.HeadLosses(Backend, s.RowLoss, batch.Size, 1 + Config.RegressionHeads);
+    }
+
     /// <summary>Squared global norm of all gradients (accumulated on the device, read back once).</summary>
     public float GradNorm2()
     {

@@ -19,6 +19,7 @@ public static class BenchCommand
         var bench = new Command("bench", "Time kernels: gemm, lstm (median of repetitions after warm-up)");
         bench.Add(Gemm());
         bench.Add(Lstm());
+        bench.Add(TrainStep());
         return bench;
     }
 
@@ -114,6 +115,53 @@ public static class BenchCommand
                 ["bench"] = "lstm", ["device"] = be.Kind, ["device_name"] = be.Name, ["batch"] = B, ["hidden"] = H, ["seq"] = T, ["input"] = I,
                 ["directions"] = 2, ["reps"] = R, ["median_ms"] = Round(full), ["gemm_ms"] = Round(gemm), ["gate_kernels_ms"] = Round(cells),
                 ["gemm_share"] = Round(gemm / full), ["gate_share"] = Round(cells / full), ["other_share"] = Round(Math.Max(0, 1 - (gemm + cells) / full)),
+            });
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+
+    static Command TrainStep()
+    {
+        var layers = Int("--layers", 2, "LSTM layers"); var hidden = Int("--hidden", 128, "Hidden size per direction"); var seq = Int("--seq", 10, "Window length T");
+        var batch = Int("--batch", 64, "Batch size B"); var steps = Int("--steps", 50, "Timed steps"); var device = DevicesCommand.DeviceOption("cpu");
+        var json = new Option<bool>("--json") { Description = "Print one JSON line" };
+        var uni = new Option<bool>("--unidirectional") { Description = "Forward-only layers" };
+        var cmd = new Command("train-step", "A full training step of the seed network (forward, loss, backward, Adam) on random windows: median ms")
+        {
+            layers, hidden, seq, batch, steps, uni, device, json,
+        };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            var config = new MusicGen.Model.ModelConfig
+            {
+                Layers = Positive(p.GetValue(layers), "--layers"), Hidden = Positive(p.GetValue(hidden), "--hidden"), SeqLen = Positive(p.GetValue(seq), "--seq"),
+                Bidirectional = !p.GetValue(uni),
+            };
+            int B = Positive(p.GetValue(batch), "--batch"), R = Positive(p.GetValue(steps), "--steps");
+            using var be = Devices.Create(p.GetValue(device)!);
+            using var model = new MusicGen.Model.MusicModel(be, config);
+            model.Initialize(1);
+            var rng = new Random(3);
+            var b = new MusicGen.Model.Batch(config, B);
+            for (int i = 0; i < b.Inputs.Length; i++) b.Inputs[i] = (float)rng.NextDouble();
+            for (int i = 0; i < B; i++) { b.Targets[i * 3] = rng.Next(128); b.Targets[i * 3 + 1] = (float)rng.NextDouble(); b.Targets[i * 3 + 2] = (float)rng.NextDouble(); }
+            var adam = new AdamConfig(1e-3f, MaxGradNorm: 1f);
+            int step = 0;
+            var times = Time(be, R, () =>
+            {
+                step++;
+                model.Forward(b, training: true, 1, (uint)step);
+                model.Backward(b, 1, (uint)step);
+                model.GradNorm2();
+                model.OptimizerStep(adam, step);
+            });
+            double median = Median(times);
+            Report(p.GetValue(json), new()
+            {
+                ["bench"] = "train-step", ["device"] = be.Kind, ["device_name"] = be.Name, ["layers"] = config.Layers, ["hidden"] = config.Hidden, ["seq"] = config.SeqLen,
+                ["batch"] = B, ["bidirectional"] = config.Bidirectional, ["parameters"] = model.ParameterCount, ["steps"] = R,
+                ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["notes_per_s"] = Round(B / (median / 1000)),
             });
             return Cli.Ok;
         }));

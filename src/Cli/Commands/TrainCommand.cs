@@ -1,0 +1,168 @@
+using System.CommandLine;
+using System.Globalization;
+using MusicGen.Kernels;
+using MusicGen.Midi;
+using MusicGen.Midi.Corpus;
+using MusicGen.Model;
+using Spectre.Console;
+
+namespace MusicGen.Cli.Commands;
+
+/// <summary><c>musicgen train</c>: a new run, or <c>--resume RUN_DIR</c>.</summary>
+public static class TrainCommand
+{
+    public static Command Build()
+    {
+        var d = new ModelConfig();
+        var t = new TrainOptions();
+        var data = new Option<string?>("--data", "-d") { Description = "A prepared cache (.mgcache) or a MIDI folder (prepared into ./cache first)" };
+        var output = new Option<string?>("--out", "-o") { Description = "Run directory for checkpoints and metrics (new runs)" };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this directory from its last checkpoint" };
+        var device = DevicesCommand.DeviceOption("cpu");
+        var epochs = new Option<int?>("--epochs") { Description = $"Epochs (default {t.Epochs}; with --resume: the new total)" };
+        var batch = Opt("--batch", t.BatchSize, "Batch size");
+        var lr = Opt("--lr", t.LearningRate, "Peak learning rate (warm-up, then cosine decay to 10%)");
+        var seq = Opt("--seq", d.SeqLen, "Notes per window; the next note is the label");
+        var layers = Opt("--layers", d.Layers, "Stacked LSTM layers");
+        var hidden = Opt("--hidden", d.Hidden, "Hidden units per direction");
+        var uni = new Option<bool>("--unidirectional") { Description = "Forward-only LSTM layers (default: bidirectional)" };
+        var dropout = Opt("--dropout", d.Dropout, "Dropout after each layer");
+        var noNorm = new Option<bool>("--no-layer-norm") { Description = "No layer norm between layers" };
+        var input = new Option<string>("--input") { Description = "scalar (pitch/128, step, duration) or embedding (learned pitch embedding + step, duration)", DefaultValueFactory = _ => d.Input };
+        var embDim = Opt("--embedding-dim", d.EmbeddingDim, "Pitch embedding size (--input embedding)");
+        var velocity = new Option<bool>("--velocity") { Description = "Velocity as an input feature and a fourth head" };
+        var huber = new Option<bool>("--huber") { Description = "Huber instead of squared error for step/duration/velocity" };
+        var pw = Opt("--pitch-weight", d.PitchWeight, "Loss weight of the pitch head");
+        var sw = Opt("--step-weight", d.StepWeight, "Loss weight of the step head");
+        var dw = Opt("--duration-weight", d.DurationWeight, "Loss weight of the duration head");
+        var vw = Opt("--velocity-weight", d.VelocityWeight, "Loss weight of the velocity head");
+        var transpose = Opt("--transpose", t.Transpose, "Random transposition of training windows, +-semitones (0: off)");
+        var stride = Opt("--stride", t.Stride, "Use every Nth training window (a quicker epoch on a large corpus)");
+        var patience = Opt("--patience", t.Patience, "Early stop after this many epochs without validation improvement (0: never)");
+        var clip = Opt("--clip", t.MaxGradNorm, "Global gradient-norm clip (0: off)");
+        var wd = Opt("--weight-decay", t.WeightDecay, "AdamW weight decay");
+        var seed = Opt("--seed", 1L, "The one seed behind initialisation, shuffling, transposition and dropout");
+        var every = Opt("--checkpoint-every", t.CheckpointEvery, "Also checkpoint every N steps within an epoch");
+        var sustain = new Option<bool>("--sustain") { Description = "When --data is a MIDI folder: read it with the sustain pedal" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar; one line per epoch" };
+
+        var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
+        {
+            data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, dropout, noNorm, input, embDim, velocity, huber,
+            pw, sw, dw, vw, transpose, stride, patience, clip, wd, seed, every, sustain, quiet,
+        };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            string? resumeDir = p.GetValue(resume);
+            if (resumeDir is null && (p.GetValue(data) is null || p.GetValue(output) is null))
+                return Cli.Error("give --data and --out for a new run, or --resume RUN_DIR");
+            if (resumeDir is not null && p.GetValue(output) is not null) return Cli.Error("--out is for new runs; --resume continues in its own directory");
+            string? dataPath = p.GetValue(data);
+            if (resumeDir is not null && dataPath is null)
+            {
+                var (_, file) = Checkpoint.Read(Path.Combine(resumeDir, Trainer.Last));
+                dataPath = file.Metadata.GetValueOrDefault("corpus_path") ?? throw new InvalidDataException("the checkpoint does not say which corpus it used; give --data");
+            }
+            bool q = p.GetValue(quiet);
+            var (corpus, cachePath) = LoadCorpus(dataPath!, p.GetValue(sustain), q);
+            using var backend = Devices.Create(p.GetValue(device)!);
+            using var cts = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); Console.Error.WriteLine("musicgen: stopping after this step and saving..."); };
+            Console.CancelKeyPress += onCancel;
+            try
+            {
+                return Run(backend, corpus, cachePath, resumeDir ?? p.GetValue(output)!, resumeDir is not null, q, cts.Token, p.GetValue(epochs), () =>
+                {
+                    var config = new ModelConfig
+                    {
+                        SeqLen = p.GetValue(seq), Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Bidirectional = !p.GetValue(uni),
+                        Dropout = p.GetValue(dropout), LayerNorm = !p.GetValue(noNorm), Input = p.GetValue(input)!, EmbeddingDim = p.GetValue(embDim),
+                        Velocity = p.GetValue(velocity), Huber = p.GetValue(huber), PitchWeight = p.GetValue(pw), StepWeight = p.GetValue(sw),
+                        DurationWeight = p.GetValue(dw), VelocityWeight = p.GetValue(vw),
+                    };
+                    config.Validate();
+                    var options = new TrainOptions
+                    {
+                        Epochs = p.GetValue(epochs) ?? t.Epochs, BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Transpose = p.GetValue(transpose),
+                        Stride = p.GetValue(stride), Patience = p.GetValue(patience), MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(wd),
+                        Seed = (ulong)p.GetValue(seed), CheckpointEvery = p.GetValue(every),
+                    };
+                    options.Validate();
+                    return (config, options);
+                });
+            }
+            finally { Console.CancelKeyPress -= onCancel; }
+        }));
+        return cmd;
+    }
+
+    static Option<T> Opt<T>(string name, T value, string description) => new(name) { Description = description, DefaultValueFactory = _ => value };
+
+    /// <summary>A .mgcache file is loaded; a folder is prepared (incrementally) into ./cache first.</summary>
+    public static (NoteCorpus Corpus, string CachePath) LoadCorpus(string dataPath, bool sustain, bool quiet)
+    {
+        if (File.Exists(dataPath)) return (NoteCorpus.Load(dataPath), dataPath);
+        if (!Directory.Exists(dataPath)) throw new ArgumentException($"--data '{dataPath}': no such file or folder");
+        string cache = CorpusPreparer.DefaultCachePath(dataPath, "cache");
+        var r = CorpusPreparer.Prepare(dataPath, cache, new PrepareOptions { Read = new MidiReadOptions { Sustain = sustain } });
+        if (!quiet)
+            Console.WriteLine($"corpus: {r.Corpus.Files.Count} files ({r.Corpus.Files.Count(f => f.Split == Split.Train)} train, {r.Corpus.Files.Count(f => f.Split == Split.Validation)} validation), " +
+                              $"{r.Corpus.Notes.Length:N0} notes, {r.Corpus.Skipped.Count} skipped; cache {cache}");
+        if (r.Corpus.Files.Count == 0) throw new ArgumentException($"no usable MIDI file in '{dataPath}'");
+        return (r.Corpus, cache);
+    }
+
+    static int Run(Backend backend, NoteCorpus corpus, string cachePath, string runDir, bool resuming, bool quiet, CancellationToken cancel, int? epochs,
+        Func<(ModelConfig, TrainOptions)> newRun)
+    {
+        bool interactive = Cli.Interactive(quiet);
+        ProgressTask? task = null;
+        var started = DateTime.UtcNow;
+        void OnEpoch(EpochReport r)
+        {
+            string line = string.Create(CultureInfo.InvariantCulture,
+                $"epoch {r.Epoch}: train loss {r.TrainLoss:F4} | validation loss {r.ValidationLoss:F4}, pitch NLL {r.ValidationPitchNll:F4} (bigram {r.BigramNll:F4}), pitch accuracy {r.ValidationPitchAccuracy:P1} (bigram {r.BigramAccuracy:P1}) | {r.NotesPerSecond:F0} notes/s, {r.Seconds:F1} s{(r.Improved ? " *best*" : "")}");
+            if (interactive) AnsiConsole.MarkupLine(Markup.Escape(line)); else Console.WriteLine(line);
+        }
+        var trainer = new Trainer(backend, corpus, cachePath, runDir)
+        {
+            OnEpoch = OnEpoch,
+            OnMessage = m => Console.WriteLine(m),
+            OnStep = s =>
+            {
+                if (task is null) return;
+                task.MaxValue = (double)s.Epochs * s.BatchesPerEpoch;
+                task.Value = (double)s.Epoch * s.BatchesPerEpoch + s.Batch;
+                task.Description = string.Create(CultureInfo.InvariantCulture, $"epoch {s.Epoch + 1}/{s.Epochs} loss {s.Loss:F3} {s.NotesPerSecond:F0} notes/s");
+            },
+        };
+        TrainOutcome outcome;
+        try
+        {
+            if (interactive)
+            {
+                outcome = TrainOutcome.Completed;
+                AnsiConsole.Progress().AutoClear(false)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        task = ctx.AddTask("training");
+                        outcome = resuming ? trainer.Resume(epochs, cancel) : Start(trainer, newRun, cancel);
+                    });
+            }
+            else outcome = resuming ? trainer.Resume(epochs, cancel) : Start(trainer, newRun, cancel);
+        }
+        catch (TrainingDivergedException e)
+        {
+            return Cli.Error(e.Message, Cli.Failed);
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{outcome.ToString().ToLowerInvariant()} in {(DateTime.UtcNow - started).TotalSeconds:F1} s; checkpoints in {runDir}"));
+        return Cli.Ok;
+    }
+
+    static TrainOutcome Start(Trainer trainer, Func<(ModelConfig, TrainOptions)> newRun, CancellationToken cancel)
+    {
+        var (config, options) = newRun();
+        return trainer.Train(config, options, cancel);
+    }
+}

@@ -1,0 +1,111 @@
+using System.Text.Json;
+using MusicGen.Kernels;
+
+namespace MusicGen.Model;
+
+/// <summary>Where training stands: enough, with the model and optimizer tensors, to resume exactly.</summary>
+/// <param name="Epoch">The epoch to run next (or the one in progress).</param>
+/// <param name="Batch">The next batch index within <paramref name="Epoch"/>'s shuffled order.</param>
+/// <param name="Step">Optimizer steps taken so far (Adam's t; also the dropout counter).</param>
+/// <param name="EpochLossSum">Sum of the training losses of this epoch's steps so far (for the epoch's mean after a resume).</param>
+public sealed record TrainingState(int Epoch, int Batch, int Step, double BestValidationLoss, int EpochsWithoutImprovement, bool Finished = false,
+    double EpochLossSum = 0, int EpochLossCount = 0);
+
+/// <summary>
+/// Checkpoints: a .safetensors file with the model tensors under PyTorch-style names and, in its metadata,
+/// the model config, the feature scaling, the corpus fingerprint, the training options and state; and a
+/// sibling ".optim.safetensors" with the Adam moments (m.NAME, v.NAME). Both carry the same save id, so a
+/// model file and an optimizer file from different saves are never mixed. Each is written atomically.
+/// </summary>
+public static class Checkpoint
+{
+    public const string Format = "musicgen-checkpoint-1";
+
+    public static string OptimizerPath(string modelPath) => Path.ChangeExtension(modelPath, null) + ".optim.safetensors";
+
+    public static string FeatureDescription(ModelConfig c) =>
+        $"input {(c.Input == "embedding" ? $"pitch embedding({c.EmbeddingDim})" : "pitch/128")}, step s, duration s{(c.Velocity ? ", velocity/127" : "")}; " +
+        $"step and duration clipped to [0, {c.MaxSeconds}] s; targets: pitch index, step s, duration s{(c.Velocity ? ", velocity/127" : "")}";
+
+    /// <summary>Writes the model (and, when <paramref name="withOptimizer"/>, its Adam moments first).</summary>
+    public static void Save(string path, MusicModel model, IReadOnlyDictionary<string, string> extraMetadata, bool withOptimizer)
+    {
+        string saveId = Guid.NewGuid().ToString("N");
+        var be = model.Backend;
+        if (withOptimizer)
+        {
+            var moments = new List<(string, int[], float[])>();
+            foreach (var p in model.Parameters)
+            {
+                moments.Add(($"m.{p.Name}", p.Shape, be.Download(p.M)));
+                moments.Add(($"v.{p.Name}", p.Shape, be.Download(p.V)));
+            }
+            SafeTensors.Save(OptimizerPath(path), moments, new Dictionary<string, string> { ["format"] = Format, ["save_id"] = saveId });
+        }
+        var metadata = new Dictionary<string, string>(extraMetadata)
+        {
+            ["format"] = Format,
+            ["save_id"] = saveId,
+            ["config"] = model.Config.ToJson(),
+            ["features"] = FeatureDescription(model.Config),
+            ["parameters"] = model.ParameterCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        SafeTensors.Save(path, model.Parameters.Select(p => (p.Name, p.Shape, be.Download(p.Value))).ToList(), metadata);
+    }
+
+    /// <summary>Reads a checkpoint's config and metadata; throws <see cref="InvalidDataException"/> with a reason if it is not one of ours.</summary>
+    public static (ModelConfig Config, SafeTensors.File File) Read(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"no checkpoint at '{path}'");
+        var file = SafeTensors.Load(path);
+        if (!file.Metadata.TryGetValue("format", out var format) || format != Format)
+            throw new InvalidDataException($"'{path}' is not a MusicGen checkpoint (format '{format ?? "none"}', expected {Format})");
+        if (!file.Metadata.TryGetValue("config", out var json)) throw new InvalidDataException($"'{path}' has no model config");
+        ModelConfig config;
+        try { config = ModelConfig.FromJson(json); config.Validate(); }
+        catch (Exception e) when (e is JsonException or ArgumentException) { throw new InvalidDataException($"'{path}' has an invalid model config: {e.Message}"); }
+        return (config, file);
+    }
+
+    /// <summary>Builds the model a checkpoint describes on <paramref name="backend"/> and loads its weights (names and shapes must match exactly).</summary>
+    public static (MusicModel Model, SafeTensors.File File) Load(string path, Backend backend)
+    {
+        var (config, file) = Read(path);
+        var model = new MusicModel(backend, config);
+        try
+        {
+            foreach (var p in model.Parameters)
+            {
+                if (!file.Tensors.TryGetValue(p.Name, out var t)) throw new InvalidDataException($"checkpoint lacks tensor '{p.Name}'");
+                if (!t.Shape.SequenceEqual(p.Shape))
+                    throw new InvalidDataException($"tensor '{p.Name}' has shape [{string.Join(",", t.Shape)}], the config needs [{string.Join(",", p.Shape)}]");
+                backend.CopyFromHost(t.Data, p.Value);
+            }
+            var unknown = file.Tensors.Keys.Except(model.Parameters.Select(p => p.Name)).ToList();
+            if (unknown.Count > 0) throw new InvalidDataException($"checkpoint has tensors this config does not use: {string.Join(", ", unknown.Take(3))}");
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return (model, file);
+    }
+
+    /// <summary>Loads the Adam moments saved beside <paramref name="modelPath"/>; refuses a file from another save.</summary>
+    public static void LoadOptimizer(string modelPath, SafeTensors.File modelFile, MusicModel model)
+    {
+        string path = OptimizerPath(modelPath);
+        if (!File.Exists(path)) throw new InvalidDataException($"no optimizer state beside the checkpoint ('{path}'); cannot resume exactly");
+        var opt = SafeTensors.Load(path);
+        if (!opt.Metadata.TryGetValue("save_id", out var id) || id != modelFile.Metadata.GetValueOrDefault("save_id"))
+            throw new InvalidDataException("the optimizer state and the checkpoint come from different saves (interrupted write?)");
+        foreach (var p in model.Parameters)
+        {
+            if (!opt.Tensors.TryGetValue($"m.{p.Name}", out var m) || !opt.Tensors.TryGetValue($"v.{p.Name}", out var v) || m.Data.Length != p.Length || v.Data.Length != p.Length)
+                throw new InvalidDataException($"optimizer state lacks or mis-sizes the moments of '{p.Name}'");
+            model.Backend.CopyFromHost(m.Data, p.M);
+            model.Backend.CopyFromHost(v.Data, p.V);
+        }
+    }
+}

@@ -1,0 +1,293 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MusicGen.Kernels;
+using MusicGen.Kernels.Ops;
+using MusicGen.Midi.Corpus;
+
+namespace MusicGen.Model;
+
+/// <summary>Everything about a training run that is not the model. Stored in checkpoints (resume reuses it).</summary>
+public sealed record TrainOptions
+{
+    public int Epochs { get; init; } = 10;
+    public int BatchSize { get; init; } = 64;
+    public float LearningRate { get; init; } = 0.005f;
+    /// <summary>Cosine decay from the learning rate down to this fraction of it, after a linear warm-up.</summary>
+    public float MinLearningRateFraction { get; init; } = 0.1f;
+    public int WarmupSteps { get; init; } = 100;
+    public float WeightDecay { get; init; }
+    public float MaxGradNorm { get; init; } = 1f;
+    /// <summary>Stop when validation loss has not improved for this many epochs (0: never).</summary>
+    public int Patience { get; init; } = 3;
+    /// <summary>Random transposition of training windows within +-N semitones (0: off).</summary>
+    public int Transpose { get; init; } = 5;
+    /// <summary>Use every Nth training window (1: all). A quicker epoch on a big corpus.</summary>
+    public int Stride { get; init; } = 1;
+    public ulong Seed { get; init; } = 1;
+    public int CheckpointEvery { get; init; } = 500;
+    public int LogEvery { get; init; } = 50;
+
+    public void Validate()
+    {
+        if (Epochs < 1) throw new ArgumentException($"epochs must be at least 1 (got {Epochs})");
+        if (BatchSize < 1 || BatchSize > 65536) throw new ArgumentException($"batch size {BatchSize} outside 1..65536");
+        if (!(LearningRate > 0)) throw new ArgumentException($"learning rate must be positive (got {LearningRate})");
+        if (Transpose < 0 || Transpose > 24) throw new ArgumentException($"transpose {Transpose} outside 0..24");
+        if (Stride < 1) throw new ArgumentException($"stride must be at least 1 (got {Stride})");
+        if (CheckpointEvery < 1 || LogEvery < 1) throw new ArgumentException("checkpoint and log intervals must be positive");
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this);
+    public static TrainOptions FromJson(string json) => JsonSerializer.Deserialize<TrainOptions>(json) ?? throw new InvalidDataException("empty train options");
+}
+
+/// <summary>A progress report after each step.</summary>
+public readonly record struct TrainProgress(int Epoch, int Epochs, int Batch, int BatchesPerEpoch, int Step, float Loss, double NotesPerSecond, float LearningRate);
+
+/// <summary>What one epoch's validation found.</summary>
+public sealed record EpochReport(int Epoch, int Step, double TrainLoss, double ValidationLoss, double ValidationPitchNll, double ValidationPitchAccuracy,
+    double BigramNll, double BigramAccuracy, double NotesPerSecond, double Seconds, bool Improved);
+
+/// <summary>Why training stopped.</summary>
+public enum TrainOutcome { Completed, EarlyStopped, Interrupted }
+
+/// <summary>Training diverged: the message names the step. The last good checkpoint is left as it was.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
+
+/// <summary>
+/// The training loop. Everything random derives from the seed and the position (epoch, batch, step): the
+/// shuffle from (seed, epoch), transpositions from (seed, epoch, window), dropout from (seed, step). So a run
+/// resumed from any checkpoint continues exactly as if it had never stopped.
+/// Run directory: last.safetensors (+ last.optim.safetensors), best.safetensors, metrics.jsonl.
+/// </summary>
+public sealed class Trainer
+{
+    public const string Last = "last.safetensors", Best = "best.safetensors", Metrics = "metrics.jsonl";
+    static readonly JsonSerializerOptions StateJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    readonly Backend _backend;
+    readonly NoteCorpus _corpus;
+    readonly string _runDir, _corpusPath, _fingerprint;
+
+    public Trainer(Backend backend, NoteCorpus corpus, string corpusPath, string runDir)
+    {
+        _backend = backend;
+        _corpus = corpus;
+        _corpusPath = Path.GetFullPath(corpusPath);
+        _runDir = runDir;
+        _fingerprint = Fingerprint(corpus);
+    }
+
+    public Action<TrainProgress>? OnStep { get; init; }
+    public Action<EpochReport>? OnEpoch { get; init; }
+    public Action<string>? OnMessage { get; init; }
+
+    /// <summary>A hash of the corpus' files (path, size, mtime, split) and reading options: a resumed run must see the same data.</summary>
+    public static string Fingerprint(NoteCorpus c)
+    {
+        var h = new System.IO.Hashing.XxHash3();
+        h.Append(System.Text.Encoding.UTF8.GetBytes($"{c.Sustain}|{c.IncludeDrums}|{c.Notes.Length}"));
+        foreach (var f in c.Files) h.Append(System.Text.Encoding.UTF8.GetBytes($"{f.RelativePath}|{f.Size}|{f.ModifiedTicks}|{f.Split}|{f.NoteCount}\n"));
+        return h.GetCurrentHashAsUInt64().ToString("x16");
+    }
+
+    /// <summary>Starts a new run in an empty (or absent) run directory.</summary>
+    public TrainOutcome Train(ModelConfig config, TrainOptions options, CancellationToken cancel = default)
+    {
+        options.Validate();
+        if (File.Exists(Path.Combine(_runDir, Last))) throw new ArgumentException($"'{_runDir}' already holds a run; use --resume {_runDir} to continue it or choose another --out");
+        Directory.CreateDirectory(_runDir);
+        File.Delete(Path.Combine(_runDir, Metrics));
+        using var model = new MusicModel(_backend, config);
+        model.Initialize(options.Seed);
+        return Run(model, options, new TrainingState(0, 0, 0, double.PositiveInfinity, 0), cancel);
+    }
+
+    /// <summary>Continues the run in the run directory from its last checkpoint (optionally with a new epoch count).</summary>
+    public TrainOutcome Resume(int? epochs, CancellationToken cancel = default)
+    {
+        string last = Path.Combine(_runDir, Last);
+        if (!File.Exists(last)) throw new FileNotFoundException($"no checkpoint to resume in '{_runDir}' (expected {Last})");
+        var (model, file) = Checkpoint.Load(last, _backend);
+        using (model)
+        {
+            Checkpoint.LoadOptimizer(last, file, model);
+            var meta = file.Metadata;
+            if (meta.GetValueOrDefault("corpus_fingerprint") != _fingerprint)
+                throw new InvalidDataException("the corpus differs from the one this run was trained on (fingerprint mismatch); give the same --data");
+            var options = TrainOptions.FromJson(meta["train_options"]);
+            if (epochs is int e) options = options with { Epochs = e };
+            options.Validate();
+            var state = JsonSerializer.Deserialize<TrainingState>(meta["state"], StateJson) ?? throw new InvalidDataException("checkpoint has no training state");
+            TruncateMetrics(state);
+            OnMessage?.Invoke($"resuming at epoch {state.Epoch + 1}, batch {state.Batch}, step {state.Step}");
+            return Run(model, options, state with { Finished = false }, cancel);
+        }
+    }
+
+    TrainOutcome Run(MusicModel model, TrainOptions o, TrainingState state, CancellationToken cancel)
+    {
+        var c = model.Config;
+        var train = new Windows(_corpus, Split.Train, c);
+        var valid = new Windows(_corpus, Split.Validation, c);
+        if (train.Count < o.BatchSize) throw new ArgumentException($"the training split has {train.Count} windows of {c.SeqLen + 1} notes, fewer than one batch of {o.BatchSize}");
+        if (valid.Count == 0) OnMessage?.Invoke("warning: no validation windows; early stopping is off and 'best' follows the training loss");
+        var bigram = new Bigram(_corpus, Split.Train).Evaluate(valid, c.SeqLen);
+
+        int[] strided(int epoch) => train.Shuffled(o.Seed, epoch).Where((_, i) => i % o.Stride == 0).ToArray();
+        int batchesPerEpoch = (train.Count + o.Stride - 1) / o.Stride / o.BatchSize;
+        int totalSteps = batchesPerEpoch * o.Epochs;
+        var batch = new Batch(c, o.BatchSize);
+        var adamBase = new AdamConfig(o.LearningRate, WeightDecay: o.WeightDecay, Decoupled: true, MaxGradNorm: o.MaxGradNorm);
+        uint seed32 = (uint)(o.Seed ^ (o.Seed >> 32));
+
+        for (int epoch = state.Epoch; epoch < o.Epochs; epoch++)
+        {
+            var order = strided(epoch);
+            var clock = Stopwatch.StartNew();
+            bool resumingThisEpoch = state.Epoch == epoch && state.Batch > 0;
+            double lossSum = resumingThisEpoch ? state.EpochLossSum : 0;
+            int lossCount = resumingThisEpoch ? state.EpochLossCount : 0;
+            for (int b = state.Epoch == epoch ? state.Batch : 0; b < batchesPerEpoch; b++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                int step = state.Step + 1;
+                float lr = LearningRate(o, step, totalSteps);
+                train.Fill(batch, order.AsSpan(b * o.BatchSize, o.BatchSize), w => train.Shift(w, o.Transpose, o.Seed, epoch));
+                model.Forward(batch, training: true, seed32, (uint)step);
+                var heads = model.Backward(batch, seed32, (uint)step);
+                float loss = MultiHeadLoss.Total(c.Loss, heads);
+                float norm2 = model.GradNorm2();
+                if (!float.IsFinite(loss) || !float.IsFinite(norm2))
+                    throw new TrainingDivergedException($"{(!float.IsFinite(loss) ? "loss" : "gradient norm")} became {(!float.IsFinite(loss) ? loss : norm2)} at step {step} (epoch {epoch + 1}, batch {b}); the last good checkpoint is kept");
+                model.OptimizerStep(adamBase with { LearningRate = lr }, step);
+                lossSum += loss; lossCount++;
+                state = state with { Epoch = epoch, Batch = b + 1, Step = step, EpochLossSum = lossSum, EpochLossCount = lossCount };
+
+                double notesPerSecond = o.BatchSize / Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                OnStep?.Invoke(new TrainProgress(epoch, o.Epochs, b + 1, batchesPerEpoch, step, loss, notesPerSecond, lr));
+                if (step % o.LogEvery == 0)
+                    AppendMetrics(new JsonObject
+                    {
+                        ["kind"] = "step", ["epoch"] = epoch + 1, ["step"] = step, ["loss"] = loss, ["loss_pitch"] = heads[0], ["loss_step"] = heads[1],
+                        ["loss_duration"] = heads[2], ["loss_velocity"] = heads.Length > 3 ? heads[3] : null, ["lr"] = lr, ["notes_per_s"] = Math.Round(notesPerSecond, 1),
+                    });
+                if (cancel.IsCancellationRequested)
+                {
+                    Save(model, Last, o, state, withOptimizer: true);
+                    OnMessage?.Invoke($"interrupted: saved at step {step}; continue with --resume {_runDir}");
+                    return TrainOutcome.Interrupted;
+                }
+                if (step % o.CheckpointEvery == 0) Save(model, Last, o, state, withOptimizer: true);
+            }
+
+            // End of epoch: validation, metrics, checkpoints.
+            double trainLoss = lossCount > 0 ? lossSum / lossCount : double.NaN;
+            var (valLoss, valNll, valAcc) = Validate(model, valid, o.BatchSize);
+            double score = valid.Count > 0 ? valLoss : trainLoss;
+            bool improved = score < state.BestValidationLoss;
+            state = state with
+            {
+                Epoch = epoch + 1, Batch = 0, EpochLossSum = 0, EpochLossCount = 0,
+                BestValidationLoss = improved ? score : state.BestValidationLoss,
+                EpochsWithoutImprovement = improved ? 0 : state.EpochsWithoutImprovement + 1,
+            };
+            double seconds = clock.Elapsed.TotalSeconds;
+            var report = new EpochReport(epoch + 1, state.Step, trainLoss, valLoss, valNll, valAcc, bigram.Nll, bigram.Accuracy, lossCount * o.BatchSize / Math.Max(seconds, 1e-9), seconds, improved);
+            AppendMetrics(new JsonObject
+            {
+                ["kind"] = "epoch", ["epoch"] = epoch + 1, ["step"] = state.Step, ["train_loss"] = Num(trainLoss), ["val_loss"] = Num(valLoss),
+                ["val_pitch_nll"] = Num(valNll), ["val_pitch_acc"] = Num(valAcc), ["bigram_pitch_nll"] = Num(bigram.Nll), ["bigram_pitch_acc"] = Num(bigram.Accuracy),
+                ["lr"] = LearningRate(o, state.Step, totalSteps), ["notes_per_s"] = Math.Round(report.NotesPerSecond, 1), ["seconds"] = Math.Round(seconds, 2),
+            });
+            bool stop = o.Patience > 0 && valid.Count > 0 && state.EpochsWithoutImprovement >= o.Patience;
+            bool done = stop || epoch + 1 == o.Epochs;
+            if (improved) Save(model, Best, o, state, withOptimizer: false);
+            Save(model, Last, o, state with { Finished = done }, withOptimizer: true);
+            OnEpoch?.Invoke(report);
+            if (stop)
+            {
+                OnMessage?.Invoke($"early stop: validation loss has not improved for {o.Patience} epochs");
+                return TrainOutcome.EarlyStopped;
+            }
+        }
+        return TrainOutcome.Completed;
+    }
+
+    static double? Num(double v) => double.IsFinite(v) ? Math.Round(v, 6) : null;
+
+    /// <summary>Linear warm-up, then cosine decay to MinLearningRateFraction of the peak at the last step.</summary>
+    public static float LearningRate(TrainOptions o, int step, int totalSteps)
+    {
+        int warm = Math.Min(o.WarmupSteps, Math.Max(1, totalSteps / 10));
+        if (step <= warm) return o.LearningRate * step / warm;
+        double progress = Math.Clamp((step - warm) / (double)Math.Max(1, totalSteps - warm), 0, 1);
+        double floor = o.MinLearningRateFraction;
+        return (float)(o.LearningRate * (floor + (1 - floor) * 0.5 * (1 + Math.Cos(Math.PI * progress))));
+    }
+
+    /// <summary>Mean total loss, pitch NLL and pitch accuracy over every validation window (no dropout, no transposition).</summary>
+    public static (double Loss, double PitchNll, double PitchAccuracy) Validate(MusicModel model, Windows windows, int batchSize)
+    {
+        if (windows.Count == 0) return (double.NaN, double.NaN, double.NaN);
+        var c = model.Config;
+        double loss = 0, nll = 0;
+        long hits = 0;
+        var all = Enumerable.Range(0, windows.Count).ToArray();
+        for (int from = 0; from < windows.Count; from += batchSize)
+        {
+            int size = Math.Min(batchSize, windows.Count - from);
+            var batch = new Batch(c, size);
+            windows.Fill(batch, all.AsSpan(from, size));
+            model.Forward(batch, training: false);
+            var heads = model.Loss(batch);
+            loss += MultiHeadLoss.Total(c.Loss, heads) * size;
+            nll += heads[0] * size;
+            var (logits, _) = model.Outputs(size);
+            for (int b = 0; b < size; b++)
+            {
+                int best = 0;
+                for (int j = 1; j < MusicModel.Pitches; j++) if (logits[b * MusicModel.Pitches + j] > logits[b * MusicModel.Pitches + best]) best = j;
+                if (best == batch.TargetPitch(b, c)) hits++;
+            }
+        }
+        return (loss / windows.Count, nll / windows.Count, hits / (double)windows.Count);
+    }
+
+    void Save(MusicModel model, string name, TrainOptions o, TrainingState state, bool withOptimizer)
+    {
+        var meta = new Dictionary<string, string>
+        {
+            ["train_options"] = o.ToJson(),
+            ["state"] = JsonSerializer.Serialize(state, StateJson),
+            ["corpus_fingerprint"] = _fingerprint,
+            ["corpus_path"] = _corpusPath,
+            ["backend"] = _backend.Kind,
+            ["last_metrics"] = LastMetricsLine() ?? "",
+        };
+        Checkpoint.Save(Path.Combine(_runDir, name), model, meta, withOptimizer);
+    }
+
+    string MetricsPath => Path.Combine(_runDir, Metrics);
+
+    void AppendMetrics(JsonObject line) => File.AppendAllText(MetricsPath, line.ToJsonString() + "\n");
+
+    string? LastMetricsLine() => File.Exists(MetricsPath) ? File.ReadLines(MetricsPath).LastOrDefault(l => l.Contains("\"kind\":\"epoch\"")) : null;
+
+    /// <summary>Drops metrics written after the checkpoint (by a run that was killed), so the file reads as one uninterrupted run.</summary>
+    void TruncateMetrics(TrainingState state)
+    {
+        if (!File.Exists(MetricsPath)) return;
+        var kept = File.ReadAllLines(MetricsPath).Where(line =>
+        {
+            try
+            {
+                var o = JsonNode.Parse(line)!.AsObject();
+                return o["kind"]!.GetValue<string>() == "epoch" ? o["epoch"]!.GetValue<int>() <= state.Epoch : o["step"]!.GetValue<int>() <= state.Step;
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException) { return false; }
+        }).ToList();
+        Midi.AtomicFile.Write(MetricsPath, s => { using var w = new StreamWriter(s, leaveOpen: true); foreach (var l in kept) w.WriteLine(l); });
+    }
+}
