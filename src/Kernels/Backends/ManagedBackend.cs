@@ -6,7 +6,9 @@ namespace MusicGen.Kernels.Backends;
 /// </summary>
 public sealed class ManagedBackend(int threads = 0) : Backend
 {
-    public int Threads { get; } = threads > 0 ? threads : Environment.ProcessorCount;
+    /// <summary>Worker threads: the constructor's argument, else $MUSICGEN_THREADS, else one per core.</summary>
+    public int Threads { get; } = threads > 0 ? threads
+        : int.TryParse(Environment.GetEnvironmentVariable("MUSICGEN_THREADS"), out int t) && t > 0 ? t : Environment.ProcessorCount;
     public override string Name => $"managed CPU ({Threads} threads, {System.Numerics.Vector<float>.Count * 32}-bit SIMD)";
     public override string Kind => "cpu";
 

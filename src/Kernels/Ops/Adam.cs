@@ -75,6 +75,34 @@ public static class Adam
         return (p - c.LearningRate * update, m, v);
     }
 
+    /// <summary>
+    /// <see cref="Update"/> transcribed to <see cref="System.Numerics.Vector{T}"/> for the managed backend (the scalar loop spent
+    /// ~10 ns per parameter on the square root and divisions). Returns the index where the scalar tail starts.
+    /// </summary>
+    static int ManagedUpdate(float[] p, float[] g, float[] m, float[] v, int from, int end, AdamConfig c, float clip, float bc1, float bc2)
+    {
+        int w = System.Numerics.Vector<float>.Count, i = from;
+        var b1 = new System.Numerics.Vector<float>(c.Beta1); var b2 = new System.Numerics.Vector<float>(c.Beta2);
+        var ob1 = new System.Numerics.Vector<float>(1f - c.Beta1); var ob2 = new System.Numerics.Vector<float>(1f - c.Beta2);
+        var vclip = new System.Numerics.Vector<float>(clip); var wd = new System.Numerics.Vector<float>(c.WeightDecay);
+        var ibc1 = new System.Numerics.Vector<float>(1f / bc1); var ibc2 = new System.Numerics.Vector<float>(1f / bc2);
+        var eps = new System.Numerics.Vector<float>(c.Epsilon); var lr = new System.Numerics.Vector<float>(c.LearningRate);
+        for (; i + w <= end; i += w)
+        {
+            var vp = new System.Numerics.Vector<float>(p, i);
+            var vg = new System.Numerics.Vector<float>(g, i) * vclip;
+            if (!c.Decoupled) vg += wd * vp;
+            var vm = b1 * new System.Numerics.Vector<float>(m, i) + ob1 * vg;
+            var vv = b2 * new System.Numerics.Vector<float>(v, i) + ob2 * vg * vg;
+            var update = vm * ibc1 / (System.Numerics.Vector.SquareRoot(vv * ibc2) + eps);
+            if (c.Decoupled) update += wd * vp;
+            (vp - lr * update).CopyTo(p, i);
+            vm.CopyTo(m, i);
+            vv.CopyTo(v, i);
+        }
+        return i;
+    }
+
     /// <summary>The clip factor from the squared global norm.</summary>
     public static float Clip(float norm2, float maxNorm) => maxNorm > 0 ? MathF.Min(1f, maxNorm / (MathF.Sqrt(norm2) + 1e-6f)) : 1f;
 
@@ -91,8 +119,9 @@ public static class Adam
             const int chunk = 4096;
             cpu.For((n + chunk - 1) / chunk, chunk * 10L, k =>
             {
-                int end = Math.Min(n, (k + 1) * chunk);
-                for (int i = k * chunk; i < end; i++) (P[i], M[i], V[i]) = Update(P[i], G[i], M[i], V[i], c, clip, bc1, bc2);
+                int from = k * chunk, end = Math.Min(n, from + chunk);
+                from = ManagedUpdate(P, G, M, V, from, end, c, clip, bc1, bc2);
+                for (int i = from; i < end; i++) (P[i], M[i], V[i]) = Update(P[i], G[i], M[i], V[i], c, clip, bc1, bc2);
             });
             return;
         }

@@ -118,6 +118,40 @@ public static class Glue
     public static void SelectStepBackward(Backend backend, Tensor dy, int t, int rowsPerStep, Tensor dx)
         => Axpy(backend, 1f, dy, 0, dx, t * rowsPerStep, rowsPerStep);
 
+    // ---------------------------------------------------------------- transpose
+
+    /// <summary>x[R,N] -> y[N,R] = x^T. (Its backward is a transpose of the gradient.)</summary>
+    public static void Transpose(Backend backend, Tensor x, Tensor y, int rows, int cols)
+    {
+        Backend.Check(x, 0, rows * cols, "x"); Backend.Check(y, 0, rows * cols, "y");
+        if (backend is ManagedBackend cpu)
+        {
+            float[] X = ManagedBackend.Of(x).Data, Y = ManagedBackend.Of(y).Data;
+            const int tile = 32; // tiles keep both the reads and the strided writes within cache
+            int tilesR = (rows + tile - 1) / tile;
+            cpu.For(tilesR, (long)tile * cols, tr =>
+            {
+                int r0 = tr * tile, r1 = Math.Min(rows, r0 + tile);
+                for (int c0 = 0; c0 < cols; c0 += tile)
+                {
+                    int c1 = Math.Min(cols, c0 + tile);
+                    for (int r = r0; r < r1; r++)
+                        for (int col = c0; col < c1; col++) Y[col * rows + r] = X[r * cols + col];
+                }
+            });
+            return;
+        }
+        var k = ((IlgpuBackend)backend).Kernel("glue.transpose", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(TransposeKernel));
+        k(rows * cols, IlgpuBackend.Of(x).Slice(0, rows * cols), IlgpuBackend.Of(y).Slice(0, rows * cols), rows, cols);
+    }
+
+    // x[R,N] -> y[N,R]; one thread per element of y.
+    static void TransposeKernel(Index1D i, ArrayView<float> x, ArrayView<float> y, int rows, int cols)
+    {
+        int col = i / rows, r = i - col * rows;
+        y[i] = x[r * cols + col];
+    }
+
     // ---------------------------------------------------------------- embedding
 
     /// <summary>ids[N] (integers stored as floats), table[V,E] -> y[N,E] = table[ids[n]].</summary>

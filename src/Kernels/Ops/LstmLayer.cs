@@ -26,6 +26,7 @@ public sealed class LstmWorkspace : IDisposable
         C = backend.Allocate(steps, batch, hidden);
         H = backend.Allocate(steps, batch, hidden);
         DGates = backend.Allocate(steps, batch, 4 * hidden);
+        WhhT = backend.Allocate(hidden, 4 * hidden);
         DhRec = backend.Allocate(batch, hidden);
         DcCarry = backend.Allocate(batch, hidden);
     }
@@ -41,10 +42,12 @@ public sealed class LstmWorkspace : IDisposable
     /// <summary>[T,B,H] hidden states: the layer's output, in time order for both directions.</summary>
     public Tensor H { get; }
     public Tensor DGates { get; }
+    /// <summary>[H,4H] W_hh transposed once per forward, so each step's recurrent GEMM reads it row by row.</summary>
+    public Tensor WhhT { get; }
     public Tensor DhRec { get; }
     public Tensor DcCarry { get; }
 
-    public void Dispose() { Gates.Dispose(); C.Dispose(); H.Dispose(); DGates.Dispose(); DhRec.Dispose(); DcCarry.Dispose(); }
+    public void Dispose() { Gates.Dispose(); C.Dispose(); H.Dispose(); DGates.Dispose(); DhRec.Dispose(); DcCarry.Dispose(); WhhT.Dispose(); }
 }
 
 /// <summary>
@@ -52,6 +55,7 @@ public sealed class LstmWorkspace : IDisposable
 /// layer: it reads t = T-1 .. 0 and its output at t summarises x[t..T-1]).
 ///
 /// Forward:  gates[T*B,4H] = x[T*B,I] W_ih^T                 (one GEMM for all steps)
+///           W_hh^T made once                                (so the per-step GEMM streams rows)
 ///           per step: gates[t] += h_prev W_hh^T             (one small GEMM)
 ///                     fused cell kernel -> c[t], h[t]      (biases added there)
 /// Backward: per step (reverse order of forward): fused cell-gradient kernel -> dgates[t], dc carry;
@@ -66,12 +70,13 @@ public static class LstmLayer
     {
         int T = ws.Steps, B = ws.Batch, I = ws.Input, H = ws.Hidden;
         Gemm.Forward(be, false, true, T * B, 4 * H, I, 1f, x, 0, I, w.Wih, 0, I, 0f, ws.Gates, 0, 4 * H);
+        Glue.Transpose(be, w.Whh, ws.WhhT, 4 * H, H);
         for (int s = 0; s < T; s++)
         {
             int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
             var (hPrev, hPrevOff) = s == 0 ? (h0, 0) : (ws.H, prev * B * H);
             var (cPrev, cPrevOff) = s == 0 ? (c0, 0) : (ws.C, prev * B * H);
-            Gemm.Forward(be, false, true, B, 4 * H, H, 1f, hPrev, hPrevOff, H, w.Whh, 0, H, 1f, ws.Gates, t * B * 4 * H, 4 * H);
+            Gemm.Forward(be, false, false, B, 4 * H, H, 1f, hPrev, hPrevOff, H, ws.WhhT, 0, 4 * H, 1f, ws.Gates, t * B * 4 * H, 4 * H);
             LstmCell.StepForward(be, B, H, ws.Gates, t * B * 4 * H, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
         }
     }
