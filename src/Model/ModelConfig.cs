@@ -21,8 +21,11 @@ public sealed record ModelConfig
     public bool Bidirectional { get; init; } = true;
     public float Dropout { get; init; } = 0.2f;
     public bool LayerNorm { get; init; } = true;
-    /// <summary>"scalar" or "embedding".</summary>
-    public string Input { get; init; } = "scalar";
+    /// <summary>
+    /// "embedding" (default: a learned 32-dim pitch embedding; pitch is a category, and a scalar pitch/128
+    /// makes neighbouring keys look alike to the network) or "scalar" (the original design's three numbers).
+    /// </summary>
+    public string Input { get; init; } = "embedding";
     public int EmbeddingDim { get; init; } = 32;
     public bool Velocity { get; init; }
     public float MaxSeconds { get; init; } = 4f;

@@ -183,6 +183,7 @@ public sealed class Trainer
             }
 
             // End of epoch: validation, metrics, checkpoints.
+            double trainSeconds = clock.Elapsed.TotalSeconds;
             double trainLoss = lossCount > 0 ? lossSum / lossCount : double.NaN;
             var (valLoss, valNll, valAcc) = Validate(model, valid, o.BatchSize);
             double score = valid.Count > 0 ? valLoss : trainLoss;
@@ -194,7 +195,7 @@ public sealed class Trainer
                 EpochsWithoutImprovement = improved ? 0 : state.EpochsWithoutImprovement + 1,
             };
             double seconds = clock.Elapsed.TotalSeconds;
-            var report = new EpochReport(epoch + 1, state.Step, trainLoss, valLoss, valNll, valAcc, bigram.Nll, bigram.Accuracy, lossCount * o.BatchSize / Math.Max(seconds, 1e-9), seconds, improved);
+            var report = new EpochReport(epoch + 1, state.Step, trainLoss, valLoss, valNll, valAcc, bigram.Nll, bigram.Accuracy, lossCount * o.BatchSize / Math.Max(trainSeconds, 1e-9), seconds, improved);
             AppendMetrics(new JsonObject
             {
                 ["kind"] = "epoch", ["epoch"] = epoch + 1, ["step"] = state.Step, ["train_loss"] = Num(trainLoss), ["val_loss"] = Num(valLoss),

@@ -136,7 +136,7 @@ public static class BenchCommand
             var config = new MusicGen.Model.ModelConfig
             {
                 Layers = Positive(p.GetValue(layers), "--layers"), Hidden = Positive(p.GetValue(hidden), "--hidden"), SeqLen = Positive(p.GetValue(seq), "--seq"),
-                Bidirectional = !p.GetValue(uni),
+                Bidirectional = !p.GetValue(uni), Input = "scalar", // the seed network: 3 input features
             };
             int B = Positive(p.GetValue(batch), "--batch"), R = Positive(p.GetValue(steps), "--steps");
             using var be = Devices.Create(p.GetValue(device)!);
