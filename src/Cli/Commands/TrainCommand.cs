@@ -43,13 +43,14 @@ public static class TrainCommand
         var wd = Opt("--weight-decay", t.WeightDecay, "AdamW weight decay");
         var seed = Opt("--seed", 1L, "The one seed behind initialisation, shuffling, transposition and dropout");
         var every = Opt("--checkpoint-every", t.CheckpointEvery, "Also checkpoint every N steps within an epoch");
+        var logEvery = Opt("--log-every", t.LogEvery, "Write a step line to metrics.jsonl every N steps");
         var sustain = new Option<bool>("--sustain") { Description = "When --data is a MIDI folder: read it with the sustain pedal" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar; one line per epoch" };
 
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
             data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, dropout, noNorm, input, embDim, velocity, huber,
-            pw, sw, dw, vw, transpose, stride, patience, clip, wd, seed, every, sustain, quiet,
+            pw, sw, dw, vw, transpose, stride, patience, clip, wd, seed, every, logEvery, sustain, quiet,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -85,7 +86,7 @@ public static class TrainCommand
                     {
                         Epochs = p.GetValue(epochs) ?? t.Epochs, BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Transpose = p.GetValue(transpose),
                         Stride = p.GetValue(stride), Patience = p.GetValue(patience), MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(wd),
-                        Seed = (ulong)p.GetValue(seed), CheckpointEvery = p.GetValue(every),
+                        Seed = (ulong)p.GetValue(seed), CheckpointEvery = p.GetValue(every), LogEvery = p.GetValue(logEvery),
                     };
                     options.Validate();
                     return (config, options);

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using MusicGen.Tests.Corpus;
+using MusicGen.Tests.Midi;
+
+namespace MusicGen.Tests.Cli;
+
+public class TrainCommandTests
+{
+    /// <summary>A folder of small generated MIDI files (scales and arpeggios) to train on.</summary>
+    static string MakeFolder(TempDir dir, int files = 16)
+    {
+        for (int f = 0; f < files; f++)
+            dir.Write($"data/song{f}.mid", new SmfBuilder().AddTrack(t =>
+            {
+                for (int i = 0; i < 40; i++) { int p = 48 + (f % 5) + (i * (2 + f % 3)) % 24; t.On(0, p, 60 + i % 40).Off(120, p); }
+            }).Build());
+        return dir["data"];
+    }
+
+    static readonly string[] Tiny = ["--seq", "4", "--layers", "1", "--hidden", "8", "--batch", "4", "--quiet", "--device", "cpu"];
+
+    static List<string> StepLines(string run) => File.ReadAllLines(Path.Combine(run, "metrics.jsonl"))
+        .Where(l => l.Contains("\"kind\":\"step\"")).Select(l => { var o = JsonNode.Parse(l)!.AsObject(); o.Remove("notes_per_s"); return o.ToJsonString(); }).ToList();
+
+    [Fact]
+    public void Train_info_and_resume_from_the_command_line()
+    {
+        using var dir = new TempDir();
+        var data = MakeFolder(dir);
+        var r = CliRunner.Run(["train", "--data", data, "--out", dir["run"], "--epochs", "2", .. Tiny]);
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        Assert.Contains("epoch 2:", r.Stdout);
+        Assert.Contains("bigram", r.Stdout);
+        Assert.True(File.Exists(dir["run/best.safetensors"]));
+
+        var info = CliRunner.Run("info", dir["run"]);
+        Assert.Equal(0, info.ExitCode);
+        Assert.Contains("\"Hidden\":8", info.Stdout);
+        Assert.Contains("corpus_fingerprint", info.Stdout);
+
+        var more = CliRunner.Run("train", "--resume", dir["run"], "--epochs", "3", "--quiet");
+        Assert.True(more.ExitCode == 0, more.Stderr);
+        Assert.Contains("epoch 3:", more.Stdout);
+    }
+
+    [Fact]
+    public void Bad_train_invocations_are_one_line_errors()
+    {
+        using var dir = new TempDir();
+        var none = CliRunner.Run("train", "--quiet");
+        Assert.Equal(2, none.ExitCode);
+        Assert.Contains("--data and --out", none.Stderr);
+        var missing = CliRunner.Run("train", "--resume", dir["nothing"]);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("no checkpoint", missing.Stderr);
+        var notCheckpoint = dir.Write("x.safetensors", "garbage!garbage!"u8.ToArray());
+        var info = CliRunner.Run("info", notCheckpoint);
+        Assert.Equal(2, info.ExitCode);
+        Assert.Single(info.Stderr.Trim().Split('\n'));
+        var badDevice = CliRunner.Run(["train", "--data", MakeFolder(dir, 4), "--out", dir["r"], "--device", "tpu"]);
+        Assert.Equal(2, badDevice.ExitCode);
+        var badDropout = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r2"], "--dropout", "1.5"]);
+        Assert.Equal(2, badDropout.ExitCode);
+        Assert.Contains("dropout", badDropout.Stderr);
+    }
+
+    [Fact]
+    public void A_process_killed_with_sigkill_and_resumed_matches_an_uninterrupted_run()
+    {
+        using var dir = new TempDir();
+        var data = MakeFolder(dir);
+        string[] run(string outDir) => ["train", "--data", data, "--out", outDir, "--epochs", "12", "--checkpoint-every", "5", "--log-every", "1", .. Tiny];
+        Assert.Equal(0, CliRunner.Run(run(dir["a"])).ExitCode);
+
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "musicgen.dll"));
+        foreach (var a in run(dir["b"])) psi.ArgumentList.Add(a);
+        using (var p = Process.Start(psi)!)
+        {
+            var clock = Stopwatch.StartNew();
+            while (!p.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2))
+            {
+                if (File.Exists(dir["b/last.safetensors"]) && File.Exists(dir["b/metrics.jsonl"]) && File.ReadAllLines(dir["b/metrics.jsonl"]).Length >= 12) break;
+                Thread.Sleep(20);
+            }
+            if (!p.HasExited) p.Kill(); // SIGKILL: no handler runs, nothing is saved on the way out
+            p.WaitForExit();
+        }
+        var resumed = CliRunner.Run("train", "--resume", dir["b"], "--quiet");
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Equal(StepLines(dir["a"]), StepLines(dir["b"]));
+    }
+}
