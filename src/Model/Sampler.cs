@@ -1,0 +1,75 @@
+namespace MusicGen.Model;
+
+/// <summary>How the next pitch is drawn from the pitch head's logits.</summary>
+/// <param name="Temperature">Divides the logits: &lt; 1 sharper, &gt; 1 flatter. Must be &gt; 0.</param>
+/// <param name="TopK">Keep only the K most likely pitches (0: all).</param>
+/// <param name="TopP">Nucleus: keep the smallest set of most likely pitches whose probability reaches P, in (0, 1].</param>
+/// <param name="RepetitionPenalty">Logits of pitches used in the last <paramref name="RepetitionWindow"/> notes are divided by this
+/// when positive and multiplied when negative (CTRL's rule); 1 disables it. Fights one-note loops.</param>
+public sealed record SamplingOptions(float Temperature = 1f, int TopK = 0, float TopP = 1f, float RepetitionPenalty = 1f, int RepetitionWindow = 8)
+{
+    public void Validate()
+    {
+        if (!(Temperature > 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"--temperature must be > 0 (got {Temperature})");
+        if (TopK < 0) throw new ArgumentException($"--top-k must be at least 1 (got {TopK})");
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"--top-p must be in (0, 1] (got {TopP})");
+        if (!(RepetitionPenalty >= 1)) throw new ArgumentException($"--repetition-penalty must be >= 1 (got {RepetitionPenalty})");
+        if (RepetitionWindow < 0) throw new ArgumentException("--repetition-window must be >= 0");
+    }
+}
+
+/// <summary>Temperature, top-k and nucleus sampling over 128 pitches, in double precision, deterministic for a given uniform draw.</summary>
+public static class Sampler
+{
+    /// <summary>The distribution the next pitch is drawn from: penalty, then temperature, softmax, top-k, top-p, renormalised.</summary>
+    public static double[] Distribution(ReadOnlySpan<float> logits, SamplingOptions o, ReadOnlySpan<int> recentPitches = default)
+    {
+        int n = logits.Length;
+        var z = new double[n];
+        for (int j = 0; j < n; j++) z[j] = logits[j];
+        if (o.RepetitionPenalty > 1)
+        {
+            var seen = new bool[n];
+            foreach (int pitch in recentPitches) if ((uint)pitch < (uint)n) seen[pitch] = true;
+            for (int j = 0; j < n; j++) if (seen[j]) z[j] = z[j] > 0 ? z[j] / o.RepetitionPenalty : z[j] * o.RepetitionPenalty;
+        }
+        double max = double.NegativeInfinity;
+        for (int j = 0; j < n; j++) { z[j] /= o.Temperature; max = Math.Max(max, z[j]); }
+        double sum = 0;
+        for (int j = 0; j < n; j++) { z[j] = Math.Exp(z[j] - max); sum += z[j]; }
+        for (int j = 0; j < n; j++) z[j] /= sum;
+
+        // Rank once; ties broken by pitch so the support is deterministic.
+        var order = Enumerable.Range(0, n).OrderByDescending(j => z[j]).ThenBy(j => j).ToArray();
+        int keep = o.TopK > 0 ? Math.Min(o.TopK, n) : n;
+        if (o.TopP < 1)
+        {
+            double cumulative = 0;
+            for (int r = 0; r < keep; r++)
+            {
+                cumulative += z[order[r]];
+                if (cumulative >= o.TopP - 1e-12) { keep = r + 1; break; }
+            }
+        }
+        var p = new double[n];
+        double kept = 0;
+        for (int r = 0; r < keep; r++) kept += z[order[r]];
+        for (int r = 0; r < keep; r++) p[order[r]] = z[order[r]] / kept;
+        return p;
+    }
+
+    /// <summary>Inverse-CDF draw with a uniform <paramref name="u"/> in [0, 1).</summary>
+    public static int Draw(ReadOnlySpan<double> p, double u)
+    {
+        double c = 0;
+        int last = 0;
+        for (int j = 0; j < p.Length; j++)
+        {
+            if (p[j] <= 0) continue;
+            last = j;
+            c += p[j];
+            if (u < c) return j;
+        }
+        return last;
+    }
+}
