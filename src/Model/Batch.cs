@@ -25,6 +25,25 @@ public sealed class Batch
     public float[] Continuous { get; }
     public float[] Targets { get; }
     public int TargetPitch(int b, ModelConfig c) => (int)Targets[b * (1 + c.RegressionHeads)];
+
+    /// <summary>The input features of one note (row = t*B + b), transposed by <paramref name="shift"/>: the one place features are made.</summary>
+    public void SetInput(int row, NoteRow n, int shift, ModelConfig c)
+    {
+        float pitch = n.Pitch + shift, step = c.ClipSeconds(n.Step), duration = c.ClipSeconds(n.Duration), velocity = n.Velocity / 127f;
+        if (c.Input == "embedding")
+        {
+            int C = c.Continuous;
+            Ids[row] = pitch;
+            Continuous[row * C] = step; Continuous[row * C + 1] = duration;
+            if (c.Velocity) Continuous[row * C + 2] = velocity;
+        }
+        else
+        {
+            int I = c.InputSize;
+            Inputs[row * I] = pitch / 128f; Inputs[row * I + 1] = step; Inputs[row * I + 2] = duration;
+            if (c.Velocity) Inputs[row * I + 3] = velocity;
+        }
+    }
 }
 
 /// <summary>
@@ -57,36 +76,18 @@ public sealed class Windows
     public void Fill(Batch batch, ReadOnlySpan<int> windowIndices, Func<int, int>? shiftOf = null)
     {
         var c = _c;
-        int T = c.SeqLen, B = batch.Size, I = c.InputSize, C = c.Continuous, R = c.RegressionHeads;
+        int T = c.SeqLen, B = batch.Size, R = c.RegressionHeads;
         for (int b = 0; b < B; b++)
         {
             int w = windowIndices[b], start = Starts[w], shift = shiftOf?.Invoke(w) ?? 0;
-            for (int t = 0; t < T; t++)
-            {
-                var n = Notes[start + t];
-                int row = t * B + b;
-                float pitch = n.Pitch + shift, step = Clip(n.Step), duration = Clip(n.Duration), velocity = n.Velocity / 127f;
-                if (c.Input == "embedding")
-                {
-                    batch.Ids[row] = pitch;
-                    batch.Continuous[row * C] = step; batch.Continuous[row * C + 1] = duration;
-                    if (c.Velocity) batch.Continuous[row * C + 2] = velocity;
-                }
-                else
-                {
-                    batch.Inputs[row * I] = pitch / 128f; batch.Inputs[row * I + 1] = step; batch.Inputs[row * I + 2] = duration;
-                    if (c.Velocity) batch.Inputs[row * I + 3] = velocity;
-                }
-            }
+            for (int t = 0; t < T; t++) batch.SetInput(t * B + b, Notes[start + t], shift, c);
             var label = Notes[start + T];
             batch.Targets[b * (1 + R)] = label.Pitch + shift;
-            batch.Targets[b * (1 + R) + 1] = Clip(label.Step);
-            batch.Targets[b * (1 + R) + 2] = Clip(label.Duration);
+            batch.Targets[b * (1 + R) + 1] = c.ClipSeconds(label.Step);
+            batch.Targets[b * (1 + R) + 2] = c.ClipSeconds(label.Duration);
             if (c.Velocity) batch.Targets[b * (1 + R) + 3] = label.Velocity / 127f;
         }
     }
-
-    float Clip(float seconds) => Math.Clamp(seconds, 0f, _c.MaxSeconds);
 
     /// <summary>
     /// The transposition of window w in an epoch: uniform in [-range, range] intersected with the shifts that

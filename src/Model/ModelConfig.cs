@@ -44,6 +44,9 @@ public sealed record ModelConfig
     [JsonIgnore] public int InputSize => Input == "embedding" ? EmbeddingDim + Continuous : 1 + Continuous;
     [JsonIgnore] public int LayerOutput => Hidden * Directions;
 
+    /// <summary>Step and duration as the model sees them: seconds clipped to [0, MaxSeconds].</summary>
+    public float ClipSeconds(float seconds) => Math.Clamp(seconds, 0f, MaxSeconds);
+
     public LossConfig Loss => new(PitchWeight, StepWeight, DurationWeight, VelocityWeight, RegressionHeads, Huber, PositivePressure);
 
     public void Validate()

@@ -19,7 +19,7 @@ public class ModelGradientTests
     [InlineData("ilgpu-cpu", true, false)]
     public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber)
     {
-        var cfg = new ModelConfig { SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Velocity = velocity, Huber = huber };
+        var cfg = new ModelConfig { SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Velocity = velocity, Huber = huber, Input = "scalar" };
         int T = cfg.SeqLen, B = 3, I = cfg.InputSize, H = cfg.Hidden, D = cfg.LayerOutput, R = cfg.RegressionHeads;
         using var be = TestBackends.Create(device);
         using var model = new MusicModel(be, cfg);

@@ -1,0 +1,70 @@
+using MusicGen.Midi;
+
+namespace MusicGen.Model;
+
+/// <summary>What to generate.</summary>
+/// <param name="Notes">Notes to generate per piece (the primer is not counted).</param>
+/// <param name="Count">Pieces generated together in one batched pass.</param>
+public sealed record GenerateOptions(int Notes = 200, int Count = 1, ulong Seed = 1, SamplingOptions? Sampling = null, float MinDuration = 0.05f);
+
+/// <summary>
+/// Autoregressive generation: the model sees the last T notes of each piece and proposes the next.
+/// Pitch is sampled (temperature, top-k, top-p, repetition penalty); step and duration are the regression
+/// head's predictions (its conditional mean), clipped to [0, MaxSeconds] (duration at least MinDuration);
+/// velocity is predicted when the model has a velocity head, else the primer's mean velocity.
+/// Every step re-runs the whole window (a bidirectional layer needs the full window; for a unidirectional one
+/// it gives the same result as carrying the state, at T times the cost). All pieces run as one batch.
+/// </summary>
+public static class Generator
+{
+    /// <summary>A built-in primer (a C-major arpeggio, quarter notes at 120 bpm) for when none is given.</summary>
+    public static NoteRow[] DefaultPrimer(int length)
+    {
+        int[] pitches = [60, 64, 67, 72, 67, 64];
+        return Enumerable.Range(0, length).Select(i => new NoteRow(pitches[i % pitches.Length], i == 0 ? 0 : 0.5f, 0.45f, 80)).ToArray();
+    }
+
+    /// <summary>Generates <see cref="GenerateOptions.Count"/> pieces; each is the primer followed by the new notes.</summary>
+    public static List<NoteRow[]> Generate(MusicModel model, ReadOnlySpan<NoteRow> primer, GenerateOptions o)
+    {
+        var c = model.Config;
+        var sampling = o.Sampling ?? new SamplingOptions();
+        sampling.Validate();
+        if (o.Count < 1) throw new ArgumentException($"--count must be at least 1 (got {o.Count})");
+        if (o.Notes < 1) throw new ArgumentException($"the number of notes must be at least 1 (got {o.Notes})");
+        if (primer.Length < c.SeqLen) throw new ArgumentException($"the primer has {primer.Length} notes; the model needs at least {c.SeqLen}");
+
+        int T = c.SeqLen, C = o.Count, R = c.RegressionHeads;
+        float velocity = primer.Length > 0 ? (float)primer.ToArray().Average(n => n.Velocity) : 80f;
+        var primerNotes = primer.ToArray();
+        var pieces = Enumerable.Range(0, C).Select(_ => new List<NoteRow>(primerNotes)).ToList();
+        var rngs = Enumerable.Range(0, C).Select(i => new SplitMix(o.Seed * 0x9E3779B97F4A7C15UL + (ulong)i)).ToArray();
+        var batch = new Batch(c, C);
+        var recent = new int[sampling.RepetitionWindow];
+        for (int step = 0; step < o.Notes; step++)
+        {
+            for (int b = 0; b < C; b++) FillWindow(batch, b, C, pieces[b], c);
+            model.Forward(batch, training: false);
+            var (logits, reg) = model.Outputs(C);
+            for (int b = 0; b < C; b++)
+            {
+                var piece = pieces[b];
+                int window = Math.Min(sampling.RepetitionWindow, piece.Count);
+                for (int i = 0; i < window; i++) recent[i] = (int)piece[piece.Count - 1 - i].Pitch;
+                var p = Sampler.Distribution(logits.AsSpan(b * MusicModel.Pitches, MusicModel.Pitches), sampling, recent.AsSpan(0, window));
+                int pitch = Sampler.Draw(p, rngs[b].NextDouble());
+                float stepSeconds = Math.Clamp(reg[b * R], 0f, c.MaxSeconds);
+                float duration = Math.Clamp(reg[b * R + 1], o.MinDuration, c.MaxSeconds);
+                float vel = c.Velocity ? Math.Clamp(reg[b * R + 2] * 127f, 1f, 127f) : velocity;
+                piece.Add(new NoteRow(pitch, stepSeconds, duration, MathF.Round(vel)));
+            }
+        }
+        return pieces.Select(p => p.ToArray()).ToList();
+    }
+
+    /// <summary>Puts the last T notes of a piece in row b of a batch, with the training features.</summary>
+    static void FillWindow(Batch batch, int b, int B, List<NoteRow> piece, ModelConfig c)
+    {
+        for (int t = 0; t < c.SeqLen; t++) batch.SetInput(t * B + b, piece[piece.Count - c.SeqLen + t], 0, c);
+    }
+}
