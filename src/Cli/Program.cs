@@ -11,6 +11,7 @@ public static class Program
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("MusicGen: learn to compose piano music from MIDI with (bidirectional) LSTM networks on hand-written kernels.");
+        root.Add(GenerateCommand.Build());
         root.Add(PrepareCommand.Build());
         root.Add(TrainCommand.Build());
         root.Add(InfoCommand.Build());

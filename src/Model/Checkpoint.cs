@@ -57,7 +57,14 @@ public static class Checkpoint
     public static (ModelConfig Config, SafeTensors.File File) Read(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"no checkpoint at '{path}'");
-        var file = SafeTensors.Load(path);
+        return Parse(SafeTensors.Load(path), path);
+    }
+
+    /// <summary>Reads a checkpoint from a stream (the embedded default model).</summary>
+    public static (ModelConfig Config, SafeTensors.File File) Read(Stream stream, string name) => Parse(SafeTensors.Load(stream), name);
+
+    static (ModelConfig Config, SafeTensors.File File) Parse(SafeTensors.File file, string path)
+    {
         if (!file.Metadata.TryGetValue("format", out var format) || format != Format)
             throw new InvalidDataException($"'{path}' is not a MusicGen checkpoint (format '{format ?? "none"}', expected {Format})");
         if (!file.Metadata.TryGetValue("config", out var json)) throw new InvalidDataException($"'{path}' has no model config");
@@ -68,9 +75,14 @@ public static class Checkpoint
     }
 
     /// <summary>Builds the model a checkpoint describes on <paramref name="backend"/> and loads its weights (names and shapes must match exactly).</summary>
-    public static (MusicModel Model, SafeTensors.File File) Load(string path, Backend backend)
+    public static (MusicModel Model, SafeTensors.File File) Load(string path, Backend backend) => Build(Read(path), backend);
+
+    /// <summary>As <see cref="Load(string, Backend)"/>, from a stream.</summary>
+    public static (MusicModel Model, SafeTensors.File File) Load(Stream stream, string name, Backend backend) => Build(Read(stream, name), backend);
+
+    static (MusicModel Model, SafeTensors.File File) Build((ModelConfig Config, SafeTensors.File File) read, Backend backend)
     {
-        var (config, file) = Read(path);
+        var (config, file) = read;
         var model = new MusicModel(backend, config);
         try
         {

@@ -5,7 +5,12 @@ namespace MusicGen.Model;
 /// <summary>What to generate.</summary>
 /// <param name="Notes">Notes to generate per piece (the primer is not counted).</param>
 /// <param name="Count">Pieces generated together in one batched pass.</param>
-public sealed record GenerateOptions(int Notes = 200, int Count = 1, ulong Seed = 1, SamplingOptions? Sampling = null, float MinDuration = 0.05f);
+/// <param name="Seconds">When &gt; 0: generate until every piece's new notes start at or after this many seconds (then the caller trims).</param>
+public sealed record GenerateOptions(int Notes = 200, int Count = 1, ulong Seed = 1, SamplingOptions? Sampling = null, float MinDuration = 0.05f, double Seconds = 0)
+{
+    /// <summary>The most notes a --seconds run may take (a model that predicts zero steps would otherwise never reach the time).</summary>
+    public const int MaxNotes = 100_000;
+}
 
 /// <summary>
 /// Autoregressive generation: the model sees the last T notes of each piece and proposes the next.
@@ -31,7 +36,8 @@ public static class Generator
         var sampling = o.Sampling ?? new SamplingOptions();
         sampling.Validate();
         if (o.Count < 1) throw new ArgumentException($"--count must be at least 1 (got {o.Count})");
-        if (o.Notes < 1) throw new ArgumentException($"the number of notes must be at least 1 (got {o.Notes})");
+        if (o.Seconds <= 0 && o.Notes < 1) throw new ArgumentException($"--notes must be at least 1 (got {o.Notes})");
+        if (o.Seconds < 0 || double.IsNaN(o.Seconds)) throw new ArgumentException($"--seconds must be positive (got {o.Seconds})");
         if (primer.Length < c.SeqLen) throw new ArgumentException($"the primer has {primer.Length} notes; the model needs at least {c.SeqLen}");
 
         int T = c.SeqLen, C = o.Count, R = c.RegressionHeads;
@@ -41,8 +47,11 @@ public static class Generator
         var rngs = Enumerable.Range(0, C).Select(i => new SplitMix(o.Seed * 0x9E3779B97F4A7C15UL + (ulong)i)).ToArray();
         var batch = new Batch(c, C);
         var recent = new int[sampling.RepetitionWindow];
-        for (int step = 0; step < o.Notes; step++)
+        var elapsed = new double[C];
+        int limit = o.Seconds > 0 ? GenerateOptions.MaxNotes : o.Notes;
+        for (int step = 0; step < limit; step++)
         {
+            if (o.Seconds > 0 && elapsed.All(e => e >= o.Seconds)) break;
             for (int b = 0; b < C; b++) FillWindow(batch, b, C, pieces[b], c);
             model.Forward(batch, training: false);
             var (logits, reg) = model.Outputs(C);
@@ -57,6 +66,7 @@ public static class Generator
                 float duration = Math.Clamp(reg[b * R + 1], o.MinDuration, c.MaxSeconds);
                 float vel = c.Velocity ? Math.Clamp(reg[b * R + 2] * 127f, 1f, 127f) : velocity;
                 piece.Add(new NoteRow(pitch, stepSeconds, duration, MathF.Round(vel)));
+                if (step > 0) elapsed[b] += stepSeconds; // the first new note starts the generated part at 0
             }
         }
         return pieces.Select(p => p.ToArray()).ToList();

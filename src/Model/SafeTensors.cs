@@ -63,6 +63,12 @@ public static class SafeTensors
     public static File Load(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        return Load(stream);
+    }
+
+    /// <summary>Loads from a seekable stream (a file, or an embedded resource).</summary>
+    public static File Load(Stream stream)
+    {
         long length = stream.Length;
         Span<byte> len = stackalloc byte[8];
         if (length < 8 || stream.ReadAtLeast(len, 8, throwOnEndOfStream: false) < 8) throw new InvalidDataException("too short to be a safetensors file");

@@ -1,0 +1,134 @@
+using System.CommandLine;
+using System.Globalization;
+using MusicGen.Kernels;
+using MusicGen.Midi;
+using MusicGen.Model;
+
+namespace MusicGen.Cli.Commands;
+
+/// <summary><c>musicgen generate</c>: new piano music from a checkpoint (or the embedded default model).</summary>
+public static class GenerateCommand
+{
+    public const string DefaultModelResource = "MusicGen.Cli.DefaultModel.safetensors";
+
+    public static Command Build()
+    {
+        var checkpoint = new Option<string?>("--checkpoint", "-c") { Description = "A .safetensors checkpoint or a run directory (its best model); default: the embedded model trained on POP909" };
+        var primer = new Option<string?>("--primer") { Description = "A MIDI file whose notes start the piece (at least the model's window); default: a built-in C-major arpeggio" };
+        var notes = new Option<int?>("--notes", "-n") { Description = "Notes to generate per piece (default 200)" };
+        var seconds = new Option<double?>("--seconds", "-s") { Description = "Generate this many seconds per piece instead of a note count" };
+        var temperature = new Option<float>("--temperature", "-t") { Description = "Pitch sampling temperature (> 0; lower is safer)", DefaultValueFactory = _ => 1f };
+        var topK = new Option<int>("--top-k") { Description = "Sample from the K most likely pitches (0: all)", DefaultValueFactory = _ => 0 };
+        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling: the smallest set of pitches with this much probability, in (0, 1]", DefaultValueFactory = _ => 0.95f };
+        var penalty = new Option<float>("--repetition-penalty") { Description = "Penalty (>= 1) on pitches used in the last --repetition-window notes; fights one-note loops", DefaultValueFactory = _ => 1.3f };
+        var window = new Option<int>("--repetition-window") { Description = "Notes the repetition penalty looks back over", DefaultValueFactory = _ => 8 };
+        var seed = new Option<long?>("--seed") { Description = "Seed for reproducible output (default: random, printed)" };
+        var count = new Option<int>("--count") { Description = "Pieces to generate in one batched pass (files NAME-1.mid ...)", DefaultValueFactory = _ => 1 };
+        var output = new Option<string>("--out", "-o") { Description = "Output MIDI file", DefaultValueFactory = _ => "song.mid" };
+        var wav = new Option<bool>("--wav") { Description = "Also render WAV audio with FluidSynth (if installed)" };
+        var png = new Option<bool>("--png") { Description = "Also draw a piano-roll PNG" };
+        var device = DevicesCommand.DeviceOption("cpu");
+        var cmd = new Command("generate", "Compose new piano music and write it as MIDI (optionally WAV and a piano-roll PNG)")
+        {
+            checkpoint, primer, notes, seconds, temperature, topK, topP, penalty, window, seed, count, output, wav, png, device,
+        };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            if (p.GetValue(notes) is not null && p.GetValue(seconds) is not null) return Cli.Error("give --notes or --seconds, not both");
+            int n = p.GetValue(notes) ?? 200;
+            double secs = p.GetValue(seconds) ?? 0;
+            if (p.GetValue(seconds) is double s0 && !(s0 > 0 && s0 <= 3600)) return Cli.Error($"--seconds must be in (0, 3600] (got {s0})");
+            if (n < 1 || n > GenerateOptions.MaxNotes) return Cli.Error($"--notes must be in 1..{GenerateOptions.MaxNotes} (got {n})");
+            int c = p.GetValue(count);
+            if (c < 1 || c > 4096) return Cli.Error($"--count must be in 1..4096 (got {c})");
+            var sampling = new SamplingOptions(p.GetValue(temperature), p.GetValue(topK), p.GetValue(topP), p.GetValue(penalty), p.GetValue(window));
+            sampling.Validate();
+            string outPath = p.GetValue(output)!;
+            if (!outPath.EndsWith(".mid", StringComparison.OrdinalIgnoreCase) && !outPath.EndsWith(".midi", StringComparison.OrdinalIgnoreCase))
+                return Cli.Error($"--out '{outPath}' should end in .mid");
+            ulong seedValue = p.GetValue(seed) is long sv ? (ulong)sv : (ulong)Random.Shared.NextInt64(1, 1L << 40);
+
+            using var backend = Devices.Create(p.GetValue(device)!);
+            var (model, source) = LoadModel(p.GetValue(checkpoint), backend);
+            using (model)
+            {
+                NoteRow[] primerRows;
+                if (p.GetValue(primer) is string primerPath)
+                {
+                    if (!File.Exists(primerPath)) return Cli.Error($"--primer '{primerPath}': no such file");
+                    List<Note> primerNotes;
+                    try { primerNotes = MidiReader.ReadFile(primerPath); }
+                    catch (MidiFormatException e) { return Cli.Error($"--primer '{primerPath}': {e.Message}"); }
+                    if (primerNotes.Count < model.Config.SeqLen)
+                        return Cli.Error($"--primer '{primerPath}' has {primerNotes.Count} notes; the model needs at least {model.Config.SeqLen} to start from");
+                    primerRows = NoteFeatures.FromNotes(primerNotes);
+                }
+                else primerRows = Generator.DefaultPrimer(model.Config.SeqLen);
+
+                var started = DateTime.UtcNow;
+                var pieces = Generator.Generate(model, primerRows, new GenerateOptions(n, c, seedValue, sampling, Seconds: secs));
+                double elapsed = (DateTime.UtcNow - started).TotalSeconds;
+                Console.WriteLine($"model: {source}; seed {seedValue}");
+                int failures = 0;
+                for (int i = 0; i < pieces.Count; i++)
+                {
+                    var generated = pieces[i][primerRows.Length..];
+                    var outNotes = NoteFeatures.ToNotes(generated);
+                    if (secs > 0) outNotes = outNotes.Where(x => x.Start < secs).ToList();
+                    string path = c == 1 ? outPath : Path.Combine(Path.GetDirectoryName(outPath) ?? "", $"{Path.GetFileNameWithoutExtension(outPath)}-{i + 1}{Path.GetExtension(outPath)}");
+                    MidiWriter.WriteFile(path, outNotes);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{path}: {outNotes.Count} notes, {(outNotes.Count > 0 ? outNotes.Max(x => x.End) : 0):F1} s, {outNotes.Select(x => x.Pitch).Distinct().Count()} distinct pitches, longest same-pitch run {LongestRun(outNotes)}"));
+                    if (p.GetValue(png))
+                    {
+                        string pngPath = Path.ChangeExtension(path, ".png");
+                        PianoRoll.SavePng(pngPath, outNotes, $"{Path.GetFileName(path)} (seed {seedValue}, T={sampling.Temperature}, top-p={sampling.TopP})");
+                        Console.WriteLine($"{pngPath}: piano roll");
+                    }
+                    if (p.GetValue(wav))
+                    {
+                        if (AudioRenderer.Missing(out var fluidsynth, out var soundFont) is string why) { Console.Error.WriteLine($"musicgen: {why}"); failures++; }
+                        else
+                        {
+                            string wavPath = Path.ChangeExtension(path, ".wav");
+                            AudioRenderer.Render(path, wavPath, fluidsynth, soundFont);
+                            Console.WriteLine($"{wavPath}: audio");
+                        }
+                    }
+                }
+                int total = pieces.Sum(x => x.Length - primerRows.Length);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{total} notes in {elapsed:F2} s ({total / Math.Max(elapsed, 1e-9):F0} notes/s)"));
+                return failures == 0 ? Cli.Ok : Cli.Failed;
+            }
+        }));
+        return cmd;
+    }
+
+    /// <summary>The model from --checkpoint (a file, or a run directory's best/last), or the embedded default.</summary>
+    public static (MusicModel Model, string Source) LoadModel(string? checkpoint, Backend backend)
+    {
+        if (checkpoint is not null)
+        {
+            string file = checkpoint;
+            if (Directory.Exists(file))
+                file = File.Exists(Path.Combine(file, Trainer.Best)) ? Path.Combine(file, Trainer.Best) : Path.Combine(file, Trainer.Last);
+            if (!File.Exists(file)) throw new ArgumentException($"--checkpoint '{checkpoint}': no such checkpoint");
+            return (Checkpoint.Load(file, backend).Model, file);
+        }
+        using var stream = typeof(GenerateCommand).Assembly.GetManifestResourceStream(DefaultModelResource)
+            ?? throw new InvalidDataException("this build has no embedded default model; give --checkpoint");
+        return (Checkpoint.Load(stream, "embedded default model", backend).Model, "embedded default model (POP909)");
+    }
+
+    /// <summary>The longest run of consecutive notes with the same pitch: the one-note loop detector.</summary>
+    public static int LongestRun(IReadOnlyList<Note> notes)
+    {
+        int best = notes.Count > 0 ? 1 : 0, run = 1;
+        for (int i = 1; i < notes.Count; i++)
+        {
+            run = notes[i].Pitch == notes[i - 1].Pitch ? run + 1 : 1;
+            best = Math.Max(best, run);
+        }
+        return best;
+    }
+}

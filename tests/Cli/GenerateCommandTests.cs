@@ -1,0 +1,64 @@
+using MusicGen.Midi;
+using MusicGen.Tests.Corpus;
+using MusicGen.Tests.Midi;
+
+namespace MusicGen.Tests.Cli;
+
+public class GenerateCommandTests
+{
+    /// <summary>A tiny checkpoint trained from the command line on generated MIDI.</summary>
+    static string TinyCheckpoint(TempDir dir)
+    {
+        for (int f = 0; f < 12; f++)
+            dir.Write($"data/s{f}.mid", new SmfBuilder().AddTrack(t => { for (int i = 0; i < 30; i++) { int p = 55 + (i * (f % 4 + 2)) % 17; t.On(0, p).Off(100, p); } }).Build());
+        var r = CliRunner.Run("train", "--data", dir["data"], "--out", dir["run"], "--epochs", "2", "--seq", "4", "--layers", "1", "--hidden", "8", "--batch", "4", "--quiet");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        return dir["run"];
+    }
+
+    [Fact]
+    public void Generate_writes_the_requested_notes_as_midi_and_a_png_and_is_reproducible()
+    {
+        using var dir = new TempDir();
+        var run = TinyCheckpoint(dir);
+        var r = CliRunner.Run("generate", "--checkpoint", run, "--notes", "50", "--seed", "9", "--out", dir["out/a.mid"], "--png");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal(50, MidiReader.ReadFile(dir["out/a.mid"]).Count);
+        Assert.True(new FileInfo(dir["out/a.png"]).Length > 1000);
+        Assert.Equal(0, CliRunner.Run("generate", "--checkpoint", run, "--notes", "50", "--seed", "9", "--out", dir["out/b.mid"]).ExitCode);
+        Assert.Equal(File.ReadAllBytes(dir["out/a.mid"]), File.ReadAllBytes(dir["out/b.mid"]));
+
+        var many = CliRunner.Run("generate", "--checkpoint", run, "--seconds", "5", "--count", "3", "--seed", "1", "--out", dir["out/m.mid"]);
+        Assert.True(many.ExitCode == 0, many.Stderr);
+        for (int i = 1; i <= 3; i++) Assert.All(MidiReader.ReadFile(dir[$"out/m-{i}.mid"]), n => Assert.True(n.Start < 5.01));
+    }
+
+    [Fact]
+    public void Bad_generate_inputs_are_one_line_errors_with_non_zero_exits()
+    {
+        using var dir = new TempDir();
+        var run = TinyCheckpoint(dir);
+        var notMidi = dir.Write("primer.mid", "hello"u8.ToArray());
+        var shortPrimer = dir.Write("short.mid", new SmfBuilder().AddTrack(t => t.On(0, 60).Off(10, 60)).Build());
+        string[][] cases =
+        [
+            ["--checkpoint", dir["missing.safetensors"]],
+            ["--checkpoint", notMidi],
+            ["--checkpoint", run, "--primer", notMidi],
+            ["--checkpoint", run, "--primer", shortPrimer],
+            ["--checkpoint", run, "--temperature", "0"],
+            ["--checkpoint", run, "--top-p", "1.5"],
+            ["--checkpoint", run, "--top-p", "0"],
+            ["--checkpoint", run, "--top-k", "-1"],
+            ["--checkpoint", run, "--count", "0"],
+            ["--checkpoint", run, "--notes", "0"],
+            ["--checkpoint", run, "--notes", "5", "--seconds", "3"],
+        ];
+        foreach (var args in cases)
+        {
+            var r = CliRunner.Run(["generate", "--out", dir["x.mid"], .. args]);
+            Assert.True(r.ExitCode == 2, $"{string.Join(' ', args)} -> {r.ExitCode}: {r.Stderr}");
+            Assert.Single(r.Stderr.Trim().Split('\n'));
+        }
+    }
+}
