@@ -20,6 +20,7 @@ public static class BenchCommand
         bench.Add(Gemm());
         bench.Add(Lstm());
         bench.Add(TrainStep());
+        bench.Add(Generate());
         return bench;
     }
 
@@ -163,6 +164,35 @@ public static class BenchCommand
                 ["batch"] = B, ["bidirectional"] = config.Bidirectional, ["parameters"] = model.ParameterCount, ["steps"] = R,
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["notes_per_s"] = Round(B / (median / 1000)),
             });
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+
+    static Command Generate()
+    {
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "Checkpoint or run directory (default: the embedded model)" };
+        var count = Int("--count", 1, "Pieces generated together"); var notes = Int("--notes", 200, "Notes per piece");
+        var reps = Int("--reps", 5, "Timed repetitions"); var device = DevicesCommand.DeviceOption("cpu");
+        var json = new Option<bool>("--json") { Description = "Print one JSON line" };
+        var cmd = new Command("generate", "Generation throughput: notes per second in total over --count pieces") { checkpoint, count, notes, reps, device, json };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            int C = Positive(p.GetValue(count), "--count"), N = Positive(p.GetValue(notes), "--notes"), R = Positive(p.GetValue(reps), "--reps");
+            using var be = Devices.Create(p.GetValue(device)!);
+            var (model, source) = GenerateCommand.LoadModel(p.GetValue(checkpoint), be);
+            using (model)
+            {
+                var primer = MusicGen.Model.Generator.DefaultPrimer(model.Config.SeqLen);
+                var options = new MusicGen.Model.GenerateOptions(N, C, 1, new MusicGen.Model.SamplingOptions(TopP: 0.95f, RepetitionPenalty: 1.3f));
+                var times = Time(be, R, () => MusicGen.Model.Generator.Generate(model, primer, options));
+                double median = Median(times);
+                Report(p.GetValue(json), new()
+                {
+                    ["bench"] = "generate", ["device"] = be.Kind, ["model"] = source, ["count"] = C, ["notes"] = N, ["reps"] = R,
+                    ["median_ms"] = Round(median), ["notes_per_s"] = Round(C * N / (median / 1000)),
+                });
+            }
             return Cli.Ok;
         }));
         return cmd;
