@@ -47,7 +47,7 @@ public sealed record ModelConfig
     /// <summary>Step and duration as the model sees them: seconds clipped to [0, MaxSeconds].</summary>
     public float ClipSeconds(float seconds) => Math.Clamp(seconds, 0f, MaxSeconds);
 
-    public LossConfig Loss => new(PitchWeight, StepWeight, DurationWeight, VelocityWeight, RegressionHeads, Huber, PositivePressure);
+    [JsonIgnore] public LossConfig Loss => new(PitchWeight, StepWeight, DurationWeight, VelocityWeight, RegressionHeads, Huber, PositivePressure);
 
     public void Validate()
     {

@@ -34,6 +34,19 @@ public class GenerateCommandTests
     }
 
     [Fact]
+    public void The_embedded_default_model_writes_many_pitches_without_one_note_loops()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("generate", "--notes", "120", "--seed", "3", "--out", dir["song.mid"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("embedded default model", r.Stdout);
+        var notes = MidiReader.ReadFile(dir["song.mid"]);
+        Assert.Equal(120, notes.Count);
+        Assert.True(notes.Select(n => n.Pitch).Distinct().Count() >= 12, "too few distinct pitches");
+        Assert.InRange(MusicGen.Cli.Commands.GenerateCommand.LongestRun(notes), 1, 4);
+    }
+
+    [Fact]
     public void Bad_generate_inputs_are_one_line_errors_with_non_zero_exits()
     {
         using var dir = new TempDir();
