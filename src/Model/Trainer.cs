@@ -236,10 +236,11 @@ public sealed class Trainer
         double loss = 0, nll = 0;
         long hits = 0;
         var all = Enumerable.Range(0, windows.Count).ToArray();
+        Batch full = new(c, batchSize), tail = new(c, Math.Max(1, windows.Count % batchSize)); // made once, reused
         for (int from = 0; from < windows.Count; from += batchSize)
         {
             int size = Math.Min(batchSize, windows.Count - from);
-            var batch = new Batch(c, size);
+            var batch = size == batchSize ? full : tail;
             windows.Fill(batch, all.AsSpan(from, size));
             model.Forward(batch, training: false);
             var heads = model.Loss(batch);
