@@ -79,19 +79,9 @@ public static class Gemm
                 if (beta == 0) row.Clear(); else TensorPrimitives.Multiply(row, beta, row);
             });
 
-        if (transB && bT is null)
+        if (n < 16)
         {
-            // Narrow output (n < 16): one dot product per element, B's rows are contiguous along k.
-            cpu.For(m, (long)n * k, i =>
-            {
-                var row = c.AsSpan(cOff + i * ldc, n);
-                for (int j = 0; j < n; j++)
-                {
-                    float dot = 0;
-                    for (int p = 0; p < k; p++) dot += A(a, aOff, lda, transA, i, p) * b[bOff + j * ldb + p];
-                    row[j] += alpha * dot;
-                }
-            });
+            Narrow(cpu, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
         }
         else
         {
@@ -115,6 +105,50 @@ public static class Gemm
     }
 
     static float A(float[] a, int off, int lda, bool trans, int i, int p) => trans ? a[off + p * lda + i] : a[off + i * lda + p];
+
+    /// <summary>
+    /// Narrow outputs (n &lt; 16, e.g. the gradients of a 3-feature input layer), where the micro-kernel has no
+    /// full 16-column block. A's rows contiguous: one SIMD dot product per element against op(B)'s columns made
+    /// contiguous. A transposed (A stored [k,m]): accumulate C^T[n,m] row by row with SIMD axpys over A's rows,
+    /// then add it into C.
+    /// </summary>
+    static void Narrow(ManagedBackend cpu, bool transA, bool transB, int m, int n, int k, float alpha,
+        float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float[] c, int cOff, int ldc)
+    {
+        var pool = System.Buffers.ArrayPool<float>.Shared;
+        float Bv(int p, int j) => transB ? b[bOff + j * ldb + p] : b[bOff + p * ldb + j];
+        if (!transA)
+        {
+            var cols = pool.Rent(n * k); // op(B)^T: column j of op(B) as a contiguous row
+            for (int j = 0; j < n; j++) for (int p = 0; p < k; p++) cols[j * k + p] = Bv(p, j);
+            cpu.For(m, (long)n * k, i =>
+            {
+                var arow = a.AsSpan(aOff + i * lda, k);
+                for (int j = 0; j < n; j++) c[cOff + i * ldc + j] += alpha * TensorPrimitives.Dot(arow, cols.AsSpan(j * k, k));
+            });
+            pool.Return(cols);
+            return;
+        }
+        var ct = pool.Rent(n * m);
+        Array.Clear(ct, 0, n * m);
+        const int chunk = 256; // columns of C^T per task
+        cpu.For((m + chunk - 1) / chunk, (long)chunk * n * k, ch =>
+        {
+            int c0 = ch * chunk, w = Math.Min(chunk, m - c0);
+            for (int p = 0; p < k; p++)
+            {
+                var arow = a.AsSpan(aOff + p * lda + c0, w);
+                for (int j = 0; j < n; j++)
+                {
+                    var dst = ct.AsSpan(j * m + c0, w);
+                    TensorPrimitives.MultiplyAdd(arow, alpha * Bv(p, j), dst, dst);
+                }
+            }
+        });
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) c[cOff + i * ldc + j] += ct[j * m + i];
+        pool.Return(ct);
+    }
 
     /// <summary>
     /// C[i0..i0+4, j0..j0+16] += alpha * sum_p A[i,p] B[p, j0..j0+16]: the 4x16 block of C lives in eight

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using ILGPU;
 using ILGPU.Runtime;
 using MusicGen.Kernels.Backends;
@@ -43,13 +44,17 @@ public static class LayerNorm
             float[] DY = ManagedBackend.Of(dy).Data, X = ManagedBackend.Of(x).Data, G = ManagedBackend.Of(gain).Data, M = ManagedBackend.Of(mean).Data, S = ManagedBackend.Of(rstd).Data, DX = ManagedBackend.Of(dx).Data;
             cpu.For(rows, n * 8L, r => BackwardRowInput(DY.AsSpan(r * n, n), X.AsSpan(r * n, n), G, M[r], S[r], DX.AsSpan(r * n, n)));
             float[] DG = ManagedBackend.Of(dgain).Data, DB = ManagedBackend.Of(dbias).Data;
+            var xhat = System.Buffers.ArrayPool<float>.Shared.Rent(n);
+            var dg = DG.AsSpan(0, n); var db = DB.AsSpan(0, n); var xh = xhat.AsSpan(0, n);
             for (int r = 0; r < rows; r++) // parameter gradients: rows in order, so the sum is deterministic
-                for (int j = 0; j < n; j++)
-                {
-                    float xhat = (X[r * n + j] - M[r]) * S[r];
-                    DG[j] += DY[r * n + j] * xhat;
-                    DB[j] += DY[r * n + j];
-                }
+            {
+                var dyRow = DY.AsSpan(r * n, n);
+                TensorPrimitives.Subtract(X.AsSpan(r * n, n), M[r], xh);  // xhat = (x - mean) * rstd
+                TensorPrimitives.Multiply(xh, S[r], xh);
+                TensorPrimitives.FusedMultiplyAdd(dyRow, xh, dg, dg);
+                TensorPrimitives.Add(db, dyRow, db);
+            }
+            System.Buffers.ArrayPool<float>.Shared.Return(xhat);
             return;
         }
         var gpu = (IlgpuBackend)backend;
