@@ -10,6 +10,8 @@ public static class Cli
     public const int Failed = 1;
     /// <summary>Bad input: a missing path, a malformed value, a file that is not what it should be.</summary>
     public const int BadInput = 2;
+    /// <summary>Something we did not expect (a bug, a device failure).</summary>
+    public const int InternalError = 70;
 
     public static int Error(string message, int code = BadInput)
     {
@@ -27,6 +29,11 @@ public static class Cli
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or InvalidDataException or ArgumentException)
         {
             return Error(e.Message);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A bug or an unexpected device failure: still one line, with the type so it can be reported.
+            return Error($"internal error ({e.GetType().Name}): {e.Message}", InternalError);
         }
     }
 

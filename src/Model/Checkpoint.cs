@@ -14,14 +14,20 @@ public sealed record TrainingState(int Epoch, int Batch, int Step, double BestVa
 /// <summary>
 /// Checkpoints: a .safetensors file with the model tensors under PyTorch-style names and, in its metadata,
 /// the model config, the feature scaling, the corpus fingerprint, the training options and state; and a
-/// sibling ".optim.safetensors" with the Adam moments (m.NAME, v.NAME). Both carry the same save id, so a
-/// model file and an optimizer file from different saves are never mixed. Each is written atomically.
+/// sibling "NAME.optim.SAVEID.safetensors" with the Adam moments (m.NAME, v.NAME), which the model file names.
+/// Both carry the same save id, so files from different saves are never mixed. Each is written atomically,
+/// the optimizer file first, so a process killed at any instant leaves a resumable pair.
 /// </summary>
 public static class Checkpoint
 {
     public const string Format = "musicgen-checkpoint-1";
 
-    public static string OptimizerPath(string modelPath) => Path.ChangeExtension(modelPath, null) + ".optim.safetensors";
+    /// <summary>
+    /// The optimizer file of one save: "&lt;model name&gt;.optim.&lt;save id&gt;.safetensors" beside the model. Each save writes a
+    /// new one first, then the model file (which names it), then deletes the older ones; so a kill at any moment
+    /// leaves a model file whose optimizer file exists.
+    /// </summary>
+    static string OptimizerName(string modelPath, string saveId) => $"{Path.GetFileNameWithoutExtension(modelPath)}.optim.{saveId}.safetensors";
 
     public static string FeatureDescription(ModelConfig c) =>
         $"input {(c.Input == "embedding" ? $"pitch embedding({c.EmbeddingDim})" : "pitch/128")}, step s, duration s{(c.Velocity ? ", velocity/127" : "")}; " +
@@ -40,7 +46,8 @@ public static class Checkpoint
                 moments.Add(($"m.{p.Name}", p.Shape, be.Download(p.M)));
                 moments.Add(($"v.{p.Name}", p.Shape, be.Download(p.V)));
             }
-            SafeTensors.Save(OptimizerPath(path), moments, new Dictionary<string, string> { ["format"] = Format, ["save_id"] = saveId });
+            SafeTensors.Save(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, OptimizerName(path, saveId)), moments,
+                new Dictionary<string, string> { ["format"] = Format, ["save_id"] = saveId });
         }
         var metadata = new Dictionary<string, string>(extraMetadata)
         {
@@ -50,7 +57,16 @@ public static class Checkpoint
             ["features"] = FeatureDescription(model.Config),
             ["parameters"] = model.ParameterCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
+        if (withOptimizer) metadata["optimizer"] = OptimizerName(path, saveId);
         SafeTensors.Save(path, model.Parameters.Select(p => (p.Name, p.Shape, be.Download(p.Value))).ToList(), metadata);
+        if (withOptimizer) DeleteStaleOptimizers(path, OptimizerName(path, saveId));
+    }
+
+    static void DeleteStaleOptimizers(string modelPath, string keep)
+    {
+        string dir = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
+        foreach (var f in Directory.EnumerateFiles(dir, $"{Path.GetFileNameWithoutExtension(modelPath)}.optim.*.safetensors"))
+            if (Path.GetFileName(f) != keep) File.Delete(f);
     }
 
     /// <summary>Reads a checkpoint's config and metadata; throws <see cref="InvalidDataException"/> with a reason if it is not one of ours.</summary>
@@ -107,8 +123,10 @@ public static class Checkpoint
     /// <summary>Loads the Adam moments saved beside <paramref name="modelPath"/>; refuses a file from another save.</summary>
     public static void LoadOptimizer(string modelPath, SafeTensors.File modelFile, MusicModel model)
     {
-        string path = OptimizerPath(modelPath);
-        if (!File.Exists(path)) throw new InvalidDataException($"no optimizer state beside the checkpoint ('{path}'); cannot resume exactly");
+        if (!modelFile.Metadata.TryGetValue("optimizer", out var name) || name.Contains('/') || name.Contains('\\'))
+            throw new InvalidDataException("the checkpoint does not name its optimizer state; cannot resume exactly");
+        string path = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, name);
+        if (!File.Exists(path)) throw new InvalidDataException($"the optimizer state '{name}' beside the checkpoint is missing; cannot resume exactly");
         var opt = SafeTensors.Load(path);
         if (!opt.Metadata.TryGetValue("save_id", out var id) || id != modelFile.Metadata.GetValueOrDefault("save_id"))
             throw new InvalidDataException("the optimizer state and the checkpoint come from different saves (interrupted write?)");

@@ -59,7 +59,7 @@ public sealed class TrainingDivergedException(string message) : Exception(messag
 /// The training loop. Everything random derives from the seed and the position (epoch, batch, step): the
 /// shuffle from (seed, epoch), transpositions from (seed, epoch, window), dropout from (seed, step). So a run
 /// resumed from any checkpoint continues exactly as if it had never stopped.
-/// Run directory: last.safetensors (+ last.optim.safetensors), best.safetensors, metrics.jsonl.
+/// Run directory: last.safetensors (+ the last.optim.SAVEID.safetensors it names), best.safetensors, metrics.jsonl.
 /// </summary>
 public sealed class Trainer
 {

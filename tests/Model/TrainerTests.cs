@@ -111,7 +111,8 @@ public class TrainerTests
         File.WriteAllBytes(last, good);
         var other = dir["other"];
         new Trainer(be, corpus, "/tiny.mgcache", other).Train(TinyConfig, TinyOptions with { Epochs = 1, Seed = 2 });
-        File.Copy(Path.Combine(other, "last.optim.safetensors"), dir["run/last.optim.safetensors"], overwrite: true);
+        string ours = Checkpoint.Read(last).File.Metadata["optimizer"], theirs = Checkpoint.Read(Path.Combine(other, "last.safetensors")).File.Metadata["optimizer"];
+        File.Copy(Path.Combine(other, theirs), dir[$"run/{ours}"], overwrite: true);
         Assert.Contains("different saves", Assert.Throws<InvalidDataException>(() => new Trainer(be, corpus, "/tiny.mgcache", dir["run"]).Resume(2)).Message);
 
         // A different corpus than the run was trained on.

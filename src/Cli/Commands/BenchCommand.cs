@@ -16,7 +16,7 @@ public static class BenchCommand
 {
     public static Command Build()
     {
-        var bench = new Command("bench", "Time kernels: gemm, lstm (median of repetitions after warm-up)");
+        var bench = new Command("bench", "Time kernels and steps: gemm, lstm, train-step, generate (median of repetitions after warm-up)");
         bench.Add(Gemm());
         bench.Add(Lstm());
         bench.Add(TrainStep());
