@@ -109,6 +109,7 @@ public static class Checkpoint
                     throw new InvalidDataException($"tensor '{p.Name}' has shape [{string.Join(",", t.Shape)}], the config needs [{string.Join(",", p.Shape)}]");
                 backend.CopyFromHost(t.Data, p.Value);
             }
+            model.MarkWeightsChanged();
             var unknown = file.Tensors.Keys.Except(model.Parameters.Select(p => p.Name)).ToList();
             if (unknown.Count > 0) throw new InvalidDataException($"checkpoint has tensors this config does not use: {string.Join(", ", unknown.Take(3))}");
         }

@@ -86,6 +86,12 @@ public sealed class MusicModel : IDisposable
 
     public Backend Backend { get; }
     public ModelConfig Config { get; }
+
+    /// <summary>Bumped whenever parameter values change (optimizer step, initialisation, <see cref="MarkWeightsChanged"/>).</summary>
+    long _weightsVersion;
+
+    /// <summary>Call after writing parameter values directly (loading a checkpoint), so cached weight transposes are redone.</summary>
+    public void MarkWeightsChanged() => _weightsVersion++;
     public IReadOnlyList<Parameter> Parameters { get; }
     public long ParameterCount { get; }
 
@@ -111,6 +117,7 @@ public sealed class MusicModel : IDisposable
                 if (p.Name.StartsWith("lstm.bias_hh", StringComparison.Ordinal)) Array.Fill(host, 0f, H, H);
             }
             Backend.CopyFromHost(host, p.Value);
+            _weightsVersion++;
             Elementwise.Fill(Backend, p.M, 0f);
             Elementwise.Fill(Backend, p.V, 0f);
         }
@@ -143,6 +150,7 @@ public sealed class MusicModel : IDisposable
                 DOut[l] = A(rows, D); DNormed[l] = A(rows, D); DCat[l] = A(rows, D);
             }
             Zero = A(B, H);
+            TransposedAt = -1;
             Last = A(B, D); DLast = A(B, D);
             Logits = A(B, Pitches); Reg = A(B, c.RegressionHeads); Targets = A(B, 1 + c.RegressionHeads);
             DLogits = A(B, Pitches); DReg = A(B, c.RegressionHeads); RowLoss = A(B, 1 + c.RegressionHeads);
@@ -150,6 +158,8 @@ public sealed class MusicModel : IDisposable
         }
 
         readonly List<IDisposable> _all;
+        /// <summary>The weights version whose transposes the LSTM workspaces hold (-1: none yet).</summary>
+        public long TransposedAt;
         public Tensor X, DX, Zero, Last, DLast, Logits, Reg, Targets, DLogits, DReg, RowLoss;
         public Tensor? Ids, Cont, Emb, DEmb, DCont;
         public LstmWorkspace[][] Ws;
@@ -185,9 +195,11 @@ public sealed class MusicModel : IDisposable
             Glue.EmbeddingForward(Backend, s.Ids!, _embedding!.Value, s.Emb!, rows, Pitches, c.EmbeddingDim);
             Glue.ConcatForward(Backend, s.Emb!, s.Cont!, s.X, rows, c.EmbeddingDim, c.Continuous);
         }
+        bool transposesCurrent = s.TransposedAt == _weightsVersion;
+        s.TransposedAt = _weightsVersion;
         for (int l = 0; l < c.Layers; l++)
         {
-            for (int d = 0; d < c.Directions; d++) LstmLayer.Forward(Backend, s.Ws[l][d], _lstm[l][d], reverse: d == 1, input, s.Zero, s.Zero);
+            for (int d = 0; d < c.Directions; d++) LstmLayer.Forward(Backend, s.Ws[l][d], _lstm[l][d], reverse: d == 1, input, s.Zero, s.Zero, transposesCurrent);
             Tensor h = s.Ws[l][0].H;
             if (c.Bidirectional) { Glue.ConcatForward(Backend, s.Ws[l][0].H, s.Ws[l][1].H, s.Cat[l], rows, c.Hidden, c.Hidden); h = s.Cat[l]; }
             if (c.LayerNorm) { LayerNorm.Forward(Backend, rows, D, h, _gain[l]!.Value, _bias[l]!.Value, s.Normed[l], s.Mean[l], s.Rstd[l]); h = s.Normed[l]; }
@@ -307,6 +319,7 @@ public sealed class MusicModel : IDisposable
     /// <summary>One Adam/AdamW step on every parameter (call <see cref="GradNorm2"/> first: clipping reads its result on the device).</summary>
     public void OptimizerStep(AdamConfig adam, int step)
     {
+        _weightsVersion++;
         foreach (var p in Parameters) Adam.Step(Backend, p.Value, p.Grad, p.M, p.V, p.Length, adam, step, _norm2);
     }
 

@@ -86,14 +86,15 @@ public static class BenchCommand
                 LstmLayer.Backward(be, wsf, wf, gf, false, x, zero, zero, dh, null, null, dx, null, null);
                 LstmLayer.Backward(be, wsr, wr, gr, true, x, zero, zero, dh, null, null, dx, null, null);
             }
-            // The same GEMMs the layer issues (per direction, with the one W_hh transpose), alone.
+            // The same GEMMs the layer issues (per direction, with its two weight transposes), alone.
             void Gemms()
             {
                 for (int d = 0; d < 2; d++)
                 {
                     var (w, ws, g) = d == 0 ? (wf, wsf, gf) : (wr, wsr, gr);
-                    MusicGen.Kernels.Ops.Gemm.Forward(be, false, true, T * B, 4 * H, I, 1f, x, 0, I, w.Wih, 0, I, 0f, ws.Gates, 0, 4 * H);
+                    Glue.Transpose(be, w.Wih, ws.WihT, 4 * H, I);
                     Glue.Transpose(be, w.Whh, ws.WhhT, 4 * H, H);
+                    MusicGen.Kernels.Ops.Gemm.Forward(be, false, false, T * B, 4 * H, I, 1f, x, 0, I, ws.WihT, 0, 4 * H, 0f, ws.Gates, 0, 4 * H);
                     for (int t = 1; t < T; t++) MusicGen.Kernels.Ops.Gemm.Forward(be, false, false, B, 4 * H, H, 1f, ws.H, 0, H, ws.WhhT, 0, 4 * H, 1f, ws.DGates, 0, 4 * H);
                     for (int t = 0; t < T; t++) MusicGen.Kernels.Ops.Gemm.Forward(be, false, false, B, H, 4 * H, 1f, ws.DGates, 0, 4 * H, w.Whh, 0, H, 0f, ws.DhRec, 0, H);
                     MusicGen.Kernels.Ops.Gemm.Forward(be, true, false, 4 * H, I, T * B, 1f, ws.DGates, 0, 4 * H, x, 0, I, 1f, g.Wih, 0, I);

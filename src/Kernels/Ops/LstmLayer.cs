@@ -27,6 +27,7 @@ public sealed class LstmWorkspace : IDisposable
         H = backend.Allocate(steps, batch, hidden);
         DGates = backend.Allocate(steps, batch, 4 * hidden);
         WhhT = backend.Allocate(hidden, 4 * hidden);
+        WihT = backend.Allocate(input, 4 * hidden);
         DhRec = backend.Allocate(batch, hidden);
         DcCarry = backend.Allocate(batch, hidden);
     }
@@ -44,18 +45,20 @@ public sealed class LstmWorkspace : IDisposable
     public Tensor DGates { get; }
     /// <summary>[H,4H] W_hh transposed once per forward, so each step's recurrent GEMM reads it row by row.</summary>
     public Tensor WhhT { get; }
+    /// <summary>[I,4H] W_ih transposed, for the input projection.</summary>
+    public Tensor WihT { get; }
     public Tensor DhRec { get; }
     public Tensor DcCarry { get; }
 
-    public void Dispose() { Gates.Dispose(); C.Dispose(); H.Dispose(); DGates.Dispose(); DhRec.Dispose(); DcCarry.Dispose(); WhhT.Dispose(); }
+    public void Dispose() { Gates.Dispose(); C.Dispose(); H.Dispose(); DGates.Dispose(); DhRec.Dispose(); DcCarry.Dispose(); WhhT.Dispose(); WihT.Dispose(); }
 }
 
 /// <summary>
 /// An LSTM layer over a whole sequence, one direction (reverse = the backward half of a bidirectional
 /// layer: it reads t = T-1 .. 0 and its output at t summarises x[t..T-1]).
 ///
-/// Forward:  gates[T*B,4H] = x[T*B,I] W_ih^T                 (one GEMM for all steps)
-///           W_hh^T made once                                (so the per-step GEMM streams rows)
+/// Forward:  W_ih^T, W_hh^T made once                       (so every GEMM streams rows)
+///           gates[T*B,4H] = x[T*B,I] W_ih^T                 (one GEMM for all steps)
 ///           per step: gates[t] += h_prev W_hh^T             (one small GEMM)
 ///                     fused cell kernel -> c[t], h[t]      (biases added there)
 /// Backward: per step (reverse order of forward): fused cell-gradient kernel -> dgates[t], dc carry;
@@ -65,12 +68,20 @@ public sealed class LstmWorkspace : IDisposable
 /// </summary>
 public static class LstmLayer
 {
-    /// <summary>x[T,B,I], h0[B,H], c0[B,H] -> ws.H[T,B,H] (and ws.Gates, ws.C saved). Final state: <see cref="FinalIndex"/>.</summary>
-    public static void Forward(Backend be, LstmWorkspace ws, LstmWeights w, bool reverse, Tensor x, Tensor h0, Tensor c0)
+    /// <summary>
+    /// x[T,B,I], h0[B,H], c0[B,H] -> ws.H[T,B,H] (and ws.Gates, ws.C saved). Final state: <see cref="FinalIndex"/>.
+    /// The weights are first transposed into ws.WihT/ws.WhhT, unless the caller says they already hold the
+    /// transposes of these exact weights (<paramref name="transposesCurrent"/>: generation, where weights never change).
+    /// </summary>
+    public static void Forward(Backend be, LstmWorkspace ws, LstmWeights w, bool reverse, Tensor x, Tensor h0, Tensor c0, bool transposesCurrent = false)
     {
         int T = ws.Steps, B = ws.Batch, I = ws.Input, H = ws.Hidden;
-        Gemm.Forward(be, false, true, T * B, 4 * H, I, 1f, x, 0, I, w.Wih, 0, I, 0f, ws.Gates, 0, 4 * H);
-        Glue.Transpose(be, w.Whh, ws.WhhT, 4 * H, H);
+        if (!transposesCurrent)
+        {
+            Glue.Transpose(be, w.Wih, ws.WihT, 4 * H, I);
+            Glue.Transpose(be, w.Whh, ws.WhhT, 4 * H, H);
+        }
+        Gemm.Forward(be, false, false, T * B, 4 * H, I, 1f, x, 0, I, ws.WihT, 0, 4 * H, 0f, ws.Gates, 0, 4 * H);
         for (int s = 0; s < T; s++)
         {
             int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
