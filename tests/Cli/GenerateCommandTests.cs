@@ -47,6 +47,26 @@ public class GenerateCommandTests
     }
 
     [Fact]
+    public void Wav_renders_with_fluidsynth_or_says_what_is_missing_and_keeps_the_midi()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("generate", "--notes", "20", "--seed", "1", "--out", dir["w.mid"], "--wav");
+        Assert.Equal(20, MidiReader.ReadFile(dir["w.mid"]).Count);
+        if (MusicGen.Cli.AudioRenderer.Missing(out _, out _) is string why)
+        {
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains(why, r.Stderr);
+        }
+        else
+        {
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            var wav = File.ReadAllBytes(dir["w.wav"]);
+            Assert.Equal("RIFF"u8.ToArray(), wav[..4]);
+            Assert.True(wav.Length > 44 + 44100, "a few seconds of audio");
+        }
+    }
+
+    [Fact]
     public void Bad_generate_inputs_are_one_line_errors_with_non_zero_exits()
     {
         using var dir = new TempDir();
