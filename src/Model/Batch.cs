@@ -10,16 +10,19 @@ namespace MusicGen.Model;
 /// </summary>
 public sealed class Batch
 {
-    public Batch(ModelConfig c, int size)
+    /// <param name="steps">Time steps per row: the model's window (default), or 1 to feed a single note to a model that carries its state.</param>
+    public Batch(ModelConfig c, int size, int steps = 0)
     {
         Size = size;
-        Inputs = new float[c.SeqLen * size * c.InputSize];
-        Ids = new float[c.SeqLen * size];
-        Continuous = new float[c.SeqLen * size * c.Continuous];
+        Steps = steps > 0 ? steps : c.SeqLen;
+        Inputs = new float[Steps * size * c.InputSize];
+        Ids = new float[Steps * size];
+        Continuous = new float[Steps * size * c.Continuous];
         Targets = new float[size * (1 + c.RegressionHeads)];
     }
 
     public int Size { get; }
+    public int Steps { get; }
     public float[] Inputs { get; }
     public float[] Ids { get; }
     public float[] Continuous { get; }

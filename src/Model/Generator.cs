@@ -17,8 +17,9 @@ public sealed record GenerateOptions(int Notes = 200, int Count = 1, ulong Seed 
 /// Pitch is sampled (temperature, top-k, top-p, repetition penalty); step and duration are the regression
 /// head's predictions (its conditional mean), clipped to [0, MaxSeconds] (duration at least MinDuration);
 /// velocity is predicted when the model has a velocity head, else the primer's mean velocity.
-/// Every step re-runs the whole window (a bidirectional layer needs the full window; for a unidirectional one
-/// it gives the same result as carrying the state, at T times the cost). All pieces run as one batch.
+/// A bidirectional model re-runs its whole window of the last T notes for every note (its backward half must
+/// re-read the window); a unidirectional model reads the primer's window once and then carries its LSTM state,
+/// one time step per note. All pieces run as one batch.
 /// </summary>
 public static class Generator
 {
@@ -45,22 +46,36 @@ public static class Generator
         var primerNotes = primer.ToArray();
         var pieces = Enumerable.Range(0, C).Select(_ => new List<NoteRow>(primerNotes)).ToList();
         var rngs = Enumerable.Range(0, C).Select(i => new SplitMix(o.Seed * 0x9E3779B97F4A7C15UL + (ulong)i)).ToArray();
-        var batch = new Batch(c, C);
+        var window = new Batch(c, C);
+        // A unidirectional model carries its (h, c) from note to note: after reading the primer's window once,
+        // each new note costs one time step. A bidirectional one re-reads the whole window every note.
+        using var state = c.Bidirectional ? null : model.NewState(C);
+        var single = c.Bidirectional ? null : new Batch(c, C, steps: 1);
         var recent = new int[sampling.RepetitionWindow];
         var elapsed = new double[C];
         int limit = o.Seconds > 0 ? GenerateOptions.MaxNotes : o.Notes;
         for (int step = 0; step < limit; step++)
         {
             if (o.Seconds > 0 && elapsed.All(e => e >= o.Seconds)) break;
-            for (int b = 0; b < C; b++) FillWindow(batch, b, C, pieces[b], c);
-            model.Forward(batch, training: false);
-            var (logits, reg) = model.Outputs(C);
+            Batch batch;
+            if (single is not null && step > 0)
+            {
+                for (int b = 0; b < C; b++) single.SetInput(b, pieces[b][^1], 0, c);
+                batch = single;
+            }
+            else
+            {
+                for (int b = 0; b < C; b++) FillWindow(window, b, C, pieces[b], c);
+                batch = window;
+            }
+            model.Forward(batch, training: false, state: state);
+            var (logits, reg) = model.Outputs(C, batch.Steps);
             for (int b = 0; b < C; b++)
             {
                 var piece = pieces[b];
-                int window = Math.Min(sampling.RepetitionWindow, piece.Count);
-                for (int i = 0; i < window; i++) recent[i] = (int)piece[piece.Count - 1 - i].Pitch;
-                var p = Sampler.Distribution(logits.AsSpan(b * MusicModel.Pitches, MusicModel.Pitches), sampling, recent.AsSpan(0, window));
+                int recentCount = Math.Min(sampling.RepetitionWindow, piece.Count);
+                for (int i = 0; i < recentCount; i++) recent[i] = (int)piece[piece.Count - 1 - i].Pitch;
+                var p = Sampler.Distribution(logits.AsSpan(b * MusicModel.Pitches, MusicModel.Pitches), sampling, recent.AsSpan(0, recentCount));
                 int pitch = Sampler.Draw(p, rngs[b].NextDouble());
                 float stepSeconds = Math.Clamp(reg[b * R], 0f, c.MaxSeconds);
                 float duration = Math.Clamp(reg[b * R + 1], o.MinDuration, c.MaxSeconds);

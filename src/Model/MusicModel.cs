@@ -40,7 +40,7 @@ public sealed class MusicModel : IDisposable
 {
     public const int Pitches = MultiHeadLoss.Pitches;
 
-    readonly Dictionary<int, StepBuffers> _buffers = [];
+    readonly Dictionary<(int Batch, int Steps), StepBuffers> _buffers = [];
     readonly LstmWeights[][] _lstm, _lstmGrad;   // [layer][direction]
     readonly Parameter?[] _gain, _bias;          // layer norm per layer
     readonly Parameter _pitchW, _pitchB, _regW, _regB;
@@ -128,9 +128,9 @@ public sealed class MusicModel : IDisposable
     /// <summary>Activations, gradients and scratch for one batch size: allocated once, reused every step.</summary>
     sealed class StepBuffers : IDisposable
     {
-        public StepBuffers(Backend be, ModelConfig c, int batch)
+        public StepBuffers(Backend be, ModelConfig c, int batch, int steps)
         {
-            int T = c.SeqLen, B = batch, H = c.Hidden, D = c.LayerOutput, rows = T * B;
+            int T = steps, B = batch, H = c.Hidden, D = c.LayerOutput, rows = T * B;
             var all = new List<IDisposable>();
             T Keep<T>(T x) where T : IDisposable { all.Add(x); return x; }
             Tensor A(params int[] s) => Keep(be.Allocate(s));
@@ -170,10 +170,27 @@ public sealed class MusicModel : IDisposable
         public void Dispose() { foreach (var d in _all) d.Dispose(); }
     }
 
-    StepBuffers Buffers(int batch)
+    StepBuffers Buffers(int batch, int steps)
     {
-        if (!_buffers.TryGetValue(batch, out var b)) _buffers[batch] = b = new StepBuffers(Backend, Config, batch);
+        if (!_buffers.TryGetValue((batch, steps), out var b)) _buffers[(batch, steps)] = b = new StepBuffers(Backend, Config, batch, steps);
         return b;
+    }
+
+    /// <summary>The hidden and cell state of every layer of a unidirectional model, per batch row: what generation carries from note to note.</summary>
+    public sealed class RecurrentState(Tensor[] h, Tensor[] c) : IDisposable
+    {
+        public Tensor[] H { get; } = h;   // [layer] -> [B,H]
+        public Tensor[] C { get; } = c;
+        public void Dispose() { foreach (var t in H.Concat(C)) t.Dispose(); }
+    }
+
+    /// <summary>A zero state for <paramref name="batch"/> rows (unidirectional models only).</summary>
+    public RecurrentState NewState(int batch)
+    {
+        if (Config.Bidirectional) throw new ArgumentException("a bidirectional model cannot carry its state forward: it re-reads the whole window");
+        return new RecurrentState(
+            Enumerable.Range(0, Config.Layers).Select(_ => Backend.Allocate(batch, Config.Hidden)).ToArray(),
+            Enumerable.Range(0, Config.Layers).Select(_ => Backend.Allocate(batch, Config.Hidden)).ToArray());
     }
 
     // ------------------------------------------------------------------ forward
@@ -182,11 +199,13 @@ public sealed class MusicModel : IDisposable
     /// Runs the network on one batch already laid out by <see cref="BatchBuilder"/> (host arrays, uploaded here).
     /// training: dropout on (its mask is drawn from (seed, dropoutCounter)). Leaves logits and regression outputs on the device.
     /// </summary>
-    public void Forward(Batch batch, bool training, uint seed = 0, uint dropoutCounter = 0)
+    /// <param name="state">Unidirectional models only: the initial (h, c) of every layer, replaced by the final ones afterwards.</param>
+    public void Forward(Batch batch, bool training, uint seed = 0, uint dropoutCounter = 0, RecurrentState? state = null)
     {
         var c = Config;
-        var s = Buffers(batch.Size);
-        int T = c.SeqLen, B = batch.Size, D = c.LayerOutput, rows = T * B;
+        if (state is not null && c.Bidirectional) throw new ArgumentException("a bidirectional model cannot carry its state forward");
+        var s = Buffers(batch.Size, batch.Steps);
+        int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B;
         Upload(batch, s);
 
         Tensor input = s.X;
@@ -199,7 +218,13 @@ public sealed class MusicModel : IDisposable
         s.TransposedAt = _weightsVersion;
         for (int l = 0; l < c.Layers; l++)
         {
-            for (int d = 0; d < c.Directions; d++) LstmLayer.Forward(Backend, s.Ws[l][d], _lstm[l][d], reverse: d == 1, input, s.Zero, s.Zero, transposesCurrent);
+            for (int d = 0; d < c.Directions; d++)
+                LstmLayer.Forward(Backend, s.Ws[l][d], _lstm[l][d], reverse: d == 1, input, state?.H[l] ?? s.Zero, state?.C[l] ?? s.Zero, transposesCurrent);
+            if (state is not null)
+            {
+                Elementwise.Copy(Backend, s.Ws[l][0].H, (T - 1) * B * c.Hidden, state.H[l], 0, B * c.Hidden);
+                Elementwise.Copy(Backend, s.Ws[l][0].C, (T - 1) * B * c.Hidden, state.C[l], 0, B * c.Hidden);
+            }
             Tensor h = s.Ws[l][0].H;
             if (c.Bidirectional) { Glue.ConcatForward(Backend, s.Ws[l][0].H, s.Ws[l][1].H, s.Cat[l], rows, c.Hidden, c.Hidden); h = s.Cat[l]; }
             if (c.LayerNorm) { LayerNorm.Forward(Backend, rows, D, h, _gain[l]!.Value, _bias[l]!.Value, s.Normed[l], s.Mean[l], s.Rstd[l]); h = s.Normed[l]; }
@@ -226,9 +251,9 @@ public sealed class MusicModel : IDisposable
     }
 
     /// <summary>Downloads the last forward's outputs: logits [B,128] and regression [B,R].</summary>
-    public (float[] Logits, float[] Regression) Outputs(int batchSize)
+    public (float[] Logits, float[] Regression) Outputs(int batchSize, int steps = 0)
     {
-        var s = Buffers(batchSize);
+        var s = Buffers(batchSize, steps > 0 ? steps : Config.SeqLen);
         return (Backend.Download(s.Logits)[..(batchSize * Pitches)], Backend.Download(s.Reg)[..(batchSize * Config.RegressionHeads)]);
     }
 
@@ -241,8 +266,8 @@ public sealed class MusicModel : IDisposable
     public float[] Backward(Batch batch, uint seed = 0, uint dropoutCounter = 0, bool training = true)
     {
         var c = Config;
-        var s = Buffers(batch.Size);
-        int T = c.SeqLen, B = batch.Size, D = c.LayerOutput, rows = T * B, R = c.RegressionHeads;
+        var s = Buffers(batch.Size, batch.Steps);
+        int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B, R = c.RegressionHeads;
         foreach (var p in Parameters) Elementwise.Fill(Backend, p.Grad, 0f);
 
         MultiHeadLoss.ForwardBackward(Backend, B, c.Loss, s.Logits, s.Reg, s.Targets, s.DLogits, s.DReg, s.RowLoss);
@@ -303,7 +328,7 @@ public sealed class MusicModel : IDisposable
     /// <summary>Per-head mean losses of the last forward against the batch's targets, without backpropagating (evaluation).</summary>
     public float[] Loss(Batch batch)
     {
-        var s = Buffers(batch.Size);
+        var s = Buffers(batch.Size, batch.Steps);
         MultiHeadLoss.ForwardBackward(Backend, batch.Size, Config.Loss, s.Logits, s.Reg, s.Targets, s.DLogits, s.DReg, s.RowLoss);
         return MultiHeadLoss.HeadLosses(Backend, s.RowLoss, batch.Size, 1 + Config.RegressionHeads);
     }

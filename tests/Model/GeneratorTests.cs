@@ -38,6 +38,31 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void A_unidirectional_model_carries_its_state_exactly_like_one_long_sequence()
+    {
+        using var dir = new TempDir();
+        using var be = TestBackends.Create("cpu");
+        var config = new ModelConfig { SeqLen = 4, Layers = 2, Hidden = 8, EmbeddingDim = 4, Dropout = 0, Bidirectional = false };
+        new Trainer(be, TrainerTests.TinyCorpus(), "/tiny", dir["run"]).Train(config, new TrainOptions { Epochs = 2, BatchSize = 8, Transpose = 0, Patience = 0 });
+        var (model, _) = Checkpoint.Load(dir["run/last.safetensors"], be);
+        using (model)
+        {
+            var primer = Generator.DefaultPrimer(4);
+            var piece = Generator.Generate(model, primer, new GenerateOptions(Notes: 6, Count: 1, Seed: 2))[0];
+            Assert.Equal(10, piece.Length);
+            // Feed primer + the first 5 generated notes as one 9-step sequence: the state-carrying generator saw exactly
+            // this history before proposing the 6th note, so the regression outputs must agree.
+            var all = new Batch(config, 1, steps: 9);
+            for (int t = 0; t < 9; t++) all.SetInput(t, piece[t], 0, config);
+            model.Forward(all, training: false);
+            var (_, reg) = model.Outputs(1, 9);
+            Assert.Equal(Math.Clamp(reg[0], 0f, config.MaxSeconds), piece[9].Step, 4);
+            Assert.Equal(Math.Clamp(reg[1], 0.05f, config.MaxSeconds), piece[9].Duration, 4);
+            Assert.Throws<ArgumentException>(() => new MusicModel(be, config with { Bidirectional = true }).NewState(1));
+        }
+    }
+
+    [Fact]
     public void A_primer_shorter_than_the_window_is_rejected()
     {
         using var dir = new TempDir();
