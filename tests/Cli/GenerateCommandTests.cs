@@ -83,6 +83,7 @@ public class GenerateCommandTests
             ["--checkpoint", run, "--top-p", "1.5"],
             ["--checkpoint", run, "--top-p", "0"],
             ["--checkpoint", run, "--top-k", "-1"],
+            ["--checkpoint", run, "--top-k", "0"],
             ["--checkpoint", run, "--count", "0"],
             ["--checkpoint", run, "--notes", "0"],
             ["--checkpoint", run, "--notes", "5", "--seconds", "3"],

@@ -18,7 +18,7 @@ public static class GenerateCommand
         var notes = new Option<int?>("--notes", "-n") { Description = "Notes to generate per piece (default 200)" };
         var seconds = new Option<double?>("--seconds", "-s") { Description = "Generate this many seconds per piece instead of a note count" };
         var temperature = new Option<float>("--temperature", "-t") { Description = "Pitch sampling temperature (> 0; lower is safer)", DefaultValueFactory = _ => 1f };
-        var topK = new Option<int>("--top-k") { Description = "Sample from the K most likely pitches (0: all)", DefaultValueFactory = _ => 0 };
+        var topK = new Option<int?>("--top-k") { Description = "Sample from the K most likely pitches (K >= 1; default: no limit)" };
         var topP = new Option<float>("--top-p") { Description = "Nucleus sampling: the smallest set of pitches with this much probability, in (0, 1]", DefaultValueFactory = _ => 0.95f };
         var penalty = new Option<float>("--repetition-penalty") { Description = "Penalty (>= 1) on pitches used in the last --repetition-window notes; fights one-note loops", DefaultValueFactory = _ => 1.3f };
         var window = new Option<int>("--repetition-window") { Description = "Notes the repetition penalty looks back over", DefaultValueFactory = _ => 8 };
@@ -41,7 +41,8 @@ public static class GenerateCommand
             if (n < 1 || n > GenerateOptions.MaxNotes) return Cli.Error($"--notes must be in 1..{GenerateOptions.MaxNotes} (got {n})");
             int c = p.GetValue(count);
             if (c < 1 || c > 4096) return Cli.Error($"--count must be in 1..4096 (got {c})");
-            var sampling = new SamplingOptions(p.GetValue(temperature), p.GetValue(topK), p.GetValue(topP), p.GetValue(penalty), p.GetValue(window));
+            if (p.GetValue(topK) is int k0 && k0 < 1) return Cli.Error($"--top-k must be at least 1 (got {k0})");
+            var sampling = new SamplingOptions(p.GetValue(temperature), p.GetValue(topK) ?? 0, p.GetValue(topP), p.GetValue(penalty), p.GetValue(window));
             sampling.Validate();
             string outPath = p.GetValue(output)!;
             if (!outPath.EndsWith(".mid", StringComparison.OrdinalIgnoreCase) && !outPath.EndsWith(".midi", StringComparison.OrdinalIgnoreCase))
