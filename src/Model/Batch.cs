@@ -5,8 +5,10 @@ namespace MusicGen.Model;
 
 /// <summary>
 /// One batch on the host, laid out for the model: time-major inputs [T, B, I] (scalar mode) or pitch ids
-/// [T*B] plus continuous features [T*B, C] (embedding mode), and targets [B, 1+R]
-/// (pitch index, step, duration[, velocity/127]).
+/// [T*B] plus continuous features [T*B, C] (embedding mode), and targets [rows, 1+R]
+/// (pitch index, step, duration[, velocity/127]): rows = B (the note after each window), or T*B time-major
+/// with <see cref="ModelConfig.EveryStep"/> (row t*B+b: the note after step t), whose last B rows are again
+/// the notes after the windows.
 /// </summary>
 public sealed class Batch
 {
@@ -18,7 +20,8 @@ public sealed class Batch
         Inputs = new float[Steps * size * c.InputSize];
         Ids = new float[Steps * size];
         Continuous = new float[Steps * size * c.Continuous];
-        Targets = new float[size * (1 + c.RegressionHeads)];
+        TargetRows = c.HeadRows(size, Steps);
+        Targets = new float[TargetRows * (1 + c.RegressionHeads)];
     }
 
     public int Size { get; }
@@ -27,7 +30,19 @@ public sealed class Batch
     public float[] Ids { get; }
     public float[] Continuous { get; }
     public float[] Targets { get; }
-    public int TargetPitch(int b, ModelConfig c) => (int)Targets[b * (1 + c.RegressionHeads)];
+    public int TargetRows { get; }
+    /// <summary>The pitch of the note after window b (the last step's target).</summary>
+    public int TargetPitch(int b, ModelConfig c) => (int)Targets[(TargetRows - Size + b) * (1 + c.RegressionHeads)];
+
+    /// <summary>The targets of one prediction (a row of <see cref="Targets"/>), transposed by <paramref name="shift"/>.</summary>
+    public void SetTarget(int row, NoteRow n, int shift, ModelConfig c)
+    {
+        int R = c.RegressionHeads;
+        Targets[row * (1 + R)] = n.Pitch + shift;
+        Targets[row * (1 + R) + 1] = c.ClipSeconds(n.Step);
+        Targets[row * (1 + R) + 2] = c.ClipSeconds(n.Duration);
+        if (c.Velocity) Targets[row * (1 + R) + 3] = n.Velocity / 127f;
+    }
 
     /// <summary>The input features of one note (row = t*B + b), transposed by <paramref name="shift"/>: the one place features are made.</summary>
     public void SetInput(int row, NoteRow n, int shift, ModelConfig c)
@@ -79,16 +94,14 @@ public sealed class Windows
     public void Fill(Batch batch, ReadOnlySpan<int> windowIndices, Func<int, int>? shiftOf = null)
     {
         var c = _c;
-        int T = c.SeqLen, B = batch.Size, R = c.RegressionHeads;
+        int T = c.SeqLen, B = batch.Size;
         for (int b = 0; b < B; b++)
         {
             int w = windowIndices[b], start = Starts[w], shift = shiftOf?.Invoke(w) ?? 0;
             for (int t = 0; t < T; t++) batch.SetInput(t * B + b, Notes[start + t], shift, c);
-            var label = Notes[start + T];
-            batch.Targets[b * (1 + R)] = label.Pitch + shift;
-            batch.Targets[b * (1 + R) + 1] = c.ClipSeconds(label.Step);
-            batch.Targets[b * (1 + R) + 2] = c.ClipSeconds(label.Duration);
-            if (c.Velocity) batch.Targets[b * (1 + R) + 3] = label.Velocity / 127f;
+            if (c.EveryStep)
+                for (int t = 0; t < T; t++) batch.SetTarget(t * B + b, Notes[start + t + 1], shift, c);
+            else batch.SetTarget(b, Notes[start + T], shift, c);
         }
     }
 

@@ -18,11 +18,18 @@ public sealed record GenerateOptions(int Notes = 200, int Count = 1, ulong Seed 
 /// head's predictions (its conditional mean), clipped to [0, MaxSeconds] (duration at least MinDuration);
 /// velocity is predicted when the model has a velocity head, else the primer's mean velocity.
 /// A bidirectional model re-runs its whole window of the last T notes for every note (its backward half must
-/// re-read the window); a unidirectional model reads the primer's window once and then carries its LSTM state,
-/// one time step per note. All pieces run as one batch.
+/// re-read the window); a unidirectional model reads the primer once (its last T notes, or all of it when the
+/// model was trained on every step and so knows any context length) and then carries its LSTM state, one time
+/// step per note. All pieces run as one batch.
 /// </summary>
 public static class Generator
 {
+    /// <summary>The fewest primer notes the model can start from: its window, or 1 for an every-step model.</summary>
+    public static int MinPrimer(ModelConfig c) => c.EveryStep ? 1 : c.SeqLen;
+
+    /// <summary>The built-in primer for a model: the arpeggio, as long as the model's window (at most 12 notes for an every-step model).</summary>
+    public static NoteRow[] DefaultPrimer(ModelConfig c) => DefaultPrimer(c.EveryStep ? Math.Min(c.SeqLen, 12) : c.SeqLen);
+
     /// <summary>A built-in primer (a C-major arpeggio, quarter notes at 120 bpm) for when none is given.</summary>
     public static NoteRow[] DefaultPrimer(int length)
     {
@@ -39,14 +46,14 @@ public static class Generator
         if (o.Count < 1) throw new ArgumentException($"--count must be at least 1 (got {o.Count})");
         if (o.Seconds <= 0 && o.Notes < 1) throw new ArgumentException($"--notes must be at least 1 (got {o.Notes})");
         if (o.Seconds < 0 || double.IsNaN(o.Seconds)) throw new ArgumentException($"--seconds must be positive (got {o.Seconds})");
-        if (primer.Length < c.SeqLen) throw new ArgumentException($"the primer has {primer.Length} notes; the model needs at least {c.SeqLen}");
+        if (primer.Length < MinPrimer(c)) throw new ArgumentException($"the primer has {primer.Length} notes; the model needs at least {MinPrimer(c)}");
 
-        int T = c.SeqLen, C = o.Count, R = c.RegressionHeads;
+        int C = o.Count, R = c.RegressionHeads;
         float velocity = primer.Length > 0 ? (float)primer.ToArray().Average(n => n.Velocity) : 80f;
         var primerNotes = primer.ToArray();
         var pieces = Enumerable.Range(0, C).Select(_ => new List<NoteRow>(primerNotes)).ToList();
         var rngs = Enumerable.Range(0, C).Select(i => new SplitMix(o.Seed * 0x9E3779B97F4A7C15UL + (ulong)i)).ToArray();
-        var window = new Batch(c, C);
+        var window = new Batch(c, C, c.EveryStep ? primer.Length : c.SeqLen);
         // A unidirectional model carries its (h, c) from note to note: after reading the primer's window once,
         // each new note costs one time step. A bidirectional one re-reads the whole window every note.
         using var state = c.Bidirectional ? null : model.NewState(C);
@@ -87,9 +94,10 @@ public static class Generator
         return pieces.Select(p => p.ToArray()).ToList();
     }
 
-    /// <summary>Puts the last T notes of a piece in row b of a batch, with the training features.</summary>
+    /// <summary>Puts the last batch.Steps notes of a piece in row b of a batch, with the training features.</summary>
     static void FillWindow(Batch batch, int b, int B, List<NoteRow> piece, ModelConfig c)
     {
-        for (int t = 0; t < c.SeqLen; t++) batch.SetInput(t * B + b, piece[piece.Count - c.SeqLen + t], 0, c);
+        int T = batch.Steps;
+        for (int t = 0; t < T; t++) batch.SetInput(t * B + b, piece[piece.Count - T + t], 0, c);
     }
 }

@@ -19,6 +19,13 @@ public sealed record ModelConfig
     public int Layers { get; init; } = 2;
     public int Hidden { get; init; } = 128;
     public bool Bidirectional { get; init; } = true;
+    /// <summary>
+    /// Unidirectional models only: every time step predicts the note after it (a window of T notes gives T
+    /// targets, as a language model is trained), instead of only the last. A bidirectional model cannot: its
+    /// reverse half would read the very notes it is asked to predict. The loss is the mean over all T*B
+    /// predictions; validation still scores only the prediction after the whole window, like every model.
+    /// </summary>
+    public bool EveryStep { get; init; }
     public float Dropout { get; init; } = 0.2f;
     public bool LayerNorm { get; init; } = true;
     /// <summary>
@@ -43,6 +50,8 @@ public sealed record ModelConfig
     [JsonIgnore] public int Continuous => Velocity ? 3 : 2;
     [JsonIgnore] public int InputSize => Input == "embedding" ? EmbeddingDim + Continuous : 1 + Continuous;
     [JsonIgnore] public int LayerOutput => Hidden * Directions;
+    /// <summary>Rows the heads and the loss see for a batch of B windows of T steps: T*B with <see cref="EveryStep"/>, else B.</summary>
+    public int HeadRows(int batch, int steps) => EveryStep ? batch * steps : batch;
 
     /// <summary>Step and duration as the model sees them: seconds clipped to [0, MaxSeconds].</summary>
     public float ClipSeconds(float seconds) => Math.Clamp(seconds, 0f, MaxSeconds);
@@ -57,6 +66,7 @@ public sealed record ModelConfig
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"dropout {Dropout} outside [0, 1)");
         if (Input is not ("scalar" or "embedding")) throw new ArgumentException($"input '{Input}': choose scalar or embedding");
         if (Input == "embedding" && (EmbeddingDim < 1 || EmbeddingDim > 1024)) throw new ArgumentException($"embedding size {EmbeddingDim} outside 1..1024");
+        if (EveryStep && Bidirectional) throw new ArgumentException("every-step targets need a unidirectional model (a bidirectional one would read the notes it predicts)");
         if (!(MaxSeconds > 0)) throw new ArgumentException("max seconds must be positive");
     }
 

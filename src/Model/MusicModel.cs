@@ -29,8 +29,9 @@ public sealed class Parameter : IDisposable
 
 /// <summary>
 /// The network: [pitch embedding] -> N stacked (bi)LSTM layers, each followed by layer norm and dropout
-/// -> the output at the last time step -> a pitch head (Linear D->128) and a regression head
-/// (Linear D->2 or 3: step, duration[, velocity]) -> the weighted multi-head loss.
+/// -> the output at the last time step (or at every step, <see cref="ModelConfig.EveryStep"/>) -> a pitch
+/// head (Linear D->128) and a regression head (Linear D->2 or 3: step, duration[, velocity]) -> the
+/// weighted multi-head loss.
 ///
 /// Every forward and backward pass is spelled out below in terms of the kernels in MusicGen.Kernels.Ops;
 /// there is no autograd. Tensor names follow PyTorch (nn.LSTM: lstm.weight_ih_l{k}[_reverse] ...), so a
@@ -152,15 +153,19 @@ public sealed class MusicModel : IDisposable
             Zero = A(B, H);
             TransposedAt = -1;
             Last = A(B, D); DLast = A(B, D);
-            Logits = A(B, Pitches); Reg = A(B, c.RegressionHeads); Targets = A(B, 1 + c.RegressionHeads);
-            DLogits = A(B, Pitches); DReg = A(B, c.RegressionHeads); RowLoss = A(B, 1 + c.RegressionHeads);
+            int heads = c.HeadRows(B, T);
+            Logits = A(heads, Pitches); Reg = A(heads, c.RegressionHeads); Targets = A(heads, 1 + c.RegressionHeads);
+            DLogits = A(heads, Pitches); DReg = A(heads, c.RegressionHeads); RowLoss = A(heads, 1 + c.RegressionHeads);
             _all = all;
         }
 
         readonly List<IDisposable> _all;
         /// <summary>The weights version whose transposes the LSTM workspaces hold (-1: none yet).</summary>
         public long TransposedAt;
+        /// <summary>Last/DLast: the top layer's last step [B,D] (what the heads read without EveryStep). Logits..RowLoss: [HeadRows, ...].</summary>
         public Tensor X, DX, Zero, Last, DLast, Logits, Reg, Targets, DLogits, DReg, RowLoss;
+        /// <summary>What the heads read: Last [B,D], or with EveryStep the top layer's whole output [T*B,D]. Not owned.</summary>
+        public Tensor HeadInput = null!;
         public Tensor? Ids, Cont, Emb, DEmb, DCont;
         public LstmWorkspace[][] Ws;
         public Tensor[] Cat, Normed, Out, Mean, Rstd, DOut, DNormed, DCat;
@@ -232,11 +237,14 @@ public sealed class MusicModel : IDisposable
             s.Top[l] = h; // the layer's output: whichever stage wrote last
             input = h;
         }
-        Glue.SelectStepForward(Backend, input, T - 1, B * D, s.Last);
-        Gemm.Forward(Backend, false, true, B, Pitches, D, 1f, s.Last, 0, D, _pitchW.Value, 0, D, 0f, s.Logits, 0, Pitches);
-        Glue.AddBias(Backend, s.Logits, _pitchB.Value, B, Pitches);
-        Gemm.Forward(Backend, false, true, B, c.RegressionHeads, D, 1f, s.Last, 0, D, _regW.Value, 0, D, 0f, s.Reg, 0, c.RegressionHeads);
-        Glue.AddBias(Backend, s.Reg, _regB.Value, B, c.RegressionHeads);
+        // Heads on the last step [B,D], or on every step [T*B,D] (rows are time-major, like the targets).
+        int n = c.HeadRows(B, T);
+        if (c.EveryStep) s.HeadInput = input;
+        else { Glue.SelectStepForward(Backend, input, T - 1, B * D, s.Last); s.HeadInput = s.Last; }
+        Gemm.Forward(Backend, false, true, n, Pitches, D, 1f, s.HeadInput, 0, D, _pitchW.Value, 0, D, 0f, s.Logits, 0, Pitches);
+        Glue.AddBias(Backend, s.Logits, _pitchB.Value, n, Pitches);
+        Gemm.Forward(Backend, false, true, n, c.RegressionHeads, D, 1f, s.HeadInput, 0, D, _regW.Value, 0, D, 0f, s.Reg, 0, c.RegressionHeads);
+        Glue.AddBias(Backend, s.Reg, _regB.Value, n, c.RegressionHeads);
     }
 
     void Upload(Batch batch, StepBuffers s)
@@ -250,11 +258,16 @@ public sealed class MusicModel : IDisposable
         Backend.CopyFromHost(batch.Targets, s.Targets);
     }
 
-    /// <summary>Downloads the last forward's outputs: logits [B,128] and regression [B,R].</summary>
+    /// <summary>Downloads the last forward's prediction after the whole window: logits [B,128] and regression [B,R].</summary>
     public (float[] Logits, float[] Regression) Outputs(int batchSize, int steps = 0)
     {
-        var s = Buffers(batchSize, steps > 0 ? steps : Config.SeqLen);
-        return (Backend.Download(s.Logits)[..(batchSize * Pitches)], Backend.Download(s.Reg)[..(batchSize * Config.RegressionHeads)]);
+        int T = steps > 0 ? steps : Config.SeqLen, R = Config.RegressionHeads, first = Config.HeadRows(batchSize, T) - batchSize; // the last B rows
+        var s = Buffers(batchSize, T);
+        var logits = new float[batchSize * Pitches];
+        var reg = new float[batchSize * R];
+        Backend.CopyToHost(s.Logits, logits, first * Pitches);
+        Backend.CopyToHost(s.Reg, reg, first * R);
+        return (logits, reg);
     }
 
     // ------------------------------------------------------------------ loss and backward
@@ -267,21 +280,26 @@ public sealed class MusicModel : IDisposable
     {
         var c = Config;
         var s = Buffers(batch.Size, batch.Steps);
-        int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B, R = c.RegressionHeads;
+        int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B, R = c.RegressionHeads, n = c.HeadRows(B, T);
         foreach (var p in Parameters) Elementwise.Fill(Backend, p.Grad, 0f);
 
-        MultiHeadLoss.ForwardBackward(Backend, B, c.Loss, s.Logits, s.Reg, s.Targets, s.DLogits, s.DReg, s.RowLoss);
-        // Heads: logits = last W^T + b  ->  dW += dlogits^T last, db += sum dlogits, dlast = dlogits W.
-        Gemm.Forward(Backend, true, false, Pitches, D, B, 1f, s.DLogits, 0, Pitches, s.Last, 0, D, 1f, _pitchW.Grad, 0, D);
-        Elementwise.SumRowsForward(Backend, s.DLogits, B, Pitches, _pitchB.Grad);
-        Gemm.Forward(Backend, true, false, R, D, B, 1f, s.DReg, 0, R, s.Last, 0, D, 1f, _regW.Grad, 0, D);
-        Elementwise.SumRowsForward(Backend, s.DReg, B, R, _regB.Grad);
-        Gemm.Forward(Backend, false, false, B, D, Pitches, 1f, s.DLogits, 0, Pitches, _pitchW.Value, 0, D, 0f, s.DLast, 0, D);
-        Gemm.Forward(Backend, false, false, B, D, R, 1f, s.DReg, 0, R, _regW.Value, 0, D, 1f, s.DLast, 0, D);
-
-        // Only the last time step of the top layer feeds the heads.
-        Elementwise.Fill(Backend, s.DOut[c.Layers - 1], 0f);
-        Glue.SelectStepBackward(Backend, s.DLast, T - 1, B * D, s.DOut[c.Layers - 1]);
+        MultiHeadLoss.ForwardBackward(Backend, n, c.Loss, s.Logits, s.Reg, s.Targets, s.DLogits, s.DReg, s.RowLoss);
+        // Heads: logits = in W^T + b  ->  dW += dlogits^T in, db += sum dlogits, din = dlogits W.
+        // "in" is the last step [B,D] (its gradient DLast then lands at step T-1 of the top layer's output),
+        // or with EveryStep the top layer's whole output [T*B,D] (its gradient is that output's gradient).
+        Tensor dHeadInput = c.EveryStep ? s.DOut[c.Layers - 1] : s.DLast;
+        Gemm.Forward(Backend, true, false, Pitches, D, n, 1f, s.DLogits, 0, Pitches, s.HeadInput, 0, D, 1f, _pitchW.Grad, 0, D);
+        Elementwise.SumRowsForward(Backend, s.DLogits, n, Pitches, _pitchB.Grad);
+        Gemm.Forward(Backend, true, false, R, D, n, 1f, s.DReg, 0, R, s.HeadInput, 0, D, 1f, _regW.Grad, 0, D);
+        Elementwise.SumRowsForward(Backend, s.DReg, n, R, _regB.Grad);
+        Gemm.Forward(Backend, false, false, n, D, Pitches, 1f, s.DLogits, 0, Pitches, _pitchW.Value, 0, D, 0f, dHeadInput, 0, D);
+        Gemm.Forward(Backend, false, false, n, D, R, 1f, s.DReg, 0, R, _regW.Value, 0, D, 1f, dHeadInput, 0, D);
+        if (!c.EveryStep)
+        {
+            // Only the last time step of the top layer feeds the heads.
+            Elementwise.Fill(Backend, s.DOut[c.Layers - 1], 0f);
+            Glue.SelectStepBackward(Backend, s.DLast, T - 1, B * D, s.DOut[c.Layers - 1]);
+        }
 
         for (int l = c.Layers - 1; l >= 0; l--)
         {
@@ -322,15 +340,25 @@ public sealed class MusicModel : IDisposable
             Glue.ConcatBackward(Backend, s.DX, s.DEmb!, s.DCont!, rows, c.EmbeddingDim, c.Continuous);
             Glue.EmbeddingBackward(Backend, s.Ids!, s.DEmb!, _embedding!.Grad, rows, Pitches, c.EmbeddingDim);
         }
-        return MultiHeadLoss.HeadLosses(Backend, s.RowLoss, B, 1 + R);
+        return MultiHeadLoss.HeadLosses(Backend, s.RowLoss, n, 1 + R);
     }
 
-    /// <summary>Per-head mean losses of the last forward against the batch's targets, without backpropagating (evaluation).</summary>
+    /// <summary>
+    /// Per-head mean losses of the last forward's prediction after the whole window (the last B rows with
+    /// EveryStep), without backpropagating: what validation scores, the same quantity for every kind of model.
+    /// </summary>
     public float[] Loss(Batch batch)
     {
-        var s = Buffers(batch.Size, batch.Steps);
-        MultiHeadLoss.ForwardBackward(Backend, batch.Size, Config.Loss, s.Logits, s.Reg, s.Targets, s.DLogits, s.DReg, s.RowLoss);
-        return MultiHeadLoss.HeadLosses(Backend, s.RowLoss, batch.Size, 1 + Config.RegressionHeads);
+        int B = batch.Size, n = Config.HeadRows(B, batch.Steps), heads = 1 + Config.RegressionHeads;
+        var s = Buffers(B, batch.Steps);
+        MultiHeadLoss.ForwardBackward(Backend, n, Config.Loss, s.Logits, s.Reg, s.Targets, s.DLogits, s.DReg, s.RowLoss);
+        var rows = new float[B * heads];
+        Backend.CopyToHost(s.RowLoss, rows, (n - B) * heads);
+        var mean = new float[heads];
+        for (int b = 0; b < B; b++)
+            for (int k = 0; k < heads; k++) mean[k] += rows[b * heads + k];
+        for (int k = 0; k < heads; k++) mean[k] /= B;
+        return mean;
     }
 
     /// <summary>Squared global norm of all gradients (accumulated on the device, read back once).</summary>

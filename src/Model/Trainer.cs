@@ -165,7 +165,7 @@ public sealed class Trainer
                 lossSum += loss; lossCount++;
                 state = state with { Epoch = epoch, Batch = b + 1, Step = step, EpochLossSum = lossSum, EpochLossCount = lossCount };
 
-                double notesPerSecond = o.BatchSize / Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                double notesPerSecond = batch.TargetRows / Stopwatch.GetElapsedTime(t0).TotalSeconds; // predicted notes per second
                 OnStep?.Invoke(new TrainProgress(epoch, o.Epochs, b + 1, batchesPerEpoch, step, loss, notesPerSecond, lr));
                 if (step % o.LogEvery == 0)
                     AppendMetrics(new JsonObject
@@ -195,7 +195,7 @@ public sealed class Trainer
                 EpochsWithoutImprovement = improved ? 0 : state.EpochsWithoutImprovement + 1,
             };
             double seconds = clock.Elapsed.TotalSeconds;
-            var report = new EpochReport(epoch + 1, state.Step, trainLoss, valLoss, valNll, valAcc, bigram.Nll, bigram.Accuracy, lossCount * o.BatchSize / Math.Max(trainSeconds, 1e-9), seconds, improved);
+            var report = new EpochReport(epoch + 1, state.Step, trainLoss, valLoss, valNll, valAcc, bigram.Nll, bigram.Accuracy, lossCount * batch.TargetRows / Math.Max(trainSeconds, 1e-9), seconds, improved);
             AppendMetrics(new JsonObject
             {
                 ["kind"] = "epoch", ["epoch"] = epoch + 1, ["step"] = state.Step, ["train_loss"] = Num(trainLoss), ["val_loss"] = Num(valLoss),

@@ -6,44 +6,50 @@ namespace MusicGen.Tests.Kernels;
 /// <summary>Finite-difference proof of the composed reference: 2-layer Bi-LSTM + layer norm + dropout + heads + loss.</summary>
 public class RefStackGradientTests
 {
-    static RefBiStack Build(Rand r, int I, int H, int T, int B, int R, bool huber)
+    static RefStack Build(Rand r, int I, int H, int T, int B, int R, bool huber, int dirs = 2, bool everyStep = false)
     {
+        int D = dirs * H;
         RefLstm Lstm(int inp) => new()
         {
             Wih = Rand.Mat(r.Floats(4 * H * inp, 0.6f), 4 * H, inp), Whh = Rand.Mat(r.Floats(4 * H * H, 0.6f), 4 * H, H),
             Bih = Rand.Vec(r.Floats(4 * H, 0.3f)), Bhh = Rand.Vec(r.Floats(4 * H, 0.3f)),
         };
         const double p = 0.25;
-        Matrix<double> Mask() => Rand.Mat(r.Floats(B * 2 * H), B, 2 * H).Map(u => (u + 1) / 2 >= p ? 1 / (1 - p) : 0);
-        return new RefBiStack
+        Matrix<double> Mask() => Rand.Mat(r.Floats(B * D), B, D).Map(u => (u + 1) / 2 >= p ? 1 / (1 - p) : 0);
+        RefLstm[] Layer(int inp) => Enumerable.Range(0, dirs).Select(_ => Lstm(inp)).ToArray();
+        return new RefStack
         {
-            Layers = [[Lstm(I), Lstm(I)], [Lstm(2 * H), Lstm(2 * H)]],
-            Gain = [Rand.Vec(r.Floats(2 * H)).Map(v => 1 + 0.5 * v), Rand.Vec(r.Floats(2 * H)).Map(v => 1 + 0.5 * v)],
-            Bias = [Rand.Vec(r.Floats(2 * H, 0.2f)), Rand.Vec(r.Floats(2 * H, 0.2f))],
+            Layers = [Layer(I), Layer(D)],
+            Gain = [Rand.Vec(r.Floats(D)).Map(v => 1 + 0.5 * v), Rand.Vec(r.Floats(D)).Map(v => 1 + 0.5 * v)],
+            Bias = [Rand.Vec(r.Floats(D, 0.2f)), Rand.Vec(r.Floats(D, 0.2f))],
             Masks = [Enumerable.Range(0, T).Select(_ => Mask()).ToArray(), Enumerable.Range(0, T).Select(_ => Mask()).ToArray()],
-            Wp = Rand.Mat(r.Floats(128 * 2 * H, 0.5f), 128, 2 * H), Bp = Rand.Vec(r.Floats(128, 0.1f)),
-            Wr = Rand.Mat(r.Floats(R * 2 * H, 0.5f), R, 2 * H), Br = Rand.Vec(r.Floats(R, 0.1f)),
+            Wp = Rand.Mat(r.Floats(128 * D, 0.5f), 128, D), Bp = Rand.Vec(r.Floats(128, 0.1f)),
+            Wr = Rand.Mat(r.Floats(R * D, 0.5f), R, D), Br = Rand.Vec(r.Floats(R, 0.1f)),
             Weights = new RefOps.LossWeights(1.0, 0.7, 0.9, 0.3, Huber: huber),
+            EveryStep = everyStep,
         };
     }
 
     [Theory]
-    [InlineData(2, false)]
-    [InlineData(3, true)]
-    public void Two_layer_bidirectional_stack_with_layer_norm_dropout_heads_and_loss(int R, bool huber)
+    [InlineData(2, false, 2, false)]
+    [InlineData(3, true, 2, false)]
+    [InlineData(2, false, 1, true)]  // unidirectional, heads and loss on every step
+    [InlineData(3, true, 1, false)]  // unidirectional, last step only
+    public void Two_layer_stack_with_layer_norm_dropout_heads_and_loss(int R, bool huber, int dirs, bool everyStep)
     {
         const int T = 4, B = 2, I = 3, H = 3;
-        var r = new Rand(17 + R);
-        var net = Build(r, I, H, T, B, R, huber);
+        var r = new Rand(17 + R + 10 * dirs);
+        var net = Build(r, I, H, T, B, R, huber, dirs, everyStep);
         var x = Rand.Seq(r.Floats(T * B * I), T, B, I);
         // Targets: pitches, and regression targets around the predictions (some predictions negative, to exercise positive pressure).
-        var targets = Enumerable.Range(0, B).Select(b => new[] { 5.0 + 60 * b, 0.3, -0.2, 0.5 }.Take(1 + R).ToArray()).ToArray();
+        int rows = everyStep ? T * B : B;
+        var targets = Enumerable.Range(0, rows).Select(b => new[] { 5.0 + 60 * (b % 2) + b, 0.3, -0.2, 0.5 }.Take(1 + R).ToArray()).ToArray();
         double Loss() => net.Loss(x, targets);
         var g = net.Backward(x, targets);
 
         for (int l = 0; l < 2; l++)
         {
-            for (int d = 0; d < 2; d++)
+            for (int d = 0; d < dirs; d++)
             {
                 var lstm = net.Layers[l][d];
                 Mat($"L{l}D{d} W_ih", lstm.Wih, g.Wih[l][d], Loss);

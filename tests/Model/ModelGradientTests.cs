@@ -9,18 +9,24 @@ namespace MusicGen.Tests.Model;
 
 /// <summary>
 /// The float model's composed forward/backward (MusicModel) against the double reference network
-/// (RefBiStack, itself proven by finite differences), with the same weights, inputs and dropout mask.
+/// (RefStack, itself proven by finite differences), with the same weights, inputs and dropout mask.
 /// </summary>
 public class ModelGradientTests
 {
     [Theory]
-    [InlineData("cpu", false, false)]
-    [InlineData("cpu", true, true)]
-    [InlineData("ilgpu-cpu", true, false)]
-    public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber)
+    [InlineData("cpu", false, false, false)]
+    [InlineData("cpu", true, true, false)]
+    [InlineData("ilgpu-cpu", true, false, false)]
+    [InlineData("cpu", false, false, true)]       // unidirectional, every step predicts
+    [InlineData("ilgpu-cpu", true, false, true)]
+    public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber, bool everyStep)
     {
-        var cfg = new ModelConfig { SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Velocity = velocity, Huber = huber, Input = "scalar" };
-        int T = cfg.SeqLen, B = 3, I = cfg.InputSize, H = cfg.Hidden, D = cfg.LayerOutput, R = cfg.RegressionHeads;
+        var cfg = new ModelConfig
+        {
+            SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Velocity = velocity, Huber = huber, Input = "scalar",
+            Bidirectional = !everyStep, EveryStep = everyStep,
+        };
+        int T = cfg.SeqLen, B = 3, I = cfg.InputSize, H = cfg.Hidden, D = cfg.LayerOutput, R = cfg.RegressionHeads, rows = cfg.HeadRows(B, T);
         using var be = TestBackends.Create(device);
         using var model = new MusicModel(be, cfg);
         model.Initialize(7);
@@ -31,9 +37,9 @@ public class ModelGradientTests
 
         var batch = new Batch(cfg, B);
         r.Floats(batch.Inputs.Length).CopyTo(batch.Inputs, 0);
-        for (int b = 0; b < B; b++)
+        for (int b = 0; b < rows; b++)
         {
-            batch.Targets[b * (1 + R)] = 10 + 40 * b;
+            batch.Targets[b * (1 + R)] = 10 + 40 * (b % 3) + b;
             for (int k = 1; k <= R; k++) batch.Targets[b * (1 + R) + k] = 0.2f * k;
         }
         const uint seed = 11, counter = 5;
@@ -48,9 +54,11 @@ public class ModelGradientTests
             Bih = Rand.Vec(P[$"lstm.bias_ih_{s}"]), Bhh = Rand.Vec(P[$"lstm.bias_hh_{s}"]),
         };
         Matrix<double> Mask(int layer, int t) => Matrix<double>.Build.Dense(B, D, (b, j) => Dropout.Scale(seed, counter * 64 + (uint)layer, (uint)((t * B + b) * D + j), cfg.Dropout));
-        var net = new RefBiStack
+        RefLstm[] Layer(int l, int input) => cfg.Bidirectional ? [Lstm($"l{l}", input), Lstm($"l{l}_reverse", input)] : [Lstm($"l{l}", input)];
+        var net = new RefStack
         {
-            Layers = [[Lstm("l0", I), Lstm("l0_reverse", I)], [Lstm("l1", D), Lstm("l1_reverse", D)]],
+            EveryStep = everyStep,
+            Layers = [Layer(0, I), Layer(1, D)],
             Gain = [Rand.Vec(P["norm.0.weight"]), Rand.Vec(P["norm.1.weight"])], Bias = [Rand.Vec(P["norm.0.bias"]), Rand.Vec(P["norm.1.bias"])],
             Masks = [Enumerable.Range(0, T).Select(t => Mask(0, t)).ToArray(), Enumerable.Range(0, T).Select(t => Mask(1, t)).ToArray()],
             Wp = Rand.Mat(P["pitch_head.weight"], 128, D), Bp = Rand.Vec(P["pitch_head.bias"]),
@@ -58,13 +66,13 @@ public class ModelGradientTests
             Weights = new RefOps.LossWeights(cfg.PitchWeight, cfg.StepWeight, cfg.DurationWeight, cfg.VelocityWeight, cfg.PositivePressure, huber),
         };
         var x = Rand.Seq(batch.Inputs, T, B, I);
-        var targets = Enumerable.Range(0, B).Select(b => batch.Targets.Skip(b * (1 + R)).Take(1 + R).Select(v => (double)v).ToArray()).ToArray();
+        var targets = Enumerable.Range(0, rows).Select(b => batch.Targets.Skip(b * (1 + R)).Take(1 + R).Select(v => (double)v).ToArray()).ToArray();
         var g = net.Backward(x, targets);
 
         Assert.Equal(net.Loss(x, targets), MultiHeadLoss.Total(cfg.Loss, heads), 4);
         for (int l = 0; l < 2; l++)
         {
-            foreach (var (d, s) in new[] { (0, $"l{l}"), (1, $"l{l}_reverse") })
+            foreach (var (d, s) in new[] { (0, $"l{l}"), (1, $"l{l}_reverse") }.Take(cfg.Directions))
             {
                 Close.Matrix(G[$"lstm.weight_ih_{s}"], g.Wih[l][d], $"dW_ih {s}", atol: 1e-4);
                 Close.Matrix(G[$"lstm.weight_hh_{s}"], g.Whh[l][d], $"dW_hh {s}", atol: 1e-4);

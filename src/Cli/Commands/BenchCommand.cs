@@ -130,16 +130,17 @@ public static class BenchCommand
         var batch = Int("--batch", 64, "Batch size B"); var steps = Int("--steps", 50, "Timed steps"); var device = DevicesCommand.DeviceOption("cpu");
         var json = new Option<bool>("--json") { Description = "Print one JSON line" };
         var uni = new Option<bool>("--unidirectional") { Description = "Forward-only layers" };
+        var everyStep = new Option<bool>("--every-step") { Description = "With --unidirectional: heads and loss on every step (T*B predictions)" };
         var cmd = new Command("train-step", "A full training step of the seed network (forward, loss, backward, Adam) on random windows: median ms")
         {
-            layers, hidden, seq, batch, steps, uni, device, json,
+            layers, hidden, seq, batch, steps, uni, everyStep, device, json,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
             var config = new MusicGen.Model.ModelConfig
             {
                 Layers = Positive(p.GetValue(layers), "--layers"), Hidden = Positive(p.GetValue(hidden), "--hidden"), SeqLen = Positive(p.GetValue(seq), "--seq"),
-                Bidirectional = !p.GetValue(uni), Input = "scalar", // the seed network: 3 input features
+                Bidirectional = !p.GetValue(uni), EveryStep = p.GetValue(everyStep), Input = "scalar", // the seed network: 3 input features
             };
             int B = Positive(p.GetValue(batch), "--batch"), R = Positive(p.GetValue(steps), "--steps");
             using var be = Devices.Create(p.GetValue(device)!);
@@ -148,7 +149,7 @@ public static class BenchCommand
             var rng = new Random(3);
             var b = new MusicGen.Model.Batch(config, B);
             for (int i = 0; i < b.Inputs.Length; i++) b.Inputs[i] = (float)rng.NextDouble();
-            for (int i = 0; i < B; i++) { b.Targets[i * 3] = rng.Next(128); b.Targets[i * 3 + 1] = (float)rng.NextDouble(); b.Targets[i * 3 + 2] = (float)rng.NextDouble(); }
+            for (int i = 0; i < b.TargetRows; i++) { b.Targets[i * 3] = rng.Next(128); b.Targets[i * 3 + 1] = (float)rng.NextDouble(); b.Targets[i * 3 + 2] = (float)rng.NextDouble(); }
             var adam = new AdamConfig(1e-3f, MaxGradNorm: 1f);
             int step = 0;
             var times = Time(be, R, () =>
@@ -163,7 +164,7 @@ public static class BenchCommand
             Report(p.GetValue(json), new()
             {
                 ["bench"] = "train-step", ["device"] = be.Kind, ["device_name"] = be.Name, ["layers"] = config.Layers, ["hidden"] = config.Hidden, ["seq"] = config.SeqLen,
-                ["batch"] = B, ["bidirectional"] = config.Bidirectional, ["parameters"] = model.ParameterCount, ["steps"] = R,
+                ["batch"] = B, ["bidirectional"] = config.Bidirectional, ["every_step"] = config.EveryStep, ["predictions_per_step"] = b.TargetRows, ["parameters"] = model.ParameterCount, ["steps"] = R,
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["notes_per_s"] = Round(B / (median / 1000)),
             });
             return Cli.Ok;
@@ -185,7 +186,7 @@ public static class BenchCommand
             var (model, source) = GenerateCommand.LoadModel(p.GetValue(checkpoint), be);
             using (model)
             {
-                var primer = MusicGen.Model.Generator.DefaultPrimer(model.Config.SeqLen);
+                var primer = MusicGen.Model.Generator.DefaultPrimer(model.Config);
                 var options = new MusicGen.Model.GenerateOptions(N, C, 1, new MusicGen.Model.SamplingOptions(TopP: 0.95f, RepetitionPenalty: 1.3f));
                 var times = Time(be, R, () => MusicGen.Model.Generator.Generate(model, primer, options));
                 double median = Median(times);

@@ -14,7 +14,7 @@ public static class GenerateCommand
     public static Command Build()
     {
         var checkpoint = new Option<string?>("--checkpoint", "-c") { Description = "A .safetensors checkpoint or a run directory (its best model); default: the embedded model trained on POP909" };
-        var primer = new Option<string?>("--primer") { Description = "A MIDI file whose notes start the piece (at least the model's window); default: a built-in C-major arpeggio" };
+        var primer = new Option<string?>("--primer") { Description = "A MIDI file whose notes start the piece (at least the model's window; any length for an every-step model); default: a built-in C-major arpeggio" };
         var notes = new Option<int?>("--notes", "-n") { Description = "Notes to generate per piece (default 200)" };
         var seconds = new Option<double?>("--seconds", "-s") { Description = "Generate this many seconds per piece instead of a note count" };
         var temperature = new Option<float>("--temperature", "-t") { Description = "Pitch sampling temperature (> 0; lower is safer)", DefaultValueFactory = _ => 1f };
@@ -60,11 +60,11 @@ public static class GenerateCommand
                     List<Note> primerNotes;
                     try { primerNotes = MidiReader.ReadFile(primerPath); }
                     catch (MidiFormatException e) { return Cli.Error($"--primer '{primerPath}': {e.Message}"); }
-                    if (primerNotes.Count < model.Config.SeqLen)
-                        return Cli.Error($"--primer '{primerPath}' has {primerNotes.Count} notes; the model needs at least {model.Config.SeqLen} to start from");
+                    if (primerNotes.Count < Generator.MinPrimer(model.Config))
+                        return Cli.Error($"--primer '{primerPath}' has {primerNotes.Count} notes; the model needs at least {Generator.MinPrimer(model.Config)} to start from");
                     primerRows = NoteFeatures.FromNotes(primerNotes);
                 }
-                else primerRows = Generator.DefaultPrimer(model.Config.SeqLen);
+                else primerRows = Generator.DefaultPrimer(model.Config);
 
                 var started = DateTime.UtcNow;
                 var pieces = Generator.Generate(model, primerRows, new GenerateOptions(n, c, seedValue, sampling, Seconds: secs));

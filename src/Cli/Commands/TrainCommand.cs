@@ -26,6 +26,7 @@ public static class TrainCommand
         var layers = Opt("--layers", d.Layers, "Stacked LSTM layers");
         var hidden = Opt("--hidden", d.Hidden, "Hidden units per direction");
         var uni = new Option<bool>("--unidirectional") { Description = "Forward-only LSTM layers (default: bidirectional)" };
+        var everyStep = new Option<bool>("--every-step") { Description = "With --unidirectional: every step of a window predicts its next note (T targets per window); generation can then start from any primer length" };
         var dropout = Opt("--dropout", d.Dropout, "Dropout after each layer");
         var noNorm = new Option<bool>("--no-layer-norm") { Description = "No layer norm between layers" };
         var input = new Option<string>("--input") { Description = "scalar (pitch/128, step, duration) or embedding (learned pitch embedding + step, duration)", DefaultValueFactory = _ => d.Input };
@@ -49,7 +50,7 @@ public static class TrainCommand
 
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
-            data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, dropout, noNorm, input, embDim, velocity, huber,
+            data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, velocity, huber,
             pw, sw, dw, vw, transpose, stride, patience, clip, wd, seed, every, logEvery, sustain, quiet,
         };
         cmd.SetAction(p => Cli.Run(() =>
@@ -76,7 +77,7 @@ public static class TrainCommand
                 {
                     var config = new ModelConfig
                     {
-                        SeqLen = p.GetValue(seq), Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Bidirectional = !p.GetValue(uni),
+                        SeqLen = p.GetValue(seq), Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Bidirectional = !p.GetValue(uni), EveryStep = p.GetValue(everyStep),
                         Dropout = p.GetValue(dropout), LayerNorm = !p.GetValue(noNorm), Input = p.GetValue(input)!, EmbeddingDim = p.GetValue(embDim),
                         Velocity = p.GetValue(velocity), Huber = p.GetValue(huber), PitchWeight = p.GetValue(pw), StepWeight = p.GetValue(sw),
                         DurationWeight = p.GetValue(dw), VelocityWeight = p.GetValue(vw),

@@ -3,22 +3,24 @@ using MathNet.Numerics.LinearAlgebra;
 namespace MusicGen.Tests.Reference;
 
 /// <summary>
-/// The whole seed network in double precision, forward and backward by hand:
-///   x[T][B,I] -> for each layer: Bi-LSTM (forward and reverse halves, concatenated [B,2H])
-///             -> layer norm -> dropout (a fixed mask)  -> ... -> output at t = T-1
-///             -> pitch head (Linear 2H->128) and regression head (Linear 2H->R) -> multi-head loss.
-/// Used to prove the composed gradient (finite differences) that the float model must reproduce.
+/// The whole network in double precision, forward and backward by hand:
+///   x[T][B,I] -> for each layer: LSTM, or Bi-LSTM (forward and reverse halves, concatenated [B,2H])
+///             -> layer norm -> dropout (a fixed mask)  -> ... -> output at t = T-1 (or at every t)
+///             -> pitch head (Linear D->128) and regression head (Linear D->R) -> multi-head loss.
+/// D = H per direction. Used to prove the composed gradient (finite differences) that the float model must reproduce.
 /// </summary>
-public sealed class RefBiStack
+public sealed class RefStack
 {
-    public required RefLstm[][] Layers;             // [layer][direction 0 = forward, 1 = reverse]
-    public required Vector<double>[] Gain, Bias;    // layer norm per layer, [2H]
-    public required Matrix<double>[][] Masks;        // dropout multiplier per layer per time step [B,2H] (0 or 1/(1-p))
-    public required Matrix<double> Wp, Wr;           // [128,2H], [R,2H]
+    public required RefLstm[][] Layers;             // [layer][direction 0 = forward, 1 = reverse (bidirectional only)]
+    public required Vector<double>[] Gain, Bias;    // layer norm per layer, [D]
+    public required Matrix<double>[][] Masks;        // dropout multiplier per layer per time step [B,D] (0 or 1/(1-p))
+    public required Matrix<double> Wp, Wr;           // [128,D], [R,D]
     public required Vector<double> Bp, Br;
     public required RefOps.LossWeights Weights;
+    /// <summary>Heads on every time step (targets: T*B rows, time-major) instead of only the last (targets: B rows).</summary>
+    public bool EveryStep { get; init; }
 
-    sealed record LayerTrace(Matrix<double>[] Input, RefLstm.Trace Fwd, RefLstm.Trace Rev, Matrix<double>[] Concat, Matrix<double>[] Normed);
+    sealed record LayerTrace(Matrix<double>[] Input, RefLstm.Trace Fwd, RefLstm.Trace? Rev, Matrix<double>[] Concat, Matrix<double>[] Normed);
 
     public double Loss(Matrix<double>[] x, double[][] targets) => Run(x, targets, backward: false).Total;
 
@@ -44,16 +46,18 @@ public sealed class RefBiStack
             int H = Layers[l][0].Hidden;
             var zero = Matrix<double>.Build.Dense(B, H);
             var f = Layers[l][0].Forward(input, zero, zero, reverse: false);
-            var r = Layers[l][1].Forward(input, zero, zero, reverse: true);
-            var concat = Enumerable.Range(0, T).Select(t => f.H[t].Append(r.H[t])).ToArray();
+            var r = Layers[l].Length == 2 ? Layers[l][1].Forward(input, zero, zero, reverse: true) : null;
+            var concat = Enumerable.Range(0, T).Select(t => r is null ? f.H[t] : f.H[t].Append(r.H[t])).ToArray();
             var normed = concat.Select(c => RefOps.LayerNorm(c, Gain[l], Bias[l])).ToArray();
             var dropped = Enumerable.Range(0, T).Select(t => normed[t].PointwiseMultiply(Masks[l][t])).ToArray();
             traces.Add(new LayerTrace(input, f, r, concat, normed));
             input = dropped;
         }
-        var last = input[T - 1];
+        // The heads' input: the last step [B,D], or every step stacked time-major [T*B,D].
+        var top = input;
+        var last = EveryStep ? Matrix<double>.Build.Dense(T * B, top[0].ColumnCount, (i, j) => top[i / B][i % B, j]) : top[T - 1];
         var logits = last * Wp.Transpose(); var reg = last * Wr.Transpose();
-        for (int b = 0; b < B; b++) { logits.SetRow(b, logits.Row(b) + Bp); reg.SetRow(b, reg.Row(b) + Br); }
+        for (int b = 0; b < logits.RowCount; b++) { logits.SetRow(b, logits.Row(b) + Bp); reg.SetRow(b, reg.Row(b) + Br); }
         var (_, total, dlogits, dreg) = RefOps.Loss(logits, reg, targets, Weights);
         if (!backward) return (total, null);
 
@@ -64,14 +68,16 @@ public sealed class RefBiStack
             Gain = new Vector<double>[L], Bias = new Vector<double>[L],
             Wp = dlogits.Transpose() * last, Wr = dreg.Transpose() * last, Bp = dlogits.ColumnSums(), Br = dreg.ColumnSums(), X = null!,
         };
-        // d(output sequence of the top layer): only t = T-1 receives gradient from the heads.
+        // d(output sequence of the top layer): every step's rows of d(heads' input), or only t = T-1.
+        var dLast = dlogits * Wp + dreg * Wr;
         var dOut = Enumerable.Range(0, T).Select(_ => Matrix<double>.Build.Dense(B, last.ColumnCount)).ToArray();
-        dOut[T - 1] = dlogits * Wp + dreg * Wr;
+        if (EveryStep) for (int t = 0; t < T; t++) dOut[t] = dLast.SubMatrix(t * B, B, 0, last.ColumnCount);
+        else dOut[T - 1] = dLast;
         for (int l = L - 1; l >= 0; l--)
         {
             var tr = traces[l];
-            int H = Layers[l][0].Hidden;
-            g.Gain[l] = Vector<double>.Build.Dense(2 * H); g.Bias[l] = Vector<double>.Build.Dense(2 * H);
+            int H = Layers[l][0].Hidden, dirs = Layers[l].Length;
+            g.Gain[l] = Vector<double>.Build.Dense(dirs * H); g.Bias[l] = Vector<double>.Build.Dense(dirs * H);
             var dF = new Matrix<double>[T]; var dR = new Matrix<double>[T];
             for (int t = 0; t < T; t++)
             {
@@ -79,11 +85,17 @@ public sealed class RefBiStack
                 var (dConcat, dGain, dBias) = RefOps.LayerNormBackward(tr.Concat[t], Gain[l], dNormed);
                 g.Gain[l] += dGain; g.Bias[l] += dBias;
                 dF[t] = dConcat.SubMatrix(0, B, 0, H);
-                dR[t] = dConcat.SubMatrix(0, B, H, H);
+                if (dirs == 2) dR[t] = dConcat.SubMatrix(0, B, H, H);
             }
             var zero = Matrix<double>.Build.Dense(B, H);
             var gf = Layers[l][0].Backward(tr.Fwd, tr.Input, dF, zero, zero, reverse: false);
-            var gr = Layers[l][1].Backward(tr.Rev, tr.Input, dR, zero, zero, reverse: true);
+            if (dirs == 1)
+            {
+                g.Wih[l] = [gf.Wih]; g.Whh[l] = [gf.Whh]; g.Bih[l] = [gf.Bih]; g.Bhh[l] = [gf.Bhh];
+                dOut = gf.X;
+                continue;
+            }
+            var gr = Layers[l][1].Backward(tr.Rev!, tr.Input, dR, zero, zero, reverse: true);
             g.Wih[l] = [gf.Wih, gr.Wih]; g.Whh[l] = [gf.Whh, gr.Whh]; g.Bih[l] = [gf.Bih, gr.Bih]; g.Bhh[l] = [gf.Bhh, gr.Bhh];
             dOut = Enumerable.Range(0, T).Select(t => gf.X[t] + gr.X[t]).ToArray();
         }
