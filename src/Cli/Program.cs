@@ -30,7 +30,9 @@ public static class Program
         root.Add(GenerateCommand.Build());
         root.Add(PrepareCommand.Build());
         root.Add(TrainCommand.Build());
+        root.Add(EvaluateCommand.Build());
         root.Add(InfoCommand.Build());
+        root.Add(ExportCommand.Build());
         root.Add(DevicesCommand.Build());
         root.Add(SelfTestCommand.Build());
         root.Add(BenchCommand.Build());

@@ -73,6 +73,8 @@ public sealed class Windows
     /// <summary>Absolute index (in the corpus' note array) of each window's first note.</summary>
     public int[] Starts { get; }
     public NoteRow[] Notes { get; }
+    /// <summary>The config the windows were cut for: its SeqLen is the window length.</summary>
+    public ModelConfig Config => _c;
     readonly ModelConfig _c;
 
     public Windows(NoteCorpus corpus, Split split, ModelConfig config)

@@ -33,9 +33,11 @@ public static class Checkpoint
         $"input {(c.Input == "embedding" ? $"pitch embedding({c.EmbeddingDim})" : "pitch/128")}, step s, duration s{(c.Velocity ? ", velocity/127" : "")}; " +
         $"step and duration clipped to [0, {c.MaxSeconds}] s; targets: pitch index, step s, duration s{(c.Velocity ? ", velocity/127" : "")}";
 
-    /// <summary>Writes the model (and, when <paramref name="withOptimizer"/>, its Adam moments first).</summary>
-    public static void Save(string path, MusicModel model, IReadOnlyDictionary<string, string> extraMetadata, bool withOptimizer)
+    /// <summary>Writes the model (and, when <paramref name="withOptimizer"/>, its Adam moments first; always F32).</summary>
+    /// <param name="half">Store the model's tensors as F16 (half the size; for shipping a model, not for resuming).</param>
+    public static void Save(string path, MusicModel model, IReadOnlyDictionary<string, string> extraMetadata, bool withOptimizer, bool half = false)
     {
+        if (withOptimizer && half) throw new ArgumentException("a resumable checkpoint keeps full precision; F16 is for exported models");
         string saveId = Guid.NewGuid().ToString("N");
         var be = model.Backend;
         if (withOptimizer)
@@ -58,8 +60,26 @@ public static class Checkpoint
             ["parameters"] = model.ParameterCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         if (withOptimizer) metadata["optimizer"] = OptimizerName(path, saveId);
-        SafeTensors.Save(path, model.Parameters.Select(p => (p.Name, p.Shape, be.Download(p.Value))).ToList(), metadata);
+        SafeTensors.Save(path, model.Parameters.Select(p => (p.Name, p.Shape, be.Download(p.Value))).ToList(), metadata, half);
         if (withOptimizer) DeleteStaleOptimizers(path, OptimizerName(path, saveId));
+    }
+
+    /// <summary>Metadata that <see cref="Save"/> writes itself, or that names a sibling file: not carried by <see cref="Export"/>.</summary>
+    static readonly string[] OwnKeys = ["format", "save_id", "config", "features", "parameters", "optimizer", SafeTensors.ChecksumKey];
+
+    /// <summary>
+    /// Writes the model of checkpoint <paramref name="source"/> alone (no optimizer state, so not resumable) to
+    /// <paramref name="destination"/>, optionally as F16, keeping its training metadata (options, metrics, corpus).
+    /// </summary>
+    public static void Export(string source, string destination, bool half, Backend backend)
+    {
+        var (model, file) = Load(source, backend);
+        using (model)
+        {
+            var meta = file.Metadata.Where(kv => !OwnKeys.Contains(kv.Key)).ToDictionary();
+            meta["exported_from"] = Path.GetFileName(source);
+            Save(destination, model, meta, withOptimizer: false, half);
+        }
     }
 
     static void DeleteStaleOptimizers(string modelPath, string keep)

@@ -11,6 +11,8 @@ namespace MusicGen.Model;
 /// The .safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header
 /// {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ..., "__metadata__": {string: string}},
 /// then the raw little-endian tensor bytes. Readable by `safetensors.torch.load_file` in Python.
+/// Tensors are stored as F32, or as F16 (IEEE half: half the size, about 3 significant digits; the embedded
+/// default model) and widened back to float on reading.
 /// Writing is atomic; reading checks every offset against the file's real size before allocating.
 /// </summary>
 public static class SafeTensors
@@ -18,29 +20,41 @@ public static class SafeTensors
     const long MaxHeader = 100 << 20;
     public const string ChecksumKey = "musicgen.data_xxh3";
 
-    public static void Save(string path, IReadOnlyList<(string Name, int[] Shape, float[] Data)> tensors, IReadOnlyDictionary<string, string> metadata)
+    /// <summary>The bytes a tensor is stored as: little-endian F32, or F16 (each value rounded to the nearest half).</summary>
+    static byte[] Encode(float[] data, bool half)
+    {
+        if (!half) return MemoryMarshal.AsBytes(data.AsSpan()).ToArray();
+        var h = new Half[data.Length];
+        for (int i = 0; i < data.Length; i++) h[i] = (Half)data[i];
+        return MemoryMarshal.AsBytes(h.AsSpan()).ToArray();
+    }
+
+    /// <param name="half">Store every tensor as F16 instead of F32.</param>
+    public static void Save(string path, IReadOnlyList<(string Name, int[] Shape, float[] Data)> tensors, IReadOnlyDictionary<string, string> metadata, bool half = false)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors is little-endian");
         var header = new JsonObject();
         var meta = new JsonObject();
         foreach (var (k, v) in metadata) meta[k] = v;
+        var bytes = tensors.Select(t => Encode(t.Data, half)).ToList();
         // Not part of the format: a checksum of the data section so a corrupted file is refused, not loaded as noise.
         var hash = new System.IO.Hashing.XxHash3();
-        foreach (var (_, _, data) in tensors) hash.Append(MemoryMarshal.AsBytes(data.AsSpan()));
+        foreach (var b in bytes) hash.Append(b);
         meta[ChecksumKey] = hash.GetCurrentHashAsUInt64().ToString("x16");
         header["__metadata__"] = meta;
         long offset = 0;
+        int width = half ? 2 : 4;
         foreach (var (name, shape, data) in tensors)
         {
             long count = shape.Aggregate(1L, (a, d) => a * d);
             if (count != data.Length) throw new ArgumentException($"{name}: {data.Length} values for shape [{string.Join(",", shape)}]");
             header[name] = new JsonObject
             {
-                ["dtype"] = "F32",
+                ["dtype"] = half ? "F16" : "F32",
                 ["shape"] = new JsonArray(shape.Select(d => (JsonNode)d).ToArray()),
-                ["data_offsets"] = new JsonArray(offset, offset + 4 * count),
+                ["data_offsets"] = new JsonArray(offset, offset + width * count),
             };
-            offset += 4 * count;
+            offset += width * count;
         }
         var json = Encoding.UTF8.GetBytes(header.ToJsonString());
         int padded = (json.Length + 7) / 8 * 8; // keep the data 8-byte aligned, padding with spaces as the spec allows
@@ -51,15 +65,14 @@ public static class SafeTensors
             stream.Write(len);
             stream.Write(json);
             for (int i = json.Length; i < padded; i++) stream.WriteByte((byte)' ');
-            foreach (var (_, _, data) in tensors) stream.Write(MemoryMarshal.AsBytes(data.AsSpan()));
+            foreach (var b in bytes) stream.Write(b);
         });
     }
 
-    static long DataOffset(JsonObject header, string name) => header[name]!["data_offsets"]![0]!.GetValue<long>();
+    /// <param name="Storage">The dtypes the tensors were stored as ("F32", "F16", or "F16+F32" when mixed).</param>
+    public sealed record File(Dictionary<string, (int[] Shape, float[] Data)> Tensors, Dictionary<string, string> Metadata, string Storage = "F32");
 
-    public sealed record File(Dictionary<string, (int[] Shape, float[] Data)> Tensors, Dictionary<string, string> Metadata);
-
-    /// <summary>Loads every F32 tensor. Throws <see cref="InvalidDataException"/> with a reason for anything malformed.</summary>
+    /// <summary>Loads every tensor (F32, or F16 widened to float). Throws <see cref="InvalidDataException"/> with a reason for anything malformed.</summary>
     public static File Load(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
@@ -83,6 +96,8 @@ public static class SafeTensors
         long dataStart = 8 + (long)headerLength, dataLength = length - dataStart;
         var metadata = new Dictionary<string, string>();
         var tensors = new Dictionary<string, (int[], float[])>();
+        var stored = new List<(long Offset, byte[] Bytes)>(); // as stored, for the checksum
+        var dtypes = new SortedSet<string>();
         try
         {
             foreach (var (name, node) in header)
@@ -93,15 +108,26 @@ public static class SafeTensors
                     continue;
                 }
                 var o = node!.AsObject();
-                if (o["dtype"]!.GetValue<string>() != "F32") throw new InvalidDataException($"{name}: dtype {o["dtype"]} (only F32 is read)");
+                string dtype = o["dtype"]!.GetValue<string>();
+                if (dtype is not ("F32" or "F16")) throw new InvalidDataException($"{name}: dtype {dtype} (only F32 and F16 are read)");
+                int width = dtype == "F16" ? 2 : 4;
+                dtypes.Add(dtype);
                 var shape = o["shape"]!.AsArray().Select(d => d!.GetValue<int>()).ToArray();
                 var offsets = o["data_offsets"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
                 long count = shape.Aggregate(1L, (a, d) => d < 0 ? -1 : a * d);
-                if (offsets.Length != 2 || count < 0 || offsets[0] < 0 || offsets[1] > dataLength || offsets[1] - offsets[0] != 4 * count)
+                if (offsets.Length != 2 || count < 0 || offsets[0] < 0 || offsets[1] > dataLength || offsets[1] - offsets[0] != width * count)
                     throw new InvalidDataException($"{name}: data offsets [{string.Join(",", offsets)}] do not fit shape [{string.Join(",", shape)}] in {dataLength} data bytes (truncated?)");
-                var data = new float[count];
+                var raw = new byte[width * count];
                 stream.Position = dataStart + offsets[0];
-                stream.ReadExactly(MemoryMarshal.AsBytes(data.AsSpan()));
+                stream.ReadExactly(raw);
+                stored.Add((offsets[0], raw));
+                var data = new float[count];
+                if (width == 4) raw.AsSpan().CopyTo(MemoryMarshal.AsBytes(data.AsSpan()));
+                else
+                {
+                    var h = MemoryMarshal.Cast<byte, Half>(raw.AsSpan());
+                    for (int i = 0; i < data.Length; i++) data[i] = (float)h[i];
+                }
                 tensors[name] = (shape, data);
             }
         }
@@ -112,9 +138,9 @@ public static class SafeTensors
         if (metadata.TryGetValue(ChecksumKey, out var expected))
         {
             var hash = new System.IO.Hashing.XxHash3();
-            foreach (var (_, (_, data)) in tensors.OrderBy(t => DataOffset(header, t.Key))) hash.Append(MemoryMarshal.AsBytes(data.AsSpan()));
+            foreach (var (_, raw) in stored.OrderBy(t => t.Offset)) hash.Append(raw);
             if (hash.GetCurrentHashAsUInt64().ToString("x16") != expected) throw new InvalidDataException("corrupted: tensor data does not match its checksum");
         }
-        return new File(tensors, metadata);
+        return new File(tensors, metadata, dtypes.Count == 0 ? "F32" : string.Join("+", dtypes));
     }
 }

@@ -228,11 +228,15 @@ public sealed class Trainer
         return (float)(o.LearningRate * (floor + (1 - floor) * 0.5 * (1 + Math.Cos(Math.PI * progress))));
     }
 
-    /// <summary>Mean total loss, pitch NLL and pitch accuracy over every validation window (no dropout, no transposition).</summary>
+    /// <summary>
+    /// Mean total loss, pitch NLL and pitch accuracy of the note after each window (no dropout, no transposition).
+    /// The windows' length is theirs (<see cref="Windows.Config"/>): the model's own, or another for evaluation.
+    /// </summary>
     public static (double Loss, double PitchNll, double PitchAccuracy) Validate(MusicModel model, Windows windows, int batchSize)
     {
         if (windows.Count == 0) return (double.NaN, double.NaN, double.NaN);
-        var c = model.Config;
+        var c = windows.Config;
+        if (c with { SeqLen = model.Config.SeqLen } != model.Config) throw new ArgumentException("the windows were cut for another model config");
         double loss = 0, nll = 0;
         long hits = 0;
         var all = Enumerable.Range(0, windows.Count).ToArray();
@@ -246,7 +250,7 @@ public sealed class Trainer
             var heads = model.Loss(batch);
             loss += MultiHeadLoss.Total(c.Loss, heads) * size;
             nll += heads[0] * size;
-            var (logits, _) = model.Outputs(size);
+            var (logits, _) = model.Outputs(size, c.SeqLen);
             for (int b = 0; b < size; b++)
             {
                 int best = 0;

@@ -17,10 +17,10 @@ public static class InfoCommand
             var (config, st) = Checkpoint.Read(file);
             long parameters = st.Tensors.Values.Sum(t => (long)t.Data.Length);
             Console.WriteLine($"checkpoint   {Path.GetFullPath(file)}");
-            Console.WriteLine($"parameters   {parameters:N0} in {st.Tensors.Count} tensors");
+            Console.WriteLine($"parameters   {parameters:N0} in {st.Tensors.Count} tensors, stored as {st.Storage}");
             Console.WriteLine($"config       {config.ToJson()}");
             Console.WriteLine($"features     {st.Metadata.GetValueOrDefault("features")}");
-            foreach (var key in new[] { "corpus_fingerprint", "corpus_path", "backend", "state", "train_options", "last_metrics" })
+            foreach (var key in new[] { "corpus_fingerprint", "corpus_path", "backend", "state", "train_options", "last_metrics", "exported_from" })
                 if (st.Metadata.TryGetValue(key, out var v) && v.Length > 0) Console.WriteLine($"{key,-12} {v}");
             return Cli.Ok;
         }));

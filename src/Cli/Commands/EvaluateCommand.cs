@@ -1,0 +1,64 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using MusicGen.Kernels;
+using MusicGen.Midi.Corpus;
+using MusicGen.Model;
+
+namespace MusicGen.Cli.Commands;
+
+/// <summary>
+/// <c>musicgen evaluate</c>: how well a model predicts the note after each window of a corpus split, against
+/// the bigram floor on the same windows. The same numbers training reports per epoch, for any checkpoint.
+/// </summary>
+public static class EvaluateCommand
+{
+    public static Command Build()
+    {
+        var checkpoint = new Option<string?>("--checkpoint", "-c") { Description = "A checkpoint or run directory (default: the embedded model)" };
+        var data = new Option<string>("--data", "-d") { Description = "A prepared cache (.mgcache) or a MIDI folder (prepared into ./cache first)", Required = true };
+        var split = new Option<string>("--split") { Description = "train, validation or test", DefaultValueFactory = _ => "validation" };
+        var window = new Option<int?>("--window") { Description = "Notes of context per prediction (default: the model's own window)" };
+        var batch = new Option<int>("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 256 };
+        var device = DevicesCommand.DeviceOption("cpu");
+        var json = new Option<bool>("--json") { Description = "Print one JSON line" };
+        var cmd = new Command("evaluate", "Pitch NLL, accuracy and loss of a model on a corpus split, next to the bigram baseline")
+        {
+            checkpoint, data, split, window, batch, device, json,
+        };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            var which = p.GetValue(split)!.ToLowerInvariant() switch
+            {
+                "train" => Split.Train, "validation" => Split.Validation, "test" => Split.Test,
+                var s => throw new ArgumentException($"--split '{s}': choose train, validation or test"),
+            };
+            if (p.GetValue(batch) is < 1 or > 65536) return Cli.Error($"--batch must be in 1..65536 (got {p.GetValue(batch)})");
+            if (p.GetValue(window) is int w0 && w0 is < 1 or > 4096) return Cli.Error($"--window must be in 1..4096 (got {w0})");
+            var (corpus, _) = TrainCommand.LoadCorpus(p.GetValue(data)!, sustain: false, quiet: true);
+            using var backend = Devices.Create(p.GetValue(device)!);
+            var (model, source) = GenerateCommand.LoadModel(p.GetValue(checkpoint), backend);
+            using (model)
+            {
+                var config = model.Config with { SeqLen = p.GetValue(window) ?? model.Config.SeqLen };
+                var windows = new Windows(corpus, which, config);
+                if (windows.Count == 0) return Cli.Error($"the {which.ToString().ToLowerInvariant()} split has no window of {config.SeqLen + 1} notes");
+                var started = DateTime.UtcNow;
+                var (loss, nll, accuracy) = Trainer.Validate(model, windows, p.GetValue(batch));
+                double seconds = (DateTime.UtcNow - started).TotalSeconds;
+                var (bigramNll, bigramAccuracy) = new Bigram(corpus, Split.Train).Evaluate(windows, config.SeqLen);
+                var fields = new Dictionary<string, object>
+                {
+                    ["model"] = source, ["split"] = which.ToString().ToLowerInvariant(), ["window"] = config.SeqLen, ["windows"] = windows.Count,
+                    ["loss"] = Math.Round(loss, 4), ["pitch_nll"] = Math.Round(nll, 4), ["pitch_perplexity"] = Math.Round(Math.Exp(nll), 2),
+                    ["pitch_accuracy"] = Math.Round(accuracy, 4), ["bigram_pitch_nll"] = Math.Round(bigramNll, 4), ["bigram_pitch_accuracy"] = Math.Round(bigramAccuracy, 4),
+                    ["seconds"] = Math.Round(seconds, 2),
+                };
+                if (p.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(fields));
+                else foreach (var (key, value) in fields) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{key,-22} {value}"));
+            }
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+}
