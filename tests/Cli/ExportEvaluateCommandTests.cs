@@ -1,0 +1,87 @@
+using System.Text.Json.Nodes;
+using MusicGen.Tests.Corpus;
+using MusicGen.Tests.Midi;
+
+namespace MusicGen.Tests.Cli;
+
+/// <summary><c>musicgen export</c> (float16 models) and <c>musicgen evaluate</c>, end to end through the executable.</summary>
+public class ExportEvaluateCommandTests
+{
+    static string MakeFolder(TempDir dir)
+    {
+        for (int f = 0; f < 12; f++)
+            dir.Write($"data/song{f}.mid", new SmfBuilder().AddTrack(t =>
+            {
+                for (int i = 0; i < 40; i++) { int p = 48 + (f % 5) + (i * (2 + f % 3)) % 24; t.On(0, p, 60 + i % 40).Off(120, p); }
+            }).Build());
+        return dir["data"];
+    }
+
+    static JsonObject Json(CliRunner.Result r) => JsonNode.Parse(r.Stdout.Trim().Split('\n')[^1])!.AsObject();
+
+    [Fact]
+    public void An_every_step_model_exports_to_float16_evaluates_alike_and_generates()
+    {
+        using var dir = new TempDir();
+        var data = MakeFolder(dir);
+        var train = CliRunner.Run("train", "--data", data, "--out", dir["run"], "--epochs", "3", "--unidirectional", "--every-step",
+            "--seq", "6", "--hidden", "8", "--layers", "1", "--batch", "4", "--quiet");
+        Assert.True(train.ExitCode == 0, train.Stderr + train.Stdout);
+
+        var export = CliRunner.Run("export", dir["run"], "--out", dir["small.safetensors"], "--f16");
+        Assert.True(export.ExitCode == 0, export.Stderr);
+        Assert.True(new FileInfo(dir["small.safetensors"]).Length < 0.6 * new FileInfo(dir["run/best.safetensors"]).Length);
+        var info = CliRunner.Run("info", dir["small.safetensors"]);
+        Assert.Contains("stored as F16", info.Stdout);
+        Assert.Contains("\"EveryStep\":true", info.Stdout);
+
+        var full = CliRunner.Run("evaluate", "-c", dir["run/best.safetensors"], "--data", data, "--json");
+        var half = CliRunner.Run("evaluate", "-c", dir["small.safetensors"], "--data", data, "--json");
+        Assert.True(full.ExitCode == 0, full.Stderr);
+        Assert.True(half.ExitCode == 0, half.Stderr);
+        var (a, b) = (Json(full), Json(half));
+        Assert.Equal(6, a["window"]!.GetValue<int>());
+        Assert.Equal(a["windows"]!.GetValue<int>(), b["windows"]!.GetValue<int>());
+        Assert.Equal(a["pitch_nll"]!.GetValue<double>(), b["pitch_nll"]!.GetValue<double>(), 0.01);
+        Assert.True(a["pitch_nll"]!.GetValue<double>() > 0);
+        Assert.True(a["bigram_pitch_nll"]!.GetValue<double>() > 0);
+
+        // An every-step model predicts from any context length: a 2-note window has more windows than a 6-note one.
+        var shortWindow = CliRunner.Run("evaluate", "-c", dir["run"], "--data", data, "--window", "2", "--json");
+        Assert.True(shortWindow.ExitCode == 0, shortWindow.Stderr);
+        Assert.True(Json(shortWindow)["windows"]!.GetValue<int>() > a["windows"]!.GetValue<int>());
+
+        var gen = CliRunner.Run("generate", "-c", dir["small.safetensors"], "--notes", "20", "--seed", "3", "--out", dir["g.mid"]);
+        Assert.True(gen.ExitCode == 0, gen.Stderr);
+        Assert.Contains("20 notes", gen.Stdout);
+    }
+
+    [Fact]
+    public void Bad_export_and_evaluate_inputs_are_one_line_errors()
+    {
+        using var dir = new TempDir();
+        var garbage = dir.Write("x.safetensors", "garbage!garbage!"u8.ToArray());
+        foreach (var args in new[]
+        {
+            new[] { "export", garbage, "--out", dir["y.safetensors"] },
+            ["export", dir["missing.safetensors"], "--out", dir["y.safetensors"]],
+            ["export", garbage, "--out", dir["y.txt"]],
+            ["export", garbage],
+            ["evaluate", "--data", dir["nowhere"]],
+            ["evaluate", "--data", dir["nowhere"], "--split", "holdout"],
+            ["evaluate"],
+        })
+        {
+            var r = CliRunner.Run(args);
+            Assert.True(r.ExitCode == 2, $"{string.Join(' ', args)}: exit {r.ExitCode}, {r.Stderr}");
+            Assert.Single(r.Stderr.Trim().Split('\n'));
+            Assert.StartsWith("musicgen: error:", r.Stderr);
+        }
+        Assert.False(File.Exists(dir["y.safetensors"]));
+
+        var bidirectional = CliRunner.Run("train", "--data", MakeFolder(dir), "--out", dir["r"], "--every-step", "--quiet");
+        Assert.Equal(2, bidirectional.ExitCode);
+        Assert.Contains("unidirectional", bidirectional.Stderr);
+        Assert.False(File.Exists(dir["r/last.safetensors"]));
+    }
+}
