@@ -39,9 +39,13 @@ public static class Sampler
         for (int j = 0; j < n; j++) { z[j] = Math.Exp(z[j] - max); sum += z[j]; }
         for (int j = 0; j < n; j++) z[j] /= sum;
 
-        // Rank once; ties broken by pitch so the support is deterministic.
-        var order = Enumerable.Range(0, n).OrderByDescending(j => z[j]).ThenBy(j => j).ToArray();
         int keep = o.TopK > 0 ? Math.Min(o.TopK, n) : n;
+        if (keep == n && o.TopP >= 1) return z; // nothing to cut: the tempered softmax itself
+
+        // Rank once, most likely first; ties broken by pitch so the support is deterministic.
+        var order = new int[n];
+        for (int j = 0; j < n; j++) order[j] = j;
+        Array.Sort(order, (a, b) => z[a] != z[b] ? z[b].CompareTo(z[a]) : a.CompareTo(b));
         if (o.TopP < 1)
         {
             double cumulative = 0;
