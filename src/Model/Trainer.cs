@@ -121,6 +121,7 @@ public sealed class Trainer
             options.Validate();
             var state = JsonSerializer.Deserialize<TrainingState>(meta["state"], StateJson) ?? throw new InvalidDataException("checkpoint has no training state");
             TruncateMetrics(state);
+            if (Midi.AtomicFile.DeleteOrphans(_runDir) is int orphans and > 0) OnMessage?.Invoke($"removed {orphans} half-written temp file(s) left by an interrupted run");
             OnMessage?.Invoke($"resuming at epoch {state.Epoch + 1}, batch {state.Batch}, step {state.Step}");
             return Run(model, options, state with { Finished = false }, cancel);
         }

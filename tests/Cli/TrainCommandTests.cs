@@ -90,5 +90,6 @@ public class TrainCommandTests
         var resumed = CliRunner.Run("train", "--resume", dir["b"], "--quiet");
         Assert.True(resumed.ExitCode == 0, resumed.Stderr);
         Assert.Equal(StepLines(dir["a"]), StepLines(dir["b"]));
+        Assert.Empty(Directory.GetFiles(dir["b"], "*.tmp-*")); // whatever the kill left half-written is gone
     }
 }
