@@ -165,7 +165,7 @@ public static class BenchCommand
             {
                 ["bench"] = "train-step", ["device"] = be.Kind, ["device_name"] = be.Name, ["layers"] = config.Layers, ["hidden"] = config.Hidden, ["seq"] = config.SeqLen,
                 ["batch"] = B, ["bidirectional"] = config.Bidirectional, ["every_step"] = config.EveryStep, ["predictions_per_step"] = b.TargetRows, ["parameters"] = model.ParameterCount, ["steps"] = R,
-                ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["notes_per_s"] = Round(B / (median / 1000)),
+                ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["notes_per_s"] = Round(b.TargetRows / (median / 1000)), // predicted notes
             });
             return Cli.Ok;
         }));
@@ -192,8 +192,10 @@ public static class BenchCommand
                 double median = Median(times);
                 Report(p.GetValue(json), new()
                 {
-                    ["bench"] = "generate", ["device"] = be.Kind, ["model"] = source, ["count"] = C, ["notes"] = N, ["reps"] = R,
-                    ["median_ms"] = Round(median), ["notes_per_s"] = Round(C * N / (median / 1000)),
+                    ["bench"] = "generate", ["device"] = be.Kind, ["model"] = source,
+                    ["network"] = $"{model.Config.Layers}x{(model.Config.Bidirectional ? "bi" : "uni")}LSTM({model.Config.Hidden}), window {model.Config.SeqLen}",
+                    ["count"] = C, ["notes"] = N, ["reps"] = R, ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()),
+                    ["notes_per_s"] = Round(C * N / (median / 1000)),
                 });
             }
             return Cli.Ok;
