@@ -18,6 +18,10 @@ public class GemmTests
     [InlineData("cpu", 640, 3, 512, false, false)]
     [InlineData("cpu", 300, 7, 33, true, true)]
     [InlineData("cpu", 301, 15, 40, false, true)]
+    [InlineData("cpu", 64, 1024, 256, false, false)]   // generation's recurrent GEMM (B=64, H=256)
+    [InlineData("cpu", 7, 70, 9, false, false)]        // tail rows (7 = 4 + 3) and tail columns (70 = 64 + 6)
+    [InlineData("cpu", 126, 100, 33, true, true)]
+    [InlineData("cpu", 129, 64, 16, true, false)]
     [InlineData("ilgpu-cpu", 3, 5, 7, false, false)]
     [InlineData("ilgpu-cpu", 17, 18, 19, false, true)]
     [InlineData("ilgpu-cpu", 17, 18, 19, true, false)]
