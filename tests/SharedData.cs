@@ -7,6 +7,16 @@ public static class SharedData
     public static string Pop909 => Path.Combine(Root, "pop909");
     public static string MaestroSample => Path.Combine(Root, "maestro-sample");
 
+    /// <summary>The repository's root (the folder holding MusicGen.sln), found by walking up from the test binaries.</summary>
+    public static string RepositoryRoot { get; } = FindUp(d => File.Exists(Path.Combine(d, "MusicGen.sln"))) ?? throw new DirectoryNotFoundException("MusicGen.sln not found above the test binaries");
+
+    static string? FindUp(Func<string, bool> match)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (match(dir.FullName)) return dir.FullName;
+        return null;
+    }
+
     static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

@@ -44,6 +44,13 @@ public class GenerateCommandTests
         Assert.Equal(120, notes.Count);
         Assert.True(notes.Select(n => n.Pitch).Distinct().Count() >= 12, "too few distinct pitches");
         Assert.InRange(MusicGen.Cli.Commands.GenerateCommand.LongestRun(notes), 1, 4);
+
+        // As docs/DEFAULT_MODEL.md says: float16 storage, a few MB at most, a unidirectional every-step network.
+        string file = Path.Combine(SharedData.RepositoryRoot, "models", "default-pop909.safetensors");
+        Assert.InRange(new FileInfo(file).Length, 100_000, 3_000_000);
+        var info = CliRunner.Run("info", file);
+        Assert.Contains("stored as F16", info.Stdout);
+        Assert.Contains("\"Bidirectional\":false,\"EveryStep\":true", info.Stdout);
     }
 
     [Fact]
