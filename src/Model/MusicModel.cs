@@ -162,6 +162,8 @@ public sealed class MusicModel : IDisposable
         readonly List<IDisposable> _all;
         /// <summary>The weights version whose transposes the LSTM workspaces hold (-1: none yet).</summary>
         public long TransposedAt;
+        /// <summary>The last forward computed only what the last step's prediction needs (inference shortcut): no backward may follow it.</summary>
+        public bool Partial;
         /// <summary>Last/DLast: the top layer's last step [B,D] (what the heads read without EveryStep). Logits..RowLoss: [HeadRows, ...].</summary>
         public Tensor X, DX, Zero, Last, DLast, Logits, Reg, Targets, DLogits, DReg, RowLoss;
         /// <summary>What the heads read: Last [B,D], or with EveryStep the top layer's whole output [T*B,D]. Not owned.</summary>
@@ -221,10 +223,16 @@ public sealed class MusicModel : IDisposable
         }
         bool transposesCurrent = s.TransposedAt == _weightsVersion;
         s.TransposedAt = _weightsVersion;
+        // Inference shortcut: when only the last step feeds the heads, the top layer's reverse half is needed at
+        // t = T-1 alone, which it computes first, from x[T-1] and a zero state: one step instead of T.
+        s.Partial = !training && c.Bidirectional && !c.EveryStep && T > 1;
         for (int l = 0; l < c.Layers; l++)
         {
             for (int d = 0; d < c.Directions; d++)
-                LstmLayer.Forward(Backend, s.Ws[l][d], _lstm[l][d], reverse: d == 1, input, state?.H[l] ?? s.Zero, state?.C[l] ?? s.Zero, transposesCurrent);
+            {
+                int steps = s.Partial && l == c.Layers - 1 && d == 1 ? 1 : T;
+                LstmLayer.Forward(Backend, s.Ws[l][d], _lstm[l][d], reverse: d == 1, input, state?.H[l] ?? s.Zero, state?.C[l] ?? s.Zero, transposesCurrent, steps);
+            }
             if (state is not null)
             {
                 Elementwise.Copy(Backend, s.Ws[l][0].H, (T - 1) * B * c.Hidden, state.H[l], 0, B * c.Hidden);
@@ -280,6 +288,7 @@ public sealed class MusicModel : IDisposable
     {
         var c = Config;
         var s = Buffers(batch.Size, batch.Steps);
+        if (s.Partial) throw new InvalidOperationException("backward needs a forward with training: true (an inference forward skips work backward needs)");
         int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B, R = c.RegressionHeads, n = c.HeadRows(B, T);
         foreach (var p in Parameters) Elementwise.Fill(Backend, p.Grad, 0f);
 

@@ -2,6 +2,7 @@ using MusicGen.Midi;
 using MusicGen.Model;
 using MusicGen.Tests.Corpus;
 using MusicGen.Tests.Kernels;
+using MusicGen.Tests.Reference;
 
 namespace MusicGen.Tests.Model;
 
@@ -60,6 +61,32 @@ public class GeneratorTests
             Assert.Equal(Math.Clamp(reg[1], 0.05f, config.MaxSeconds), piece[9].Duration, 4);
             Assert.Throws<ArgumentException>(() => new MusicModel(be, config with { Bidirectional = true }).NewState(1));
         }
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("ilgpu-cpu")]
+    public void A_bidirectional_inference_forward_runs_one_top_reverse_step_and_predicts_like_the_full_forward(string device)
+    {
+        using var be = TestBackends.Create(device);
+        var config = new ModelConfig { SeqLen = 5, Layers = 2, Hidden = 6, EmbeddingDim = 4, Dropout = 0 };
+        using var model = new MusicModel(be, config);
+        model.Initialize(9);
+        var windows = new Windows(TrainerTests.TinyCorpus(), MusicGen.Midi.Corpus.Split.Train, config);
+        var batch = new Batch(config, 3);
+        var other = new Batch(config, 3);
+        windows.Fill(batch, [0, 11, 47]);
+        windows.Fill(other, [5, 30, 2]);
+        model.Forward(other, training: true);           // leaves another batch's activations in every buffer
+        model.Forward(batch, training: false);          // the shortcut: one step of the top layer's reverse half
+        var (logits, reg) = model.Outputs(3);
+        model.Forward(batch, training: true);           // dropout 0: the full computation, every step of every half
+        var (fullLogits, fullReg) = model.Outputs(3);
+        Close.All(logits, j => fullLogits[j], "logits", atol: 1e-5);
+        Close.All(reg, j => fullReg[j], "regression", atol: 1e-5);
+        model.Backward(batch);                          // after a training forward: fine
+        model.Forward(batch, training: false);
+        Assert.Throws<InvalidOperationException>(() => model.Backward(batch)); // after the shortcut: refused
     }
 
     [Fact]

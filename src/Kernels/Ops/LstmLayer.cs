@@ -72,17 +72,21 @@ public static class LstmLayer
     /// x[T,B,I], h0[B,H], c0[B,H] -> ws.H[T,B,H] (and ws.Gates, ws.C saved). Final state: <see cref="FinalIndex"/>.
     /// The weights are first transposed into ws.WihT/ws.WhhT, unless the caller says they already hold the
     /// transposes of these exact weights (<paramref name="transposesCurrent"/>: generation, where weights never change).
+    /// <paramref name="steps"/> &lt; T runs only the first steps of this direction's order (t = 0.. forward, t = T-1..
+    /// reverse) and leaves the other steps of ws.H/ws.C/ws.Gates as they were: inference that needs only the reverse
+    /// half's output at T-1 (one step) uses it. Not for a forward that backward will follow.
     /// </summary>
-    public static void Forward(Backend be, LstmWorkspace ws, LstmWeights w, bool reverse, Tensor x, Tensor h0, Tensor c0, bool transposesCurrent = false)
+    public static void Forward(Backend be, LstmWorkspace ws, LstmWeights w, bool reverse, Tensor x, Tensor h0, Tensor c0, bool transposesCurrent = false, int steps = -1)
     {
         int T = ws.Steps, B = ws.Batch, I = ws.Input, H = ws.Hidden;
+        int n = steps < 0 ? T : Math.Min(steps, T), first = reverse ? T - n : 0; // the time steps run: first .. first+n-1
         if (!transposesCurrent)
         {
             Glue.Transpose(be, w.Wih, ws.WihT, 4 * H, I);
             Glue.Transpose(be, w.Whh, ws.WhhT, 4 * H, H);
         }
-        Gemm.Forward(be, false, false, T * B, 4 * H, I, 1f, x, 0, I, ws.WihT, 0, 4 * H, 0f, ws.Gates, 0, 4 * H);
-        for (int s = 0; s < T; s++)
+        Gemm.Forward(be, false, false, n * B, 4 * H, I, 1f, x, first * B * I, I, ws.WihT, 0, 4 * H, 0f, ws.Gates, first * B * 4 * H, 4 * H);
+        for (int s = 0; s < n; s++)
         {
             int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
             var (hPrev, hPrevOff) = s == 0 ? (h0, 0) : (ws.H, prev * B * H);
