@@ -1,21 +1,12 @@
 using System.Text.Json.Nodes;
 using MusicGen.Tests.Corpus;
-using MusicGen.Tests.Midi;
 
 namespace MusicGen.Tests.Cli;
 
 /// <summary><c>musicgen export</c> (float16 models) and <c>musicgen evaluate</c>, end to end through the executable.</summary>
 public class ExportEvaluateCommandTests
 {
-    static string MakeFolder(TempDir dir)
-    {
-        for (int f = 0; f < 12; f++)
-            dir.Write($"data/song{f}.mid", new SmfBuilder().AddTrack(t =>
-            {
-                for (int i = 0; i < 40; i++) { int p = 48 + (f % 5) + (i * (2 + f % 3)) % 24; t.On(0, p, 60 + i % 40).Off(120, p); }
-            }).Build());
-        return dir["data"];
-    }
+    static string MakeFolder(TempDir dir) => TrainCommandTests.MakeFolder(dir, 12);
 
     static JsonObject Json(CliRunner.Result r) => JsonNode.Parse(r.Stdout.Trim().Split('\n')[^1])!.AsObject();
 

@@ -8,7 +8,7 @@ namespace MusicGen.Tests.Cli;
 public class TrainCommandTests
 {
     /// <summary>A folder of small generated MIDI files (scales and arpeggios) to train on.</summary>
-    static string MakeFolder(TempDir dir, int files = 16)
+    internal static string MakeFolder(TempDir dir, int files = 16)
     {
         for (int f = 0; f < files; f++)
             dir.Write($"data/song{f}.mid", new SmfBuilder().AddTrack(t =>
