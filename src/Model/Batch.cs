@@ -5,8 +5,9 @@ namespace MusicGen.Model;
 
 /// <summary>
 /// One batch on the host, laid out for the model: time-major inputs [T, B, I] (scalar mode) or pitch ids
-/// [T*B] plus continuous features [T*B, C] (embedding mode), and targets [rows, 1+R]
-/// (pitch index, step, duration[, velocity/127]): rows = B (the note after each window), or T*B time-major
+/// [T*B] plus continuous features [T*B, C] (embedding mode), and targets [rows, 1+R]: pitch index, then
+/// step, duration[, velocity/127] as numbers (regression heads) or as bin indices (categorical heads,
+/// <see cref="NoteBins"/>): rows = B (the note after each window), or T*B time-major
 /// with <see cref="ModelConfig.EveryStep"/> (row t*B+b: the note after step t), whose last B rows are again
 /// the notes after the windows.
 /// </summary>
@@ -22,7 +23,10 @@ public sealed class Batch
         Continuous = new float[Steps * size * c.Continuous];
         TargetRows = c.HeadRows(size, Steps);
         Targets = new float[TargetRows * (1 + c.RegressionHeads)];
+        _bins = c.Categorical ? new NoteBins(c) : null;
     }
+
+    readonly NoteBins? _bins;
 
     public int Size { get; }
     public int Steps { get; }
@@ -39,6 +43,13 @@ public sealed class Batch
     {
         int R = c.RegressionHeads;
         Targets[row * (1 + R)] = n.Pitch + shift;
+        if (_bins is not null)
+        {
+            Targets[row * (1 + R) + 1] = _bins.StepBin(n.Step);
+            Targets[row * (1 + R) + 2] = _bins.DurationBin(n.Duration);
+            if (c.Velocity) Targets[row * (1 + R) + 3] = _bins.VelocityBin(n.Velocity);
+            return;
+        }
         Targets[row * (1 + R) + 1] = c.ClipSeconds(n.Step);
         Targets[row * (1 + R) + 2] = c.ClipSeconds(n.Duration);
         if (c.Velocity) Targets[row * (1 + R) + 3] = n.Velocity / 127f;

@@ -14,9 +14,12 @@ public sealed record GenerateOptions(int Notes = 200, int Count = 1, ulong Seed 
 
 /// <summary>
 /// Autoregressive generation: the model sees the last T notes of each piece and proposes the next.
-/// Pitch is sampled (temperature, top-k, top-p, repetition penalty); step and duration are the regression
-/// head's predictions (its conditional mean), clipped to [0, MaxSeconds] (duration at least MinDuration);
-/// velocity is predicted when the model has a velocity head, else the primer's mean velocity.
+/// Pitch is sampled (temperature, top-k, top-p, repetition penalty). A categorical model's step, duration and
+/// velocity are sampled too, each from its own bins with its own temperature and top-p, independently given the
+/// history, and written as the bin's value (<see cref="NoteBins"/>; the chord bin is a step of exactly 0).
+/// A regression model's step and duration are the regression head's predictions (its conditional mean), clipped
+/// to [0, MaxSeconds] (duration at least MinDuration). Velocity is predicted when the model has a velocity head,
+/// else the primer's mean velocity.
 /// A bidirectional model re-runs its whole window of the last T notes for every note (its backward half must
 /// re-read the window); a unidirectional model reads the primer once (its last T notes, or all of it when the
 /// model was trained on every step and so knows any context length) and then carries its LSTM state, one time
@@ -31,16 +34,49 @@ public static class Generator
     public static NoteRow[] DefaultPrimer(ModelConfig c) => DefaultPrimer(c.EveryStep ? Math.Min(c.SeqLen, 12) : c.SeqLen);
 
     /// <summary>A built-in primer (a C-major arpeggio, quarter notes at 120 bpm) for when none is given.</summary>
-    public static NoteRow[] DefaultPrimer(int length)
+    public static NoteRow[] DefaultPrimer(int length) => Arpeggio(length, 60, minor: false);
+
+    /// <summary>An arpeggio of the triad on <paramref name="root"/> (root, third, fifth, octave, fifth, third ...), quarter notes at 120 bpm.</summary>
+    public static NoteRow[] Arpeggio(int length, int root, bool minor)
     {
-        int[] pitches = [60, 64, 67, 72, 67, 64];
+        int[] pitches = [root, root + (minor ? 3 : 4), root + 7, root + 12, root + 7, root + (minor ? 3 : 4)];
         return Enumerable.Range(0, length).Select(i => new NoteRow(pitches[i % pitches.Length], i == 0 ? 0 : 0.5f, 0.45f, 80)).ToArray();
     }
 
-    /// <summary>Generates <see cref="GenerateOptions.Count"/> pieces; each is the primer followed by the new notes.</summary>
+    /// <summary>
+    /// Built-in primers for <paramref name="count"/> pieces, so that pieces differ: each in one of the 24 major and
+    /// minor keys drawn from the seed, its root between C3 and B3. An every-step model gets only the key's triad as one
+    /// block chord (3 notes; what follows is the model's own opening); a windowed model the key's arpeggio, as long as its window.
+    /// </summary>
+    public static NoteRow[][] RandomPrimers(ModelConfig c, int count, ulong seed)
+    {
+        var primers = new NoteRow[count][];
+        for (int i = 0; i < count; i++)
+        {
+            var rng = new SplitMix(seed * 0xA24BAED4963EE407UL + (ulong)i + 1);
+            int root = 48 + rng.NextInt(12);
+            bool minor = rng.NextInt(2) == 1;
+            primers[i] = c.EveryStep
+                ? [new NoteRow(root, 0, 1f, 70), new NoteRow(root + (minor ? 3 : 4), 0, 1f, 70), new NoteRow(root + 7, 0, 1f, 70)]
+                : Arpeggio(c.SeqLen, root, minor);
+        }
+        return primers;
+    }
+
+    /// <summary>Generates <see cref="GenerateOptions.Count"/> pieces from one primer; each is the primer followed by the new notes.</summary>
     public static List<NoteRow[]> Generate(MusicModel model, ReadOnlySpan<NoteRow> primer, GenerateOptions o)
     {
+        var one = primer.ToArray();
+        return Generate(model, Enumerable.Repeat(one, Math.Max(o.Count, 1)).ToArray(), o);
+    }
+
+    /// <summary>Generates one piece per primer (all of one length; <see cref="GenerateOptions.Count"/> must match); each is its primer followed by the new notes.</summary>
+    public static List<NoteRow[]> Generate(MusicModel model, IReadOnlyList<NoteRow[]> primers, GenerateOptions o)
+    {
         var c = model.Config;
+        if (primers.Count != o.Count) throw new ArgumentException($"{primers.Count} primers for --count {o.Count}");
+        if (primers.Any(p => p.Length != primers[0].Length)) throw new ArgumentException("the primers of one batch must have one length");
+        ReadOnlySpan<NoteRow> primer = primers.Count > 0 ? primers[0] : [];
         var sampling = o.Sampling ?? new SamplingOptions();
         sampling.Validate();
         if (o.Count < 1) throw new ArgumentException($"--count must be at least 1 (got {o.Count})");
@@ -48,10 +84,11 @@ public static class Generator
         if (o.Seconds < 0 || double.IsNaN(o.Seconds)) throw new ArgumentException($"--seconds must be positive (got {o.Seconds})");
         if (primer.Length < MinPrimer(c)) throw new ArgumentException($"the primer has {primer.Length} notes; the model needs at least {MinPrimer(c)}");
 
-        int C = o.Count, R = c.RegressionHeads;
+        int C = o.Count, R = c.RegressionHeads, K = c.ClassCount;
         float velocity = primer.Length > 0 ? (float)primer.ToArray().Average(n => n.Velocity) : 80f;
-        var primerNotes = primer.ToArray();
-        var pieces = Enumerable.Range(0, C).Select(_ => new List<NoteRow>(primerNotes)).ToList();
+        var pieces = primers.Select(p => new List<NoteRow>(p)).ToList();
+        var bins = c.Categorical ? new NoteBins(c) : null;
+        SamplingOptions stepSampling = sampling.Step.AsOptions(), durationSampling = sampling.Duration.AsOptions(), velocitySampling = sampling.Velocity.AsOptions();
         var rngs = Enumerable.Range(0, C).Select(i => new SplitMix(o.Seed * 0x9E3779B97F4A7C15UL + (ulong)i)).ToArray();
         var window = new Batch(c, C, c.EveryStep ? primer.Length : c.SeqLen);
         // A unidirectional model carries its (h, c) from note to note: after reading the primer's window once,
@@ -82,11 +119,24 @@ public static class Generator
                 var piece = pieces[b];
                 int recentCount = Math.Min(sampling.RepetitionWindow, piece.Count);
                 for (int i = 0; i < recentCount; i++) recent[i] = (int)piece[piece.Count - 1 - i].Pitch;
-                var p = Sampler.Distribution(logits.AsSpan(b * MusicModel.Pitches, MusicModel.Pitches), sampling, recent.AsSpan(0, recentCount));
+                var row = logits.AsSpan(b * K, K);
+                var p = Sampler.Distribution(row[..MusicModel.Pitches], sampling, recent.AsSpan(0, recentCount));
                 int pitch = Sampler.Draw(p, rngs[b].NextDouble());
-                float stepSeconds = Math.Clamp(reg[b * R], 0f, c.MaxSeconds);
-                float duration = Math.Clamp(reg[b * R + 1], o.MinDuration, c.MaxSeconds);
-                float vel = c.Velocity ? Math.Clamp(reg[b * R + 2] * 127f, 1f, 127f) : velocity;
+                float stepSeconds, duration, vel;
+                if (bins is not null)
+                {
+                    // Each feature's bins are their own softmax, sampled on their own (given the same history).
+                    int o1 = MusicModel.Pitches, o2 = o1 + bins.StepBins, o3 = o2 + bins.DurationBins;
+                    stepSeconds = bins.StepValues[Sampler.Draw(Sampler.Distribution(row[o1..o2], stepSampling), rngs[b].NextDouble())];
+                    duration = Math.Max(bins.DurationValues[Sampler.Draw(Sampler.Distribution(row[o2..o3], durationSampling), rngs[b].NextDouble())], o.MinDuration);
+                    vel = c.Velocity ? bins.VelocityValues[Sampler.Draw(Sampler.Distribution(row[o3..], velocitySampling), rngs[b].NextDouble())] : velocity;
+                }
+                else
+                {
+                    stepSeconds = Math.Clamp(reg[b * R], 0f, c.MaxSeconds);
+                    duration = Math.Clamp(reg[b * R + 1], o.MinDuration, c.MaxSeconds);
+                    vel = c.Velocity ? Math.Clamp(reg[b * R + 2] * 127f, 1f, 127f) : velocity;
+                }
                 piece.Add(new NoteRow(pitch, stepSeconds, duration, MathF.Round(vel)));
                 if (step > 0) elapsed[b] += stepSeconds; // the first new note starts the generated part at 0
             }

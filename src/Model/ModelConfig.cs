@@ -34,8 +34,21 @@ public sealed record ModelConfig
     /// </summary>
     public string Input { get; init; } = "embedding";
     public int EmbeddingDim { get; init; } = 32;
-    public bool Velocity { get; init; }
+    /// <summary>Velocity as an input feature and a head (on by default: dynamics are part of the music).</summary>
+    public bool Velocity { get; init; } = true;
     public float MaxSeconds { get; init; } = 4f;
+    /// <summary>
+    /// How step, duration and velocity are predicted. "categorical" (default): a softmax over quantised bins per
+    /// feature (<see cref="NoteBins"/>), trained with cross-entropy and sampled at generation, so a step can be
+    /// exactly 0 (a chord) and rhythm varies. "regression": the original design's regression head (squared error
+    /// plus positive pressure), whose prediction is a conditional mean. Checkpoints written before this option
+    /// existed load as "regression".
+    /// </summary>
+    public string Heads { get; init; } = "categorical";
+    /// <summary>Categorical heads: step bins (the first is "a chord"), duration bins, velocity bins.</summary>
+    public int StepBins { get; init; } = 64;
+    public int DurationBins { get; init; } = 64;
+    public int VelocityBins { get; init; } = 32;
     /// <summary>Loss weights: pitch first (its cross-entropy also dwarfs the regression losses).</summary>
     public float PitchWeight { get; init; } = 1f;
     public float StepWeight { get; init; } = 0.5f;
@@ -45,7 +58,16 @@ public sealed record ModelConfig
     public float PositivePressure { get; init; } = 10f;
 
     [JsonIgnore] public int Directions => Bidirectional ? 2 : 1;
+    [JsonIgnore] public bool Categorical => Heads == "categorical";
+    /// <summary>Features after pitch that each note's prediction has: step, duration (and velocity). With regression heads, the regression outputs.</summary>
     [JsonIgnore] public int RegressionHeads => Velocity ? 3 : 2;
+    /// <summary>Logits per prediction: 128 pitches, then (categorical heads) the step, duration and velocity bins.</summary>
+    [JsonIgnore] public int ClassCount => Categorical ? Pitches + StepBins + DurationBins + (Velocity ? VelocityBins : 0) : Pitches;
+    /// <summary>The groups of logits the categorical loss sees, with the loss weights.</summary>
+    [JsonIgnore] public CategoricalGroups Groups => Velocity
+        ? CategoricalGroups.From([Pitches, StepBins, DurationBins, VelocityBins], [PitchWeight, StepWeight, DurationWeight, VelocityWeight])
+        : CategoricalGroups.From([Pitches, StepBins, DurationBins], [PitchWeight, StepWeight, DurationWeight]);
+    const int Pitches = MultiHeadLoss.Pitches;
     /// <summary>Continuous input features: step, duration (and velocity).</summary>
     [JsonIgnore] public int Continuous => Velocity ? 3 : 2;
     [JsonIgnore] public int InputSize => Input == "embedding" ? EmbeddingDim + Continuous : 1 + Continuous;
@@ -67,10 +89,18 @@ public sealed record ModelConfig
         if (Input is not ("scalar" or "embedding")) throw new ArgumentException($"input '{Input}': choose scalar or embedding");
         if (Input == "embedding" && (EmbeddingDim < 1 || EmbeddingDim > 1024)) throw new ArgumentException($"embedding size {EmbeddingDim} outside 1..1024");
         if (EveryStep && Bidirectional) throw new ArgumentException("every-step targets need a unidirectional model (a bidirectional one would read the notes it predicts)");
-        if (!(MaxSeconds > 0)) throw new ArgumentException("max seconds must be positive");
+        if (!(MaxSeconds > NoteBins.ChordSeconds)) throw new ArgumentException($"max seconds must be above {NoteBins.ChordSeconds}");
+        if (Heads is not ("categorical" or "regression")) throw new ArgumentException($"heads '{Heads}': choose categorical or regression");
+        if (Categorical && (StepBins is < 2 or > 1024 || DurationBins is < 1 or > 1024 || VelocityBins is < 1 or > 127))
+            throw new ArgumentException("bins: step 2..1024, duration 1..1024, velocity 1..127");
     }
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
     public string ToJson() => JsonSerializer.Serialize(this, Json);
-    public static ModelConfig FromJson(string json) => JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new InvalidDataException("empty model config");
+    /// <summary>Reads a stored config; one written before <see cref="Heads"/> existed is a regression model.</summary>
+    public static ModelConfig FromJson(string json)
+    {
+        var c = JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new InvalidDataException("empty model config");
+        return json.Contains("\"Heads\"", StringComparison.Ordinal) ? c : c with { Heads = "regression" };
+    }
 }

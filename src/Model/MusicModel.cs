@@ -29,9 +29,11 @@ public sealed class Parameter : IDisposable
 
 /// <summary>
 /// The network: [pitch embedding] -> N stacked (bi)LSTM layers, each followed by layer norm and dropout
-/// -> the output at the last time step (or at every step, <see cref="ModelConfig.EveryStep"/>) -> a pitch
-/// head (Linear D->128) and a regression head (Linear D->2 or 3: step, duration[, velocity]) -> the
-/// weighted multi-head loss.
+/// -> the output at the last time step (or at every step, <see cref="ModelConfig.EveryStep"/>) -> the heads:
+///   categorical (default): one Linear D->K whose K logits are 128 pitches, then the step, duration (and velocity)
+///     bins (<see cref="NoteBins"/>), each group its own softmax -> <see cref="CategoricalLoss"/>;
+///   regression (the original design): a pitch head (Linear D->128) and a regression head (Linear D->2 or 3:
+///     step, duration[, velocity]) -> <see cref="MultiHeadLoss"/>.
 ///
 /// Every forward and backward pass is spelled out below in terms of the kernels in MusicGen.Kernels.Ops;
 /// there is no autograd. Tensor names follow PyTorch (nn.LSTM: lstm.weight_ih_l{k}[_reverse] ...), so a
@@ -44,7 +46,8 @@ public sealed class MusicModel : IDisposable
     readonly Dictionary<(int Batch, int Steps), StepBuffers> _buffers = [];
     readonly LstmWeights[][] _lstm, _lstmGrad;   // [layer][direction]
     readonly Parameter?[] _gain, _bias;          // layer norm per layer
-    readonly Parameter _pitchW, _pitchB, _regW, _regB;
+    readonly Parameter _pitchW, _pitchB;          // categorical: all K logits; regression: the 128 pitch logits
+    readonly Parameter? _regW, _regB;             // regression heads only
     readonly Parameter? _embedding;
     readonly Tensor _norm2, _partials;
 
@@ -77,8 +80,12 @@ public sealed class MusicModel : IDisposable
             }
             if (config.LayerNorm) { _gain[l] = Add($"norm.{l}.weight", D); _bias[l] = Add($"norm.{l}.bias", D); }
         }
-        _pitchW = Add("pitch_head.weight", Pitches, D); _pitchB = Add("pitch_head.bias", Pitches);
-        _regW = Add("regression_head.weight", config.RegressionHeads, D); _regB = Add("regression_head.bias", config.RegressionHeads);
+        if (config.Categorical) { _pitchW = Add("heads.weight", config.ClassCount, D); _pitchB = Add("heads.bias", config.ClassCount); }
+        else
+        {
+            _pitchW = Add("pitch_head.weight", Pitches, D); _pitchB = Add("pitch_head.bias", Pitches);
+            _regW = Add("regression_head.weight", config.RegressionHeads, D); _regB = Add("regression_head.bias", config.RegressionHeads);
+        }
         Parameters = ps;
         ParameterCount = ps.Sum(p => (long)p.Length);
         _norm2 = backend.Allocate(1);
@@ -154,8 +161,8 @@ public sealed class MusicModel : IDisposable
             TransposedAt = -1;
             Last = A(B, D); DLast = A(B, D);
             int heads = c.HeadRows(B, T);
-            Logits = A(heads, Pitches); Reg = A(heads, c.RegressionHeads); Targets = A(heads, 1 + c.RegressionHeads);
-            DLogits = A(heads, Pitches); DReg = A(heads, c.RegressionHeads); RowLoss = A(heads, 1 + c.RegressionHeads);
+            Logits = A(heads, c.ClassCount); Reg = A(heads, c.RegressionHeads); Targets = A(heads, 1 + c.RegressionHeads);
+            DLogits = A(heads, c.ClassCount); DReg = A(heads, c.RegressionHeads); RowLoss = A(heads, 1 + c.RegressionHeads);
             _all = all;
         }
 
@@ -164,7 +171,8 @@ public sealed class MusicModel : IDisposable
         public long TransposedAt;
         /// <summary>The last forward computed only what the last step's prediction needs (inference shortcut): no backward may follow it.</summary>
         public bool Partial;
-        /// <summary>Last/DLast: the top layer's last step [B,D] (what the heads read without EveryStep). Logits..RowLoss: [HeadRows, ...].</summary>
+        /// <summary>Last/DLast: the top layer's last step [B,D] (what the heads read without EveryStep). Logits..RowLoss: [HeadRows, ...]
+        /// (Logits, DLogits: [HeadRows, ClassCount]; Reg, DReg: used by regression heads only).</summary>
         public Tensor X, DX, Zero, Last, DLast, Logits, Reg, Targets, DLogits, DReg, RowLoss;
         /// <summary>What the heads read: Last [B,D], or with EveryStep the top layer's whole output [T*B,D]. Not owned.</summary>
         public Tensor HeadInput = null!;
@@ -249,10 +257,12 @@ public sealed class MusicModel : IDisposable
         int n = c.HeadRows(B, T);
         if (c.EveryStep) s.HeadInput = input;
         else { Glue.SelectStepForward(Backend, input, T - 1, B * D, s.Last); s.HeadInput = s.Last; }
-        Gemm.Forward(Backend, false, true, n, Pitches, D, 1f, s.HeadInput, 0, D, _pitchW.Value, 0, D, 0f, s.Logits, 0, Pitches);
-        Glue.AddBias(Backend, s.Logits, _pitchB.Value, n, Pitches);
+        int K = c.ClassCount;
+        Gemm.Forward(Backend, false, true, n, K, D, 1f, s.HeadInput, 0, D, _pitchW.Value, 0, D, 0f, s.Logits, 0, K);
+        Glue.AddBias(Backend, s.Logits, _pitchB.Value, n, K);
+        if (_regW is null) return;
         Gemm.Forward(Backend, false, true, n, c.RegressionHeads, D, 1f, s.HeadInput, 0, D, _regW.Value, 0, D, 0f, s.Reg, 0, c.RegressionHeads);
-        Glue.AddBias(Backend, s.Reg, _regB.Value, n, c.RegressionHeads);
+        Glue.AddBias(Backend, s.Reg, _regB!.Value, n, c.RegressionHeads);
     }
 
     void Upload(Batch batch, StepBuffers s)
@@ -266,16 +276,27 @@ public sealed class MusicModel : IDisposable
         Backend.CopyFromHost(batch.Targets, s.Targets);
     }
 
-    /// <summary>Downloads the last forward's prediction after the whole window: logits [B,128] and regression [B,R].</summary>
+    /// <summary>
+    /// Downloads the last forward's prediction after the whole window: logits [B, ClassCount] (the 128 pitch logits
+    /// first, then a categorical model's bins) and regression [B,R] (empty for a categorical model).
+    /// </summary>
     public (float[] Logits, float[] Regression) Outputs(int batchSize, int steps = 0)
     {
-        int T = steps > 0 ? steps : Config.SeqLen, R = Config.RegressionHeads, first = Config.HeadRows(batchSize, T) - batchSize; // the last B rows
+        int T = steps > 0 ? steps : Config.SeqLen, K = Config.ClassCount, first = Config.HeadRows(batchSize, T) - batchSize; // the last B rows
+        int R = Config.Categorical ? 0 : Config.RegressionHeads;
         var s = Buffers(batchSize, T);
-        var logits = new float[batchSize * Pitches];
+        var logits = new float[batchSize * K];
         var reg = new float[batchSize * R];
-        Backend.CopyToHost(s.Logits, logits, first * Pitches);
+        Backend.CopyToHost(s.Logits, logits, first * K);
         Backend.CopyToHost(s.Reg, reg, first * R);
         return (logits, reg);
+    }
+
+    /// <summary>The loss op of the model's heads: per-row head losses into RowLoss, gradients into DLogits (and DReg).</summary>
+    void HeadLoss(StepBuffers s, int n)
+    {
+        if (Config.Categorical) CategoricalLoss.ForwardBackward(Backend, n, Config.Groups, s.Logits, s.Targets, s.DLogits, s.RowLoss);
+        else MultiHeadLoss.ForwardBackward(Backend, n, Config.Loss, s.Logits, s.Reg, s.Targets, s.DLogits, s.DReg, s.RowLoss);
     }
 
     // ------------------------------------------------------------------ loss and backward
@@ -289,20 +310,23 @@ public sealed class MusicModel : IDisposable
         var c = Config;
         var s = Buffers(batch.Size, batch.Steps);
         if (s.Partial) throw new InvalidOperationException("backward needs a forward with training: true (an inference forward skips work backward needs)");
-        int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B, R = c.RegressionHeads, n = c.HeadRows(B, T);
+        int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B, R = c.RegressionHeads, n = c.HeadRows(B, T), K = c.ClassCount;
         foreach (var p in Parameters) Elementwise.Fill(Backend, p.Grad, 0f);
 
-        MultiHeadLoss.ForwardBackward(Backend, n, c.Loss, s.Logits, s.Reg, s.Targets, s.DLogits, s.DReg, s.RowLoss);
+        HeadLoss(s, n);
         // Heads: logits = in W^T + b  ->  dW += dlogits^T in, db += sum dlogits, din = dlogits W.
         // "in" is the last step [B,D] (its gradient DLast then lands at step T-1 of the top layer's output),
         // or with EveryStep the top layer's whole output [T*B,D] (its gradient is that output's gradient).
         Tensor dHeadInput = c.EveryStep ? s.DOut[c.Layers - 1] : s.DLast;
-        Gemm.Forward(Backend, true, false, Pitches, D, n, 1f, s.DLogits, 0, Pitches, s.HeadInput, 0, D, 1f, _pitchW.Grad, 0, D);
-        Elementwise.SumRowsForward(Backend, s.DLogits, n, Pitches, _pitchB.Grad);
-        Gemm.Forward(Backend, true, false, R, D, n, 1f, s.DReg, 0, R, s.HeadInput, 0, D, 1f, _regW.Grad, 0, D);
-        Elementwise.SumRowsForward(Backend, s.DReg, n, R, _regB.Grad);
-        Gemm.Forward(Backend, false, false, n, D, Pitches, 1f, s.DLogits, 0, Pitches, _pitchW.Value, 0, D, 0f, dHeadInput, 0, D);
-        Gemm.Forward(Backend, false, false, n, D, R, 1f, s.DReg, 0, R, _regW.Value, 0, D, 1f, dHeadInput, 0, D);
+        Gemm.Forward(Backend, true, false, K, D, n, 1f, s.DLogits, 0, K, s.HeadInput, 0, D, 1f, _pitchW.Grad, 0, D);
+        Elementwise.SumRowsForward(Backend, s.DLogits, n, K, _pitchB.Grad);
+        Gemm.Forward(Backend, false, false, n, D, K, 1f, s.DLogits, 0, K, _pitchW.Value, 0, D, 0f, dHeadInput, 0, D);
+        if (_regW is not null)
+        {
+            Gemm.Forward(Backend, true, false, R, D, n, 1f, s.DReg, 0, R, s.HeadInput, 0, D, 1f, _regW.Grad, 0, D);
+            Elementwise.SumRowsForward(Backend, s.DReg, n, R, _regB!.Grad);
+            Gemm.Forward(Backend, false, false, n, D, R, 1f, s.DReg, 0, R, _regW.Value, 0, D, 1f, dHeadInput, 0, D);
+        }
         if (!c.EveryStep)
         {
             // Only the last time step of the top layer feeds the heads.
@@ -360,7 +384,7 @@ public sealed class MusicModel : IDisposable
     {
         int B = batch.Size, n = Config.HeadRows(B, batch.Steps), heads = 1 + Config.RegressionHeads;
         var s = Buffers(B, batch.Steps);
-        MultiHeadLoss.ForwardBackward(Backend, n, Config.Loss, s.Logits, s.Reg, s.Targets, s.DLogits, s.DReg, s.RowLoss);
+        HeadLoss(s, n);
         var rows = new float[B * heads];
         Backend.CopyToHost(s.RowLoss, rows, (n - B) * heads);
         var mean = new float[heads];

@@ -1,6 +1,19 @@
 namespace MusicGen.Model;
 
-/// <summary>How the next pitch is drawn from the pitch head's logits.</summary>
+/// <summary>How one categorical head (step, duration or velocity bins) is sampled: temperature and nucleus.</summary>
+public readonly record struct HeadSampling(float Temperature = 1f, float TopP = 1f)
+{
+    public void Validate(string head)
+    {
+        if (!(Temperature > 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"--{head}-temperature must be > 0 (got {Temperature})");
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"--{head}-top-p must be in (0, 1] (got {TopP})");
+    }
+
+    /// <summary>The same as a <see cref="SamplingOptions"/> for <see cref="Sampler.Distribution"/> (no top-k, no penalty).</summary>
+    public SamplingOptions AsOptions() => new(Temperature, 0, TopP, 1f, 0);
+}
+
+/// <summary>How the next pitch is drawn from the pitch head's logits (and, for a categorical model, step, duration and velocity from theirs).</summary>
 /// <param name="Temperature">Divides the logits: &lt; 1 sharper, &gt; 1 flatter. Must be &gt; 0.</param>
 /// <param name="TopK">Keep only the K most likely pitches (0: all).</param>
 /// <param name="TopP">Nucleus: keep the smallest set of most likely pitches whose probability reaches P, in (0, 1].</param>
@@ -8,8 +21,14 @@ namespace MusicGen.Model;
 /// when positive and multiplied when negative (CTRL's rule); 1 disables it. Fights one-note loops.</param>
 public sealed record SamplingOptions(float Temperature = 1f, int TopK = 0, float TopP = 1f, float RepetitionPenalty = 1f, int RepetitionWindow = 8)
 {
+    /// <summary>Categorical models: how the step, duration and velocity bins are drawn.</summary>
+    public HeadSampling Step { get; init; } = new(1f, 1f);
+    public HeadSampling Duration { get; init; } = new(1f, 1f);
+    public HeadSampling Velocity { get; init; } = new(1f, 1f);
+
     public void Validate()
     {
+        Step.Validate("step"); Duration.Validate("duration"); Velocity.Validate("velocity");
         if (!(Temperature > 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"--temperature must be > 0 (got {Temperature})");
         if (TopK < 0) throw new ArgumentException($"--top-k must be at least 1 (got {TopK})");
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"--top-p must be in (0, 1] (got {TopP})");

@@ -252,10 +252,11 @@ public sealed class Trainer
             loss += MultiHeadLoss.Total(c.Loss, heads) * size;
             nll += heads[0] * size;
             var (logits, _) = model.Outputs(size, c.SeqLen);
+            int K = c.ClassCount; // the pitch logits are the first 128 of each row
             for (int b = 0; b < size; b++)
             {
                 int best = 0;
-                for (int j = 1; j < MusicModel.Pitches; j++) if (logits[b * MusicModel.Pitches + j] > logits[b * MusicModel.Pitches + best]) best = j;
+                for (int j = 1; j < MusicModel.Pitches; j++) if (logits[b * K + j] > logits[b * K + best]) best = j;
                 if (best == batch.TargetPitch(b, c)) hits++;
             }
         }

@@ -31,8 +31,12 @@ public static class TrainCommand
         var noNorm = new Option<bool>("--no-layer-norm") { Description = "No layer norm between layers" };
         var input = new Option<string>("--input") { Description = "scalar (pitch/128, step, duration) or embedding (learned pitch embedding + step, duration)", DefaultValueFactory = _ => d.Input };
         var embDim = Opt("--embedding-dim", d.EmbeddingDim, "Pitch embedding size (--input embedding)");
-        var velocity = new Option<bool>("--velocity") { Description = "Velocity as an input feature and a fourth head" };
-        var huber = new Option<bool>("--huber") { Description = "Huber instead of squared error for step/duration/velocity" };
+        var noVelocity = new Option<bool>("--no-velocity") { Description = "No velocity input or head (generated notes take the primer's mean velocity)" };
+        var heads = new Option<string>("--heads") { Description = "categorical (step, duration, velocity as sampled bins) or regression (the original design's predicted values)", DefaultValueFactory = _ => d.Heads };
+        var stepBins = Opt("--step-bins", d.StepBins, "Categorical heads: step bins (the first means 'with the previous note')");
+        var durationBins = Opt("--duration-bins", d.DurationBins, "Categorical heads: duration bins (log-spaced)");
+        var velocityBins = Opt("--velocity-bins", d.VelocityBins, "Categorical heads: velocity bins");
+        var huber = new Option<bool>("--huber") { Description = "Regression heads: Huber instead of squared error for step/duration/velocity" };
         var pw = Opt("--pitch-weight", d.PitchWeight, "Loss weight of the pitch head");
         var sw = Opt("--step-weight", d.StepWeight, "Loss weight of the step head");
         var dw = Opt("--duration-weight", d.DurationWeight, "Loss weight of the duration head");
@@ -50,7 +54,7 @@ public static class TrainCommand
 
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
-            data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, velocity, huber,
+            data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, huber,
             pw, sw, dw, vw, transpose, stride, patience, clip, wd, seed, every, logEvery, sustain, quiet,
         };
         cmd.SetAction(p => Cli.Run(() =>
@@ -79,7 +83,8 @@ public static class TrainCommand
                     {
                         SeqLen = p.GetValue(seq), Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Bidirectional = !p.GetValue(uni), EveryStep = p.GetValue(everyStep),
                         Dropout = p.GetValue(dropout), LayerNorm = !p.GetValue(noNorm), Input = p.GetValue(input)!, EmbeddingDim = p.GetValue(embDim),
-                        Velocity = p.GetValue(velocity), Huber = p.GetValue(huber), PitchWeight = p.GetValue(pw), StepWeight = p.GetValue(sw),
+                        Velocity = !p.GetValue(noVelocity), Heads = p.GetValue(heads)!, StepBins = p.GetValue(stepBins), DurationBins = p.GetValue(durationBins),
+                        VelocityBins = p.GetValue(velocityBins), Huber = p.GetValue(huber), PitchWeight = p.GetValue(pw), StepWeight = p.GetValue(sw),
                         DurationWeight = p.GetValue(dw), VelocityWeight = p.GetValue(vw),
                     };
                     config.Validate();
