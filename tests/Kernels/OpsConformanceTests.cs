@@ -93,6 +93,47 @@ public class OpsConformanceTests
         Close.Matrix(be.Download(dr), edr, "dreg");
     }
 
+    [Theory]
+    [InlineData("cpu", 64, true)]
+    [InlineData("cpu", 5, false)]
+    [InlineData("ilgpu-cpu", 3, true)]
+    [InlineData("ilgpu-cpu", 2, false)]
+    public void Categorical_loss_values_and_gradients(string device, int N, bool velocity)
+    {
+        using var be = TestBackends.Create(device);
+        int[] sizes = velocity ? [128, 64, 64, 32] : [128, 9, 6];
+        float[] weights = velocity ? [1f, 0.5f, 0.7f, 0.25f] : [0.8f, 1f, 2f];
+        var groups = CategoricalGroups.From(sizes, weights);
+        int K = groups.Width, G = sizes.Length;
+        var r = new Rand(N + K);
+        var logits = r.Floats(N * K, 3f);
+        var targets = new float[N * G];
+        for (int n = 0; n < N; n++)
+            for (int g = 0; g < G; g++) targets[n * G + g] = (n * 37 + g * 11) % sizes[g];
+        var refTargets = Enumerable.Range(0, N).Select(n => targets.Skip(n * G).Take(G).Select(v => (double)v).ToArray()).ToArray();
+        var (heads, total, edl) = RefOps.CategoricalLoss(Rand.Mat(logits, N, K), refTargets, sizes, weights.Select(w => (double)w).ToArray());
+
+        using var tl = be.Upload(logits, N, K); using var tt = be.Upload(targets, N, G);
+        using var dl = be.Allocate(N, K); using var rows = be.Allocate(N, G);
+        CategoricalLoss.ForwardBackward(be, N, groups, tl, tt, dl, rows);
+        var got = MultiHeadLoss.HeadLosses(be, rows, N, G);
+        Close.All(got, k => heads[k], "head loss");
+        Assert.Equal(total, got.Zip(weights, (h, w) => (double)h * w).Sum(), 3);
+        Close.Matrix(be.Download(dl), edl, "dlogits");
+        Assert.Equal(K, 128 + sizes.Skip(1).Sum());
+        Assert.Equal(128 + sizes[1], groups.Offset(2));
+    }
+
+    [Fact]
+    public void Categorical_loss_rejects_a_target_outside_its_group()
+    {
+        using var be = TestBackends.Create("cpu");
+        var groups = CategoricalGroups.From([128, 4], [1f, 1f]);
+        using var l = be.Allocate(1, 132); using var t = be.Upload([60f, 4f], 1, 2); using var dl = be.Allocate(1, 132); using var rows = be.Allocate(1, 2);
+        Assert.Contains("group 1", Assert.Throws<ArgumentException>(() => CategoricalLoss.ForwardBackward(be, 1, groups, l, t, dl, rows)).Message);
+        Assert.Throws<ArgumentException>(() => CategoricalGroups.From([128, 0], [1f, 1f]));
+    }
+
     [Fact]
     public void Loss_rejects_a_pitch_target_out_of_range()
     {

@@ -6,8 +6,9 @@ namespace MusicGen.Tests.Kernels;
 /// <summary>Finite-difference proof of the composed reference: 2-layer Bi-LSTM + layer norm + dropout + heads + loss.</summary>
 public class RefStackGradientTests
 {
-    static RefStack Build(Rand r, int I, int H, int T, int B, int R, bool huber, int dirs = 2, bool everyStep = false)
+    static RefStack Build(Rand r, int I, int H, int T, int B, int R, bool huber, int dirs = 2, bool everyStep = false, int[]? groups = null)
     {
+        int K = groups?.Sum() ?? 128;
         int D = dirs * H;
         RefLstm Lstm(int inp) => new()
         {
@@ -23,11 +24,50 @@ public class RefStackGradientTests
             Gain = [Rand.Vec(r.Floats(D)).Map(v => 1 + 0.5 * v), Rand.Vec(r.Floats(D)).Map(v => 1 + 0.5 * v)],
             Bias = [Rand.Vec(r.Floats(D, 0.2f)), Rand.Vec(r.Floats(D, 0.2f))],
             Masks = [Enumerable.Range(0, T).Select(_ => Mask()).ToArray(), Enumerable.Range(0, T).Select(_ => Mask()).ToArray()],
-            Wp = Rand.Mat(r.Floats(128 * D, 0.5f), 128, D), Bp = Rand.Vec(r.Floats(128, 0.1f)),
+            Wp = Rand.Mat(r.Floats(K * D, 0.5f), K, D), Bp = Rand.Vec(r.Floats(K, 0.1f)),
             Wr = Rand.Mat(r.Floats(R * D, 0.5f), R, D), Br = Rand.Vec(r.Floats(R, 0.1f)),
             Weights = new RefOps.LossWeights(1.0, 0.7, 0.9, 0.3, Huber: huber),
             EveryStep = everyStep,
+            Groups = groups,
         };
+    }
+
+    [Theory]
+    [InlineData(2, false)]
+    [InlineData(1, true)]   // unidirectional, every step
+    public void Two_layer_stack_with_categorical_heads(int dirs, bool everyStep)
+    {
+        const int T = 3, B = 2, I = 3, H = 3;
+        int[] groups = [128, 5, 4, 3];
+        var r = new Rand(91 + dirs);
+        var net = Build(r, I, H, T, B, 3, false, dirs, everyStep, groups);
+        var x = Rand.Seq(r.Floats(T * B * I), T, B, I);
+        int rows = everyStep ? T * B : B;
+        var targets = Enumerable.Range(0, rows).Select(b => new double[] { 5 + 60 * (b % 2) + b, b % 5, (b + 1) % 4, b % 3 }).ToArray();
+        double Loss() => net.Loss(x, targets);
+        var g = net.Backward(x, targets);
+        for (int l = 0; l < 2; l++)
+            for (int d = 0; d < dirs; d++)
+            {
+                Mat($"L{l}D{d} W_ih", net.Layers[l][d].Wih, g.Wih[l][d], Loss);
+                Mat($"L{l}D{d} W_hh", net.Layers[l][d].Whh, g.Whh[l][d], Loss);
+            }
+        Mat("head W", net.Wp, g.Wp, Loss);
+        Vec("head b", net.Bp, g.Bp, Loss);
+        for (int t = 0; t < T; t++) Mat($"x[{t}]", x[t], g.X[t], Loss);
+    }
+
+    [Fact]
+    public void Categorical_loss_gradient_alone_matches_finite_differences()
+    {
+        var r = new Rand(8);
+        int[] sizes = [128, 7, 5, 4];
+        var logits = Rand.Mat(r.Floats(3 * 144, 2f), 3, 144);
+        double[][] targets = [[0, 0, 4, 3], [127, 6, 0, 1], [64, 3, 2, 0]];
+        double[] w = [1, 0.5, 0.7, 0.25];
+        var (heads, total, dl) = RefOps.CategoricalLoss(logits, targets, sizes, w);
+        Assert.Equal(total, heads.Zip(w, (h, k) => h * k).Sum(), 12);
+        Mat("logits", logits, dl, () => RefOps.CategoricalLoss(logits, targets, sizes, w).Total);
     }
 
     [Theory]

@@ -43,7 +43,7 @@ public class GeneratorTests
     {
         using var dir = new TempDir();
         using var be = TestBackends.Create("cpu");
-        var config = new ModelConfig { SeqLen = 4, Layers = 2, Hidden = 8, EmbeddingDim = 4, Dropout = 0, Bidirectional = false };
+        var config = new ModelConfig { SeqLen = 4, Layers = 2, Hidden = 8, EmbeddingDim = 4, Dropout = 0, Bidirectional = false, Heads = "regression", Velocity = false };
         new Trainer(be, TrainerTests.TinyCorpus(), "/tiny", dir["run"]).Train(config, new TrainOptions { Epochs = 2, BatchSize = 8, Transpose = 0, Patience = 0 });
         var (model, _) = Checkpoint.Load(dir["run/last.safetensors"], be);
         using (model)

@@ -14,18 +14,23 @@ namespace MusicGen.Tests.Model;
 public class ModelGradientTests
 {
     [Theory]
-    [InlineData("cpu", false, false, false)]
-    [InlineData("cpu", true, true, false)]
-    [InlineData("ilgpu-cpu", true, false, false)]
-    [InlineData("cpu", false, false, true)]       // unidirectional, every step predicts
-    [InlineData("ilgpu-cpu", true, false, true)]
-    public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber, bool everyStep)
+    [InlineData("cpu", false, false, false, "regression")]
+    [InlineData("cpu", true, true, false, "regression")]
+    [InlineData("ilgpu-cpu", true, false, false, "regression")]
+    [InlineData("cpu", false, false, true, "regression")]       // unidirectional, every step predicts
+    [InlineData("ilgpu-cpu", true, false, true, "regression")]
+    [InlineData("cpu", true, false, false, "categorical")]
+    [InlineData("cpu", false, false, true, "categorical")]
+    [InlineData("ilgpu-cpu", true, false, true, "categorical")]
+    public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber, bool everyStep, string heads)
     {
         var cfg = new ModelConfig
         {
             SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Velocity = velocity, Huber = huber, Input = "scalar",
-            Bidirectional = !everyStep, EveryStep = everyStep,
+            Bidirectional = !everyStep, EveryStep = everyStep, Heads = heads, StepBins = 5, DurationBins = 4, VelocityBins = 3,
         };
+        bool categorical = heads == "categorical";
+        int K = cfg.ClassCount;
         int T = cfg.SeqLen, B = 3, I = cfg.InputSize, H = cfg.Hidden, D = cfg.LayerOutput, R = cfg.RegressionHeads, rows = cfg.HeadRows(B, T);
         using var be = TestBackends.Create(device);
         using var model = new MusicModel(be, cfg);
@@ -40,11 +45,11 @@ public class ModelGradientTests
         for (int b = 0; b < rows; b++)
         {
             batch.Targets[b * (1 + R)] = 10 + 40 * (b % 3) + b;
-            for (int k = 1; k <= R; k++) batch.Targets[b * (1 + R) + k] = 0.2f * k;
+            for (int k = 1; k <= R; k++) batch.Targets[b * (1 + R) + k] = categorical ? (b + k) % cfg.Groups.Size(k) : 0.2f * k;
         }
         const uint seed = 11, counter = 5;
         model.Forward(batch, training: true, seed, counter);
-        var heads = model.Backward(batch, seed, counter);
+        var headLosses = model.Backward(batch, seed, counter);
 
         var P = model.Parameters.ToDictionary(p => p.Name, p => be.Download(p.Value));
         var G = model.Parameters.ToDictionary(p => p.Name, p => be.Download(p.Grad));
@@ -61,15 +66,19 @@ public class ModelGradientTests
             Layers = [Layer(0, I), Layer(1, D)],
             Gain = [Rand.Vec(P["norm.0.weight"]), Rand.Vec(P["norm.1.weight"])], Bias = [Rand.Vec(P["norm.0.bias"]), Rand.Vec(P["norm.1.bias"])],
             Masks = [Enumerable.Range(0, T).Select(t => Mask(0, t)).ToArray(), Enumerable.Range(0, T).Select(t => Mask(1, t)).ToArray()],
-            Wp = Rand.Mat(P["pitch_head.weight"], 128, D), Bp = Rand.Vec(P["pitch_head.bias"]),
-            Wr = Rand.Mat(P["regression_head.weight"], R, D), Br = Rand.Vec(P["regression_head.bias"]),
+            Wp = categorical ? Rand.Mat(P["heads.weight"], K, D) : Rand.Mat(P["pitch_head.weight"], 128, D),
+            Bp = Rand.Vec(categorical ? P["heads.bias"] : P["pitch_head.bias"]),
+            // A categorical model has no regression head: the reference gets a zero one that the loss ignores.
+            Wr = categorical ? Matrix<double>.Build.Dense(1, D) : Rand.Mat(P["regression_head.weight"], R, D),
+            Br = categorical ? Vector<double>.Build.Dense(1) : Rand.Vec(P["regression_head.bias"]),
+            Groups = categorical ? new[] { 128, cfg.StepBins, cfg.DurationBins, cfg.VelocityBins }[..(1 + R)] : null,
             Weights = new RefOps.LossWeights(cfg.PitchWeight, cfg.StepWeight, cfg.DurationWeight, cfg.VelocityWeight, cfg.PositivePressure, huber),
         };
         var x = Rand.Seq(batch.Inputs, T, B, I);
         var targets = Enumerable.Range(0, rows).Select(b => batch.Targets.Skip(b * (1 + R)).Take(1 + R).Select(v => (double)v).ToArray()).ToArray();
         var g = net.Backward(x, targets);
 
-        Assert.Equal(net.Loss(x, targets), MultiHeadLoss.Total(cfg.Loss, heads), 4);
+        Assert.Equal(net.Loss(x, targets), MultiHeadLoss.Total(cfg.Loss, headLosses), 4);
         for (int l = 0; l < 2; l++)
         {
             foreach (var (d, s) in new[] { (0, $"l{l}"), (1, $"l{l}_reverse") }.Take(cfg.Directions))
@@ -81,6 +90,13 @@ public class ModelGradientTests
             }
             Close.All(G[$"norm.{l}.weight"], i => g.Gain[l][i], $"dgain {l}", atol: 1e-4);
             Close.All(G[$"norm.{l}.bias"], i => g.Bias[l][i], $"dbias {l}", atol: 1e-4);
+        }
+        if (categorical)
+        {
+            Close.Matrix(G["heads.weight"], g.Wp, "dW heads", atol: 1e-4);
+            Close.All(G["heads.bias"], i => g.Bp[i], "db heads", atol: 1e-4);
+            Assert.DoesNotContain(model.Parameters, p => p.Name.StartsWith("regression_head") || p.Name.StartsWith("pitch_head"));
+            return;
         }
         Close.Matrix(G["pitch_head.weight"], g.Wp, "dWp", atol: 1e-4);
         Close.All(G["pitch_head.bias"], i => g.Bp[i], "dbp", atol: 1e-4);
@@ -97,7 +113,7 @@ public class ModelGradientTests
         model.Initialize(1);
         var batch = new Batch(cfg, 2);
         for (int i = 0; i < batch.Ids.Length; i++) batch.Ids[i] = 60 + i;
-        batch.Targets[0] = 62; batch.Targets[3] = 64;
+        batch.Targets[0] = 62; batch.Targets[1 + cfg.RegressionHeads] = 64;
         model.Forward(batch, training: true);
         model.Backward(batch);
         var grad = be.Download(model.Parameters.Single(p => p.Name == "embedding.weight").Grad);

@@ -86,6 +86,33 @@ public static class RefOps
         return (heads, total, dlogits, dreg);
     }
 
+    /// <summary>
+    /// The categorical heads' loss: each group of columns (sizes[g]) of a row of logits is its own softmax
+    /// cross-entropy against targets[b][g] (a class index within the group). Per-group mean losses, the weighted
+    /// total and its gradient with respect to the logits.
+    /// </summary>
+    public static (double[] Heads, double Total, Matrix<double> DLogits) CategoricalLoss(Matrix<double> logits, double[][] targets, int[] sizes, double[] weights)
+    {
+        int B = logits.RowCount, G = sizes.Length;
+        var heads = new double[G];
+        var dlogits = Matrix<double>.Build.Dense(B, logits.ColumnCount);
+        for (int b = 0; b < B; b++)
+        {
+            for (int g = 0, o = 0; g < G; o += sizes[g], g++)
+            {
+                int target = (int)targets[b][g];
+                var z = Enumerable.Range(o, sizes[g]).Select(j => logits[b, j]).ToArray();
+                double max = z.Max();
+                double logSum = Math.Log(z.Select(v => Math.Exp(v - max)).Sum()) + max;
+                heads[g] += (logSum - z[target]) / B;
+                for (int j = 0; j < z.Length; j++) dlogits[b, o + j] = (Math.Exp(z[j] - logSum) - (j == target ? 1 : 0)) * weights[g] / B;
+            }
+        }
+        double total = 0;
+        for (int g = 0; g < G; g++) total += weights[g] * heads[g];
+        return (heads, total, dlogits);
+    }
+
     // ------------------------------------------------------------ Adam
 
     public static (double P, double M, double V) Adam(double p, double g, double m, double v, int t, double lr, double b1, double b2, double eps, double wd, bool decoupled, double clip)

@@ -6,7 +6,8 @@ namespace MusicGen.Tests.Reference;
 /// The whole network in double precision, forward and backward by hand:
 ///   x[T][B,I] -> for each layer: LSTM, or Bi-LSTM (forward and reverse halves, concatenated [B,2H])
 ///             -> layer norm -> dropout (a fixed mask)  -> ... -> output at t = T-1 (or at every t)
-///             -> pitch head (Linear D->128) and regression head (Linear D->R) -> multi-head loss.
+///             -> pitch head (Linear D->128) and regression head (Linear D->R) -> multi-head loss,
+///                or (categorical heads, <see cref="Groups"/> set) one head Linear D->K -> grouped cross-entropy.
 /// D = H per direction. Used to prove the composed gradient (finite differences) that the float model must reproduce.
 /// </summary>
 public sealed class RefStack
@@ -14,8 +15,10 @@ public sealed class RefStack
     public required RefLstm[][] Layers;             // [layer][direction 0 = forward, 1 = reverse (bidirectional only)]
     public required Vector<double>[] Gain, Bias;    // layer norm per layer, [D]
     public required Matrix<double>[][] Masks;        // dropout multiplier per layer per time step [B,D] (0 or 1/(1-p))
-    public required Matrix<double> Wp, Wr;           // [128,D], [R,D]
+    public required Matrix<double> Wp, Wr;           // [128,D] (categorical: [K,D]), [R,D] (categorical: [0,D], unused)
     public required Vector<double> Bp, Br;
+    /// <summary>Categorical heads: the group sizes of the K logits (pitch, step, duration[, velocity]); null: regression heads.</summary>
+    public int[]? Groups { get; init; }
     public required RefOps.LossWeights Weights;
     /// <summary>Heads on every time step (targets: T*B rows, time-major) instead of only the last (targets: B rows).</summary>
     public bool EveryStep { get; init; }
@@ -58,7 +61,13 @@ public sealed class RefStack
         var last = EveryStep ? Matrix<double>.Build.Dense(T * B, top[0].ColumnCount, (i, j) => top[i / B][i % B, j]) : top[T - 1];
         var logits = last * Wp.Transpose(); var reg = last * Wr.Transpose();
         for (int b = 0; b < logits.RowCount; b++) { logits.SetRow(b, logits.Row(b) + Bp); reg.SetRow(b, reg.Row(b) + Br); }
-        var (_, total, dlogits, dreg) = RefOps.Loss(logits, reg, targets, Weights);
+        double total; Matrix<double> dlogits, dreg;
+        if (Groups is null) (_, total, dlogits, dreg) = RefOps.Loss(logits, reg, targets, Weights);
+        else
+        {
+            (_, total, dlogits) = RefOps.CategoricalLoss(logits, targets, Groups, [Weights.Pitch, Weights.Step, Weights.Duration, Weights.Velocity]);
+            dreg = Matrix<double>.Build.Dense(logits.RowCount, Wr.RowCount);
+        }
         if (!backward) return (total, null);
 
         int L = Layers.Length;
