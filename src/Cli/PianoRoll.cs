@@ -1,5 +1,6 @@
 using MusicGen.Midi;
 using ScottPlot;
+using SkiaSharp;
 
 namespace MusicGen.Cli;
 
@@ -7,6 +8,27 @@ namespace MusicGen.Cli;
 public static class PianoRoll
 {
     public static void SavePng(string path, IReadOnlyList<Note> notes, string title, int width = 1400, int height = 500)
+    {
+        var plot = Build(notes, title, notes.Count > 0 ? notes.Max(n => n.End) : 1);
+        Write(path, temp => plot.SavePng(temp, width, height));
+    }
+
+    /// <summary>Two piano rolls one above the other, on the same time scale: e.g. a real segment and a generated piece.</summary>
+    public static void SaveComparisonPng(string path, IReadOnlyList<Note> top, string topTitle, IReadOnlyList<Note> bottom, string bottomTitle, int width = 1400, int height = 450)
+    {
+        double seconds = Math.Max(top.Count > 0 ? top.Max(n => n.End) : 1, bottom.Count > 0 ? bottom.Max(n => n.End) : 1);
+        using var a = SKBitmap.Decode(Build(top, topTitle, seconds).GetImageBytes(width, height, ImageFormat.Png));
+        using var b = SKBitmap.Decode(Build(bottom, bottomTitle, seconds).GetImageBytes(width, height, ImageFormat.Png));
+        using var surface = SKSurface.Create(new SKImageInfo(width, 2 * height));
+        surface.Canvas.Clear(SKColors.White);
+        surface.Canvas.DrawBitmap(a, 0, 0);
+        surface.Canvas.DrawBitmap(b, 0, height);
+        using var image = surface.Snapshot();
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        Write(path, temp => File.WriteAllBytes(temp, data.ToArray()));
+    }
+
+    static Plot Build(IReadOnlyList<Note> notes, string title, double seconds)
     {
         var plot = new Plot();
         foreach (var n in notes)
@@ -20,11 +42,17 @@ public static class PianoRoll
         plot.XLabel("time (s)");
         plot.YLabel("MIDI pitch (60 = middle C)");
         if (notes.Count > 0)
-            plot.Axes.SetLimits(0, Math.Max(1, notes.Max(n => n.End)), notes.Min(n => n.Pitch) - 2, notes.Max(n => n.Pitch) + 2);
+            plot.Axes.SetLimits(0, Math.Max(1, seconds), notes.Min(n => n.Pitch) - 2, notes.Max(n => n.Pitch) + 2);
+        return plot;
+    }
+
+    /// <summary>Writes through a temp file and a rename, so a reader never sees half a picture.</summary>
+    static void Write(string path, Action<string> save)
+    {
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         string temp = full + ".tmp.png";
-        plot.SavePng(temp, width, height);
+        save(temp);
         File.Move(temp, full, overwrite: true);
     }
 }

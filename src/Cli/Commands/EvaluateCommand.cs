@@ -17,18 +17,31 @@ public static class EvaluateCommand
     {
         var checkpoint = new Option<string?>("--checkpoint", "-c") { Description = "A checkpoint or run directory (default: the embedded model)" };
         var data = new Option<string>("--data", "-d") { Description = "A prepared cache (.mgcache) or a MIDI folder (prepared into ./cache first)", Required = true };
-        var split = new Option<string>("--split") { Description = "train, validation or test", DefaultValueFactory = _ => "validation" };
+        var split = new Option<string?>("--split") { Description = "train, validation or test (default: validation; with --music: test)" };
         var window = new Option<int?>("--window") { Description = "Notes of context per prediction (default: the model's own window)" };
         var batch = new Option<int>("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 256 };
         var device = DevicesCommand.DeviceOption("cpu");
         var json = new Option<bool>("--json") { Description = "Print one JSON line" };
-        var cmd = new Command("evaluate", "Pitch NLL, accuracy and loss of a model on a corpus split, next to the bigram baseline")
+        var music = new Option<bool>("--music") { Description = "Compare the music itself: generated pieces (or --generated) against segments of the split, feature by feature" };
+        var generated = new Option<string?>("--generated") { Description = "With --music: a folder of MIDI files to compare instead of generating" };
+        var count = new Option<int>("--count") { Description = "With --music: pieces generated per seed, and real segments drawn", DefaultValueFactory = _ => 64 };
+        var notes = new Option<int>("--notes") { Description = "With --music: notes per piece and per real segment", DefaultValueFactory = _ => 200 };
+        var seeds = new Option<int>("--seeds") { Description = "With --music: sampling seeds to average over", DefaultValueFactory = _ => 3 };
+        var seed = new Option<long>("--seed") { Description = "With --music: the first sampling seed (and the real segments' draw)", DefaultValueFactory = _ => 1 };
+        var png = new Option<string?>("--png") { Description = "With --music: draw a real segment's piano roll above a generated piece's, to this PNG file" };
+        var samplingFlags = new SamplingFlags();
+        var cmd = new Command("evaluate", "Pitch NLL, accuracy and loss of a model on a corpus split, next to the bigram baseline; or, with --music, the musical statistics of its output against real music")
         {
-            checkpoint, data, split, window, batch, device, json,
+            checkpoint, data, split, window, batch, device, json, music, generated, count, notes, seeds, seed, png,
         };
+        samplingFlags.AddTo(cmd);
         cmd.SetAction(p => Cli.Run(() =>
         {
-            var which = p.GetValue(split)!.ToLowerInvariant() switch
+            if (p.GetValue(music))
+                return MusicEvaluation.Run(new MusicEvaluation.Request(p.GetValue(checkpoint), p.GetValue(data)!, p.GetValue(split) ?? "test", p.GetValue(generated),
+                    p.GetValue(count), p.GetValue(notes), p.GetValue(seeds), (ulong)p.GetValue(seed), p.GetValue(png), p.GetValue(json), p.GetValue(device)!, samplingFlags.Read(p)));
+            if (p.GetValue(generated) is not null || p.GetValue(png) is not null) return Cli.Error("--generated and --png need --music");
+            var which = (p.GetValue(split) ?? "validation").ToLowerInvariant() switch
             {
                 "train" => Split.Train, "validation" => Split.Validation, "test" => Split.Test,
                 var s => throw new ArgumentException($"--split '{s}': choose train, validation or test"),

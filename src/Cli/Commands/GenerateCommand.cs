@@ -14,14 +14,10 @@ public static class GenerateCommand
     public static Command Build()
     {
         var checkpoint = new Option<string?>("--checkpoint", "-c") { Description = "A .safetensors checkpoint or a run directory (its best model); default: the embedded model trained on POP909" };
-        var primer = new Option<string?>("--primer") { Description = "A MIDI file whose notes start the piece (at least the model's window; any length for an every-step model); default: a built-in C-major arpeggio" };
+        var primer = new Option<string?>("--primer") { Description = "A MIDI file whose notes start the piece (at least the model's window; any length for an every-step model); default: a triad (or arpeggio) in a key drawn from the seed, one per piece" };
         var notes = new Option<int?>("--notes", "-n") { Description = "Notes to generate per piece (default 200)" };
         var seconds = new Option<double?>("--seconds", "-s") { Description = "Generate this many seconds per piece instead of a note count" };
-        var temperature = new Option<float>("--temperature", "-t") { Description = "Pitch sampling temperature (> 0; lower is safer)", DefaultValueFactory = _ => 1f };
-        var topK = new Option<int?>("--top-k") { Description = "Sample from the K most likely pitches (K >= 1; default: no limit)" };
-        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling: the smallest set of pitches with this much probability, in (0, 1]", DefaultValueFactory = _ => 0.95f };
-        var penalty = new Option<float>("--repetition-penalty") { Description = "Penalty (>= 1) on pitches used in the last --repetition-window notes; fights one-note loops", DefaultValueFactory = _ => 1.3f };
-        var window = new Option<int>("--repetition-window") { Description = "Notes the repetition penalty looks back over", DefaultValueFactory = _ => 8 };
+        var samplingFlags = new SamplingFlags();
         var seed = new Option<long?>("--seed") { Description = "Seed for reproducible output (default: random, printed)" };
         var count = new Option<int>("--count") { Description = "Pieces to generate in one batched pass (files NAME-1.mid ...)", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--out", "-o") { Description = "Output MIDI file", DefaultValueFactory = _ => "song.mid" };
@@ -30,8 +26,9 @@ public static class GenerateCommand
         var device = DevicesCommand.DeviceOption("cpu");
         var cmd = new Command("generate", "Compose new piano music and write it as MIDI (optionally WAV and a piano-roll PNG)")
         {
-            checkpoint, primer, notes, seconds, temperature, topK, topP, penalty, window, seed, count, output, wav, png, device,
+            checkpoint, primer, notes, seconds, seed, count, output, wav, png, device,
         };
+        samplingFlags.AddTo(cmd);
         cmd.SetAction(p => Cli.Run(() =>
         {
             if (p.GetValue(notes) is not null && p.GetValue(seconds) is not null) return Cli.Error("give --notes or --seconds, not both");
@@ -41,9 +38,7 @@ public static class GenerateCommand
             if (n < 1 || n > GenerateOptions.MaxNotes) return Cli.Error($"--notes must be in 1..{GenerateOptions.MaxNotes} (got {n})");
             int c = p.GetValue(count);
             if (c < 1 || c > 4096) return Cli.Error($"--count must be in 1..4096 (got {c})");
-            if (p.GetValue(topK) is int k0 && k0 < 1) return Cli.Error($"--top-k must be at least 1 (got {k0})");
-            var sampling = new SamplingOptions(p.GetValue(temperature), p.GetValue(topK) ?? 0, p.GetValue(topP), p.GetValue(penalty), p.GetValue(window));
-            sampling.Validate();
+            var sampling = samplingFlags.Read(p);
             string outPath = p.GetValue(output)!;
             if (!outPath.EndsWith(".mid", StringComparison.OrdinalIgnoreCase) && !outPath.EndsWith(".midi", StringComparison.OrdinalIgnoreCase))
                 return Cli.Error($"--out '{outPath}' should end in .mid");
@@ -53,7 +48,7 @@ public static class GenerateCommand
             var (model, source) = LoadModel(p.GetValue(checkpoint), backend);
             using (model)
             {
-                NoteRow[] primerRows;
+                NoteRow[][] primers;
                 if (p.GetValue(primer) is string primerPath)
                 {
                     if (!File.Exists(primerPath)) return Cli.Error($"--primer '{primerPath}': no such file");
@@ -62,18 +57,18 @@ public static class GenerateCommand
                     catch (MidiFormatException e) { return Cli.Error($"--primer '{primerPath}': {e.Message}"); }
                     if (primerNotes.Count < Generator.MinPrimer(model.Config))
                         return Cli.Error($"--primer '{primerPath}' has {primerNotes.Count} notes; the model needs at least {Generator.MinPrimer(model.Config)} to start from");
-                    primerRows = NoteFeatures.FromNotes(primerNotes);
+                    primers = Enumerable.Repeat(NoteFeatures.FromNotes(primerNotes), c).ToArray();
                 }
-                else primerRows = Generator.DefaultPrimer(model.Config);
+                else primers = Generator.RandomPrimers(model.Config, c, seedValue);
 
                 var started = DateTime.UtcNow;
-                var pieces = Generator.Generate(model, primerRows, new GenerateOptions(n, c, seedValue, sampling, Seconds: secs));
+                var pieces = Generator.Generate(model, primers, new GenerateOptions(n, c, seedValue, sampling, Seconds: secs));
                 double elapsed = (DateTime.UtcNow - started).TotalSeconds;
                 Console.WriteLine($"model: {source}; seed {seedValue}");
                 int failures = 0;
                 for (int i = 0; i < pieces.Count; i++)
                 {
-                    var generated = pieces[i][primerRows.Length..];
+                    var generated = pieces[i][primers[i].Length..];
                     var outNotes = NoteFeatures.ToNotes(generated);
                     if (secs > 0) outNotes = outNotes.Where(x => x.Start < secs).ToList();
                     string path = c == 1 ? outPath : Path.Combine(Path.GetDirectoryName(outPath) ?? "", $"{Path.GetFileNameWithoutExtension(outPath)}-{i + 1}{Path.GetExtension(outPath)}");
@@ -97,7 +92,7 @@ public static class GenerateCommand
                         }
                     }
                 }
-                int total = pieces.Sum(x => x.Length - primerRows.Length);
+                int total = pieces.Select((x, i) => x.Length - primers[i].Length).Sum();
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{total} notes in {elapsed:F2} s ({total / Math.Max(elapsed, 1e-9):F0} notes/s)"));
                 return failures == 0 ? Cli.Ok : Cli.Failed;
             }

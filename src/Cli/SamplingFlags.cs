@@ -1,0 +1,58 @@
+using System.CommandLine;
+using MusicGen.Model;
+
+namespace MusicGen.Cli;
+
+/// <summary>
+/// The sampling flags shared by <c>generate</c> and <c>evaluate --music</c>: temperature and top-p per head
+/// (pitch, step, duration, velocity), top-k and the repetition penalty on pitch.
+/// </summary>
+public sealed class SamplingFlags
+{
+    /// <summary>The defaults, measured with <c>evaluate --music</c> on POP909 (docs/DEFAULT_MODEL.md).</summary>
+    public static readonly SamplingOptions Defaults = new(Temperature: 1f, TopK: 0, TopP: 0.95f, RepetitionPenalty: 1f, RepetitionWindow: 8)
+    {
+        Step = new HeadSampling(1f, 1f), Duration = new HeadSampling(1f, 1f), Velocity = new HeadSampling(1f, 1f),
+    };
+
+    readonly Option<float> _temperature, _topP, _penalty, _stepT, _stepP, _durationT, _durationP, _velocityT, _velocityP;
+    readonly Option<int?> _topK;
+    readonly Option<int> _window;
+
+    public SamplingFlags()
+    {
+        var d = Defaults;
+        Option<float> F(string name, float value, string description) => new(name) { Description = description, DefaultValueFactory = _ => value };
+        _temperature = F("--temperature", d.Temperature, "Pitch sampling temperature (> 0; lower is safer)");
+        _temperature.Aliases.Add("-t");
+        _topK = new Option<int?>("--top-k") { Description = "Sample pitch from the K most likely (K >= 1; default: no limit)" };
+        _topP = F("--top-p", d.TopP, "Pitch nucleus: the smallest set of pitches with this much probability, in (0, 1]");
+        _penalty = F("--repetition-penalty", d.RepetitionPenalty, "Penalty (>= 1) on pitches used in the last --repetition-window notes (1: off)");
+        _window = new Option<int>("--repetition-window") { Description = "Notes the repetition penalty looks back over", DefaultValueFactory = _ => d.RepetitionWindow };
+        _stepT = F("--step-temperature", d.Step.Temperature, "Categorical models: temperature of the step (onset) bins");
+        _stepP = F("--step-top-p", d.Step.TopP, "Categorical models: nucleus of the step bins");
+        _durationT = F("--duration-temperature", d.Duration.Temperature, "Categorical models: temperature of the duration bins");
+        _durationP = F("--duration-top-p", d.Duration.TopP, "Categorical models: nucleus of the duration bins");
+        _velocityT = F("--velocity-temperature", d.Velocity.Temperature, "Categorical models: temperature of the velocity bins");
+        _velocityP = F("--velocity-top-p", d.Velocity.TopP, "Categorical models: nucleus of the velocity bins");
+    }
+
+    public void AddTo(Command cmd)
+    {
+        foreach (var o in new Option[] { _temperature, _topK, _topP, _penalty, _window, _stepT, _stepP, _durationT, _durationP, _velocityT, _velocityP }) cmd.Options.Add(o);
+    }
+
+    /// <summary>The options as given; throws ArgumentException (a one-line error) for a bad value.</summary>
+    public SamplingOptions Read(ParseResult p)
+    {
+        if (p.GetValue(_topK) is int k0 && k0 < 1) throw new ArgumentException($"--top-k must be at least 1 (got {k0})");
+        var s = new SamplingOptions(p.GetValue(_temperature), p.GetValue(_topK) ?? 0, p.GetValue(_topP), p.GetValue(_penalty), p.GetValue(_window))
+        {
+            Step = new HeadSampling(p.GetValue(_stepT), p.GetValue(_stepP)),
+            Duration = new HeadSampling(p.GetValue(_durationT), p.GetValue(_durationP)),
+            Velocity = new HeadSampling(p.GetValue(_velocityT), p.GetValue(_velocityP)),
+        };
+        s.Validate();
+        return s;
+    }
+}

@@ -1,0 +1,142 @@
+using MusicGen.Midi;
+
+namespace MusicGen.Model.Music;
+
+/// <summary>
+/// The musical statistics of one piece (or one segment of a real piece), as a listener would notice them. Notes
+/// are read in onset order, ties by pitch (a chord from the bottom up), whatever order they were written in.
+/// Scalars are compared set against set by kernel-density overlap, histograms by intersection (<see cref="MusicComparison"/>).
+/// </summary>
+public sealed class PieceFeatures
+{
+    /// <summary>Onsets closer than this to the previous note's are one chord (the same threshold as the step bins).</summary>
+    public const double ChordSeconds = NoteBins.ChordSeconds;
+
+    /// <summary>Scalar features, by name, in table order.</summary>
+    public required IReadOnlyDictionary<string, double> Scalars { get; init; }
+    /// <summary>Histograms, by name, as counts (their sums differ: intersection normalises).</summary>
+    public required IReadOnlyDictionary<string, double[]> Histograms { get; init; }
+    /// <summary>The estimated key: tonic pitch class 0-11 and mode.</summary>
+    public int Tonic { get; init; }
+    public bool Minor { get; init; }
+
+    /// <summary>Edges of the step histogram (seconds): a chord bin [0, 0.02), then log-spaced up to 4 s, then "longer".</summary>
+    public static readonly double[] StepEdges = [0, ChordSeconds, 0.04, 0.07, 0.1, 0.14, 0.2, 0.28, 0.4, 0.57, 0.8, 1.13, 1.6, 2.26, 3.2, double.PositiveInfinity];
+    /// <summary>Edges of the duration histogram (seconds), log-spaced.</summary>
+    public static readonly double[] DurationEdges = [0, 0.05, 0.07, 0.1, 0.14, 0.2, 0.28, 0.4, 0.57, 0.8, 1.13, 1.6, 2.26, 3.2, double.PositiveInfinity];
+
+    // Krumhansl-Kessler key profiles (C major / C minor), correlated with the piece's pitch-class profile to find its key.
+    static readonly double[] MajorProfile = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88];
+    static readonly double[] MinorProfile = [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17];
+    static readonly int[] MajorScale = [0, 2, 4, 5, 7, 9, 11];
+    static readonly int[] MinorScale = [0, 2, 3, 5, 7, 8, 10, 11]; // natural minor plus the raised leading tone (harmonic minor)
+
+    public static PieceFeatures Of(IReadOnlyList<Note> unordered)
+    {
+        var notes = unordered.OrderBy(n => n.Start).ThenBy(n => n.Pitch).ToArray();
+        int N = notes.Length;
+        if (N < 2) throw new ArgumentException("a piece needs at least 2 notes to be described");
+
+        // Pitch.
+        var pcCounts = new double[12];
+        foreach (var n in notes) pcCounts[n.Pitch % 12]++;
+        var (tonic, minor) = Key(pcCounts);
+        var keyRelative = new double[12];
+        for (int k = 0; k < 12; k++) keyRelative[k] = pcCounts[(k + tonic) % 12];
+        var scale = minor ? MinorScale : MajorScale;
+        double inScale = notes.Count(n => scale.Contains(((n.Pitch - tonic) % 12 + 12) % 12)) / (double)N;
+        double entropy = 0;
+        foreach (double c in pcCounts) if (c > 0) entropy -= c / N * Math.Log2(c / N);
+
+        // Successive notes: intervals, repeats, steps.
+        var intervals = new double[25];                           // -12..+12 semitones (wider ones in the end bins)
+        var steps = new double[StepEdges.Length - 1];
+        var durations = new double[DurationEdges.Length - 1];
+        int same = 0, run = 1, longest = 1, chordNotes = 0;
+        var intervalSeq = new int[N - 1];
+        for (int i = 1; i < N; i++)
+        {
+            int d = notes[i].Pitch - notes[i - 1].Pitch;
+            intervalSeq[i - 1] = d;
+            intervals[Math.Clamp(d, -12, 12) + 12]++;
+            if (d == 0) { same++; run++; longest = Math.Max(longest, run); } else run = 1;
+            double step = notes[i].Start - notes[i - 1].Start;
+            steps[Bin(StepEdges, step)]++;
+            if (step < ChordSeconds) chordNotes++;
+        }
+        foreach (var n in notes) durations[Bin(DurationEdges, n.Duration)]++;
+
+        // Repeated motifs: the fraction of interval 4-grams that already occurred earlier in the piece.
+        var seen = new HashSet<(int, int, int, int)>();
+        int grams = 0, repeated = 0;
+        for (int i = 0; i + 4 <= intervalSeq.Length; i++, grams++)
+            if (!seen.Add((intervalSeq[i], intervalSeq[i + 1], intervalSeq[i + 2], intervalSeq[i + 3]))) repeated++;
+
+        // Onsets: groups of notes starting within ChordSeconds of the previous; at each, how many notes sound.
+        var onsets = new List<double> { notes[0].Start };
+        for (int i = 1; i < N; i++) if (notes[i].Start - notes[i - 1].Start >= ChordSeconds) onsets.Add(notes[i].Start);
+        double sounding = 0;
+        foreach (double t in onsets)
+            sounding += notes.Count(n => n.Start < t + ChordSeconds && n.End > t);
+        double span = notes[^1].Start - notes[0].Start;
+        double meanDuration = notes.Average(n => n.Duration);
+        double sdDuration = Math.Sqrt(notes.Average(n => (n.Duration - meanDuration) * (n.Duration - meanDuration)));
+        double meanVelocity = notes.Average(n => (double)n.Velocity);
+        double sdVelocity = Math.Sqrt(notes.Average(n => (n.Velocity - meanVelocity) * (n.Velocity - meanVelocity)));
+
+        return new PieceFeatures
+        {
+            Tonic = tonic, Minor = minor,
+            Scalars = new Dictionary<string, double>
+            {
+                ["chord fraction"] = chordNotes / (double)(N - 1),
+                ["duration sd/mean"] = meanDuration > 0 ? sdDuration / meanDuration : 0,
+                ["notes sounding per onset"] = sounding / onsets.Count,
+                ["notes per second"] = span > 0 ? (N - 1) / span : 0,
+                ["repeated interval 4-grams"] = grams > 0 ? repeated / (double)grams : 0,
+                ["pitch range"] = notes.Max(n => n.Pitch) - notes.Min(n => n.Pitch),
+                ["distinct pitches"] = notes.Select(n => n.Pitch).Distinct().Count(),
+                ["pitch-class entropy"] = entropy,
+                ["scale fit"] = inScale,
+                ["same-pitch fraction"] = same / (double)(N - 1),
+                ["longest same-pitch run"] = longest,
+                ["velocity sd"] = sdVelocity,
+            },
+            Histograms = new Dictionary<string, double[]>
+            {
+                ["step histogram"] = steps,
+                ["duration histogram"] = durations,
+                ["interval histogram"] = intervals,
+                ["key-relative pitch classes"] = keyRelative,
+            },
+        };
+    }
+
+    static int Bin(double[] edges, double x)
+    {
+        for (int k = 1; k < edges.Length; k++) if (x < edges[k]) return k - 1;
+        return edges.Length - 2;
+    }
+
+    /// <summary>The key whose Krumhansl-Kessler profile correlates best with the pitch-class counts (ties: the lower tonic, major first).</summary>
+    public static (int Tonic, bool Minor) Key(double[] pcCounts)
+    {
+        double best = double.NegativeInfinity;
+        (int, bool) key = (0, false);
+        foreach (bool minor in new[] { false, true })
+            for (int tonic = 0; tonic < 12; tonic++)
+            {
+                var profile = minor ? MinorProfile : MajorProfile;
+                double r = Correlation(pcCounts, k => profile[((k - tonic) % 12 + 12) % 12]);
+                if (r > best + 1e-12) { best = r; key = (tonic, minor); }
+            }
+        return key;
+    }
+
+    static double Correlation(double[] x, Func<int, double> y)
+    {
+        double mx = x.Average(), my = Enumerable.Range(0, 12).Average(y), sxy = 0, sxx = 0, syy = 0;
+        for (int k = 0; k < 12; k++) { double a = x[k] - mx, b = y(k) - my; sxy += a * b; sxx += a * a; syy += b * b; }
+        return sxx > 0 && syy > 0 ? sxy / Math.Sqrt(sxx * syy) : 0;
+    }
+}
