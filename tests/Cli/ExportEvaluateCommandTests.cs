@@ -76,3 +76,49 @@ public class ExportEvaluateCommandTests
         Assert.False(File.Exists(dir["r/last.safetensors"]));
     }
 }
+
+/// <summary><c>musicgen evaluate --music</c> through the executable, on POP909 (skipped where ../shared/data is absent).</summary>
+public class MusicEvaluateCommandTests
+{
+    [Fact]
+    public void Evaluate_music_compares_the_default_model_and_a_folder_of_midi_files_with_real_pop909()
+    {
+        using var dir = new TempDir();
+        var gen = CliRunner.Run("generate", "--notes", "40", "--count", "4", "--seed", "2", "--out", dir["gen/piece.mid"]);
+        Assert.True(gen.ExitCode == 0, gen.Stderr);
+
+        var model = CliRunner.Run("evaluate", "--music", "--data", SharedData.Pop909, "--count", "6", "--notes", "40", "--seeds", "2", "--json", "--png", dir["cmp.png"]);
+        Assert.True(model.ExitCode == 0, model.Stderr);
+        var a = JsonNode.Parse(model.Stdout.Trim().Split('\n')[^1])!.AsObject();
+        Assert.Equal("test", a["split"]!.GetValue<string>());
+        Assert.Equal(16, a["features"]!.AsArray().Count);
+        Assert.Equal(2, a["headline_per_seed"]!.AsArray().Count);
+        foreach (var f in a["features"]!.AsArray())
+        {
+            Assert.InRange(f!["overlap"]!.GetValue<double>(), 0, 1);
+            Assert.InRange(f["real_vs_real"]!.GetValue<double>(), 0, 1);
+        }
+        Assert.InRange(a["mean_overlap_headline"]!.GetValue<double>(), 0, 1);
+        Assert.True(new FileInfo(dir["cmp.png"]).Length > 10_000);
+        Assert.Contains("generating", model.Stderr); // progress
+
+        var folder = CliRunner.Run("evaluate", "--music", "--data", SharedData.Pop909, "--generated", dir["gen"], "--count", "6", "--notes", "40");
+        Assert.True(folder.ExitCode == 0, folder.Stderr);
+        Assert.Contains("4 MIDI files in", folder.Stdout);
+        Assert.Contains("chord fraction", folder.Stdout);
+        Assert.Contains("mean overlap", folder.Stdout);
+
+        foreach (var args in new[]
+        {
+            new[] { "evaluate", "--music", "--data", SharedData.Pop909, "--generated", dir["nowhere"] },
+            ["evaluate", "--music", "--data", SharedData.Pop909, "--count", "1"],
+            ["evaluate", "--music", "--data", SharedData.Pop909, "--step-temperature", "0"],
+            ["evaluate", "--data", SharedData.Pop909, "--generated", dir["gen"]],
+        })
+        {
+            var r = CliRunner.Run(args);
+            Assert.True(r.ExitCode == 2, $"{string.Join(' ', args)}: exit {r.ExitCode}, {r.Stderr}");
+            Assert.StartsWith("musicgen: error:", r.Stderr.Trim().Split('\n')[^1]);
+        }
+    }
+}

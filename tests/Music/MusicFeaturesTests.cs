@@ -1,0 +1,103 @@
+using MusicGen.Midi;
+using MusicGen.Model.Music;
+using MusicGen.Tests.Model;
+
+namespace MusicGen.Tests.Music;
+
+/// <summary>The per-piece musical features on pieces whose answers are known by hand, and the set-against-set overlaps.</summary>
+public class MusicFeaturesTests
+{
+    /// <summary>Four C-major block chords (C-E-G), each 0.5 s long, one every 0.5 s, at velocities 60, 70, 80, 90 (written top down).</summary>
+    static List<Note> BlockChords()
+    {
+        var notes = new List<Note>();
+        for (int c = 0; c < 4; c++)
+            foreach (int p in new[] { 67, 64, 60 })
+                notes.Add(new Note(p, 60 + 10 * c, 0.5 * c, 0.5 * c + 0.5, 0, 0));
+        return notes;
+    }
+
+    [Fact]
+    public void Block_chords_have_the_chord_fraction_onset_count_rate_and_key_worked_out_by_hand()
+    {
+        var f = PieceFeatures.Of(BlockChords());
+        var s = f.Scalars;
+        Assert.Equal(8 / 11.0, s["chord fraction"], 12);           // 11 successive pairs, 8 within a chord
+        Assert.Equal(3, s["notes sounding per onset"], 12);         // the previous chord has ended at each new onset
+        Assert.Equal(11 / 1.5, s["notes per second"], 12);          // 11 gaps over 1.5 s from the first onset to the last
+        Assert.Equal(0, s["duration sd/mean"], 12);
+        Assert.Equal(7, s["pitch range"]);
+        Assert.Equal(3, s["distinct pitches"]);
+        Assert.Equal(Math.Log2(3), s["pitch-class entropy"], 12);
+        Assert.Equal(1, s["scale fit"], 12);
+        Assert.Equal(0, s["same-pitch fraction"], 12);               // read bottom up: C E G C E G ..., never the same twice
+        Assert.Equal(1, s["longest same-pitch run"]);
+        Assert.Equal(Math.Sqrt(125), s["velocity sd"], 9);           // 60..90 in steps of 10, three notes each
+        // Intervals +4 +3 -7 repeat: of the 8 interval 4-grams, the first 3 are new and the other 5 repeat them.
+        Assert.Equal(5 / 8.0, s["repeated interval 4-grams"], 12);
+        Assert.Equal((0, false), (f.Tonic, f.Minor));
+        Assert.Equal([4.0, 0, 0, 0, 4, 0, 0, 4, 0, 0, 0, 0], f.Histograms["key-relative pitch classes"]);
+        Assert.Equal(8, f.Histograms["step histogram"][0]);         // the chord bin
+        Assert.Equal(3, f.Histograms["step histogram"][8]);         // 0.5 s: the [0.4, 0.57) bin
+        Assert.Equal(4, f.Histograms["interval histogram"][12 + 4]);
+        Assert.Equal(4, f.Histograms["interval histogram"][12 + 3]);
+        Assert.Equal(3, f.Histograms["interval histogram"][12 - 7]);
+    }
+
+    [Fact]
+    public void Held_notes_count_at_later_onsets_and_keys_are_found_in_any_transposition()
+    {
+        // A bass note held 2 s under four melody notes: 2 notes sound at each of the 4 onsets (the bass starts with the first).
+        var notes = new List<Note> { new(36, 80, 0, 2, 0, 0) };
+        for (int i = 0; i < 4; i++) notes.Add(new Note(60 + 2 * i, 80, 0.5 * i, 0.5 * i + 0.4, 0, 0));
+        Assert.Equal(2, PieceFeatures.Of(notes).Scalars["notes sounding per onset"], 12);
+
+        // A minor scale's profile, transposed to every tonic, is found as that tonic's minor key.
+        double[] aMinor = [3, 0, 2, 1, 2, 0, 0, 1, 0, 5, 0, 2];     // A C E heavy, no F#, no C#
+        for (int t = 0; t < 12; t++)
+        {
+            var rotated = Enumerable.Range(0, 12).Select(k => aMinor[((k - t) % 12 + 12) % 12]).ToArray();
+            Assert.Equal(((9 + t) % 12, true), PieceFeatures.Key(rotated));
+        }
+        Assert.Throws<ArgumentException>(() => PieceFeatures.Of([new Note(60, 80, 0, 1, 0, 0)]));
+    }
+
+    [Fact]
+    public void Overlap_is_one_for_the_same_sample_near_zero_for_disjoint_ones_and_symmetric()
+    {
+        var r = new SplitMixRandom(5);
+        double[] a = Enumerable.Range(0, 64).Select(_ => r.Normal()).ToArray();
+        double[] b = Enumerable.Range(0, 64).Select(_ => r.Normal()).ToArray();
+        Assert.Equal(1, MusicComparison.KdeOverlap(a, a), 3);
+        Assert.InRange(MusicComparison.KdeOverlap(a, b), 0.75, 1);                          // two draws of one distribution
+        Assert.InRange(MusicComparison.KdeOverlap(a, b.Select(x => x + 20).ToArray()), 0, 1e-6); // far apart
+        Assert.Equal(MusicComparison.KdeOverlap(a, b), MusicComparison.KdeOverlap(b, a), 9);
+        // Shifted by one standard deviation: two unit normals overlap by 2 Phi(-1/2) = 0.617; the estimate is near it.
+        Assert.InRange(MusicComparison.KdeOverlap(a, b.Select(x => x + 1).ToArray()), 0.45, 0.78);
+        Assert.Equal(1, MusicComparison.KdeOverlap([3, 3, 3], [3, 3]));                     // one value on both sides
+        Assert.Equal(0.5, MusicComparison.Intersection([1, 1, 0], [0, 5, 5]), 12);
+        Assert.Equal(1, MusicComparison.Intersection([2, 4], [1, 2]), 12);                  // normalised first
+    }
+
+    [Fact]
+    public void A_set_compared_with_itself_overlaps_fully_and_real_segments_are_seeded()
+    {
+        var corpus = TrainerTests.TinyCorpus();
+        var segments = MusicComparison.RealSegments(corpus, MusicGen.Midi.Corpus.Split.Train, 12, 20, seed: 4);
+        Assert.All(segments, s => Assert.Equal(20, s.Count));
+        Assert.Equal(segments.Select(s => s[5]), MusicComparison.RealSegments(corpus, MusicGen.Midi.Corpus.Split.Train, 12, 20, seed: 4).Select(s => s[5]));
+        var features = segments.Select(PieceFeatures.Of).ToList();
+        var rows = MusicComparison.Compare(features, features);
+        Assert.Equal(16, rows.Count);
+        Assert.All(rows, x => Assert.True(x.Overlap > 0.999, $"{x.Name}: {x.Overlap}"));
+        Assert.Equal(9, rows.Count(x => MusicComparison.Headline.Contains(x.Name)));
+        Assert.Throws<ArgumentException>(() => MusicComparison.RealSegments(corpus, MusicGen.Midi.Corpus.Split.Train, 4, 1000, seed: 1));
+    }
+
+    /// <summary>A seeded normal generator (Box-Muller over SplitMix64).</summary>
+    sealed class SplitMixRandom(ulong seed)
+    {
+        MusicGen.Model.SplitMix _rng = new(seed);
+        public double Normal() => Math.Sqrt(-2 * Math.Log(1 - _rng.NextDouble())) * Math.Cos(2 * Math.PI * _rng.NextDouble());
+    }
+}
