@@ -89,6 +89,7 @@ public static class Generator
         var pieces = primers.Select(p => new List<NoteRow>(p)).ToList();
         var bins = c.Categorical ? new NoteBins(c) : null;
         SamplingOptions stepSampling = sampling.Step.AsOptions(), durationSampling = sampling.Duration.AsOptions(), velocitySampling = sampling.Velocity.AsOptions();
+        var stepCondition = model.StepConditionTable();
         var rngs = Enumerable.Range(0, C).Select(i => new SplitMix(o.Seed * 0x9E3779B97F4A7C15UL + (ulong)i)).ToArray();
         var window = new Batch(c, C, c.EveryStep ? primer.Length : c.SeqLen);
         // A unidirectional model carries its (h, c) from note to note: after reading the primer's window once,
@@ -120,19 +121,30 @@ public static class Generator
                 int recentCount = Math.Min(sampling.RepetitionWindow, piece.Count);
                 for (int i = 0; i < recentCount; i++) recent[i] = (int)piece[piece.Count - 1 - i].Pitch;
                 var row = logits.AsSpan(b * K, K);
-                var p = Sampler.Distribution(row[..MusicModel.Pitches], sampling, recent.AsSpan(0, recentCount));
-                int pitch = Sampler.Draw(p, rngs[b].NextDouble());
                 float stepSeconds, duration, vel;
+                int pitch;
                 if (bins is not null)
                 {
-                    // Each feature's bins are their own softmax, sampled on their own (given the same history).
+                    // Each feature's bins are their own softmax. Independent heads: each drawn on its own given the
+                    // history. Step-first: the step is drawn first and its row of offsets added to the other heads.
                     int o1 = MusicModel.Pitches, o2 = o1 + bins.StepBins, o3 = o2 + bins.DurationBins;
-                    stepSeconds = bins.StepValues[Sampler.Draw(Sampler.Distribution(row[o1..o2], stepSampling), rngs[b].NextDouble())];
+                    int stepBin = -1;
+                    if (stepCondition is not null)
+                    {
+                        stepBin = Sampler.Draw(Sampler.Distribution(row[o1..o2], stepSampling), rngs[b].NextDouble());
+                        var offsets = stepCondition.AsSpan(stepBin * K, K);
+                        for (int j = 0; j < K; j++) if (j < o1 || j >= o2) row[j] += offsets[j];
+                    }
+                    var p = Sampler.Distribution(row[..MusicModel.Pitches], sampling, recent.AsSpan(0, recentCount));
+                    pitch = Sampler.Draw(p, rngs[b].NextDouble());
+                    if (stepBin < 0) stepBin = Sampler.Draw(Sampler.Distribution(row[o1..o2], stepSampling), rngs[b].NextDouble());
+                    stepSeconds = bins.StepValues[stepBin];
                     duration = Math.Max(bins.DurationValues[Sampler.Draw(Sampler.Distribution(row[o2..o3], durationSampling), rngs[b].NextDouble())], o.MinDuration);
                     vel = c.Velocity ? bins.VelocityValues[Sampler.Draw(Sampler.Distribution(row[o3..], velocitySampling), rngs[b].NextDouble())] : velocity;
                 }
                 else
                 {
+                    pitch = Sampler.Draw(Sampler.Distribution(row, sampling, recent.AsSpan(0, recentCount)), rngs[b].NextDouble());
                     stepSeconds = Math.Clamp(reg[b * R], 0f, c.MaxSeconds);
                     duration = Math.Clamp(reg[b * R + 1], o.MinDuration, c.MaxSeconds);
                     vel = c.Velocity ? Math.Clamp(reg[b * R + 2] * 127f, 1f, 127f) : velocity;

@@ -49,6 +49,12 @@ public sealed record ModelConfig
     public int StepBins { get; init; } = 64;
     public int DurationBins { get; init; } = 64;
     public int VelocityBins { get; init; } = 32;
+    /// <summary>
+    /// Categorical heads: predict the step first and condition pitch, duration and velocity on it (a learned row of
+    /// logit offsets per step bin, <see cref="ClassConditioning"/>), instead of drawing the four independently given
+    /// the history. Training conditions on the true step; generation on the step it has just drawn.
+    /// </summary>
+    public bool StepFirst { get; init; }
     /// <summary>Loss weights: pitch first (its cross-entropy also dwarfs the regression losses).</summary>
     public float PitchWeight { get; init; } = 1f;
     public float StepWeight { get; init; } = 0.5f;
@@ -91,6 +97,7 @@ public sealed record ModelConfig
         if (EveryStep && Bidirectional) throw new ArgumentException("every-step targets need a unidirectional model (a bidirectional one would read the notes it predicts)");
         if (!(MaxSeconds > NoteBins.ChordSeconds)) throw new ArgumentException($"max seconds must be above {NoteBins.ChordSeconds}");
         if (Heads is not ("categorical" or "regression")) throw new ArgumentException($"heads '{Heads}': choose categorical or regression");
+        if (StepFirst && !Categorical) throw new ArgumentException("step-first prediction needs categorical heads");
         if (Categorical && (StepBins is < 2 or > 1024 || DurationBins is < 1 or > 1024 || VelocityBins is < 1 or > 127))
             throw new ArgumentException("bins: step 2..1024, duration 1..1024, velocity 1..127");
     }

@@ -48,6 +48,7 @@ public sealed class MusicModel : IDisposable
     readonly Parameter?[] _gain, _bias;          // layer norm per layer
     readonly Parameter _pitchW, _pitchB;          // categorical: all K logits; regression: the 128 pitch logits
     readonly Parameter? _regW, _regB;             // regression heads only
+    readonly Parameter? _stepCondition;           // StepFirst: [StepBins, K] logit offsets per step bin
     readonly Parameter? _embedding;
     readonly Tensor _norm2, _partials;
 
@@ -80,7 +81,11 @@ public sealed class MusicModel : IDisposable
             }
             if (config.LayerNorm) { _gain[l] = Add($"norm.{l}.weight", D); _bias[l] = Add($"norm.{l}.bias", D); }
         }
-        if (config.Categorical) { _pitchW = Add("heads.weight", config.ClassCount, D); _pitchB = Add("heads.bias", config.ClassCount); }
+        if (config.Categorical)
+        {
+            _pitchW = Add("heads.weight", config.ClassCount, D); _pitchB = Add("heads.bias", config.ClassCount);
+            if (config.StepFirst) _stepCondition = Add("heads.step_condition", config.StepBins, config.ClassCount);
+        }
         else
         {
             _pitchW = Add("pitch_head.weight", Pitches, D); _pitchB = Add("pitch_head.bias", Pitches);
@@ -115,6 +120,7 @@ public sealed class MusicModel : IDisposable
         {
             var host = new float[p.Length];
             if (p.Name.StartsWith("norm.", StringComparison.Ordinal)) Array.Fill(host, p.Name.EndsWith(".weight", StringComparison.Ordinal) ? 1f : 0f);
+            else if (p == _stepCondition) { } // zeros: training starts from the independent heads
             else
             {
                 float bound = p.Name.StartsWith("lstm.", StringComparison.Ordinal) ? 1f / MathF.Sqrt(H)
@@ -171,6 +177,8 @@ public sealed class MusicModel : IDisposable
         public long TransposedAt;
         /// <summary>The last forward computed only what the last step's prediction needs (inference shortcut): no backward may follow it.</summary>
         public bool Partial;
+        /// <summary>StepFirst: the logits already hold the offsets of the targets' step bins (added once per forward, by the loss).</summary>
+        public bool Conditioned;
         /// <summary>Last/DLast: the top layer's last step [B,D] (what the heads read without EveryStep). Logits..RowLoss: [HeadRows, ...]
         /// (Logits, DLogits: [HeadRows, ClassCount]; Reg, DReg: used by regression heads only).</summary>
         public Tensor X, DX, Zero, Last, DLast, Logits, Reg, Targets, DLogits, DReg, RowLoss;
@@ -222,6 +230,7 @@ public sealed class MusicModel : IDisposable
         var s = Buffers(batch.Size, batch.Steps);
         int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B;
         Upload(batch, s);
+        s.Conditioned = false;
 
         Tensor input = s.X;
         if (c.Input == "embedding")
@@ -292,10 +301,22 @@ public sealed class MusicModel : IDisposable
         return (logits, reg);
     }
 
-    /// <summary>The loss op of the model's heads: per-row head losses into RowLoss, gradients into DLogits (and DReg).</summary>
+    /// <summary>A step-first model's table of logit offsets [StepBins, ClassCount] on the host (what generation adds after drawing the step); null otherwise.</summary>
+    public float[]? StepConditionTable() => _stepCondition is null ? null : Backend.Download(_stepCondition.Value);
+
+    /// <summary>
+    /// The loss op of the model's heads: per-row head losses into RowLoss, gradients into DLogits (and DReg).
+    /// A step-first model first adds, to the other heads' logits, the offsets of each row's true step bin.
+    /// </summary>
     void HeadLoss(StepBuffers s, int n)
     {
-        if (Config.Categorical) CategoricalLoss.ForwardBackward(Backend, n, Config.Groups, s.Logits, s.Targets, s.DLogits, s.RowLoss);
+        var c = Config;
+        if (_stepCondition is not null && !s.Conditioned)
+        {
+            ClassConditioning.Forward(Backend, s.Logits, s.Targets, _stepCondition.Value, n, c.ClassCount, 1 + c.RegressionHeads, 1, Pitches, c.StepBins);
+            s.Conditioned = true;
+        }
+        if (c.Categorical) CategoricalLoss.ForwardBackward(Backend, n, c.Groups, s.Logits, s.Targets, s.DLogits, s.RowLoss);
         else MultiHeadLoss.ForwardBackward(Backend, n, Config.Loss, s.Logits, s.Reg, s.Targets, s.DLogits, s.DReg, s.RowLoss);
     }
 
@@ -318,6 +339,8 @@ public sealed class MusicModel : IDisposable
         // "in" is the last step [B,D] (its gradient DLast then lands at step T-1 of the top layer's output),
         // or with EveryStep the top layer's whole output [T*B,D] (its gradient is that output's gradient).
         Tensor dHeadInput = c.EveryStep ? s.DOut[c.Layers - 1] : s.DLast;
+        if (_stepCondition is not null)
+            ClassConditioning.Backward(Backend, s.DLogits, s.Targets, _stepCondition.Grad, n, K, 1 + R, 1, Pitches, c.StepBins);
         Gemm.Forward(Backend, true, false, K, D, n, 1f, s.DLogits, 0, K, s.HeadInput, 0, D, 1f, _pitchW.Grad, 0, D);
         Elementwise.SumRowsForward(Backend, s.DLogits, n, K, _pitchB.Grad);
         Gemm.Forward(Backend, false, false, n, D, K, 1f, s.DLogits, 0, K, _pitchW.Value, 0, D, 0f, dHeadInput, 0, D);

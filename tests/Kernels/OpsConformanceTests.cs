@@ -124,6 +124,30 @@ public class OpsConformanceTests
         Assert.Equal(128 + sizes[1], groups.Offset(2));
     }
 
+    [Theory]
+    [InlineData("cpu", 33)]
+    [InlineData("ilgpu-cpu", 4)]
+    public void Class_conditioning_forward_and_backward(string device, int N)
+    {
+        using var be = TestBackends.Create(device);
+        const int K = 20, G = 3, group = 1, from = 8, count = 5; // columns 8..12 are the conditioning group
+        var r = new Rand(N);
+        var logits = r.Floats(N * K, 2f); var table = r.Floats(count * K, 1f); var dlogits = r.Floats(N * K, 1f);
+        var targets = new float[N * G];
+        var classes = new int[N];
+        for (int n = 0; n < N; n++) { classes[n] = (n * 7) % count; targets[n * G + group] = classes[n]; targets[n * G] = 99; targets[n * G + 2] = -1; }
+        var expected = RefOps.Condition(Rand.Mat(logits, N, K), classes, Rand.Mat(table, count, K), from, count);
+        var expectedGrad = RefOps.ConditionBackward(Rand.Mat(dlogits, N, K), classes, count, from, count);
+
+        using var tl = be.Upload(logits, N, K); using var tt = be.Upload(targets, N, G); using var tw = be.Upload(table, count, K);
+        using var td = be.Upload(dlogits, N, K); using var tg = be.Upload(Enumerable.Repeat(0.5f, count * K).ToArray(), count, K);
+        ClassConditioning.Forward(be, tl, tt, tw, N, K, G, group, from, count);
+        ClassConditioning.Backward(be, td, tt, tg, N, K, G, group, from, count);
+        Close.Matrix(be.Download(tl), expected, "conditioned logits");
+        Close.Matrix(be.Download(tg), expectedGrad.Map(v => v + 0.5), "d table (accumulated)");
+        Assert.Equal(logits[from], be.Download(tl)[from]); // the group's own columns are untouched
+    }
+
     [Fact]
     public void Categorical_loss_rejects_a_target_outside_its_group()
     {

@@ -33,14 +33,16 @@ public class RefStackGradientTests
     }
 
     [Theory]
-    [InlineData(2, false)]
-    [InlineData(1, true)]   // unidirectional, every step
-    public void Two_layer_stack_with_categorical_heads(int dirs, bool everyStep)
+    [InlineData(2, false, false)]
+    [InlineData(1, true, false)]   // unidirectional, every step
+    [InlineData(1, true, true)]    // step first: the other heads conditioned on the true step bin
+    public void Two_layer_stack_with_categorical_heads(int dirs, bool everyStep, bool stepFirst)
     {
         const int T = 3, B = 2, I = 3, H = 3;
         int[] groups = [128, 5, 4, 3];
         var r = new Rand(91 + dirs);
         var net = Build(r, I, H, T, B, 3, false, dirs, everyStep, groups);
+        if (stepFirst) net.StepCondition = Rand.Mat(r.Floats(5 * 140, 0.8f), 5, 140);
         var x = Rand.Seq(r.Floats(T * B * I), T, B, I);
         int rows = everyStep ? T * B : B;
         var targets = Enumerable.Range(0, rows).Select(b => new double[] { 5 + 60 * (b % 2) + b, b % 5, (b + 1) % 4, b % 3 }).ToArray();
@@ -54,6 +56,11 @@ public class RefStackGradientTests
             }
         Mat("head W", net.Wp, g.Wp, Loss);
         Vec("head b", net.Bp, g.Bp, Loss);
+        if (stepFirst)
+        {
+            Mat("step condition", net.StepCondition!, g.StepCondition!, Loss);
+            Assert.All(Enumerable.Range(0, 5), s => Assert.Equal(0, g.StepCondition!.SubMatrix(0, 5, 128, 5).Column(s).AbsoluteMaximum())); // the step's own columns: no gradient
+        }
         for (int t = 0; t < T; t++) Mat($"x[{t}]", x[t], g.X[t], Loss);
     }
 

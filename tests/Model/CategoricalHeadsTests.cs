@@ -105,6 +105,40 @@ public class CategoricalHeadsTests
     }
 
     [Fact]
+    public void A_step_first_model_trains_and_draws_pitch_after_the_step_with_the_step_offsets()
+    {
+        using var dir = new TempDir();
+        using var be = TestBackends.Create("cpu");
+        var config = Config with { StepFirst = true };
+        new Trainer(be, TrainerTests.TinyCorpus(), "/tiny", dir["run"]).Train(config, new TrainOptions { Epochs = 3, BatchSize = 8, LearningRate = 0.02f, WarmupSteps = 5, Transpose = 0, Patience = 0 });
+        var (model, _) = Checkpoint.Load(dir["run/last.safetensors"], be);
+        using (model)
+        {
+            var table = model.StepConditionTable()!;
+            int K = model.Config.ClassCount, S = model.Config.StepBins;
+            Assert.Equal(S * K, table.Length);
+            Assert.Contains(table, v => v != 0);                                              // trained away from zero
+            for (int s = 0; s < S; s++) Assert.All(table.AsSpan(s * K + 128, S).ToArray(), v => Assert.Equal(0f, v)); // never on the step's own bins
+            var cold = new HeadSampling(1e-4f, 1f);
+            var primer = Generator.RandomPrimers(model.Config, 1, seed: 2);
+            var piece = Generator.Generate(model, primer, new GenerateOptions(Notes: 1, Count: 1, Seed: 5,
+                Sampling: new SamplingOptions(Temperature: 1e-4f) { Step = cold, Duration = cold, Velocity = cold }))[0];
+            var batch = new Batch(model.Config, 1, steps: 3);
+            for (int t = 0; t < 3; t++) batch.SetInput(t, primer[0][t], 0, model.Config);
+            model.Forward(batch, training: false);
+            var (logits, _) = model.Outputs(1, 3);
+            var bins = new NoteBins(model.Config);
+            int stepBin = 0;
+            for (int j = 1; j < S; j++) if (logits[128 + j] > logits[128 + stepBin]) stepBin = j;
+            int pitch = 0;
+            for (int j = 1; j < 128; j++) if (logits[j] + table[stepBin * K + j] > logits[pitch] + table[stepBin * K + pitch]) pitch = j;
+            Assert.Equal(bins.StepValues[stepBin], piece[3].Step);
+            Assert.Equal(pitch, (int)piece[3].Pitch);
+        }
+        Assert.Throws<ArgumentException>(() => (Config with { Heads = "regression", StepFirst = true }).Validate());
+    }
+
+    [Fact]
     public void Random_primers_differ_in_key_and_are_reproducible()
     {
         var a = Generator.RandomPrimers(Config, 24, seed: 1);

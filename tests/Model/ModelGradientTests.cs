@@ -22,12 +22,16 @@ public class ModelGradientTests
     [InlineData("cpu", true, false, false, "categorical")]
     [InlineData("cpu", false, false, true, "categorical")]
     [InlineData("ilgpu-cpu", true, false, true, "categorical")]
+    [InlineData("cpu", true, false, true, "step-first")]
+    [InlineData("ilgpu-cpu", true, false, true, "step-first")]
     public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber, bool everyStep, string heads)
     {
+        bool stepFirst = heads == "step-first";
+        if (stepFirst) heads = "categorical";
         var cfg = new ModelConfig
         {
             SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Velocity = velocity, Huber = huber, Input = "scalar",
-            Bidirectional = !everyStep, EveryStep = everyStep, Heads = heads, StepBins = 5, DurationBins = 4, VelocityBins = 3,
+            Bidirectional = !everyStep, EveryStep = everyStep, Heads = heads, StepBins = 5, DurationBins = 4, VelocityBins = 3, StepFirst = stepFirst,
         };
         bool categorical = heads == "categorical";
         int K = cfg.ClassCount;
@@ -39,6 +43,8 @@ public class ModelGradientTests
         var r = new Rand(3);
         foreach (var p in model.Parameters.Where(p => p.Name.StartsWith("norm.")))
             be.CopyFromHost(r.Floats(p.Length, 0.5f).Select(v => (p.Name.EndsWith("weight") ? 1 : 0) + v).ToArray(), p.Value);
+        // ... and the step-first table away from its zero start.
+        foreach (var p in model.Parameters.Where(p => p.Name == "heads.step_condition")) be.CopyFromHost(r.Floats(p.Length, 0.5f), p.Value);
 
         var batch = new Batch(cfg, B);
         r.Floats(batch.Inputs.Length).CopyTo(batch.Inputs, 0);
@@ -72,6 +78,7 @@ public class ModelGradientTests
             Wr = categorical ? Matrix<double>.Build.Dense(1, D) : Rand.Mat(P["regression_head.weight"], R, D),
             Br = categorical ? Vector<double>.Build.Dense(1) : Rand.Vec(P["regression_head.bias"]),
             Groups = categorical ? new[] { 128, cfg.StepBins, cfg.DurationBins, cfg.VelocityBins }[..(1 + R)] : null,
+            StepCondition = stepFirst ? Rand.Mat(P["heads.step_condition"], cfg.StepBins, K) : null,
             Weights = new RefOps.LossWeights(cfg.PitchWeight, cfg.StepWeight, cfg.DurationWeight, cfg.VelocityWeight, cfg.PositivePressure, huber),
         };
         var x = Rand.Seq(batch.Inputs, T, B, I);
@@ -95,6 +102,7 @@ public class ModelGradientTests
         {
             Close.Matrix(G["heads.weight"], g.Wp, "dW heads", atol: 1e-4);
             Close.All(G["heads.bias"], i => g.Bp[i], "db heads", atol: 1e-4);
+            if (stepFirst) Close.Matrix(G["heads.step_condition"], g.StepCondition!, "d step condition", atol: 1e-4);
             Assert.DoesNotContain(model.Parameters, p => p.Name.StartsWith("regression_head") || p.Name.StartsWith("pitch_head"));
             return;
         }

@@ -113,6 +113,26 @@ public static class RefOps
         return (heads, total, dlogits);
     }
 
+    /// <summary>logits + table[class of each row] on the columns outside [from, from+count): the step-first heads' conditioning.</summary>
+    public static Matrix<double> Condition(Matrix<double> logits, int[] classes, Matrix<double> table, int from, int count)
+    {
+        var y = logits.Clone();
+        for (int r = 0; r < y.RowCount; r++)
+            for (int j = 0; j < y.ColumnCount; j++)
+                if (j < from || j >= from + count) y[r, j] += table[classes[r], j];
+        return y;
+    }
+
+    /// <summary>d table of <see cref="Condition"/>: each row's dlogits summed into its class's row (outside the group).</summary>
+    public static Matrix<double> ConditionBackward(Matrix<double> dlogits, int[] classes, int tableRows, int from, int count)
+    {
+        var d = Matrix<double>.Build.Dense(tableRows, dlogits.ColumnCount);
+        for (int r = 0; r < dlogits.RowCount; r++)
+            for (int j = 0; j < dlogits.ColumnCount; j++)
+                if (j < from || j >= from + count) d[classes[r], j] += dlogits[r, j];
+        return d;
+    }
+
     // ------------------------------------------------------------ Adam
 
     public static (double P, double M, double V) Adam(double p, double g, double m, double v, int t, double lr, double b1, double b2, double eps, double wd, bool decoupled, double clip)

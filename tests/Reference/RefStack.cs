@@ -19,6 +19,8 @@ public sealed class RefStack
     public required Vector<double> Bp, Br;
     /// <summary>Categorical heads: the group sizes of the K logits (pitch, step, duration[, velocity]); null: regression heads.</summary>
     public int[]? Groups { get; init; }
+    /// <summary>Step-first categorical heads: logit offsets [StepBins, K] added by each row's true step bin to the non-step columns.</summary>
+    public Matrix<double>? StepCondition { get; set; }
     public required RefOps.LossWeights Weights;
     /// <summary>Heads on every time step (targets: T*B rows, time-major) instead of only the last (targets: B rows).</summary>
     public bool EveryStep { get; init; }
@@ -35,6 +37,7 @@ public sealed class RefStack
         public required Matrix<double> Wp, Wr;
         public required Vector<double> Bp, Br;
         public required Matrix<double>[] X;
+        public Matrix<double>? StepCondition;
     }
 
     public Gradients Backward(Matrix<double>[] x, double[][] targets) => Run(x, targets, backward: true).Grads!;
@@ -61,6 +64,7 @@ public sealed class RefStack
         var last = EveryStep ? Matrix<double>.Build.Dense(T * B, top[0].ColumnCount, (i, j) => top[i / B][i % B, j]) : top[T - 1];
         var logits = last * Wp.Transpose(); var reg = last * Wr.Transpose();
         for (int b = 0; b < logits.RowCount; b++) { logits.SetRow(b, logits.Row(b) + Bp); reg.SetRow(b, reg.Row(b) + Br); }
+        if (StepCondition is not null) logits = RefOps.Condition(logits, targets.Select(t => (int)t[1]).ToArray(), StepCondition, 128, Groups![1]);
         double total; Matrix<double> dlogits, dreg;
         if (Groups is null) (_, total, dlogits, dreg) = RefOps.Loss(logits, reg, targets, Weights);
         else
@@ -69,13 +73,14 @@ public sealed class RefStack
             dreg = Matrix<double>.Build.Dense(logits.RowCount, Wr.RowCount);
         }
         if (!backward) return (total, null);
+        Matrix<double>? dCondition = StepCondition is null ? null : RefOps.ConditionBackward(dlogits, targets.Select(t => (int)t[1]).ToArray(), StepCondition.RowCount, 128, Groups![1]);
 
         int L = Layers.Length;
         var g = new Gradients
         {
             Wih = new Matrix<double>[L][], Whh = new Matrix<double>[L][], Bih = new Vector<double>[L][], Bhh = new Vector<double>[L][],
             Gain = new Vector<double>[L], Bias = new Vector<double>[L],
-            Wp = dlogits.Transpose() * last, Wr = dreg.Transpose() * last, Bp = dlogits.ColumnSums(), Br = dreg.ColumnSums(), X = null!,
+            Wp = dlogits.Transpose() * last, Wr = dreg.Transpose() * last, Bp = dlogits.ColumnSums(), Br = dreg.ColumnSums(), X = null!, StepCondition = dCondition,
         };
         // d(output sequence of the top layer): every step's rows of d(heads' input), or only t = T-1.
         var dLast = dlogits * Wp + dreg * Wr;
