@@ -96,7 +96,6 @@ public static class Generator
         // each new note costs one time step. A bidirectional one re-reads the whole window every note.
         using var state = c.Bidirectional ? null : model.NewState(C);
         var single = c.Bidirectional ? null : new Batch(c, C, steps: 1);
-        var recent = new int[sampling.RepetitionWindow];
         var elapsed = new double[C];
         int limit = o.Seconds > 0 ? GenerateOptions.MaxNotes : o.Notes;
         for (int step = 0; step < limit; step++)
@@ -115,10 +114,15 @@ public static class Generator
             }
             model.Forward(batch, training: false, state: state);
             var (logits, reg) = model.Outputs(C, batch.Steps);
-            for (int b = 0; b < C; b++)
+            // Each piece draws from its own generator, so the pieces can be sampled in parallel and stay reproducible.
+            if (C >= 16) Parallel.For(0, C, SampleNote);
+            else for (int b = 0; b < C; b++) SampleNote(b);
+
+            void SampleNote(int b)
             {
                 var piece = pieces[b];
                 int recentCount = Math.Min(sampling.RepetitionWindow, piece.Count);
+                Span<int> recent = stackalloc int[recentCount];
                 for (int i = 0; i < recentCount; i++) recent[i] = (int)piece[piece.Count - 1 - i].Pitch;
                 var row = logits.AsSpan(b * K, K);
                 float stepSeconds, duration, vel;
@@ -135,7 +139,7 @@ public static class Generator
                         var offsets = stepCondition.AsSpan(stepBin * K, K);
                         for (int j = 0; j < K; j++) if (j < o1 || j >= o2) row[j] += offsets[j];
                     }
-                    var p = Sampler.Distribution(row[..MusicModel.Pitches], sampling, recent.AsSpan(0, recentCount));
+                    var p = Sampler.Distribution(row[..MusicModel.Pitches], sampling, recent);
                     pitch = Sampler.Draw(p, rngs[b].NextDouble());
                     if (stepBin < 0) stepBin = Sampler.Draw(Sampler.Distribution(row[o1..o2], stepSampling), rngs[b].NextDouble());
                     stepSeconds = bins.StepValues[stepBin];
@@ -144,7 +148,7 @@ public static class Generator
                 }
                 else
                 {
-                    pitch = Sampler.Draw(Sampler.Distribution(row, sampling, recent.AsSpan(0, recentCount)), rngs[b].NextDouble());
+                    pitch = Sampler.Draw(Sampler.Distribution(row, sampling, recent), rngs[b].NextDouble());
                     stepSeconds = Math.Clamp(reg[b * R], 0f, c.MaxSeconds);
                     duration = Math.Clamp(reg[b * R + 1], o.MinDuration, c.MaxSeconds);
                     vel = c.Velocity ? Math.Clamp(reg[b * R + 2] * 127f, 1f, 127f) : velocity;
