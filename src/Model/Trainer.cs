@@ -233,8 +233,11 @@ public sealed class Trainer
     /// Mean total loss, pitch NLL and pitch accuracy of the note after each window (no dropout, no transposition).
     /// The windows' length is theirs (<see cref="Windows.Config"/>): the model's own, or another for evaluation.
     /// </summary>
-    public static (double Loss, double PitchNll, double PitchAccuracy) Validate(MusicModel model, Windows windows, int batchSize)
+    /// <param name="headMeans">If given (length 1 + RegressionHeads), receives each head's mean loss: pitch, step, duration(, velocity);
+    /// for categorical heads, each is that feature's NLL in nats.</param>
+    public static (double Loss, double PitchNll, double PitchAccuracy) Validate(MusicModel model, Windows windows, int batchSize, double[]? headMeans = null)
     {
+        if (headMeans is not null) Array.Clear(headMeans);
         if (windows.Count == 0) return (double.NaN, double.NaN, double.NaN);
         var c = windows.Config;
         if (c with { SeqLen = model.Config.SeqLen } != model.Config) throw new ArgumentException("the windows were cut for another model config");
@@ -251,6 +254,7 @@ public sealed class Trainer
             var heads = model.Loss(batch);
             loss += MultiHeadLoss.Total(c.Loss, heads) * size;
             nll += heads[0] * size;
+            if (headMeans is not null) for (int k = 0; k < headMeans.Length; k++) headMeans[k] += heads[k] * size / (double)windows.Count;
             var (logits, _) = model.Outputs(size, c.SeqLen);
             int K = c.ClassCount; // the pitch logits are the first 128 of each row
             for (int b = 0; b < size; b++)

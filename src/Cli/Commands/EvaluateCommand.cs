@@ -57,7 +57,8 @@ public static class EvaluateCommand
                 var windows = new Windows(corpus, which, config);
                 if (windows.Count == 0) return Cli.Error($"the {which.ToString().ToLowerInvariant()} split has no window of {config.SeqLen + 1} notes");
                 var started = DateTime.UtcNow;
-                var (loss, nll, accuracy) = Trainer.Validate(model, windows, p.GetValue(batch));
+                var headMeans = new double[1 + config.RegressionHeads];
+                var (loss, nll, accuracy) = Trainer.Validate(model, windows, p.GetValue(batch), headMeans);
                 double seconds = (DateTime.UtcNow - started).TotalSeconds;
                 var (bigramNll, bigramAccuracy) = new Bigram(corpus, Split.Train).Evaluate(windows, config.SeqLen);
                 var fields = new Dictionary<string, object>
@@ -65,8 +66,13 @@ public static class EvaluateCommand
                     ["model"] = source, ["split"] = which.ToString().ToLowerInvariant(), ["window"] = config.SeqLen, ["windows"] = windows.Count,
                     ["loss"] = Math.Round(loss, 4), ["pitch_nll"] = Math.Round(nll, 4), ["pitch_perplexity"] = Math.Round(Math.Exp(nll), 2),
                     ["pitch_accuracy"] = Math.Round(accuracy, 4), ["bigram_pitch_nll"] = Math.Round(bigramNll, 4), ["bigram_pitch_accuracy"] = Math.Round(bigramAccuracy, 4),
+                    ["heads"] = config.Categorical ? (config.StepFirst ? "categorical, step first" : "categorical") : "regression",
+                    [config.Categorical ? "step_nll" : "step_loss"] = Math.Round(headMeans[1], 4),
+                    [config.Categorical ? "duration_nll" : "duration_loss"] = Math.Round(headMeans[2], 4),
                     ["seconds"] = Math.Round(seconds, 2),
                 };
+                if (config.Velocity) fields[config.Categorical ? "velocity_nll" : "velocity_loss"] = Math.Round(headMeans[3], 4);
+                if (config.Categorical) fields["note_nll"] = Math.Round(headMeans.Sum(), 4); // -log P(pitch, step, duration, velocity) under the model
                 if (p.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(fields));
                 else foreach (var (key, value) in fields) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{key,-22} {value}"));
             }
