@@ -245,26 +245,69 @@ public sealed class Trainer
         long hits = 0;
         var all = Enumerable.Range(0, windows.Count).ToArray();
         Batch full = new(c, batchSize), tail = new(c, Math.Max(1, windows.Count % batchSize)); // made once, reused
+        // A step-first model's pitch head is conditional on the step; its pitch NLL and accuracy are scored on the marginal
+        // P(pitch) = sum_s P(step s) P(pitch | s), the same question every other model answers.
+        var stepTable = model.StepConditionTable();
         for (int from = 0; from < windows.Count; from += batchSize)
         {
             int size = Math.Min(batchSize, windows.Count - from);
             var batch = size == batchSize ? full : tail;
             windows.Fill(batch, all.AsSpan(from, size));
             model.Forward(batch, training: false);
+            var (logits, _) = model.Outputs(size, c.SeqLen); // before Loss: a step-first model's logits without the step offsets
             var heads = model.Loss(batch);
             loss += MultiHeadLoss.Total(c.Loss, heads) * size;
-            nll += heads[0] * size;
             if (headMeans is not null) for (int k = 0; k < headMeans.Length; k++) headMeans[k] += heads[k] * size / (double)windows.Count;
-            var (logits, _) = model.Outputs(size, c.SeqLen);
             int K = c.ClassCount; // the pitch logits are the first 128 of each row
-            for (int b = 0; b < size; b++)
+            if (stepTable is null)
             {
-                int best = 0;
-                for (int j = 1; j < MusicModel.Pitches; j++) if (logits[b * K + j] > logits[b * K + best]) best = j;
-                if (best == batch.TargetPitch(b, c)) hits++;
+                nll += heads[0] * size;
+                for (int b = 0; b < size; b++)
+                {
+                    int best = 0;
+                    for (int j = 1; j < MusicModel.Pitches; j++) if (logits[b * K + j] > logits[b * K + best]) best = j;
+                    if (best == batch.TargetPitch(b, c)) hits++;
+                }
             }
+            else
+                for (int b = 0; b < size; b++)
+                {
+                    var (rowNll, best) = MarginalPitch(logits.AsSpan(b * K, K), stepTable, c.StepBins, batch.TargetPitch(b, c));
+                    nll += rowNll;
+                    if (best == batch.TargetPitch(b, c)) hits++;
+                }
         }
         return (loss / windows.Count, nll / windows.Count, hits / (double)windows.Count);
+    }
+
+    /// <summary>
+    /// A step-first model's marginal pitch distribution for one row of logits [K] (pitch, step bins, ...):
+    /// P(p) = sum_s softmax(step logits)_s * softmax(pitch logits + table[s, 0..128))_p. Returns -log P(target) and the argmax.
+    /// Step bins with probability under 1e-9 are skipped (their share of P(p) is below that).
+    /// </summary>
+    public static (double Nll, int Best) MarginalPitch(ReadOnlySpan<float> row, float[] table, int stepBins, int target)
+    {
+        const int P = MusicModel.Pitches;
+        int K = row.Length;
+        var step = row.Slice(P, stepBins);
+        double stepMax = double.NegativeInfinity, stepSum = 0;
+        foreach (float v in step) stepMax = Math.Max(stepMax, v);
+        foreach (float v in step) stepSum += Math.Exp(v - stepMax);
+        Span<double> marginal = stackalloc double[P];
+        marginal.Clear();
+        Span<double> z = stackalloc double[P];
+        for (int s = 0; s < stepBins; s++)
+        {
+            double ps = Math.Exp(step[s] - stepMax) / stepSum;
+            if (ps < 1e-9) continue;
+            double max = double.NegativeInfinity, sum = 0;
+            for (int j = 0; j < P; j++) { z[j] = (double)row[j] + table[s * K + j]; max = Math.Max(max, z[j]); }
+            for (int j = 0; j < P; j++) { z[j] = Math.Exp(z[j] - max); sum += z[j]; }
+            for (int j = 0; j < P; j++) marginal[j] += ps * z[j] / sum;
+        }
+        int best = 0;
+        for (int j = 1; j < P; j++) if (marginal[j] > marginal[best]) best = j;
+        return (-Math.Log(Math.Max(marginal[target], 1e-300)), best);
     }
 
     void Save(MusicModel model, string name, TrainOptions o, TrainingState state, bool withOptimizer)

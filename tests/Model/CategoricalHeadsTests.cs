@@ -139,6 +139,26 @@ public class CategoricalHeadsTests
     }
 
     [Fact]
+    public void The_marginal_pitch_of_a_step_first_model_sums_over_the_steps()
+    {
+        const int S = 4, K = 128 + S + 3;
+        var r = new Rand(12);
+        var row = r.Floats(K, 2f);
+        var zero = new float[S * K];
+        // A zero table: the marginal is the pitch softmax itself.
+        var (nll0, best0) = Trainer.MarginalPitch(row, zero, S, target: 60);
+        double max = row.Take(128).Max(v => (double)v), logSum = Math.Log(row.Take(128).Sum(v => Math.Exp(v - max))) + max;
+        Assert.Equal(logSum - row[60], nll0, 9);
+        Assert.Equal(Array.IndexOf(row, row.Take(128).Max()), best0);
+        // A random table: against the sum written out in double.
+        var table = r.Floats(S * K, 3f);
+        double Softmax(IEnumerable<double> v, int j) { var a = v.ToArray(); double m = a.Max(); return Math.Exp(a[j] - m) / a.Sum(x => Math.Exp(x - m)); }
+        var step = row.Skip(128).Take(S).Select(v => (double)v).ToArray();
+        double p = Enumerable.Range(0, S).Sum(s => Softmax(step, s) * Softmax(Enumerable.Range(0, 128).Select(j => (double)row[j] + table[s * K + j]), 70));
+        Assert.Equal(-Math.Log(p), Trainer.MarginalPitch(row, table, S, target: 70).Nll, 6);
+    }
+
+    [Fact]
     public void Random_primers_differ_in_key_and_are_reproducible()
     {
         var a = Generator.RandomPrimers(Config, 24, seed: 1);
