@@ -68,6 +68,9 @@ public static class SelfTest
         yield return ("dropout fwd+bwd", $"N={count} p=0.3", be => DropoutCase(be, count));
         yield return ("loss (3 heads, huber)", $"B={batch}", be => LossCase(be, batch, 3, true));
         yield return ("loss (2 heads, mse+pressure)", $"B={batch}", be => LossCase(be, batch, 2, false));
+        int catRows = tiny ? 3 : 2048;
+        yield return ("loss (categorical, 4 groups)", $"N={catRows} K=288", be => CategoricalCase(be, catRows));
+        yield return ("step conditioning fwd+bwd", $"N={catRows} K=288", be => ConditioningCase(be, catRows));
         yield return ("adamw + clip", $"N={count}", be => AdamCase(be, count));
         yield return ("concat + embedding + bias", $"R={rows}", be => GlueCase(be, rows));
     }
@@ -132,6 +135,35 @@ public static class SelfTest
         using var dl = be.Allocate(B, 128); using var dy = be.Allocate(B, R); using var rows = be.Allocate(B, 1 + R);
         MultiHeadLoss.ForwardBackward(be, B, new LossConfig(0.5f, 1f, 2f, 0.25f, R, huber), l, y, t, dl, dy, rows);
         return new() { ["dlogits"] = be.Download(dl), ["dreg"] = be.Download(dy), ["rowLoss"] = be.Download(rows) };
+    }
+
+    static readonly CategoricalGroups Groups = CategoricalGroups.From([128, 64, 64, 32], [1f, 0.5f, 0.5f, 0.25f]);
+
+    /// <summary>Targets [N,4] of the default categorical heads: a class per group.</summary>
+    static float[] CategoricalTargets(int N)
+    {
+        var t = new float[N * 4];
+        for (int r = 0; r < N; r++) for (int g = 0; g < 4; g++) t[r * 4 + g] = (r * 37 + g * 11) % Groups.Size(g);
+        return t;
+    }
+
+    static Dictionary<string, float[]> CategoricalCase(Backend be, int N)
+    {
+        int K = Groups.Width;
+        using var l = be.Upload(Rand(N * K, 24, 3f), N, K); using var t = be.Upload(CategoricalTargets(N), N, 4);
+        using var dl = be.Allocate(N, K); using var rows = be.Allocate(N, 4);
+        CategoricalLoss.ForwardBackward(be, N, Groups, l, t, dl, rows);
+        return new() { ["dlogits"] = be.Download(dl), ["rowLoss"] = be.Download(rows) };
+    }
+
+    static Dictionary<string, float[]> ConditioningCase(Backend be, int N)
+    {
+        int K = Groups.Width;
+        using var l = be.Upload(Rand(N * K, 25), N, K); using var t = be.Upload(CategoricalTargets(N), N, 4); using var w = be.Upload(Rand(64 * K, 26), 64, K);
+        using var d = be.Upload(Rand(N * K, 27), N, K); using var dw = be.Upload(Rand(64 * K, 28), 64, K);
+        ClassConditioning.Forward(be, l, t, w, N, K, 4, 1, 128, 64);
+        ClassConditioning.Backward(be, d, t, dw, N, K, 4, 1, 128, 64);
+        return new() { ["logits"] = be.Download(l), ["dtable"] = be.Download(dw) };
     }
 
     static Dictionary<string, float[]> AdamCase(Backend be, int n)

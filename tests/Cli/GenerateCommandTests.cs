@@ -34,7 +34,7 @@ public class GenerateCommandTests
     }
 
     [Fact]
-    public void The_embedded_default_model_writes_many_pitches_without_one_note_loops()
+    public void The_embedded_default_model_writes_chords_varied_lengths_and_dynamics_without_one_note_loops()
     {
         using var dir = new TempDir();
         var r = CliRunner.Run("generate", "--notes", "120", "--seed", "3", "--out", dir["song.mid"]);
@@ -43,7 +43,16 @@ public class GenerateCommandTests
         var notes = MidiReader.ReadFile(dir["song.mid"]);
         Assert.Equal(120, notes.Count);
         Assert.True(notes.Select(n => n.Pitch).Distinct().Count() >= 12, "too few distinct pitches");
-        Assert.InRange(MusicGen.Cli.Commands.GenerateCommand.LongestRun(notes), 1, 4);
+        Assert.InRange(MusicGen.Cli.Commands.GenerateCommand.LongestRun(notes), 1, 6);
+        var starts = notes.Select(n => n.Start).Order().ToArray();
+        int chordNotes = Enumerable.Range(1, starts.Length - 1).Count(i => starts[i] - starts[i - 1] < 0.02);
+        Assert.InRange(chordNotes, 12, 108);                                                   // chords, but not only chords
+        Assert.True(notes.Select(n => Math.Round(n.Duration, 2)).Distinct().Count() >= 8, "too few distinct durations");
+        Assert.True(notes.Select(n => n.Velocity).Distinct().Count() >= 4, "too few distinct velocities");
+        // Without --primer, pieces start in keys drawn from the seed: two seeds, two different pieces.
+        var other = CliRunner.Run("generate", "--notes", "120", "--seed", "4", "--out", dir["song4.mid"]);
+        Assert.True(other.ExitCode == 0, other.Stderr);
+        Assert.NotEqual(notes.Select(n => n.Pitch).Take(20), MidiReader.ReadFile(dir["song4.mid"]).Select(n => n.Pitch).Take(20));
 
         // As docs/DEFAULT_MODEL.md says: float16 storage, a few MB at most, a unidirectional every-step network.
         string file = Path.Combine(SharedData.RepositoryRoot, "models", "default-pop909.safetensors");
@@ -51,6 +60,8 @@ public class GenerateCommandTests
         var info = CliRunner.Run("info", file);
         Assert.Contains("stored as F16", info.Stdout);
         Assert.Contains("\"Bidirectional\":false,\"EveryStep\":true", info.Stdout);
+        Assert.Contains("\"Heads\":\"categorical\"", info.Stdout);
+        Assert.Contains("\"StepFirst\":true", info.Stdout);
     }
 
     [Fact]
@@ -94,6 +105,9 @@ public class GenerateCommandTests
             ["--checkpoint", run, "--count", "0"],
             ["--checkpoint", run, "--notes", "0"],
             ["--checkpoint", run, "--notes", "5", "--seconds", "3"],
+            ["--checkpoint", run, "--step-temperature", "0"],
+            ["--checkpoint", run, "--duration-top-p", "1.5"],
+            ["--checkpoint", run, "--velocity-temperature", "-1"],
         ];
         foreach (var args in cases)
         {
