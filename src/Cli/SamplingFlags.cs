@@ -10,7 +10,7 @@ namespace MusicGen.Cli;
 public sealed class SamplingFlags
 {
     /// <summary>The defaults, measured with <c>evaluate --music</c> on POP909 (docs/DEFAULT_MODEL.md).</summary>
-    public static readonly SamplingOptions Defaults = new(Temperature: 1f, TopK: 0, TopP: 0.95f, RepetitionPenalty: 1f, RepetitionWindow: 8)
+    public static readonly SamplingOptions Defaults = new(Temperature: 0.9f, TopK: 0, TopP: 0.95f, RepetitionPenalty: 1f, RepetitionWindow: 8)
     {
         Step = new HeadSampling(1f, 1f), Duration = new HeadSampling(1f, 1f), Velocity = new HeadSampling(1f, 1f),
     };
