@@ -33,7 +33,7 @@ public static class Checkpoint
         $"input {(c.Input == "embedding" ? $"pitch embedding({c.EmbeddingDim})" : "pitch/128")}, step s, duration s{(c.Velocity ? ", velocity/127" : "")}; " +
         $"step and duration clipped to [0, {c.MaxSeconds}] s; targets: " +
         (c.Categorical
-            ? $"pitch index, step bin of {c.StepBins} (0: a chord), duration bin of {c.DurationBins}{(c.Velocity ? $", velocity bin of {c.VelocityBins}" : "")}{(c.StepFirst ? "; step predicted first" : "")}"
+            ? $"pitch index, step bin of {c.StepBins} (0: a chord), duration bin of {c.DurationBins}{(c.Velocity ? $", velocity bin of {c.VelocityBins}" : "")}{(c.ConditionsOnStep ? "; step predicted first" : "")}"
             : $"pitch index, step s, duration s{(c.Velocity ? ", velocity/127" : "")}");
 
     /// <summary>Writes the model (and, when <paramref name="withOptimizer"/>, its Adam moments first; always F32).</summary>

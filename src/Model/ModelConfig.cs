@@ -50,11 +50,15 @@ public sealed record ModelConfig
     public int DurationBins { get; init; } = 64;
     public int VelocityBins { get; init; } = 32;
     /// <summary>
-    /// Categorical heads: predict the step first and condition pitch, duration and velocity on it (a learned row of
-    /// logit offsets per step bin, <see cref="ClassConditioning"/>), instead of drawing the four independently given
-    /// the history. Training conditions on the true step; generation on the step it has just drawn.
+    /// Categorical heads (ignored by regression heads): predict the step first and condition pitch, duration and
+    /// velocity on it (a learned row of logit offsets per step bin, <see cref="ClassConditioning"/>), instead of drawing
+    /// the four independently given the history. Training conditions on the true step; generation on the step it has
+    /// just drawn. On by default: it measured better (docs/DEFAULT_MODEL.md, "Design measurements"). A config stored
+    /// before this option existed reads as false.
     /// </summary>
-    public bool StepFirst { get; init; }
+    public bool StepFirst { get; init; } = true;
+    /// <summary>Whether the heads really condition on the step: categorical heads with <see cref="StepFirst"/>.</summary>
+    [JsonIgnore] public bool ConditionsOnStep => Categorical && StepFirst;
     /// <summary>Loss weights: pitch first (its cross-entropy also dwarfs the regression losses).</summary>
     public float PitchWeight { get; init; } = 1f;
     public float StepWeight { get; init; } = 0.5f;
@@ -97,17 +101,18 @@ public sealed record ModelConfig
         if (EveryStep && Bidirectional) throw new ArgumentException("every-step targets need a unidirectional model (a bidirectional one would read the notes it predicts)");
         if (!(MaxSeconds > NoteBins.ChordSeconds)) throw new ArgumentException($"max seconds must be above {NoteBins.ChordSeconds}");
         if (Heads is not ("categorical" or "regression")) throw new ArgumentException($"heads '{Heads}': choose categorical or regression");
-        if (StepFirst && !Categorical) throw new ArgumentException("step-first prediction needs categorical heads");
         if (Categorical && (StepBins is < 2 or > 1024 || DurationBins is < 1 or > 1024 || VelocityBins is < 1 or > 127))
             throw new ArgumentException("bins: step 2..1024, duration 1..1024, velocity 1..127");
     }
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
     public string ToJson() => JsonSerializer.Serialize(this, Json);
-    /// <summary>Reads a stored config; one written before <see cref="Heads"/> existed is a regression model.</summary>
+    /// <summary>Reads a stored config; one written before <see cref="Heads"/> existed is a regression model, one before <see cref="StepFirst"/> has independent heads.</summary>
     public static ModelConfig FromJson(string json)
     {
         var c = JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new InvalidDataException("empty model config");
-        return json.Contains("\"Heads\"", StringComparison.Ordinal) ? c : c with { Heads = "regression" };
+        if (!json.Contains("\"Heads\"", StringComparison.Ordinal)) c = c with { Heads = "regression" };
+        if (!json.Contains("\"StepFirst\"", StringComparison.Ordinal)) c = c with { StepFirst = false };
+        return c;
     }
 }

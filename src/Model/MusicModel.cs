@@ -84,7 +84,7 @@ public sealed class MusicModel : IDisposable
         if (config.Categorical)
         {
             _pitchW = Add("heads.weight", config.ClassCount, D); _pitchB = Add("heads.bias", config.ClassCount);
-            if (config.StepFirst) _stepCondition = Add("heads.step_condition", config.StepBins, config.ClassCount);
+            if (config.ConditionsOnStep) _stepCondition = Add("heads.step_condition", config.StepBins, config.ClassCount);
         }
         else
         {

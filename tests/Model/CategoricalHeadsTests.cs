@@ -10,7 +10,8 @@ namespace MusicGen.Tests.Model;
 /// <summary>Step, duration and velocity as bins: the quantisation, the targets, old checkpoints, and what generation samples.</summary>
 public class CategoricalHeadsTests
 {
-    static readonly ModelConfig Config = new() { SeqLen = 4, Layers = 1, Hidden = 16, EmbeddingDim = 8, Dropout = 0, Bidirectional = false, EveryStep = true };
+    /// <summary>Independent heads (each drawn on its own), so the greedy checks below can read each head's argmax directly.</summary>
+    static readonly ModelConfig Config = new() { SeqLen = 4, Layers = 1, Hidden = 16, EmbeddingDim = 8, Dropout = 0, Bidirectional = false, EveryStep = true, StepFirst = false };
 
     [Fact]
     public void Bins_cover_the_range_in_order_and_each_value_falls_in_its_own_bin()
@@ -135,7 +136,9 @@ public class CategoricalHeadsTests
             Assert.Equal(bins.StepValues[stepBin], piece[3].Step);
             Assert.Equal(pitch, (int)piece[3].Pitch);
         }
-        Assert.Throws<ArgumentException>(() => (Config with { Heads = "regression", StepFirst = true }).Validate());
+        Assert.False((Config with { Heads = "regression", StepFirst = true }).ConditionsOnStep); // regression heads ignore it
+        Assert.True(new ModelConfig().ConditionsOnStep);                                        // the default: step first
+        Assert.False(ModelConfig.FromJson(new ModelConfig().ToJson().Replace(",\"StepFirst\":true", "")).StepFirst); // stored before the option: independent
     }
 
     [Fact]

@@ -66,7 +66,7 @@ public static class EvaluateCommand
                     ["model"] = source, ["split"] = which.ToString().ToLowerInvariant(), ["window"] = config.SeqLen, ["windows"] = windows.Count,
                     ["loss"] = Math.Round(loss, 4), ["pitch_nll"] = Math.Round(nll, 4), ["pitch_perplexity"] = Math.Round(Math.Exp(nll), 2),
                     ["pitch_accuracy"] = Math.Round(accuracy, 4), ["bigram_pitch_nll"] = Math.Round(bigramNll, 4), ["bigram_pitch_accuracy"] = Math.Round(bigramAccuracy, 4),
-                    ["heads"] = config.Categorical ? (config.StepFirst ? "categorical, step first" : "categorical") : "regression",
+                    ["heads"] = config.Categorical ? (config.ConditionsOnStep ? "categorical, step first" : "categorical") : "regression",
                     [config.Categorical ? "step_nll" : "step_loss"] = Math.Round(headMeans[1], 4),
                     [config.Categorical ? "duration_nll" : "duration_loss"] = Math.Round(headMeans[2], 4),
                     ["seconds"] = Math.Round(seconds, 2),
