@@ -36,6 +36,7 @@ public static class Program
         root.Add(DevicesCommand.Build());
         root.Add(SelfTestCommand.Build());
         root.Add(BenchCommand.Build());
+        root.Add(ProbeCommand.Build());
         return root;
     }
 }

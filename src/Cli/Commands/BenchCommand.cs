@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using MusicGen.Kernels;
 using MusicGen.Kernels.Ops;
+using MusicGen.Midi;
 
 namespace MusicGen.Cli.Commands;
 
@@ -131,16 +132,28 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON line" };
         var uni = new Option<bool>("--unidirectional") { Description = "Forward-only layers" };
         var everyStep = new Option<bool>("--every-step") { Description = "With --unidirectional: heads and loss on every step (T*B predictions)" };
+        var heads = new Option<string>("--heads")
+        {
+            Description = "regression (the seed network: a 128-way pitch head and 2 regression outputs) or categorical (the default model's heads, with velocity)",
+            DefaultValueFactory = _ => "regression",
+        };
         var cmd = new Command("train-step", "A full training step of the seed network (forward, loss, backward, Adam) on random windows: median ms")
         {
-            layers, hidden, seq, batch, steps, uni, everyStep, device, json,
+            layers, hidden, seq, batch, steps, uni, everyStep, heads, device, json,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
             var config = new MusicGen.Model.ModelConfig
             {
                 Layers = Positive(p.GetValue(layers), "--layers"), Hidden = Positive(p.GetValue(hidden), "--hidden"), SeqLen = Positive(p.GetValue(seq), "--seq"),
-                Bidirectional = !p.GetValue(uni), EveryStep = p.GetValue(everyStep), Input = "scalar", // the seed network: 3 input features
+                Bidirectional = !p.GetValue(uni), EveryStep = p.GetValue(everyStep),
+            };
+            // The seed network: 3 input features (pitch/128, step, duration), pitch logits and 2 regression outputs.
+            config = p.GetValue(heads) switch
+            {
+                "regression" => config with { Input = "scalar", Heads = "regression", Velocity = false },
+                "categorical" => config,
+                var h => throw new ArgumentException($"--heads '{h}': choose regression or categorical"),
             };
             int B = Positive(p.GetValue(batch), "--batch"), R = Positive(p.GetValue(steps), "--steps");
             using var be = Devices.Create(p.GetValue(device)!);
@@ -148,8 +161,9 @@ public static class BenchCommand
             model.Initialize(1);
             var rng = new Random(3);
             var b = new MusicGen.Model.Batch(config, B);
-            for (int i = 0; i < b.Inputs.Length; i++) b.Inputs[i] = (float)rng.NextDouble();
-            for (int i = 0; i < b.TargetRows; i++) { b.Targets[i * 3] = rng.Next(128); b.Targets[i * 3 + 1] = (float)rng.NextDouble(); b.Targets[i * 3 + 2] = (float)rng.NextDouble(); }
+            NoteRow RandomNote() => new(rng.Next(21, 109), (float)rng.NextDouble(), (float)rng.NextDouble(), rng.Next(20, 128));
+            for (int r = 0; r < b.Steps * B; r++) b.SetInput(r, RandomNote(), 0, config);
+            for (int r = 0; r < b.TargetRows; r++) b.SetTarget(r, RandomNote(), 0, config);
             var adam = new AdamConfig(1e-3f, MaxGradNorm: 1f);
             int step = 0;
             var times = Time(be, R, () =>
@@ -164,7 +178,7 @@ public static class BenchCommand
             Report(p.GetValue(json), new()
             {
                 ["bench"] = "train-step", ["device"] = be.Kind, ["device_name"] = be.Name, ["layers"] = config.Layers, ["hidden"] = config.Hidden, ["seq"] = config.SeqLen,
-                ["batch"] = B, ["bidirectional"] = config.Bidirectional, ["every_step"] = config.EveryStep, ["predictions_per_step"] = b.TargetRows, ["parameters"] = model.ParameterCount, ["steps"] = R,
+                ["batch"] = B, ["bidirectional"] = config.Bidirectional, ["heads"] = config.Heads, ["every_step"] = config.EveryStep, ["predictions_per_step"] = b.TargetRows, ["parameters"] = model.ParameterCount, ["steps"] = R,
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["notes_per_s"] = Round(b.TargetRows / (median / 1000)), // predicted notes
             });
             return Cli.Ok;
