@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MusicGen.Kernels;
+using MusicGen.Midi;
 
 namespace MusicGen.Tests.Cli;
 
@@ -58,5 +59,51 @@ public class KernelCommandsTests
         using var doc2 = JsonDocument.Parse(lstm.Stdout.Trim());
         Assert.True(doc2.RootElement.GetProperty("gemm_share").GetDouble() > 0);
         Assert.Equal(2, CliRunner.Run("bench", "gemm", "--m", "0").ExitCode);
+    }
+
+    [Theory]
+    [InlineData("regression", 565890)] // the seed network: 3 inputs, a 128-way pitch head and 2 regression outputs
+    [InlineData("categorical", 661792)]
+    public void Bench_train_step_times_the_named_heads(string heads, long parameters)
+    {
+        var r = CliRunner.Run("bench", "train-step", "--heads", heads, "--steps", "1", "--json");
+        Assert.Equal(0, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.Stdout.Trim());
+        Assert.Equal(parameters, doc.RootElement.GetProperty("parameters").GetInt64());
+        Assert.Equal(heads, doc.RootElement.GetProperty("heads").GetString());
+        Assert.Equal(2, CliRunner.Run("bench", "train-step", "--heads", "nope").ExitCode);
+    }
+
+    [Fact]
+    public void Probe_writes_windows_and_the_outputs_the_model_gives_for_them()
+    {
+        using var dir = new MusicGen.Tests.Corpus.TempDir();
+        string file = Path.Combine(dir.Path, "probe.safetensors");
+        var r = CliRunner.Run("probe", "--windows", "3", "--out", file);
+        Assert.Equal(0, r.ExitCode);
+        var probe = MusicGen.Model.SafeTensors.Load(file);
+        var config = MusicGen.Model.ModelConfig.FromJson(probe.Metadata["config"]);
+        int T = config.SeqLen, I = 1 + config.Continuous;
+        Assert.Equal([T, 3, 4], probe.Tensors["notes"].Shape);
+        Assert.Equal([T, 3, I], probe.Tensors["inputs"].Shape);
+        Assert.Equal([3, config.ClassCount], probe.Tensors["logits"].Shape);
+
+        // The logits are the embedded model's for those notes: run them again in-process and compare.
+        using var be = new MusicGen.Kernels.Backends.ManagedBackend();
+        var (model, _) = MusicGen.Cli.Commands.GenerateCommand.LoadModel(null, be);
+        using (model)
+        {
+            var notes = probe.Tensors["notes"].Data;
+            var batch = new MusicGen.Model.Batch(config, 3);
+            for (int row = 0; row < T * 3; row++)
+                batch.SetInput(row, new NoteRow(notes[row * 4], notes[row * 4 + 1], notes[row * 4 + 2], notes[row * 4 + 3]), 0, config);
+            // The embedded model reads a pitch index and step, duration, velocity/127: the probe's first row says so.
+            Assert.Equal(new[] { batch.Ids[0], batch.Continuous[0], batch.Continuous[1], batch.Continuous[2] }, probe.Tensors["inputs"].Data[..I]);
+            model.Forward(batch, training: false);
+            var (logits, _) = model.Outputs(3);
+            Assert.Equal(probe.Tensors["logits"].Data, logits);
+        }
+        Assert.Equal(2, CliRunner.Run("probe", "--out", Path.Combine(dir.Path, "probe.bin")).ExitCode);
+        Assert.Equal(2, CliRunner.Run("probe", "--out", file, "--windows", "0").ExitCode);
     }
 }
