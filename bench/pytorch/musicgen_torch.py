@@ -38,8 +38,9 @@ class MusicNet(nn.Module):
         else:
             self.pitch_head = nn.Linear(D, PITCHES)
             self.regression_head = nn.Linear(D, continuous)
-        # "last" (the old reading: every direction at t = T-1) or "ends" (forward h at T-1, reverse h at 0).
-        self.read = c.get("BidirectionalRead", "last")
+        # "ends" (forward h at T-1, reverse h at 0) or "last" (the old reading: both directions at t = T-1; what a
+        # config written before the option existed means).
+        self.read = c.get("BidirectionalHeads", "last")
 
     def features(self, inputs: torch.Tensor) -> torch.Tensor:
         """inputs [T, B, 1 + continuous]: the pitch (index for an embedding model, pitch/128 otherwise), then the rest."""

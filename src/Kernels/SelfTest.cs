@@ -72,7 +72,7 @@ public static class SelfTest
         yield return ("loss (categorical, 4 groups)", $"N={catRows} K=288", be => CategoricalCase(be, catRows));
         yield return ("step conditioning fwd+bwd", $"N={catRows} K=288", be => ConditioningCase(be, catRows));
         yield return ("adamw + clip", $"N={count}", be => AdamCase(be, count));
-        yield return ("concat + embedding + bias", $"R={rows}", be => GlueCase(be, rows));
+        yield return ("concat + embedding + bias + ends", $"R={rows}", be => GlueCase(be, rows));
     }
 
     static float[] Rand(int n, int seed, float scale = 1f)
@@ -192,6 +192,11 @@ public static class SelfTest
         using var tids = be.Upload(ids, R); using var table = be.Upload(Rand(V * E, 26), V, E); using var emb = be.Allocate(R, E); using var dtable = be.Allocate(V, E);
         Glue.EmbeddingForward(be, tids, table, emb, R, V, E);
         Glue.EmbeddingBackward(be, tids, emb, dtable, R, V, E);
-        return new() { ["concat"] = be.Download(y), ["da"] = be.Download(a), ["db"] = be.Download(b), ["emb"] = be.Download(emb), ["dtable"] = be.Download(dtable) };
+        // The two ends of a bidirectional output: x[T,B,2H] -> y[B,2H], and back.
+        const int T = 4, H = 3; int B = Math.Max(1, R / T);
+        using var seq = be.Upload(Rand(T * B * 2 * H, 27), T, B, 2 * H); using var ends = be.Allocate(B, 2 * H);
+        Glue.SelectEndsForward(be, seq, ends, T, B, H);
+        Glue.SelectEndsBackward(be, ends, seq, T, B, H);
+        return new() { ["concat"] = be.Download(y), ["da"] = be.Download(a), ["db"] = be.Download(b), ["emb"] = be.Download(emb), ["dtable"] = be.Download(dtable), ["ends"] = be.Download(ends), ["dseq"] = be.Download(seq) };
     }
 }

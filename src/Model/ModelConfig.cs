@@ -26,6 +26,16 @@ public sealed record ModelConfig
     /// predictions; validation still scores only the prediction after the whole window, like every model.
     /// </summary>
     public bool EveryStep { get; init; }
+    /// <summary>
+    /// What the heads of a bidirectional (last-step) model read from the top layer's output [T,B,2H]:
+    /// "ends" (default): the forward half at t = T-1 and the reverse half at t = 0, each after reading the whole
+    /// window, as Keras' Bidirectional(LSTM) without return_sequences and the original design did; or "last": both
+    /// halves at t = T-1, where the reverse half has read only the newest note from a zero state (its recurrent
+    /// weights then get no gradient at all). A config stored before this option existed reads as "last".
+    /// </summary>
+    public string BidirectionalHeads { get; init; } = "ends";
+    /// <summary>A bidirectional last-step model whose heads read the two directions' ends (<see cref="BidirectionalHeads"/>).</summary>
+    [JsonIgnore] public bool ReadsEnds => Bidirectional && !EveryStep && BidirectionalHeads == "ends";
     public float Dropout { get; init; } = 0.2f;
     public bool LayerNorm { get; init; } = true;
     /// <summary>
@@ -101,6 +111,7 @@ public sealed record ModelConfig
         if (EveryStep && Bidirectional) throw new ArgumentException("every-step targets need a unidirectional model (a bidirectional one would read the notes it predicts)");
         if (!(MaxSeconds > NoteBins.ChordSeconds)) throw new ArgumentException($"max seconds must be above {NoteBins.ChordSeconds}");
         if (Heads is not ("categorical" or "regression")) throw new ArgumentException($"heads '{Heads}': choose categorical or regression");
+        if (BidirectionalHeads is not ("ends" or "last")) throw new ArgumentException($"bidirectional heads '{BidirectionalHeads}': choose ends or last");
         if (Categorical && (StepBins is < 2 or > 1024 || DurationBins is < 1 or > 1024 || VelocityBins is < 1 or > 127))
             throw new ArgumentException("bins: step 2..1024, duration 1..1024, velocity 1..127");
     }
@@ -113,6 +124,7 @@ public sealed record ModelConfig
         var c = JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new InvalidDataException("empty model config");
         if (!json.Contains("\"Heads\"", StringComparison.Ordinal)) c = c with { Heads = "regression" };
         if (!json.Contains("\"StepFirst\"", StringComparison.Ordinal)) c = c with { StepFirst = false };
+        if (!json.Contains("\"BidirectionalHeads\"", StringComparison.Ordinal)) c = c with { BidirectionalHeads = "last" };
         return c;
     }
 }

@@ -240,9 +240,10 @@ public sealed class MusicModel : IDisposable
         }
         bool transposesCurrent = s.TransposedAt == _weightsVersion;
         s.TransposedAt = _weightsVersion;
-        // Inference shortcut: when only the last step feeds the heads, the top layer's reverse half is needed at
-        // t = T-1 alone, which it computes first, from x[T-1] and a zero state: one step instead of T.
-        s.Partial = !training && c.Bidirectional && !c.EveryStep && T > 1;
+        // Inference shortcut for the old reading (BidirectionalHeads "last"): only t = T-1 feeds the heads, and the
+        // top layer's reverse half computes it first, from x[T-1] and a zero state: one step instead of T. With the
+        // default "ends" reading the reverse half's output at t = 0 is read, after the whole window: no shortcut.
+        s.Partial = !training && c.Bidirectional && !c.EveryStep && !c.ReadsEnds && T > 1;
         for (int l = 0; l < c.Layers; l++)
         {
             for (int d = 0; d < c.Directions; d++)
@@ -262,10 +263,16 @@ public sealed class MusicModel : IDisposable
             s.Top[l] = h; // the layer's output: whichever stage wrote last
             input = h;
         }
-        // Heads on the last step [B,D], or on every step [T*B,D] (rows are time-major, like the targets).
+        // Heads on the last step [B,D], on each direction's end (forward at T-1, reverse at 0), or on every step
+        // [T*B,D] (rows are time-major, like the targets).
         int n = c.HeadRows(B, T);
         if (c.EveryStep) s.HeadInput = input;
-        else { Glue.SelectStepForward(Backend, input, T - 1, B * D, s.Last); s.HeadInput = s.Last; }
+        else
+        {
+            if (c.ReadsEnds) Glue.SelectEndsForward(Backend, input, s.Last, T, B, c.Hidden);
+            else Glue.SelectStepForward(Backend, input, T - 1, B * D, s.Last);
+            s.HeadInput = s.Last;
+        }
         int K = c.ClassCount;
         Gemm.Forward(Backend, false, true, n, K, D, 1f, s.HeadInput, 0, D, _pitchW.Value, 0, D, 0f, s.Logits, 0, K);
         Glue.AddBias(Backend, s.Logits, _pitchB.Value, n, K);
@@ -352,9 +359,11 @@ public sealed class MusicModel : IDisposable
         }
         if (!c.EveryStep)
         {
-            // Only the last time step of the top layer feeds the heads.
+            // Only the last time step of the top layer feeds the heads (or, reading the ends, its forward half at T-1
+            // and its reverse half at 0).
             Elementwise.Fill(Backend, s.DOut[c.Layers - 1], 0f);
-            Glue.SelectStepBackward(Backend, s.DLast, T - 1, B * D, s.DOut[c.Layers - 1]);
+            if (c.ReadsEnds) Glue.SelectEndsBackward(Backend, s.DLast, s.DOut[c.Layers - 1], T, B, c.Hidden);
+            else Glue.SelectStepBackward(Backend, s.DLast, T - 1, B * D, s.DOut[c.Layers - 1]);
         }
 
         for (int l = c.Layers - 1; l >= 0; l--)

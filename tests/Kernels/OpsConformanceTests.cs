@@ -200,6 +200,32 @@ public class OpsConformanceTests
         Close.All(be.Download(tv), i => ev[i], "v", atol: 1e-7);
     }
 
+    [Theory]
+    [InlineData("cpu", 5)]
+    [InlineData("ilgpu-cpu", 5)]
+    [InlineData("cpu", 1)]
+    public void Select_ends_reads_forward_at_the_last_step_and_reverse_at_the_first(string device, int T)
+    {
+        using var be = TestBackends.Create(device);
+        var r = new Rand(4);
+        const int B = 3, H = 4, W = 2 * H;
+        var x = r.Floats(T * B * W); var dy = r.Floats(B * W); var dx0 = r.Floats(T * B * W);
+        using var tx = be.Upload(x, T, B, W); using var ty = be.Allocate(B, W); using var tdy = be.Upload(dy, B, W); using var tdx = be.Upload(dx0, T, B, W);
+        Glue.SelectEndsForward(be, tx, ty, T, B, H);
+        // y[b, j] = x[T-1, b, j] for the forward half j < H, x[0, b, j] for the reverse half: worked out by hand.
+        Assert.Equal(Enumerable.Range(0, B * W).Select(i => { int b = i / W, j = i % W; return x[((j < H ? T - 1 : 0) * B + b) * W + j]; }), be.Download(ty));
+        Glue.SelectEndsBackward(be, tdy, tdx, T, B, H);
+        var dx = be.Download(tdx);
+        for (int t = 0; t < T; t++)
+            for (int b = 0; b < B; b++)
+                for (int j = 0; j < W; j++)
+                {
+                    bool read = j < H ? t == T - 1 : t == 0;
+                    int i = (t * B + b) * W + j;
+                    Assert.Equal(read ? dx0[i] + dy[b * W + j] : dx0[i], dx[i]); // accumulated where read, untouched elsewhere
+                }
+    }
+
     [Theory, MemberData(nameof(Backends))]
     public void Glue_ops_forward_and_backward(string device)
     {

@@ -6,7 +6,7 @@ namespace MusicGen.Tests.Kernels;
 /// <summary>Finite-difference proof of the composed reference: 2-layer Bi-LSTM + layer norm + dropout + heads + loss.</summary>
 public class RefStackGradientTests
 {
-    static RefStack Build(Rand r, int I, int H, int T, int B, int R, bool huber, int dirs = 2, bool everyStep = false, int[]? groups = null)
+    static RefStack Build(Rand r, int I, int H, int T, int B, int R, bool huber, int dirs = 2, bool everyStep = false, int[]? groups = null, bool readEnds = false)
     {
         int K = groups?.Sum() ?? 128;
         int D = dirs * H;
@@ -28,6 +28,7 @@ public class RefStackGradientTests
             Wr = Rand.Mat(r.Floats(R * D, 0.5f), R, D), Br = Rand.Vec(r.Floats(R, 0.1f)),
             Weights = new RefOps.LossWeights(1.0, 0.7, 0.9, 0.3, Huber: huber),
             EveryStep = everyStep,
+            ReadEnds = readEnds,
             Groups = groups,
         };
     }
@@ -82,11 +83,13 @@ public class RefStackGradientTests
     [InlineData(3, true, 2, false)]
     [InlineData(2, false, 1, true)]  // unidirectional, heads and loss on every step
     [InlineData(3, true, 1, false)]  // unidirectional, last step only
-    public void Two_layer_stack_with_layer_norm_dropout_heads_and_loss(int R, bool huber, int dirs, bool everyStep)
+    [InlineData(2, false, 2, false, true)] // bidirectional, the heads read forward at T-1 and reverse at 0
+    [InlineData(3, true, 2, false, true)]
+    public void Two_layer_stack_with_layer_norm_dropout_heads_and_loss(int R, bool huber, int dirs, bool everyStep, bool readEnds = false)
     {
         const int T = 4, B = 2, I = 3, H = 3;
         var r = new Rand(17 + R + 10 * dirs);
-        var net = Build(r, I, H, T, B, R, huber, dirs, everyStep);
+        var net = Build(r, I, H, T, B, R, huber, dirs, everyStep, readEnds: readEnds);
         var x = Rand.Seq(r.Floats(T * B * I), T, B, I);
         // Targets: pitches, and regression targets around the predictions (some predictions negative, to exercise positive pressure).
         int rows = everyStep ? T * B : B;

@@ -24,14 +24,19 @@ public class ModelGradientTests
     [InlineData("ilgpu-cpu", true, false, true, "categorical")]
     [InlineData("cpu", true, false, true, "step-first")]
     [InlineData("ilgpu-cpu", true, false, true, "step-first")]
+    [InlineData("cpu", false, false, false, "regression-last")]   // bidirectional, the old reading: both halves at T-1
+    [InlineData("ilgpu-cpu", true, false, false, "categorical-last")]
     public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber, bool everyStep, string heads)
     {
         bool stepFirst = heads == "step-first";
         if (stepFirst) heads = "categorical";
+        string read = heads.EndsWith("-last") ? "last" : "ends";
+        heads = heads.Replace("-last", "");
         var cfg = new ModelConfig
         {
             SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Velocity = velocity, Huber = huber, Input = "scalar",
             Bidirectional = !everyStep, EveryStep = everyStep, Heads = heads, StepBins = 5, DurationBins = 4, VelocityBins = 3, StepFirst = stepFirst,
+            BidirectionalHeads = read,
         };
         bool categorical = heads == "categorical";
         int K = cfg.ClassCount;
@@ -69,6 +74,7 @@ public class ModelGradientTests
         var net = new RefStack
         {
             EveryStep = everyStep,
+            ReadEnds = cfg.ReadsEnds,
             Layers = [Layer(0, I), Layer(1, D)],
             Gain = [Rand.Vec(P["norm.0.weight"]), Rand.Vec(P["norm.1.weight"])], Bias = [Rand.Vec(P["norm.0.bias"]), Rand.Vec(P["norm.1.bias"])],
             Masks = [Enumerable.Range(0, T).Select(t => Mask(0, t)).ToArray(), Enumerable.Range(0, T).Select(t => Mask(1, t)).ToArray()],
@@ -110,6 +116,26 @@ public class ModelGradientTests
         Close.All(G["pitch_head.bias"], i => g.Bp[i], "dbp", atol: 1e-4);
         Close.Matrix(G["regression_head.weight"], g.Wr, "dWr", atol: 1e-4);
         Close.All(G["regression_head.bias"], i => g.Br[i], "dbr", atol: 1e-4);
+    }
+
+    [Theory]
+    [InlineData("last", true)]
+    [InlineData("ends", false)]
+    public void Reading_the_last_step_leaves_the_top_reverse_recurrence_untrained_and_reading_the_ends_trains_it(string read, bool zero)
+    {
+        var cfg = new ModelConfig { SeqLen = 5, Layers = 2, Hidden = 4, Dropout = 0, Input = "scalar", Velocity = false, BidirectionalHeads = read };
+        using var be = new MusicGen.Kernels.Backends.ManagedBackend();
+        using var model = new MusicModel(be, cfg);
+        model.Initialize(3);
+        var batch = new Batch(cfg, 2);
+        new Rand(5).Floats(batch.Inputs.Length).CopyTo(batch.Inputs, 0);
+        for (int b = 0; b < 2; b++) batch.SetTarget(b, new MusicGen.Midi.NoteRow(60 + b, 0.25f, 0.5f, 80), 0, cfg);
+        model.Forward(batch, training: true);
+        model.Backward(batch);
+        var g = be.Download(model.Parameters.Single(p => p.Name == "lstm.weight_hh_l1_reverse").Grad);
+        // With "last", the reverse half's output at T-1 is its first step from a zero state: W_hh multiplies zero.
+        Assert.Equal(zero, g.All(v => v == 0));
+        Assert.Contains(be.Download(model.Parameters.Single(p => p.Name == "lstm.weight_hh_l1").Grad), v => v != 0);
     }
 
     [Fact]

@@ -24,6 +24,9 @@ public sealed class RefStack
     public required RefOps.LossWeights Weights;
     /// <summary>Heads on every time step (targets: T*B rows, time-major) instead of only the last (targets: B rows).</summary>
     public bool EveryStep { get; init; }
+    /// <summary>Bidirectional, last step: the heads read the forward half at t = T-1 and the reverse half at t = 0
+    /// (ModelConfig.BidirectionalHeads "ends"); otherwise both halves at T-1 ("last").</summary>
+    public bool ReadEnds { get; init; }
 
     sealed record LayerTrace(Matrix<double>[] Input, RefLstm.Trace Fwd, RefLstm.Trace? Rev, Matrix<double>[] Concat, Matrix<double>[] Normed);
 
@@ -61,7 +64,10 @@ public sealed class RefStack
         }
         // The heads' input: the last step [B,D], or every step stacked time-major [T*B,D].
         var top = input;
-        var last = EveryStep ? Matrix<double>.Build.Dense(T * B, top[0].ColumnCount, (i, j) => top[i / B][i % B, j]) : top[T - 1];
+        int Hf = Layers[^1][0].Hidden;
+        var last = EveryStep ? Matrix<double>.Build.Dense(T * B, top[0].ColumnCount, (i, j) => top[i / B][i % B, j])
+            : ReadEnds ? Matrix<double>.Build.Dense(B, top[0].ColumnCount, (b, j) => j < Hf ? top[T - 1][b, j] : top[0][b, j])
+            : top[T - 1];
         var logits = last * Wp.Transpose(); var reg = last * Wr.Transpose();
         for (int b = 0; b < logits.RowCount; b++) { logits.SetRow(b, logits.Row(b) + Bp); reg.SetRow(b, reg.Row(b) + Br); }
         if (StepCondition is not null) logits = RefOps.Condition(logits, targets.Select(t => (int)t[1]).ToArray(), StepCondition, 128, Groups![1]);
@@ -86,6 +92,12 @@ public sealed class RefStack
         var dLast = dlogits * Wp + dreg * Wr;
         var dOut = Enumerable.Range(0, T).Select(_ => Matrix<double>.Build.Dense(B, last.ColumnCount)).ToArray();
         if (EveryStep) for (int t = 0; t < T; t++) dOut[t] = dLast.SubMatrix(t * B, B, 0, last.ColumnCount);
+        else if (ReadEnds)
+        {
+            // The forward half's gradient lands at t = T-1, the reverse half's at t = 0 (both at once when T = 1).
+            dOut[T - 1] += Matrix<double>.Build.Dense(B, last.ColumnCount, (b, j) => j < Hf ? dLast[b, j] : 0);
+            dOut[0] += Matrix<double>.Build.Dense(B, last.ColumnCount, (b, j) => j >= Hf ? dLast[b, j] : 0);
+        }
         else dOut[T - 1] = dLast;
         for (int l = L - 1; l >= 0; l--)
         {

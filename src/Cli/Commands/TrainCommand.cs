@@ -36,6 +36,11 @@ public static class TrainCommand
         var stepBins = Opt("--step-bins", d.StepBins, "Categorical heads: step bins (the first means 'with the previous note')");
         var durationBins = Opt("--duration-bins", d.DurationBins, "Categorical heads: duration bins (log-spaced)");
         var velocityBins = Opt("--velocity-bins", d.VelocityBins, "Categorical heads: velocity bins");
+        var biHeads = new Option<string>("--bidirectional-heads")
+        {
+            Description = "Bidirectional models: ends (the heads read the forward direction at the last note and the reverse direction at the first, both after the whole window) or last (both at the last note: the original reading, whose reverse half has seen one note)",
+            DefaultValueFactory = _ => "ends",
+        };
         var independent = new Option<bool>("--independent-heads") { Description = "Categorical heads: draw step, pitch, duration and velocity independently given the history (default: the step first, the other three conditioned on it)" };
         var huber = new Option<bool>("--huber") { Description = "Regression heads: Huber instead of squared error for step/duration/velocity" };
         var pw = Opt("--pitch-weight", d.PitchWeight, "Loss weight of the pitch head");
@@ -55,7 +60,7 @@ public static class TrainCommand
 
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
-            data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, huber,
+            data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
             pw, sw, dw, vw, transpose, stride, patience, clip, wd, seed, every, logEvery, sustain, quiet,
         };
         cmd.SetAction(p => Cli.Run(() =>
@@ -85,7 +90,7 @@ public static class TrainCommand
                         SeqLen = p.GetValue(seq), Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Bidirectional = !p.GetValue(uni), EveryStep = p.GetValue(everyStep),
                         Dropout = p.GetValue(dropout), LayerNorm = !p.GetValue(noNorm), Input = p.GetValue(input)!, EmbeddingDim = p.GetValue(embDim),
                         Velocity = !p.GetValue(noVelocity), Heads = p.GetValue(heads)!, StepBins = p.GetValue(stepBins), DurationBins = p.GetValue(durationBins),
-                        VelocityBins = p.GetValue(velocityBins), StepFirst = !p.GetValue(independent), Huber = p.GetValue(huber), PitchWeight = p.GetValue(pw), StepWeight = p.GetValue(sw),
+                        VelocityBins = p.GetValue(velocityBins), StepFirst = !p.GetValue(independent), BidirectionalHeads = p.GetValue(biHeads)!, Huber = p.GetValue(huber), PitchWeight = p.GetValue(pw), StepWeight = p.GetValue(sw),
                         DurationWeight = p.GetValue(dw), VelocityWeight = p.GetValue(vw),
                     };
                     config.Validate();

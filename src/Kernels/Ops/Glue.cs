@@ -118,6 +118,54 @@ public static class Glue
     public static void SelectStepBackward(Backend backend, Tensor dy, int t, int rowsPerStep, Tensor dx)
         => Axpy(backend, 1f, dy, 0, dx, t * rowsPerStep, rowsPerStep);
 
+    // ---------------------------------------------------------------- the two ends of a bidirectional output
+
+    /// <summary>
+    /// x[T,B,2H] (forward half, reverse half) -> y[B,2H] = (x[T-1, b, :H], x[0, b, H:]): each direction's output after
+    /// it has read the whole window. What the heads of a bidirectional model read (ModelConfig.BidirectionalHeads).
+    /// </summary>
+    public static void SelectEndsForward(Backend backend, Tensor x, Tensor y, int T, int B, int H)
+        => EndsRun(backend, x, y, T, B, H, backward: false);
+
+    /// <summary>dy[B,2H] -> dx[T-1, b, :H] += dy[b, :H], dx[0, b, H:] += dy[b, H:] (every other element untouched).</summary>
+    public static void SelectEndsBackward(Backend backend, Tensor dy, Tensor dx, int T, int B, int H)
+        => EndsRun(backend, dx, dy, T, B, H, backward: true);
+
+    static void EndsRun(Backend backend, Tensor x, Tensor y, int T, int B, int H, bool backward)
+    {
+        Backend.Check(x, 0, T * B * 2 * H, "x"); Backend.Check(y, 0, B * 2 * H, "y");
+        if (backend is ManagedBackend)
+        {
+            float[] X = ManagedBackend.Of(x).Data, Y = ManagedBackend.Of(y).Data;
+            for (int i = 0; i < B * 2 * H; i++) EndsElement(X, Y, i, T, B, H, backward);
+            return;
+        }
+        var k = ((IlgpuBackend)backend).Kernel("glue.ends", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>(EndsKernel));
+        k(B * 2 * H, IlgpuBackend.Of(x).Slice(0, T * B * 2 * H), IlgpuBackend.Of(y).Slice(0, B * 2 * H), T, B, H, backward ? 1 : 0);
+    }
+
+    /// <summary>Element i of y[B,2H] and where it lives in x[T,B,2H]: row T-1 for the forward half, row 0 for the reverse.</summary>
+    static int EndsSource(int i, int T, int B, int H)
+    {
+        int w = 2 * H, b = i / w, j = i - b * w;
+        int t = j < H ? T - 1 : 0;
+        return (t * B + b) * w + j;
+    }
+
+    static void EndsElement(float[] x, float[] y, int i, int T, int B, int H, bool backward)
+    {
+        int src = EndsSource(i, T, B, H);
+        if (backward) x[src] += y[i]; else y[i] = x[src];
+    }
+
+    // x[T,B,2H] <-> y[B,2H]; one thread per element of y. Forward copies; backward accumulates into x (each element of x
+    // is the source of at most one element of y, so no two threads write the same place).
+    static void EndsKernel(Index1D i, ArrayView<float> x, ArrayView<float> y, int T, int B, int H, int backward)
+    {
+        int src = EndsSource(i, T, B, H);
+        if (backward != 0) x[src] += y[i]; else y[i] = x[src];
+    }
+
     // ---------------------------------------------------------------- transpose
 
     /// <summary>x[R,N] -> y[N,R] = x^T. (Its backward is a transpose of the gradient.)</summary>

@@ -39,7 +39,11 @@ public sealed record CorpusFile(string RelativePath, string FullPath, Split Spli
 /// The MIDI files of a corpus and their split. Two layouts:
 /// a folder searched recursively for .mid/.midi in any letter case (ADL Piano MIDI, POP909, your own),
 /// split by a hash of each relative path; or a MAESTRO folder, recognised by its CSV
-/// (maestro-v*.csv or maestro-sample.csv), whose split and midi_filename columns are used as given.
+/// (maestro-v*.csv or maestro-sample.csv), whose split and midi_filename columns are used as given;
+/// or an ASAP folder, recognised by its metadata.csv (columns folder and midi_performance): its performances,
+/// split by a hash of the piece's folder, so that every performance of one piece lands in the same split and
+/// nothing of a test piece is trained on. ASAP's quantised score files (midi_score.mid) are kept apart: they are
+/// not performances (no dynamics, exact timing) and would give the score of a test piece to training otherwise.
 /// </summary>
 public sealed record CorpusListing(string Root, string Kind, IReadOnlyList<CorpusFile> Files, IReadOnlyList<(string RelativePath, string Reason)> Missing)
 {
@@ -49,7 +53,40 @@ public sealed record CorpusListing(string Root, string Kind, IReadOnlyList<Corpu
             throw new DirectoryNotFoundException(File.Exists(dataPath) ? $"'{dataPath}' is a file, not a corpus folder" : $"no such folder: '{dataPath}'");
         string root = Path.GetFullPath(dataPath);
         string? csv = FindMaestroCsv(root);
-        return csv is null ? FromFolder(root, ratios) : FromMaestroCsv(root, csv);
+        if (csv is not null) return FromMaestroCsv(root, csv);
+        string asap = Path.Combine(root, "metadata.csv");
+        if (File.Exists(asap) && IsAsapMetadata(asap)) return FromAsapMetadata(root, asap, ratios);
+        return FromFolder(root, ratios);
+    }
+
+    static bool IsAsapMetadata(string path)
+    {
+        using var reader = new StreamReader(path);
+        var header = reader.ReadLine()?.Split(',').Select(h => h.Trim()).ToArray() ?? [];
+        return header.Contains("folder") && header.Contains("midi_performance");
+    }
+
+    static CorpusListing FromAsapMetadata(string root, string csvPath, SplitRatios ratios)
+    {
+        var rows = Csv.Read(File.ReadAllText(csvPath));
+        var header = rows[0];
+        int folderCol = header.FindIndex(h => h.Trim() == "folder"), fileCol = header.FindIndex(h => h.Trim() == "midi_performance");
+        var files = new List<CorpusFile>();
+        var missing = new List<(string, string)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var row in rows.Skip(1))
+        {
+            if (row.Count == 1 && row[0].Length == 0) continue; // blank line
+            if (row.Count <= Math.Max(folderCol, fileCol)) throw new FormatException($"metadata.csv: a row has {row.Count} columns, fewer than the header");
+            string relative = row[fileCol].Trim().Replace('\\', '/'), piece = row[folderCol].Trim().Replace('\\', '/').TrimEnd('/');
+            if (relative.Length == 0 || !seen.Add(relative)) continue;
+            if (relative.Contains("..")) { missing.Add((relative, "path leaves the corpus folder")); continue; }
+            string full = Path.Combine(root, relative);
+            if (File.Exists(full)) files.Add(new CorpusFile(relative, full, ratios.Assign(piece)));
+            else missing.Add((relative, "listed in metadata.csv but missing"));
+        }
+        files.Sort((a, b) => string.CompareOrdinal(a.RelativePath, b.RelativePath));
+        return new CorpusListing(root, "asap", files, missing);
     }
 
     static string? FindMaestroCsv(string root) =>
