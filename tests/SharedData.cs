@@ -6,6 +6,7 @@ public static class SharedData
     public static string Root { get; } = FindRoot();
     public static string Pop909 => Path.Combine(Root, "pop909");
     public static string MaestroSample => Path.Combine(Root, "maestro-sample");
+    public static string Asap => Path.Combine(Root, "asap");
 
     /// <summary>The repository's root (the folder holding MusicGen.sln), found by walking up from the test binaries.</summary>
     public static string RepositoryRoot { get; } = FindUp(d => File.Exists(Path.Combine(d, "MusicGen.sln"))) ?? throw new DirectoryNotFoundException("MusicGen.sln not found above the test binaries");

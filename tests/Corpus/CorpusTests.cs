@@ -73,6 +73,48 @@ public class CorpusTests
     }
 
     [Fact]
+    public void Asap_metadata_lists_performances_split_by_piece_and_keeps_score_files_apart()
+    {
+        using var dir = new TempDir();
+        var header = "composer,title,folder,xml_score,midi_score,midi_performance,performance_annotations\n";
+        var rows = new List<string>();
+        for (int piece = 0; piece < 40; piece++)
+        {
+            string folder = $"Composer{piece % 3}/Work/Piece{piece}";
+            dir.Write($"{folder}/midi_score.mid", Song(60));
+            for (int perf = 0; perf < 3; perf++)
+            {
+                dir.Write($"{folder}/Player{perf}.mid", Song(60 + perf));
+                rows.Add($"C,T,{folder},{folder}/xml_score.musicxml,{folder}/midi_score.mid,{folder}/Player{perf}.mid,x.txt");
+            }
+        }
+        rows.Add("C,T,Gone/Piece,x,Gone/Piece/midi_score.mid,Gone/Piece/Missing.mid,x");
+        File.WriteAllText(dir["metadata.csv"], header + string.Join("\n", rows) + "\n");
+        var listing = CorpusListing.Discover(dir.Path, new SplitRatios(60, 20, 20));
+        Assert.Equal("asap", listing.Kind);
+        Assert.Equal(120, listing.Files.Count);
+        Assert.DoesNotContain(listing.Files, f => f.RelativePath.EndsWith("midi_score.mid"));
+        Assert.Equal("Gone/Piece/Missing.mid", Assert.Single(listing.Missing).RelativePath);
+        // Every piece's performances share one split, and all three splits are used.
+        var byPiece = listing.Files.GroupBy(f => f.RelativePath[..f.RelativePath.LastIndexOf('/')]);
+        Assert.All(byPiece, g => Assert.Single(g.Select(f => f.Split).Distinct()));
+        Assert.Equal(3, listing.Files.Select(f => f.Split).Distinct().Count());
+    }
+
+    [Fact]
+    public void Shared_asap_reads_every_performance_with_no_piece_in_two_splits()
+    {
+        var listing = CorpusListing.Discover(SharedData.Asap, SplitRatios.Default);
+        Assert.Equal("asap", listing.Kind);
+        Assert.Equal(1067, listing.Files.Count);
+        Assert.Empty(listing.Missing);
+        Assert.DoesNotContain(listing.Files, f => f.RelativePath.EndsWith("midi_score.mid"));
+        var byPiece = listing.Files.GroupBy(f => f.RelativePath[..f.RelativePath.LastIndexOf('/')]);
+        Assert.All(byPiece, g => Assert.Single(g.Select(f => f.Split).Distinct()));
+        Assert.Contains(listing.Files, f => f.Split == Split.Test);
+    }
+
+    [Fact]
     public void Shared_maestro_sample_uses_its_csv_split_40_5_7()
     {
         using var dir = new TempDir();
