@@ -37,6 +37,7 @@ public static class Program
         root.Add(SelfTestCommand.Build());
         root.Add(BenchCommand.Build());
         root.Add(ProbeCommand.Build());
+        root.Add(PlotCommand.Build());
         return root;
     }
 }

@@ -88,18 +88,29 @@ public sealed class Windows
     public ModelConfig Config => _c;
     readonly ModelConfig _c;
 
-    public Windows(NoteCorpus corpus, Split split, ModelConfig config)
+    /// <param name="fileFraction">Keep only this fraction of the split's files (1: all), chosen by a hash of each file's
+    /// relative path: the same files for every seed and run, and a smaller fraction's files are a subset of a larger one's.</param>
+    /// <param name="stride">Keep every Nth window (1: all): a quicker, evenly spread evaluation.</param>
+    public Windows(NoteCorpus corpus, Split split, ModelConfig config, double fileFraction = 1, int stride = 1)
     {
+        if (!(fileFraction > 0 && fileFraction <= 1)) throw new ArgumentException($"file fraction {fileFraction} outside (0, 1]");
+        if (stride < 1) throw new ArgumentException($"window stride must be at least 1 (got {stride})");
         _c = config;
         Notes = corpus.Notes;
         var starts = new List<int>();
+        long n = 0;
         foreach (var f in corpus.Files)
         {
-            if (f.Split != split) continue;
-            for (int i = 0; i + config.SeqLen < f.NoteCount; i++) starts.Add(checked((int)f.FirstNote + i));
+            if (f.Split != split || (fileFraction < 1 && FilePosition(f.RelativePath) >= fileFraction)) continue;
+            for (int i = 0; i + config.SeqLen < f.NoteCount; i++, n++)
+                if (n % stride == 0) starts.Add(checked((int)f.FirstNote + i));
         }
         Starts = [.. starts];
     }
+
+    /// <summary>A file's place in [0, 1), from a hash of its relative path: what <c>fileFraction</c> compares with.</summary>
+    public static double FilePosition(string relativePath) =>
+        (System.IO.Hashing.XxHash64.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(relativePath), seed: 0x5EED) >> 11) * (1.0 / (1UL << 53));
 
     public int Count => Starts.Length;
 

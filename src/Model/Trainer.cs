@@ -24,6 +24,15 @@ public sealed record TrainOptions
     public int Transpose { get; init; } = 5;
     /// <summary>Use every Nth training window (1: all). A quicker epoch on a big corpus.</summary>
     public int Stride { get; init; } = 1;
+    /// <summary>Train on this fraction of the training split's files (1: all), chosen by a hash of their paths (<see cref="Windows.FilePosition"/>).</summary>
+    public double TrainFraction { get; init; } = 1;
+    /// <summary>Validate on every Nth validation window (1: all).</summary>
+    public int ValidationStride { get; init; } = 1;
+    /// <summary>
+    /// Also score the model on training windows after each epoch, as validation is scored (no dropout, no
+    /// transposition; as many windows as validation reads, spread evenly): train and validation curves side by side.
+    /// </summary>
+    public bool TrainEvaluation { get; init; }
     public ulong Seed { get; init; } = 1;
     public int CheckpointEvery { get; init; } = 500;
     public int LogEvery { get; init; } = 50;
@@ -35,6 +44,8 @@ public sealed record TrainOptions
         if (!(LearningRate > 0)) throw new ArgumentException($"learning rate must be positive (got {LearningRate})");
         if (Transpose < 0 || Transpose > 24) throw new ArgumentException($"transpose {Transpose} outside 0..24");
         if (Stride < 1) throw new ArgumentException($"stride must be at least 1 (got {Stride})");
+        if (!(TrainFraction > 0 && TrainFraction <= 1)) throw new ArgumentException($"train fraction {TrainFraction} outside (0, 1]");
+        if (ValidationStride < 1) throw new ArgumentException($"validation stride must be at least 1 (got {ValidationStride})");
         if (CheckpointEvery < 1 || LogEvery < 1) throw new ArgumentException("checkpoint and log intervals must be positive");
     }
 
@@ -130,8 +141,11 @@ public sealed class Trainer
     TrainOutcome Run(MusicModel model, TrainOptions o, TrainingState state, CancellationToken cancel)
     {
         var c = model.Config;
-        var train = new Windows(_corpus, Split.Train, c);
-        var valid = new Windows(_corpus, Split.Validation, c);
+        var train = new Windows(_corpus, Split.Train, c, o.TrainFraction);
+        var valid = new Windows(_corpus, Split.Validation, c, stride: o.ValidationStride);
+        // Training windows scored like validation (TrainEvaluation): about as many, spread evenly over the training files used.
+        var trainScored = o.TrainEvaluation && valid.Count > 0
+            ? new Windows(_corpus, Split.Train, c, o.TrainFraction, Math.Max(1, train.Count / valid.Count)) : null;
         if (train.Count < o.BatchSize) throw new ArgumentException($"the training split has {train.Count} windows of {c.SeqLen + 1} notes, fewer than one batch of {o.BatchSize}");
         if (valid.Count == 0) OnMessage?.Invoke("warning: no validation windows; early stopping is off and 'best' follows the training loss");
         var bigram = new Bigram(_corpus, Split.Train).Evaluate(valid, c.SeqLen);
@@ -187,6 +201,7 @@ public sealed class Trainer
             double trainSeconds = clock.Elapsed.TotalSeconds;
             double trainLoss = lossCount > 0 ? lossSum / lossCount : double.NaN;
             var (valLoss, valNll, valAcc) = Validate(model, valid, o.BatchSize);
+            var (trainEvalLoss, trainEvalNll, _) = trainScored is null ? (double.NaN, double.NaN, double.NaN) : Validate(model, trainScored, o.BatchSize);
             double score = valid.Count > 0 ? valLoss : trainLoss;
             bool improved = score < state.BestValidationLoss;
             state = state with
@@ -200,7 +215,7 @@ public sealed class Trainer
             AppendMetrics(new JsonObject
             {
                 ["kind"] = "epoch", ["epoch"] = epoch + 1, ["step"] = state.Step, ["train_loss"] = Num(trainLoss), ["val_loss"] = Num(valLoss),
-                ["val_pitch_nll"] = Num(valNll), ["val_pitch_acc"] = Num(valAcc), ["bigram_pitch_nll"] = Num(bigram.Nll), ["bigram_pitch_acc"] = Num(bigram.Accuracy),
+                ["val_pitch_nll"] = Num(valNll), ["val_pitch_acc"] = Num(valAcc), ["train_eval_loss"] = Num(trainEvalLoss), ["train_eval_pitch_nll"] = Num(trainEvalNll), ["bigram_pitch_nll"] = Num(bigram.Nll), ["bigram_pitch_acc"] = Num(bigram.Accuracy),
                 ["lr"] = LearningRate(o, state.Step, totalSteps), ["notes_per_s"] = Math.Round(report.NotesPerSecond, 1), ["seconds"] = Math.Round(seconds, 2),
             });
             bool stop = o.Patience > 0 && valid.Count > 0 && state.EpochsWithoutImprovement >= o.Patience;

@@ -11,7 +11,12 @@ public static class PrepareCommand
 {
     public static Command Build()
     {
-        var data = new Option<string>("--data", "-d") { Description = "Corpus folder: any tree of .mid/.midi files, or a MAESTRO folder with its CSV", Required = true };
+        var data = new Option<string?>("--data", "-d") { Description = "Corpus folder: any tree of .mid/.midi files, a MAESTRO folder with its CSV, or an ASAP folder with its metadata.csv" };
+        var merge = new Option<string[]>("--merge")
+        {
+            Description = "Instead of --data: prepared caches (.mgcache) to merge into one mixed corpus (each file keeps its split); written to --out",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var output = new Option<string>("--out", "-o") { Description = "Folder for the cache file", DefaultValueFactory = _ => "cache" };
         var sustain = new Option<bool>("--sustain") { Description = "Hold notes while the sustain pedal (CC64) is down (for performance data such as MAESTRO)" };
         var drums = new Option<bool>("--include-drums") { Description = "Keep channel-10 percussion notes (left out by default)" };
@@ -22,9 +27,11 @@ public static class PrepareCommand
 
         var command = new Command("prepare", "Read a MIDI collection into a compact note cache that training and evaluation load without re-parsing")
         {
-            data, output, sustain, drums, split, strict, force, quiet,
+            data, merge, output, sustain, drums, split, strict, force, quiet,
         };
-        command.SetAction(parse => Cli.Run(() => Execute(
+        command.SetAction(parse => Cli.Run(() => parse.GetValue(merge) is { Length: > 0 } caches
+            ? (parse.GetValue(data) is null ? Merge(caches, parse.GetValue(output)!) : Cli.Error("give --data or --merge, not both"))
+            : parse.GetValue(data) is null ? Cli.Error("give --data FOLDER (or --merge CACHE...)") : Execute(
             parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(split)!,
             new MidiReadOptions { Sustain = parse.GetValue(sustain), IncludeDrums = parse.GetValue(drums) },
             parse.GetValue(strict), parse.GetValue(force), parse.GetValue(quiet))));
@@ -64,6 +71,52 @@ public static class PrepareCommand
         if (strict && corpus.Skipped.Count > 0)
             return Cli.Error($"--strict: {corpus.Skipped.Count} file(s) skipped", Cli.Failed);
         return Cli.Ok;
+    }
+
+    static int Merge(string[] caches, string outDir)
+    {
+        var parts = new List<(string, NoteCorpus)>();
+        foreach (var path in caches)
+        {
+            if (!File.Exists(path)) return Cli.Error($"--merge '{path}': no such cache file");
+            var corpus = NoteCorpus.Load(path);
+            // A part's name: its cache file's name without the content hash ("asap-8c58bd04.mgcache" -> "asap").
+            string name = Path.GetFileNameWithoutExtension(path);
+            int dash = name.LastIndexOf('-');
+            if (dash > 0) name = name[..dash];
+            parts.Add((name, corpus));
+        }
+        // ASAP's performances were cut from MAESTRO's recordings: a MAESTRO file that an ASAP part lists as a source is the
+        // same performance, and could sit in another split there. Leave such files out of the other parts.
+        var asapSources = parts.Where(p => p.Item2.Kind == "asap" && File.Exists(Path.Combine(p.Item2.Root, "metadata.csv")))
+            .SelectMany(p => AsapMaestroSources(Path.Combine(p.Item2.Root, "metadata.csv"))).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        int dropped = 0;
+        for (int i = 0; i < parts.Count; i++)
+        {
+            var (name, c) = parts[i];
+            if (c.Kind == "asap" || asapSources.Count == 0) continue;
+            var kept = c.Files.Where(f => !asapSources.Contains(Path.GetFileName(f.RelativePath))).ToList();
+            dropped += c.Files.Count - kept.Count;
+            parts[i] = (name, new NoteCorpus { Root = c.Root, Kind = c.Kind, Sustain = c.Sustain, IncludeDrums = c.IncludeDrums, Files = kept, Skipped = c.Skipped, Notes = c.Notes });
+        }
+        if (dropped > 0) Console.WriteLine($"left out {dropped} file(s) that ASAP's metadata.csv names as the MAESTRO source of its performances");
+        var merged = NoteCorpus.Merge(parts);
+        Directory.CreateDirectory(outDir);
+        string id = System.IO.Hashing.XxHash32.HashToUInt32(System.Text.Encoding.UTF8.GetBytes(string.Join("|", caches.Select(Path.GetFullPath)))).ToString("x8");
+        string cachePath = Path.Combine(outDir, $"merged-{id}.mgcache");
+        merged.Save(cachePath);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{merged.Kind}: {merged.Files.Count} files, {merged.Notes.Length} notes, {merged.Hours:F2} h; train/validation/test files {Count(merged, Split.Train)}/{Count(merged, Split.Validation)}/{Count(merged, Split.Test)}; cache {cachePath}"));
+        return Cli.Ok;
+    }
+
+    static IEnumerable<string> AsapMaestroSources(string metadataCsv)
+    {
+        var rows = Csv.Read(File.ReadAllText(metadataCsv));
+        int col = rows[0].FindIndex(h => h.Trim() == "maestro_midi_performance");
+        if (col < 0) yield break;
+        foreach (var row in rows.Skip(1))
+            if (row.Count > col && row[col].Trim().Length > 0) yield return Path.GetFileName(row[col].Trim().Replace('\\', '/'));
     }
 
     /// <summary>Progress reported on the worker thread straight into the Spectre task (it is thread-safe).</summary>

@@ -49,6 +49,9 @@ public static class TrainCommand
         var vw = Opt("--velocity-weight", d.VelocityWeight, "Loss weight of the velocity head");
         var transpose = Opt("--transpose", t.Transpose, "Random transposition of training windows, +-semitones (0: off)");
         var stride = Opt("--stride", t.Stride, "Use every Nth training window (a quicker epoch on a large corpus)");
+        var fraction = Opt("--train-fraction", t.TrainFraction, "Train on this fraction of the training files (chosen by a hash of their paths: the same files every run, and 0.1's files are within 0.3's)");
+        var valStride = Opt("--val-stride", t.ValidationStride, "Validate on every Nth validation window (a quicker validation)");
+        var trainEval = new Option<bool>("--train-eval") { Description = "After each epoch also score training windows as validation is scored (no dropout), for train-versus-validation curves" };
         var patience = Opt("--patience", t.Patience, "Early stop after this many epochs without validation improvement (0: never)");
         var clip = Opt("--clip", t.MaxGradNorm, "Global gradient-norm clip (0: off)");
         var wd = Opt("--weight-decay", t.WeightDecay, "AdamW weight decay");
@@ -61,7 +64,7 @@ public static class TrainCommand
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
             data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
-            pw, sw, dw, vw, transpose, stride, patience, clip, wd, seed, every, logEvery, sustain, quiet,
+            pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, logEvery, sustain, quiet,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -97,7 +100,7 @@ public static class TrainCommand
                     var options = new TrainOptions
                     {
                         Epochs = p.GetValue(epochs) ?? t.Epochs, BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Transpose = p.GetValue(transpose),
-                        Stride = p.GetValue(stride), Patience = p.GetValue(patience), MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(wd),
+                        Stride = p.GetValue(stride), TrainFraction = p.GetValue(fraction), ValidationStride = p.GetValue(valStride), TrainEvaluation = p.GetValue(trainEval), Patience = p.GetValue(patience), MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(wd),
                         Seed = (ulong)p.GetValue(seed), CheckpointEvery = p.GetValue(every), LogEvery = p.GetValue(logEvery),
                     };
                     options.Validate();

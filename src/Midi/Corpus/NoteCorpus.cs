@@ -45,6 +45,33 @@ public sealed class NoteCorpus
 
     public double Hours => Files.Sum(f => (double)f.Seconds) / 3600;
 
+    /// <summary>
+    /// Several corpora as one (for training on a mixed collection): every file keeps its own split, so each corpus'
+    /// held-out files stay held out; relative paths are prefixed with the part's name ("asap/Bach/...").
+    /// </summary>
+    public static NoteCorpus Merge(IReadOnlyList<(string Name, NoteCorpus Corpus)> parts)
+    {
+        if (parts.Count == 0) throw new ArgumentException("nothing to merge");
+        if (parts.Select(p => p.Name).Distinct(StringComparer.Ordinal).Count() != parts.Count) throw new ArgumentException("merged corpora need distinct names");
+        var files = new List<CorpusEntry>();
+        var skipped = new List<SkippedEntry>();
+        var notes = new NoteRow[checked(parts.Sum(p => p.Corpus.Notes.Length))];
+        long offset = 0;
+        foreach (var (name, c) in parts)
+        {
+            c.Notes.CopyTo(notes, offset);
+            foreach (var f in c.Files) files.Add(f with { RelativePath = $"{name}/{f.RelativePath}", FirstNote = f.FirstNote + offset });
+            foreach (var k in c.Skipped) skipped.Add(k with { RelativePath = $"{name}/{k.RelativePath}" });
+            offset += c.Notes.Length;
+        }
+        return new NoteCorpus
+        {
+            Root = string.Join(" + ", parts.Select(p => p.Corpus.Root)), Kind = "merged (" + string.Join(", ", parts.Select(p => p.Name)) + ")",
+            Sustain = parts.All(p => p.Corpus.Sustain), IncludeDrums = parts.Any(p => p.Corpus.IncludeDrums),
+            Files = files, Skipped = skipped, Notes = notes,
+        };
+    }
+
     // ------------------------------------------------------------------ writing
 
     /// <summary>Writes the cache atomically (temp file + rename).</summary>
