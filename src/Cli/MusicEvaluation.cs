@@ -97,6 +97,9 @@ public static class MusicEvaluation
         var (baseHeadline, baseAll) = baseline is null ? (double.NaN, double.NaN) : MusicComparison.Means(baseline);
         double? Round(double v) => double.IsNaN(v) ? null : Math.Round(v, 4);
         var perSeedHeadline = perSet.Select(s => MusicComparison.Means(s).Headline).ToArray();
+        // How much the pieces differ from each other (mean pairwise distance), per candidate set, against the real segments'.
+        double realDiversity = MusicComparison.Diversity(real);
+        double diversity = sets.Average(set => MusicComparison.Diversity(set.Select(PieceFeatures.Of).ToList()));
 
         if (r.Png is string png)
         {
@@ -121,6 +124,7 @@ public static class MusicEvaluation
                 ["mean_overlap_headline"] = Math.Round(headline, 4), ["mean_overlap_all"] = Math.Round(all, 4),
                 ["real_vs_real_headline"] = Round(baseHeadline), ["real_vs_real_all"] = Round(baseAll),
                 ["headline_per_seed"] = perSeedHeadline.Select(v => Math.Round(v, 4)).ToArray(),
+                ["diversity_real"] = Round(realDiversity), ["diversity_candidate"] = Round(diversity),
                 ["generation_seconds"] = Math.Round(generationSeconds, 2), ["seconds"] = Math.Round((DateTime.UtcNow - started).TotalSeconds, 2),
             };
             Console.WriteLine(JsonSerializer.Serialize(doc));
@@ -137,6 +141,7 @@ public static class MusicEvaluation
         }
         table.AddRow("mean overlap, * features", "", "", F(headline), F(baseHeadline));
         table.AddRow("mean overlap, all features", "", "", F(all), F(baseAll));
+        table.AddRow("between-piece distance (diversity)", F(realDiversity), F(diversity), "", "");
         Console.WriteLine($"candidate: {source}" + (r.Generated is null ? $"; {r.Seeds} seed(s) from {r.Seed}, {r.Count} x {r.Notes} notes each" : ""));
         Console.WriteLine($"real: {r.Count} random {r.Notes}-note segments of the {splitName} split; real vs real: {other.ToString().ToLowerInvariant()} segments against them");
         AnsiConsole.Write(table);

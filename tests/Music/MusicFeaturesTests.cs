@@ -94,6 +94,23 @@ public class MusicFeaturesTests
         Assert.Throws<ArgumentException>(() => MusicComparison.RealSegments(corpus, MusicGen.Midi.Corpus.Split.Train, 4, 1000, seed: 1));
     }
 
+    [Fact]
+    public void Diversity_is_zero_for_copies_of_one_piece_and_grows_when_pieces_differ()
+    {
+        var chords = PieceFeatures.Of(BlockChords());
+        Assert.Equal(0, MusicComparison.Diversity([chords, chords, chords]), 12);
+        // A scale of single notes a quarter-second apart shares nothing with the chords' steps or intervals.
+        var scale = PieceFeatures.Of([.. new[] { 60, 62, 64, 65, 67, 69, 71, 72 }.Select((p, i) => new Note(p, 80, 0.25 * i, 0.25 * i + 0.2, 0, 0))]);
+        double two = MusicComparison.Diversity([chords, scale]);
+        // By hand: each histogram's total-variation distance between the pair, averaged over the four histograms.
+        double expected = MusicComparison.DiversityHistograms.Average(h => 1 - MusicComparison.Intersection(chords.Histograms[h], scale.Histograms[h]));
+        Assert.Equal(expected, two, 12);
+        Assert.InRange(two, 0.3, 1);
+        // Three pieces: the mean over the three pairs (two of which are chords-vs-scale, one chords-vs-chords).
+        Assert.Equal(2 * two / 3, MusicComparison.Diversity([chords, scale, chords]), 12);
+        Assert.True(double.IsNaN(MusicComparison.Diversity([chords])));
+    }
+
     /// <summary>A seeded normal generator (Box-Muller over SplitMix64).</summary>
     sealed class SplitMixRandom(ulong seed)
     {

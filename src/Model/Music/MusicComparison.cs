@@ -40,6 +40,25 @@ public static class MusicComparison
         return rows;
     }
 
+    /// <summary>The histograms whose distances <see cref="Diversity"/> averages.</summary>
+    public static readonly string[] DiversityHistograms = ["key-relative pitch classes", "interval histogram", "step histogram", "duration histogram"];
+
+    /// <summary>
+    /// How much the pieces of a set differ from each other: over every pair of pieces, the total-variation distance
+    /// (half the L1 distance of the normalised histograms, 0 = the same, 1 = disjoint) of each of
+    /// <see cref="DiversityHistograms"/>, averaged. A model that writes the same piece every time scores near 0; real
+    /// music from many songs gives the level to compare with.
+    /// </summary>
+    public static double Diversity(IReadOnlyList<PieceFeatures> pieces)
+    {
+        if (pieces.Count < 2) return double.NaN;
+        double sum = 0; long pairs = 0;
+        for (int i = 0; i < pieces.Count; i++)
+            for (int j = i + 1; j < pieces.Count; j++, pairs++)
+                sum += DiversityHistograms.Average(h => 1 - Intersection(pieces[i].Histograms[h], pieces[j].Histograms[h]));
+        return sum / pairs;
+    }
+
     /// <summary>The mean overlap over the <see cref="Headline"/> features and over all of them.</summary>
     public static (double Headline, double All) Means(IReadOnlyList<FeatureComparison> rows) =>
         (rows.Where(r => Headline.Contains(r.Name)).Average(r => r.Overlap), rows.Average(r => r.Overlap));
