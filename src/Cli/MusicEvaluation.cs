@@ -17,7 +17,7 @@ namespace MusicGen.Cli;
 /// </summary>
 public static class MusicEvaluation
 {
-    public sealed record Request(string? Checkpoint, string Data, string Split, string? Generated, int Count, int Notes, int Seeds, ulong Seed,
+    public sealed record Request(string? Checkpoint, string? Model, string Data, string Split, string? Generated, int Count, int Notes, int Seeds, ulong Seed,
         string? Png, bool Json, string Device, SamplingOptions Sampling);
 
     public static int Run(Request r)
@@ -70,7 +70,7 @@ public static class MusicEvaluation
         else
         {
             using var backend = Devices.Create(r.Device);
-            var (model, modelSource) = GenerateCommand.LoadModel(r.Checkpoint, backend);
+            var (model, modelSource) = GenerateCommand.LoadModel(r.Checkpoint, backend, r.Model);
             using (model)
             {
                 source = modelSource;

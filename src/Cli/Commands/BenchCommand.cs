@@ -188,16 +188,17 @@ public static class BenchCommand
 
     static Command Generate()
     {
-        var checkpoint = new Option<string?>("--checkpoint") { Description = "Checkpoint or run directory (default: the embedded model)" };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "Checkpoint or run directory (default: an embedded model, --model)" };
+        var modelName = GenerateCommand.ModelOption();
         var count = Int("--count", 1, "Pieces generated together"); var notes = Int("--notes", 200, "Notes per piece");
         var reps = Int("--reps", 5, "Timed repetitions"); var device = DevicesCommand.DeviceOption("cpu");
         var json = new Option<bool>("--json") { Description = "Print one JSON line" };
-        var cmd = new Command("generate", "Generation throughput: notes per second in total over --count pieces") { checkpoint, count, notes, reps, device, json };
+        var cmd = new Command("generate", "Generation throughput: notes per second in total over --count pieces") { checkpoint, modelName, count, notes, reps, device, json };
         cmd.SetAction(p => Cli.Run(() =>
         {
             int C = Positive(p.GetValue(count), "--count"), N = Positive(p.GetValue(notes), "--notes"), R = Positive(p.GetValue(reps), "--reps");
             using var be = Devices.Create(p.GetValue(device)!);
-            var (model, source) = GenerateCommand.LoadModel(p.GetValue(checkpoint), be);
+            var (model, source) = GenerateCommand.LoadModel(p.GetValue(checkpoint), be, p.GetValue(modelName));
             using (model)
             {
                 var primer = MusicGen.Model.Generator.DefaultPrimer(model.Config);

@@ -9,11 +9,23 @@ namespace MusicGen.Cli.Commands;
 /// <summary><c>musicgen generate</c>: new piano music from a checkpoint (or the embedded default model).</summary>
 public static class GenerateCommand
 {
-    public const string DefaultModelResource = "MusicGen.Cli.DefaultModel.safetensors";
+    /// <summary>The models embedded in the executable, by the name --model takes: resource name and training corpus.</summary>
+    public static readonly IReadOnlyDictionary<string, (string Resource, string Corpus)> EmbeddedModels = new Dictionary<string, (string, string)>
+    {
+        ["pop"] = ("MusicGen.Cli.Models.pop.safetensors", "POP909"),
+        ["classical"] = ("MusicGen.Cli.Models.classical.safetensors", "ASAP"),
+    };
+
+    /// <summary>--model: which embedded model (pop, the default, or classical); --checkpoint takes a file instead.</summary>
+    public static Option<string?> ModelOption() => new("--model", "-m")
+    {
+        Description = "An embedded model: pop (default; trained on POP909, MIT) or classical (trained on ASAP's piano performances, CC BY-NC-SA 4.0)",
+    };
 
     public static Command Build()
     {
-        var checkpoint = new Option<string?>("--checkpoint", "-c") { Description = "A .safetensors checkpoint or a run directory (its best model); default: the embedded model trained on POP909" };
+        var checkpoint = new Option<string?>("--checkpoint", "-c") { Description = "A .safetensors checkpoint or a run directory (its best model); default: an embedded model (--model)" };
+        var modelName = ModelOption();
         var primer = new Option<string?>("--primer") { Description = "A MIDI file whose notes start the piece (at least the model's window; any length for an every-step model); default: a triad (or arpeggio) in a key drawn from the seed, one per piece" };
         var notes = new Option<int?>("--notes", "-n") { Description = "Notes to generate per piece (default 200)" };
         var seconds = new Option<double?>("--seconds", "-s") { Description = "Generate this many seconds per piece instead of a note count" };
@@ -26,7 +38,7 @@ public static class GenerateCommand
         var device = DevicesCommand.DeviceOption("cpu");
         var cmd = new Command("generate", "Compose new piano music and write it as MIDI (optionally WAV and a piano-roll PNG)")
         {
-            checkpoint, primer, notes, seconds, seed, count, output, wav, png, device,
+            checkpoint, modelName, primer, notes, seconds, seed, count, output, wav, png, device,
         };
         samplingFlags.AddTo(cmd);
         cmd.SetAction(p => Cli.Run(() =>
@@ -45,7 +57,7 @@ public static class GenerateCommand
             ulong seedValue = p.GetValue(seed) is long sv ? (ulong)sv : (ulong)Random.Shared.NextInt64(1, 1L << 40);
 
             using var backend = Devices.Create(p.GetValue(device)!);
-            var (model, source) = LoadModel(p.GetValue(checkpoint), backend);
+            var (model, source) = LoadModel(p.GetValue(checkpoint), backend, p.GetValue(modelName));
             using (model)
             {
                 NoteRow[][] primers;
@@ -100,9 +112,10 @@ public static class GenerateCommand
         return cmd;
     }
 
-    /// <summary>The model from --checkpoint (a file, or a run directory's best/last), or the embedded default.</summary>
-    public static (MusicModel Model, string Source) LoadModel(string? checkpoint, Backend backend)
+    /// <summary>The model from --checkpoint (a file, or a run directory's best/last), or the embedded one named by --model (default: pop).</summary>
+    public static (MusicModel Model, string Source) LoadModel(string? checkpoint, Backend backend, string? embedded = null)
     {
+        if (checkpoint is not null && embedded is not null) throw new ArgumentException("give --checkpoint or --model, not both");
         if (checkpoint is not null)
         {
             string file = checkpoint;
@@ -111,9 +124,12 @@ public static class GenerateCommand
             if (!File.Exists(file)) throw new ArgumentException($"--checkpoint '{checkpoint}': no such checkpoint");
             return (Checkpoint.Load(file, backend).Model, file);
         }
-        using var stream = typeof(GenerateCommand).Assembly.GetManifestResourceStream(DefaultModelResource)
-            ?? throw new InvalidDataException("this build has no embedded default model; give --checkpoint");
-        return (Checkpoint.Load(stream, "embedded default model", backend).Model, "embedded default model (POP909)");
+        string name = embedded ?? "pop";
+        if (!EmbeddedModels.TryGetValue(name, out var m))
+            throw new ArgumentException($"--model '{name}': choose {string.Join(" or ", EmbeddedModels.Keys)} (or give --checkpoint FILE)");
+        using var stream = typeof(GenerateCommand).Assembly.GetManifestResourceStream(m.Resource)
+            ?? throw new InvalidDataException($"this build has no embedded {name} model; give --checkpoint");
+        return (Checkpoint.Load(stream, $"embedded {name} model", backend).Model, $"embedded {name} model ({m.Corpus})");
     }
 
     /// <summary>The longest run of consecutive notes with the same pitch: the one-note loop detector.</summary>

@@ -22,14 +22,15 @@ public static class ProbeCommand
 {
     public static Command Build()
     {
-        var checkpoint = new Option<string?>("--checkpoint") { Description = "Checkpoint or run directory (default: the embedded model)" };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "Checkpoint or run directory (default: an embedded model, --model)" };
+        var modelName = GenerateCommand.ModelOption();
         var output = new Option<string>("--out", "-o") { Description = "The probe file to write (.safetensors)", Required = true };
         var windows = new Option<int>("--windows") { Description = "Random windows to run", DefaultValueFactory = _ => 16 };
         var seed = new Option<int>("--seed") { Description = "Seed of the random windows", DefaultValueFactory = _ => 1 };
         var device = DevicesCommand.DeviceOption("cpu");
         var cmd = new Command("probe", "Write random windows and the model's outputs for them (.safetensors), to check another implementation against ours")
         {
-            checkpoint, output, windows, seed, device,
+            checkpoint, modelName, output, windows, seed, device,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -38,7 +39,7 @@ public static class ProbeCommand
             int W = p.GetValue(windows);
             if (W <= 0) return Cli.Error($"--windows must be positive (got {W})");
             using var be = Devices.Create(p.GetValue(device)!);
-            var (model, source) = GenerateCommand.LoadModel(p.GetValue(checkpoint), be);
+            var (model, source) = GenerateCommand.LoadModel(p.GetValue(checkpoint), be, p.GetValue(modelName));
             using (model)
             {
                 var c = model.Config;
