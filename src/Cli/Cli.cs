@@ -32,8 +32,10 @@ public static class Cli
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // A bug or an unexpected device failure: still one line, with the type so it can be reported.
-            return Error($"internal error ({e.GetType().Name}): {e.Message}", InternalError);
+            // A bug or an unexpected device failure: still one line, with the type so it can be reported
+            // (MUSICGEN_TRACE=1 prints the whole exception, inner ones and stack traces, for a bug report).
+            if (Environment.GetEnvironmentVariable("MUSICGEN_TRACE") == "1") Console.Error.WriteLine(e);
+            return Error($"internal error ({e.GetType().Name}): {e.Message}" + (e.InnerException is { } inner ? $" ({inner.GetType().Name}: {inner.Message})" : ""), InternalError);
         }
     }
 

@@ -38,6 +38,7 @@ public static class Program
         root.Add(BenchCommand.Build());
         root.Add(ProbeCommand.Build());
         root.Add(PlotCommand.Build());
+        root.Add(KernelsCommand.Build());
         return root;
     }
 }

@@ -75,6 +75,18 @@ public class KernelCommandsTests
     }
 
     [Fact]
+    public void Kernels_lists_the_registry_and_writes_each_kernels_ptx()
+    {
+        using var dir = new MusicGen.Tests.Corpus.TempDir();
+        var r = CliRunner.Run("kernels", "--ptx", dir.Path, "--arch", "sm_80");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains($"{KernelRegistry.All.Count} kernels", r.Stdout);
+        foreach (var k in KernelRegistry.All)
+            Assert.Contains(".target sm_80", File.ReadAllText(Path.Combine(dir.Path, $"{k.Name}.sm_80.ptx")));
+        Assert.Equal(2, CliRunner.Run("kernels", "--ptx", dir.Path, "--arch", "sm_1000").ExitCode);
+    }
+
+    [Fact]
     public void Probe_writes_windows_and_the_outputs_the_model_gives_for_them()
     {
         using var dir = new MusicGen.Tests.Corpus.TempDir();

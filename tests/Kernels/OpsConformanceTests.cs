@@ -260,7 +260,7 @@ public class OpsConformanceTests
         using var step = be.Allocate(6);
         Glue.SelectStepForward(be, tx, 2, 6, step);
         Assert.Equal(x.AsSpan(12, 6).ToArray(), be.Download(step));
-        Glue.Scale(be, step, 3f, 6);
+        Glue.Axpy(be, 2f, step, 0, step, 0, 6); // step *= 3
         Glue.SelectStepBackward(be, step, 2, 6, tx);
         Close.All(be.Download(tx), i => i is >= 12 and < 18 ? 4.0 * x[i] : x[i], "x after step backward");
         Elementwise.Fill(be, step, 1.5f);

@@ -43,9 +43,13 @@ public sealed class IlgpuBackend : Backend
         host.CopyTo(destination);
     }
 
-    /// <summary>The compiled kernel for <paramref name="key"/>, loading it on first use.</summary>
+    /// <summary>The compiled kernel for <paramref name="key"/>, loading it on first use. The key must be in <see cref="KernelRegistry"/>.</summary>
+    /// <summary>The keys of the kernels this backend has loaded so far.</summary>
+    public IReadOnlyCollection<string> LoadedKernels { get { lock (_kernels) return _kernels.Keys.ToArray(); } }
+
     public T Kernel<T>(string key, Func<Accelerator, T> load) where T : Delegate
     {
+        if (!KernelRegistry.Contains(key)) throw new InvalidOperationException($"kernel '{key}' is not in KernelRegistry: add it there (the PTX test and `musicgen kernels` read that list)");
         lock (_kernels)
         {
             if (!_kernels.TryGetValue(key, out var kernel)) _kernels[key] = kernel = load(Accelerator);

@@ -12,7 +12,7 @@ namespace MusicGen.Kernels.Ops;
 /// </summary>
 public static class Glue
 {
-    // ---------------------------------------------------------------- axpy, scale
+    // ---------------------------------------------------------------- axpy
 
     /// <summary>y[yOff..+n) += alpha * x[xOff..+n). (The backward of a copy, of a step selection, of a residual add.)</summary>
     public static void Axpy(Backend backend, float alpha, Tensor x, int xOff, Tensor y, int yOff, int n)
@@ -31,19 +31,6 @@ public static class Glue
 
     // x[N] y[N] -> y += alpha x; one thread per element.
     static void AxpyKernel(Index1D i, float alpha, ArrayView<float> x, ArrayView<float> y) => y[i] += alpha * x[i];
-
-    /// <summary>x[N] *= s.</summary>
-    public static void Scale(Backend backend, Tensor x, float s, int n)
-    {
-        Backend.Check(x, 0, n, "x");
-        if (n == 0) return;
-        if (backend is ManagedBackend) { var xs = ManagedBackend.Of(x).Data.AsSpan(0, n); TensorPrimitives.Multiply(xs, s, xs); return; }
-        var k = ((IlgpuBackend)backend).Kernel("glue.scale", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(ScaleKernel));
-        k(n, IlgpuBackend.Of(x).Slice(0, n), s);
-    }
-
-    // x[N] -> x * s; one thread per element.
-    static void ScaleKernel(Index1D i, ArrayView<float> x, float s) => x[i] *= s;
 
     // ---------------------------------------------------------------- bias add (backward: Elementwise.SumRowsForward)
 

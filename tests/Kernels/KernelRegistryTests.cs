@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using MusicGen.Kernels;
+using MusicGen.Kernels.Backends;
+using MusicGen.Model;
+
+namespace MusicGen.Tests.Kernels;
+
+/// <summary>A fact that is skipped, with the reason, where clang (for the OpenCL C syntax check) is not installed.</summary>
+public sealed class ClangFactAttribute : FactAttribute
+{
+    public ClangFactAttribute() { if (KernelRegistryTests.Clang is null) Skip = "clang is not installed (apt-get install clang-14): the OpenCL C syntax check needs it"; }
+}
+
+/// <summary>
+/// GPU code proven without a GPU: every registered ILGPU kernel compiles to PTX for three architectures and to OpenCL C,
+/// and the registry is exactly the set of kernels the ops load.
+/// </summary>
+public class KernelRegistryTests
+{
+    [Theory]
+    [InlineData("sm_70", "sm_70")]
+    [InlineData("sm_80", "sm_80")]
+    // ILGPU 1.5.3 writes ".target sm_80" for SM_90 whatever the instruction set (checked for ISA 7.8 to 8.8); the
+    // driver compiles sm_80 PTX for an sm_90 GPU, which is how every kernel ran on an H200 (docs/BENCHMARKS.md).
+    [InlineData("sm_90", "sm_80")]
+    public void Every_kernel_compiles_to_ptx(string arch, string target)
+    {
+        var compiled = KernelRegistry.CompilePtx(arch);
+        Assert.Equal(KernelRegistry.All.Count, compiled.Count);
+        foreach (var (kernel, ptx) in compiled)
+        {
+            Assert.False(string.IsNullOrWhiteSpace(ptx), kernel.Name);
+            Assert.Contains($".target {target}", ptx);
+            Assert.Matches(@"\.version \d+\.\d+", ptx);
+            Assert.Contains($".entry Kernel_{kernel.Method.Name}(", ptx);
+            if (kernel.Grouping == KernelGrouping.Explicit) Assert.Contains("bar.sync", ptx); // the tiled GEMM's barriers
+        }
+    }
+
+    [Fact]
+    public void The_registry_is_exactly_the_kernels_the_ops_load()
+    {
+        using var be = (IlgpuBackend)TestBackends.Create("ilgpu-cpu");
+        SelfTest.Run(be, tiny: true);
+        // A step-first categorical model and a regression model, forward and backward, and an optimizer step.
+        foreach (var cfg in new[]
+                 {
+                     new ModelConfig { SeqLen = 3, Layers = 1, Hidden = 3, StepBins = 4, DurationBins = 3, VelocityBins = 2, EmbeddingDim = 2 },
+                     new ModelConfig { SeqLen = 3, Layers = 1, Hidden = 3, Heads = "regression", Input = "scalar", Bidirectional = false }, // last step: axpy
+                 })
+        {
+            using var model = new MusicModel(be, cfg);
+            model.Initialize(1);
+            var batch = new Batch(cfg, 2);
+            for (int r = 0; r < 6; r++) batch.SetInput(r, new MusicGen.Midi.NoteRow(60 + r, 0.1f, 0.2f, 70), 0, cfg);
+            for (int r = 0; r < batch.TargetRows; r++) batch.SetTarget(r, new MusicGen.Midi.NoteRow(62, 0.1f, 0.2f, 70), 0, cfg);
+            model.Forward(batch, training: true, 1, 1);
+            model.Backward(batch, 1, 1);
+            model.GradNorm2();
+            model.OptimizerStep(new MusicGen.Kernels.Ops.AdamConfig(1e-3f, MaxGradNorm: 1f), 1);
+        }
+        Assert.Empty(KernelRegistry.All.Select(k => k.Name).Except(be.LoadedKernels)); // registered but never loaded
+        Assert.Empty(be.LoadedKernels.Except(KernelRegistry.All.Select(k => k.Name)));  // (cannot happen: the backend refuses them)
+    }
+
+    [Fact]
+    public void A_kernel_outside_the_registry_is_refused()
+    {
+        using var be = (IlgpuBackend)TestBackends.Create("ilgpu-cpu");
+        var e = Assert.Throws<InvalidOperationException>(() => be.Kernel<Action>("not.registered", _ => () => { }));
+        Assert.Contains("KernelRegistry", e.Message);
+    }
+
+    [Fact]
+    public void Every_kernel_compiles_to_opencl_c()
+    {
+        var compiled = KernelRegistry.CompileOpenCl();
+        Assert.Equal(KernelRegistry.All.Count, compiled.Count);
+        Assert.All(compiled, c => Assert.Contains("kernel void", c.Source));
+    }
+
+    [ClangFact]
+    public void Clang_accepts_every_kernels_opencl_c_as_opencl_2()
+    {
+        using var dir = new MusicGen.Tests.Corpus.TempDir();
+        foreach (var (kernel, source) in KernelRegistry.CompileOpenCl())
+        {
+            string file = dir.Write($"{kernel.Name}.cl", System.Text.Encoding.UTF8.GetBytes(source));
+            var psi = new ProcessStartInfo(Clang!, ["-x", "cl", "-cl-std=CL2.0", "-fsyntax-only", file]) { RedirectStandardError = true, RedirectStandardOutput = true };
+            using var p = Process.Start(psi)!;
+            string errors = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            Assert.True(p.ExitCode == 0, $"{kernel.Name}: {errors}");
+        }
+    }
+
+    /// <summary>The clang executable on PATH (clang, or Debian's clang-14..19), or null.</summary>
+    public static string? Clang { get; } = new[] { "clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14" }
+        .SelectMany(name => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)))
+        .FirstOrDefault(File.Exists);
+}
