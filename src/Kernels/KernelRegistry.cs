@@ -37,6 +37,8 @@ public static class KernelRegistry
         K("gemm.tiled", typeof(Gemm), "TiledKernel", KernelGrouping.Explicit),
         K("lstm.step.forward", typeof(LstmCell), "ForwardKernel"),
         K("lstm.step.backward", typeof(LstmCell), "BackwardKernel"),
+        K("lstm.fused.forward", typeof(LstmRecurrence), "ForwardKernel"),
+        K("lstm.fused.backward", typeof(LstmRecurrence), "BackwardKernel"),
         K("layernorm.forward", typeof(LayerNorm), "ForwardKernel"),
         K("layernorm.backward.input", typeof(LayerNorm), "BackwardInputKernel"),
         K("layernorm.backward.params", typeof(LayerNorm), "BackwardParamsKernel"),

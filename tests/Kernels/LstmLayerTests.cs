@@ -15,9 +15,13 @@ public class LstmLayerTests
     [InlineData("cpu", 10, 64, 256, 128, true)]
     [InlineData("ilgpu-cpu", 5, 3, 3, 7, false)]
     [InlineData("ilgpu-cpu", 5, 3, 3, 7, true)]
-    public void Lstm_layer_forward_and_backward_match_the_reference(string device, int T, int B, int I, int H, bool reverse)
+    [InlineData("ilgpu-cpu", 1, 2, 3, 4, true)]                // one step: the fused backward's first step is its last
+    [InlineData("ilgpu-cpu", 5, 3, 3, 7, false, false)]        // the unfused GPU path: a GEMM and a cell launch per step
+    [InlineData("ilgpu-cpu", 5, 3, 3, 7, true, false)]
+    public void Lstm_layer_forward_and_backward_match_the_reference(string device, int T, int B, int I, int H, bool reverse, bool fused = true)
     {
         using var be = TestBackends.Create(device);
+        if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu) gpu.FusedRecurrence = fused;
         var r = new Rand(T * 7 + B * 3 + I + H + (reverse ? 1 : 0));
         float scale = 1f / MathF.Sqrt(H);
         var wih = r.Floats(4 * H * I, scale); var whh = r.Floats(4 * H * H, scale); var bih = r.Floats(4 * H, scale); var bhh = r.Floats(4 * H, scale);
@@ -54,6 +58,28 @@ public class LstmLayerTests
         Close.Matrix(be.Download(dc0), g.C0, "dc0");
         var dxs = be.Download(dx);
         for (int t = 0; t < T; t++) Close.Matrix(dxs, g.X[t], $"dx[{t}]", t * B * I);
+    }
+
+    [Fact]
+    public void The_fused_recurrence_launches_one_kernel_per_step_where_the_unfused_launches_two()
+    {
+        const int T = 6, B = 2, I = 3, H = 4;
+        long Launches(bool fused)
+        {
+            using var be = (MusicGen.Kernels.Backends.IlgpuBackend)TestBackends.Create("ilgpu-cpu");
+            be.FusedRecurrence = fused;
+            var r = new Rand(9);
+            using var w = new LstmWeights(be.Upload(r.Floats(4 * H * I), 4 * H, I), be.Upload(r.Floats(4 * H * H), 4 * H, H), be.Upload(r.Floats(4 * H), 4 * H), be.Upload(r.Floats(4 * H), 4 * H));
+            using var grads = LstmWeights.Allocate(be, I, H);
+            using var ws = new LstmWorkspace(be, T, B, I, H);
+            using var x = be.Upload(r.Floats(T * B * I), T, B, I); using var z = be.Allocate(B, H); using var dh = be.Upload(r.Floats(T * B * H), T, B, H);
+            long before = be.Launches;
+            LstmLayer.Forward(be, ws, w, false, x, z, z);
+            LstmLayer.Backward(be, ws, w, grads, false, x, z, z, dh, null, null, null, null, null);
+            return be.Launches - before;
+        }
+        // Per step, forward and backward: 2 launches unfused (GEMM + cell), 1 fused.
+        Assert.Equal(2 * T, Launches(false) - Launches(true));
     }
 
     [Fact]

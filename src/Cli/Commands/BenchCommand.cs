@@ -137,9 +137,10 @@ public static class BenchCommand
             Description = "regression (the seed network: a 128-way pitch head and 2 regression outputs) or categorical (the default model's heads, with velocity)",
             DefaultValueFactory = _ => "regression",
         };
+        var unfused = new Option<bool>("--unfused") { Description = "ILGPU devices: a GEMM launch and a cell launch per LSTM step instead of one fused kernel (to compare)" };
         var cmd = new Command("train-step", "A full training step of the seed network (forward, loss, backward, Adam) on random windows: median ms")
         {
-            layers, hidden, seq, batch, steps, uni, everyStep, heads, device, json,
+            layers, hidden, seq, batch, steps, uni, everyStep, heads, unfused, device, json,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -157,6 +158,7 @@ public static class BenchCommand
             };
             int B = Positive(p.GetValue(batch), "--batch"), R = Positive(p.GetValue(steps), "--steps");
             using var be = Devices.Create(p.GetValue(device)!);
+            if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu) gpu.FusedRecurrence = !p.GetValue(unfused);
             using var model = new MusicGen.Model.MusicModel(be, config);
             model.Initialize(1);
             var rng = new Random(3);
@@ -175,11 +177,27 @@ public static class BenchCommand
                 model.OptimizerStep(adam, step);
             });
             double median = Median(times);
+            // Kernel launches of one more step (ILGPU devices; the managed backend launches nothing).
+            long launches = -1;
+            Dictionary<string, long>? byKernel = null;
+            if (be is MusicGen.Kernels.Backends.IlgpuBackend counted)
+            {
+                long before = counted.Launches;
+                var beforeBy = counted.LaunchesByKernel;
+                step++;
+                model.Forward(b, training: true, 1, (uint)step); model.Backward(b, 1, (uint)step); model.GradNorm2(); model.OptimizerStep(adam, step);
+                launches = counted.Launches - before;
+                byKernel = counted.LaunchesByKernel.ToDictionary(kv => kv.Key, kv => kv.Value - beforeBy.GetValueOrDefault(kv.Key))
+                    .Where(kv => kv.Value > 0).OrderByDescending(kv => kv.Value).ToDictionary();
+            }
             Report(p.GetValue(json), new()
             {
                 ["bench"] = "train-step", ["device"] = be.Kind, ["device_name"] = be.Name, ["layers"] = config.Layers, ["hidden"] = config.Hidden, ["seq"] = config.SeqLen,
                 ["batch"] = B, ["bidirectional"] = config.Bidirectional, ["heads"] = config.Heads, ["every_step"] = config.EveryStep, ["predictions_per_step"] = b.TargetRows, ["parameters"] = model.ParameterCount, ["steps"] = R,
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["notes_per_s"] = Round(b.TargetRows / (median / 1000)), // predicted notes
+                ["launches_per_step"] = launches, // -1: not an ILGPU device
+                ["launches_by_kernel"] = (object?)byKernel ?? "n/a",
+                ["fused_recurrence"] = be is MusicGen.Kernels.Backends.IlgpuBackend g2 && g2.FusedRecurrence,
             });
             return Cli.Ok;
         }));

@@ -20,6 +20,21 @@ public sealed class IlgpuBackend : Backend
     }
 
     public Accelerator Accelerator { get; }
+
+    /// <summary>
+    /// LSTM layers run each time step as one fused kernel (the recurrent product and the cell together,
+    /// <see cref="Ops.LstmRecurrence"/>) instead of a GEMM launch plus a cell launch. On by default; off to compare.
+    /// </summary>
+    public bool FusedRecurrence { get; set; } = true;
+
+    /// <summary>Kernel launches so far (every op asks <see cref="Kernel{T}"/> for its kernel right before each launch).</summary>
+    public long Launches => Interlocked.Read(ref _launches);
+    long _launches;
+
+    /// <summary>Launches so far per kernel key (what a launch count is made of).</summary>
+    public IReadOnlyDictionary<string, long> LaunchesByKernel { get { lock (_kernels) return new Dictionary<string, long>(_byKernel); } }
+    readonly Dictionary<string, long> _byKernel = [];
+
     public override string Name => Accelerator.Name;
     public override string Kind { get; }
 
@@ -50,8 +65,10 @@ public sealed class IlgpuBackend : Backend
     public T Kernel<T>(string key, Func<Accelerator, T> load) where T : Delegate
     {
         if (!KernelRegistry.Contains(key)) throw new InvalidOperationException($"kernel '{key}' is not in KernelRegistry: add it there (the PTX test and `musicgen kernels` read that list)");
+        Interlocked.Increment(ref _launches);
         lock (_kernels)
         {
+            _byKernel[key] = _byKernel.GetValueOrDefault(key) + 1;
             if (!_kernels.TryGetValue(key, out var kernel)) _kernels[key] = kernel = load(Accelerator);
             return (T)kernel;
         }

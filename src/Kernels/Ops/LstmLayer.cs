@@ -1,3 +1,5 @@
+using MusicGen.Kernels.Backends;
+
 namespace MusicGen.Kernels.Ops;
 
 /// <summary>One LSTM direction's parameters, in PyTorch nn.LSTM layout (gate blocks i, f, g, o along 4H).</summary>
@@ -61,8 +63,10 @@ public sealed class LstmWorkspace : IDisposable
 ///           gates[T*B,4H] = x[T*B,I] W_ih^T                 (one GEMM for all steps)
 ///           per step: gates[t] += h_prev W_hh^T             (one small GEMM)
 ///                     fused cell kernel -> c[t], h[t]      (biases added there)
+///           (on an ILGPU device, the two per-step launches are one: LstmRecurrence)
 /// Backward: per step (reverse order of forward): fused cell-gradient kernel -> dgates[t], dc carry;
 ///           dh_rec = dgates[t] W_hh                         (one small GEMM)
+///           (on an ILGPU device, one launch per step: the product for dh_rec moves into the next step's launch)
 ///           then, batched over time: dW_ih += dgates^T x, dW_hh += dgates^T h_prev, db += sum dgates,
 ///           dx += dgates W_ih.
 /// </summary>
@@ -86,11 +90,18 @@ public static class LstmLayer
             Glue.Transpose(be, w.Whh, ws.WhhT, 4 * H, H);
         }
         Gemm.Forward(be, false, false, n * B, 4 * H, I, 1f, x, first * B * I, I, ws.WihT, 0, 4 * H, 0f, ws.Gates, first * B * 4 * H, 4 * H);
+        bool fused = be is IlgpuBackend { FusedRecurrence: true };
         for (int s = 0; s < n; s++)
         {
             int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
             var (hPrev, hPrevOff) = s == 0 ? (h0, 0) : (ws.H, prev * B * H);
             var (cPrev, cPrevOff) = s == 0 ? (c0, 0) : (ws.C, prev * B * H);
+            if (fused)
+            {
+                // One launch: the recurrent product and the cell (LstmRecurrence).
+                LstmRecurrence.StepForward((IlgpuBackend)be, B, H, ws.Gates, t * B * 4 * H, hPrev, hPrevOff, ws.WhhT, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
+                continue;
+            }
             Gemm.Forward(be, false, false, B, 4 * H, H, 1f, hPrev, hPrevOff, H, ws.WhhT, 0, 4 * H, 1f, ws.Gates, t * B * 4 * H, 4 * H);
             LstmCell.StepForward(be, B, H, ws.Gates, t * B * 4 * H, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
         }
@@ -110,13 +121,24 @@ public static class LstmLayer
         if (dhT is null) Elementwise.Fill(be, ws.DhRec, 0f); else Elementwise.Copy(be, dhT, 0, ws.DhRec, 0, n);
         if (dcT is null) Elementwise.Fill(be, ws.DcCarry, 0f); else Elementwise.Copy(be, dcT, 0, ws.DcCarry, 0, n);
 
+        bool fused = be is IlgpuBackend { FusedRecurrence: true };
+        int tNext = -1; // the step processed just before (fused: its recurrence is computed at the start of the next launch)
         for (int s = T - 1; s >= 0; s--)
         {
             int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
             var (cPrev, cPrevOff) = s == 0 ? (c0, 0) : (ws.C, prev * B * H);
+            if (fused)
+            {
+                LstmRecurrence.StepBackward((IlgpuBackend)be, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n,
+                    tNext < 0 ? null : ws.DGates, tNext * B * 4 * H, w.Whh, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
+                tNext = t;
+                continue;
+            }
             LstmCell.StepBackward(be, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
             Gemm.Forward(be, false, false, B, H, 4 * H, 1f, ws.DGates, t * B * 4 * H, 4 * H, w.Whh, 0, H, 0f, ws.DhRec, 0, H);
         }
+        // Fused: the last processed step's recurrence (the gradient reaching h0) has not been computed yet.
+        if (fused && dh0 is not null) Gemm.Forward(be, false, false, B, H, 4 * H, 1f, ws.DGates, tNext * B * 4 * H, 4 * H, w.Whh, 0, H, 0f, ws.DhRec, 0, H);
         if (dh0 is not null) Elementwise.Copy(be, ws.DhRec, 0, dh0, 0, n);
         if (dc0 is not null) Elementwise.Copy(be, ws.DcCarry, 0, dc0, 0, n);
 
