@@ -15,10 +15,10 @@ public class LstmLayerTests
     [InlineData("cpu", 10, 64, 256, 128, true)]
     [InlineData("ilgpu-cpu", 5, 3, 3, 7, false)]
     [InlineData("ilgpu-cpu", 5, 3, 3, 7, true)]
-    [InlineData("ilgpu-cpu", 1, 2, 3, 4, true)]                // one step: the fused backward's first step is its last
-    [InlineData("ilgpu-cpu", 5, 3, 3, 7, false, false)]        // the unfused GPU path: a GEMM and a cell launch per step
-    [InlineData("ilgpu-cpu", 5, 3, 3, 7, true, false)]
-    public void Lstm_layer_forward_and_backward_match_the_reference(string device, int T, int B, int I, int H, bool reverse, bool fused = true)
+    [InlineData("ilgpu-cpu", 1, 2, 3, 4, true, true)]          // one step: the fused backward's first step is its last
+    [InlineData("ilgpu-cpu", 5, 3, 3, 7, false, true)]         // the fused GPU path: one kernel per step (LstmRecurrence)
+    [InlineData("ilgpu-cpu", 5, 3, 3, 7, true, true)]
+    public void Lstm_layer_forward_and_backward_match_the_reference(string device, int T, int B, int I, int H, bool reverse, bool fused = false)
     {
         using var be = TestBackends.Create(device);
         if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu) gpu.FusedRecurrence = fused;

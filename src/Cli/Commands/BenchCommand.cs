@@ -137,10 +137,10 @@ public static class BenchCommand
             Description = "regression (the seed network: a 128-way pitch head and 2 regression outputs) or categorical (the default model's heads, with velocity)",
             DefaultValueFactory = _ => "regression",
         };
-        var unfused = new Option<bool>("--unfused") { Description = "ILGPU devices: a GEMM launch and a cell launch per LSTM step instead of one fused kernel (to compare)" };
+        var fusedOption = new Option<bool>("--fused") { Description = "ILGPU devices: one fused kernel per LSTM step (recurrent product + cell) instead of a GEMM launch and a cell launch" };
         var cmd = new Command("train-step", "A full training step of the seed network (forward, loss, backward, Adam) on random windows: median ms")
         {
-            layers, hidden, seq, batch, steps, uni, everyStep, heads, unfused, device, json,
+            layers, hidden, seq, batch, steps, uni, everyStep, heads, fusedOption, device, json,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -158,7 +158,7 @@ public static class BenchCommand
             };
             int B = Positive(p.GetValue(batch), "--batch"), R = Positive(p.GetValue(steps), "--steps");
             using var be = Devices.Create(p.GetValue(device)!);
-            if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu) gpu.FusedRecurrence = !p.GetValue(unfused);
+            if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu) gpu.FusedRecurrence = p.GetValue(fusedOption);
             using var model = new MusicGen.Model.MusicModel(be, config);
             model.Initialize(1);
             var rng = new Random(3);

@@ -23,9 +23,12 @@ public sealed class IlgpuBackend : Backend
 
     /// <summary>
     /// LSTM layers run each time step as one fused kernel (the recurrent product and the cell together,
-    /// <see cref="Ops.LstmRecurrence"/>) instead of a GEMM launch plus a cell launch. On by default; off to compare.
+    /// <see cref="Ops.LstmRecurrence"/>) instead of a GEMM launch plus a cell launch. Off by default: on an H200 the
+    /// fused step measured slower (9.6 against 6.4 ms per seed-network training step; docs/BENCHMARKS.md), because one
+    /// thread per (row, unit) leaves the GPU nearly empty at B*H = 8,192 and each thread's 128- or 512-long dot product
+    /// waits on memory. Kept, proven, as the starting point of a split-K or persistent version.
     /// </summary>
-    public bool FusedRecurrence { get; set; } = true;
+    public bool FusedRecurrence { get; set; }
 
     /// <summary>Kernel launches so far (every op asks <see cref="Kernel{T}"/> for its kernel right before each launch).</summary>
     public long Launches => Interlocked.Read(ref _launches);

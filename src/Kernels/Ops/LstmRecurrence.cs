@@ -10,6 +10,10 @@ namespace MusicGen.Kernels.Ops;
 ///
 /// Why: at the seed network's shapes a step is a 64x512x128 product plus an elementwise cell, microseconds of work
 /// each, so the launches themselves cost as much as the arithmetic. Fusing halves the launches of the recurrence.
+/// Measured (H200, docs/BENCHMARKS.md): slower than the GEMM + cell pair at both shapes tried, so it is off by default
+/// (IlgpuBackend.FusedRecurrence): one thread per (b, j) gives 64 warps at B=64, H=128, under one per SM, and each
+/// thread's dot product is a chain of dependent memory waits. Splitting the dot product over a warp (or keeping W_hh
+/// in shared memory in a persistent kernel) is the next step.
 ///
 /// Forward, one thread per (b, j):
 ///   z_k = gates[b, kH+j]  +  sum_m hPrev[b, m] WhhT[m, kH+j]      for the gate blocks k = i, f, g, o
