@@ -39,7 +39,7 @@ public class GenerateCommandTests
         using var dir = new TempDir();
         var r = CliRunner.Run("generate", "--notes", "120", "--seed", "3", "--out", dir["song.mid"]);
         Assert.True(r.ExitCode == 0, r.Stderr);
-        Assert.Contains("embedded default model", r.Stdout);
+        Assert.Contains("embedded pop model (POP909)", r.Stdout);
         var notes = MidiReader.ReadFile(dir["song.mid"]);
         Assert.Equal(120, notes.Count);
         Assert.True(notes.Select(n => n.Pitch).Distinct().Count() >= 12, "too few distinct pitches");
@@ -62,6 +62,29 @@ public class GenerateCommandTests
         Assert.Contains("\"Bidirectional\":false,\"EveryStep\":true", info.Stdout);
         Assert.Contains("\"Heads\":\"categorical\"", info.Stdout);
         Assert.Contains("\"StepFirst\":true", info.Stdout);
+    }
+
+    [Fact]
+    public void The_classical_model_is_embedded_and_selected_by_name()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("generate", "--model", "classical", "--notes", "150", "--seed", "3", "--out", dir["c.mid"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("embedded classical model (ASAP)", r.Stdout);
+        var notes = MidiReader.ReadFile(dir["c.mid"]);
+        Assert.Equal(150, notes.Count);
+        Assert.True(notes.Select(n => n.Pitch).Distinct().Count() >= 12, "too few distinct pitches");
+        // The same seed with the pop model gives another piece; an unknown name or both --model and --checkpoint is a one-line error.
+        var pop = CliRunner.Run("generate", "--model", "pop", "--notes", "150", "--seed", "3", "--out", dir["p.mid"]);
+        Assert.Contains("embedded pop model (POP909)", pop.Stdout);
+        Assert.NotEqual(notes.Select(n => n.Pitch), MidiReader.ReadFile(dir["p.mid"]).Select(n => n.Pitch));
+        var bad = CliRunner.Run("generate", "--model", "jazz", "--out", dir["j.mid"]);
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("choose pop or classical", bad.Stderr);
+        Assert.Equal(2, CliRunner.Run("generate", "--model", "pop", "--checkpoint", dir["c.mid"], "--out", dir["x.mid"]).ExitCode);
+        // The model file states its data in its metadata; its licence is stated beside it in models/README.md.
+        Assert.Contains("default-classical.safetensors", File.ReadAllText(Path.Combine(SharedData.RepositoryRoot, "models", "README.md")));
+        Assert.Contains("CC BY-NC-SA 4.0", File.ReadAllText(Path.Combine(SharedData.RepositoryRoot, "models", "README.md")));
     }
 
     [Fact]
