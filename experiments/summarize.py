@@ -67,10 +67,12 @@ def cell(values, digits):
     if not values:
         return "n/a"
     m = statistics.mean(values)
+    if digits == 0:
+        return f"{m:,.0f}"
     if len(values) == 1:
         return f"{m:.{digits}f}"
     half = (max(values) - min(values)) / 2
-    return f"{m:.{digits}f} ± {half:.{digits}f}" if digits > 0 else f"{m:,.0f}"
+    return f"{m:.{digits}f} ± {half:.{digits}f}"
 
 
 def table(title, rows):
