@@ -80,7 +80,7 @@ public class ExportEvaluateCommandTests
 /// <summary><c>musicgen evaluate --music</c> through the executable, on POP909 (skipped where ../shared/data is absent).</summary>
 public class MusicEvaluateCommandTests
 {
-    [Fact]
+    [SharedDataFact]
     public void Evaluate_music_compares_the_default_model_and_a_folder_of_midi_files_with_real_pop909()
     {
         using var dir = new TempDir();

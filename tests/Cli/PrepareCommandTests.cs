@@ -5,7 +5,7 @@ namespace MusicGen.Tests.Cli;
 
 public class PrepareCommandTests
 {
-    [Fact]
+    [SharedDataFact]
     public void Prepare_on_pop909_reports_909_read_0_skipped()
     {
         using var dir = new TempDir();
@@ -14,7 +14,7 @@ public class PrepareCommandTests
         Assert.Matches(@"^909 files read, 0 skipped, \d{7} notes", r.Stdout);
     }
 
-    [Fact]
+    [SharedDataFact]
     public void Prepare_on_the_maestro_sample_reports_the_csv_split()
     {
         using var dir = new TempDir();

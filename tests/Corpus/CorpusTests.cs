@@ -101,7 +101,7 @@ public class CorpusTests
         Assert.Equal(3, listing.Files.Select(f => f.Split).Distinct().Count());
     }
 
-    [Fact]
+    [SharedDataFact]
     public void Shared_asap_reads_every_performance_with_no_piece_in_two_splits()
     {
         var listing = CorpusListing.Discover(SharedData.Asap, SplitRatios.Default);
@@ -114,7 +114,7 @@ public class CorpusTests
         Assert.Contains(listing.Files, f => f.Split == Split.Test);
     }
 
-    [Fact]
+    [SharedDataFact]
     public void Shared_maestro_sample_uses_its_csv_split_40_5_7()
     {
         using var dir = new TempDir();
@@ -126,7 +126,7 @@ public class CorpusTests
         Assert.Empty(r.Corpus.Skipped);
     }
 
-    [Fact]
+    [SharedDataFact]
     public void Shared_pop909_prepares_all_909_files_and_the_cache_loads_back_identically()
     {
         using var dir = new TempDir();

@@ -131,7 +131,7 @@ public class MalformedMidiTests
         Assert.Equal(1000, MidiReader.Read(b.Build()).Count);
     }
 
-    [Fact]
+    [SharedDataFact]
     public void Random_corruptions_of_a_real_file_never_escape_as_other_exceptions()
     {
         var path = Directory.GetFiles(SharedData.Pop909, "*.mid").Order().First();

@@ -56,7 +56,7 @@ public class MidiWriterTests
         Assert.Equal(480, layout.TicksPerQuarter);
     }
 
-    [Fact]
+    [SharedDataFact]
     public void A_real_file_survives_read_write_read()
     {
         var path = Directory.GetFiles(SharedData.Pop909, "*.mid").Order().First();
