@@ -12,6 +12,8 @@ public static class Cli
     public const int BadInput = 2;
     /// <summary>Something we did not expect (a bug, a device failure).</summary>
     public const int InternalError = 70;
+    /// <summary>Stopped by Ctrl-C or SIGTERM after saving (128 + SIGINT, the shell's convention for an interrupted command).</summary>
+    public const int Interrupted = 130;
 
     public static int Error(string message, int code = BadInput)
     {

@@ -18,9 +18,22 @@ public static class Program
         {
             // One line, not a page of usage: the first problem and where to look.
             string verb = parsed.CommandResult.Command == root ? "" : " " + parsed.CommandResult.Command.Name;
-            return Cli.Error($"{parsed.Errors[0].Message} (see `musicgen{verb} --help`)");
+            return Cli.Error($"{Plain(parsed.Errors[0].Message)} (see `musicgen{verb} --help`)");
         }
         return parsed.Invoke();
+    }
+
+    /// <summary>System.CommandLine's "Cannot parse argument 'abc' for option '--seed' as expected type 'System.Nullable`1[System.Int64]'"
+    /// in words a user reads: "--seed 'abc' is not a whole number".</summary>
+    static string Plain(string message)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(message, @"^Cannot parse argument '(?<value>.*)' for option '(?<option>[^']+)' as expected type '(?<type>[^']+)'");
+        if (!m.Success) return message;
+        string type = m.Groups["type"].Value;
+        string what = type.Contains("Int", StringComparison.Ordinal) ? "a whole number"
+            : type.Contains("Single", StringComparison.Ordinal) || type.Contains("Double", StringComparison.Ordinal) ? "a number"
+            : type.Contains("Boolean", StringComparison.Ordinal) ? "true or false" : "a valid value";
+        return $"{m.Groups["option"].Value} '{m.Groups["value"].Value}' is not {what}";
     }
 
     /// <summary>The whole command tree (public so tests can drive the CLI in-process).</summary>

@@ -92,4 +92,30 @@ public class TrainCommandTests
         Assert.Equal(StepLines(dir["a"]), StepLines(dir["b"]));
         Assert.Empty(Directory.GetFiles(dir["b"], "*.tmp-*")); // whatever the kill left half-written is gone
     }
+
+    [Fact]
+    public async Task Sigterm_saves_like_ctrl_c_and_exits_130_and_the_run_resumes()
+    {
+        using var dir = new TempDir();
+        var data = MakeFolder(dir);
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "musicgen.dll"));
+        foreach (var a in (string[])["train", "--data", data, "--out", dir["r"], "--epochs", "400", "--checkpoint-every", "100000", "--log-every", "1", .. Tiny]) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        var clock = Stopwatch.StartNew();
+        // Wait until it is training (step lines appear), then send SIGTERM, as a scheduler or `docker stop` does.
+        while (!p.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2) && !(File.Exists(dir["r/metrics.jsonl"]) && File.ReadAllLines(dir["r/metrics.jsonl"]).Length >= 3))
+            Thread.Sleep(20);
+        Assert.False(p.HasExited, "training ended before the signal could be sent");
+        using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!) kill.WaitForExit();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)), "musicgen did not stop after SIGTERM");
+        Assert.Equal(130, p.ExitCode);
+        Assert.Contains("SIGTERM", await stderr);
+        Assert.Contains("saved at step", await stdout);
+        Assert.True(File.Exists(dir["r/last.safetensors"])); // saved on the way out (no step-count checkpoint was due)
+        var resumed = CliRunner.Run("train", "--resume", dir["r"], "--epochs", "1", "--quiet");
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+    }
 }

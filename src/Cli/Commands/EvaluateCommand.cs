@@ -41,7 +41,7 @@ public static class EvaluateCommand
         {
             if (p.GetValue(music))
                 return MusicEvaluation.Run(new MusicEvaluation.Request(p.GetValue(checkpoint), p.GetValue(modelName), p.GetValue(data)!, p.GetValue(split) ?? "test", p.GetValue(generated),
-                    p.GetValue(count), p.GetValue(notes), p.GetValue(seeds), (ulong)p.GetValue(seed), p.GetValue(png), p.GetValue(json), p.GetValue(device)!, samplingFlags.Read(p)));
+                    p.GetValue(count), p.GetValue(notes), p.GetValue(seeds), p.GetValue(seed) >= 0 ? (ulong)p.GetValue(seed) : throw new ArgumentException($"--seed must be 0 or more (got {p.GetValue(seed)})"), p.GetValue(png), p.GetValue(json), p.GetValue(device)!, samplingFlags.Read(p)));
             if (p.GetValue(generated) is not null || p.GetValue(png) is not null) return Cli.Error("--generated and --png need --music");
             var which = (p.GetValue(split) ?? "validation").ToLowerInvariant() switch
             {

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.CommandLine;
 using System.Globalization;
 using MusicGen.Kernels;
@@ -82,9 +83,10 @@ public static class TrainCommand
             var (corpus, cachePath) = LoadCorpus(dataPath!, p.GetValue(sustain), q);
             using var backend = Devices.Create(p.GetValue(device)!);
             using var cts = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); Console.Error.WriteLine("musicgen: stopping after this step and saving..."); };
-            Console.CancelKeyPress += onCancel;
-            try
+            // Ctrl-C (SIGINT) and SIGTERM (schedulers, `docker stop`) both stop after the current step and save.
+            void Stop(PosixSignalContext c) { c.Cancel = true; if (!cts.IsCancellationRequested) { cts.Cancel(); Console.Error.WriteLine($"musicgen: {c.Signal} received: stopping after this step and saving..."); } }
+            using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             {
                 return Run(backend, corpus, cachePath, resumeDir ?? p.GetValue(output)!, resumeDir is not null, q, cts.Token, p.GetValue(epochs), () =>
                 {
@@ -101,13 +103,12 @@ public static class TrainCommand
                     {
                         Epochs = p.GetValue(epochs) ?? t.Epochs, BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Transpose = p.GetValue(transpose),
                         Stride = p.GetValue(stride), TrainFraction = p.GetValue(fraction), ValidationStride = p.GetValue(valStride), TrainEvaluation = p.GetValue(trainEval), Patience = p.GetValue(patience), MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(wd),
-                        Seed = (ulong)p.GetValue(seed), CheckpointEvery = p.GetValue(every), LogEvery = p.GetValue(logEvery),
+                        Seed = p.GetValue(seed) >= 0 ? (ulong)p.GetValue(seed) : throw new ArgumentException($"--seed must be 0 or more (got {p.GetValue(seed)})"), CheckpointEvery = p.GetValue(every), LogEvery = p.GetValue(logEvery),
                     };
                     options.Validate();
                     return (config, options);
                 });
             }
-            finally { Console.CancelKeyPress -= onCancel; }
         }));
         return cmd;
     }
@@ -173,7 +174,7 @@ public static class TrainCommand
             return Cli.Error(e.Message, Cli.Failed);
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{outcome.ToString().ToLowerInvariant()} in {(DateTime.UtcNow - started).TotalSeconds:F1} s; checkpoints in {runDir}"));
-        return Cli.Ok;
+        return outcome == TrainOutcome.Interrupted ? Cli.Interrupted : Cli.Ok;
     }
 
     static TrainOutcome Start(Trainer trainer, Func<(ModelConfig, TrainOptions)> newRun, CancellationToken cancel)
