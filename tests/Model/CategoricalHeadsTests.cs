@@ -57,9 +57,10 @@ public class CategoricalHeadsTests
             Assert.Equal(bins.VelocityBin(next.Velocity), batch.Targets[row * W + 3]);
         }
         // A config stored before the Heads option existed is the original regression design.
-        string old = Config.ToJson().Replace(",\"Heads\":\"categorical\"", "");
+        string old = Config.ToJson().Replace(",\"Heads\":\"categorical\"", "").Replace("\"BidirectionalHeads\":\"ends\",", "");
         Assert.DoesNotContain("Heads", old);
         Assert.Equal("regression", ModelConfig.FromJson(old).Heads);
+        Assert.Equal("last", ModelConfig.FromJson(old).BidirectionalHeads); // and, as every config before that option, reads the last step
         Assert.Equal(Config, ModelConfig.FromJson(Config.ToJson()));
         Assert.Throws<ArgumentException>(() => (Config with { Heads = "mixture" }).Validate());
     }
