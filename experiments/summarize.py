@@ -26,8 +26,8 @@ def load(name):
     r = {"name": name}
     with open(os.path.join(d, "test.json")) as f:
         r["test"] = json.loads(f.read().strip().splitlines()[-1])
-    with open(os.path.join(d, "music.json")) as f:
-        r["music"] = json.loads(f.read().strip().splitlines()[-1])
+    music = os.path.join(d, "music.json")
+    r["music"] = json.loads(open(music).read().strip().splitlines()[-1]) if os.path.exists(music) else None
     r["epochs"] = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl")) if '"kind":"epoch"' in l]
     r["wall"] = int(open(os.path.join(d, "wall_s")).read())
     with open(os.path.join(d, "best.safetensors"), "rb") as f:
@@ -39,6 +39,8 @@ def load(name):
 
 
 def feature(r, name, key):
+    if r["music"] is None:
+        return float("nan")
     for x in r["music"]["features"]:
         if x["name"] == name:
             return x[key]
@@ -54,11 +56,11 @@ COLUMNS = [  # (header, getter, digits)
     ("dur NLL", lambda r: r["test"]["duration_nll"], 3),
     ("vel NLL", lambda r: r["test"]["velocity_nll"], 3),
     ("note NLL", lambda r: r["test"]["note_nll"], 3),
-    ("music overlap", lambda r: r["music"]["mean_overlap_headline"], 3),
+    ("music overlap", lambda r: r["music"]["mean_overlap_headline"] if r["music"] else float("nan"), 3),
     ("rep. 4-grams", lambda r: feature(r, "repeated interval 4-grams", "candidate_mean"), 3),
     ("longest run", lambda r: feature(r, "longest same-pitch run", "candidate_mean"), 2),
     ("distinct pitches", lambda r: feature(r, "distinct pitches", "candidate_mean"), 1),
-    ("between-piece dist.", lambda r: r["music"].get("diversity_candidate") or float("nan"), 3),
+    ("between-piece dist.", lambda r: (r["music"] or {}).get("diversity_candidate") or float("nan"), 3),
 ]
 
 
@@ -86,7 +88,7 @@ def table(title, rows):
             print(f"| {label} | 0 | " + " | ".join("not run yet" for _ in COLUMNS) + " |")
             continue
         print(f"| {label} | {len(rs)} | " + " | ".join(cell([g(r) for r in rs], d) for _, g, d in COLUMNS) + " |")
-    real = next((r for rows_ in [rows] for _, names in rows_ for r in (load(n) for n in names) if r), None)
+    real = next((r for _, names in rows for r in (load(n) for n in names) if r and r["music"]), None)
     if real:
         m = real["music"]
         print(f"\nReal held-out ASAP segments: repeated 4-grams {feature(real, 'repeated interval 4-grams', 'real_mean'):.3f}, "
@@ -101,7 +103,7 @@ def seeds(prefix):
 
 def curves(title, configs, png, metric_pairs=(("train_eval_pitch_nll", "train"), ("val_pitch_nll", "validation"))):
     """Learning curves: per configuration, the mean over seeds of each metric per epoch."""
-    lines = ["series,x,y,spread,style"]
+    lines = ["series,x,y,spread,style,group"]
     for label, names in configs:
         rs = [r for r in (load(n) for n in names) if r]
         if not rs:
@@ -111,13 +113,13 @@ def curves(title, configs, png, metric_pairs=(("train_eval_pitch_nll", "train"),
             for e in range(epochs):
                 vals = [r["epochs"][e][key] for r in rs if r["epochs"][e].get(key) is not None]
                 if vals:
-                    lines.append(f"{label} {what},{e + 1},{statistics.mean(vals)},{(max(vals) - min(vals)) / 2},{'dashed' if what == 'train' else ''}")
+                    lines.append(f"{label} {what},{e + 1},{statistics.mean(vals)},{(max(vals) - min(vals)) / 2},{'dashed' if what == 'train' else ''},{label}")
     if len(lines) == 1:
         return
     csv = png.replace(".png", ".csv")
     open(csv, "w").write("\n".join(lines) + "\n")
-    subprocess.run([mg, "plot", "--csv", csv, "--out", png, "--title", title, "--x-label", "epoch",
-                    "--y-label", "pitch NLL (nats; dashed: training windows, solid: validation)"], check=True)
+    subprocess.run([mg, "plot", "--csv", csv, "--out", png, "--title", title + " (dashed: training windows, solid: validation)",
+                    "--x-label", "epoch", "--y-label", "pitch NLL (nats)"], check=True)
 
 
 os.makedirs(plots, exist_ok=True)
