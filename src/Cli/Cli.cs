@@ -32,12 +32,41 @@ public static class Cli
         {
             return Error(e.Message);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (OutOfMemoryException)
+        {
+            return Error("out of memory: the model or batch does not fit here; try a smaller --hidden, --batch or --count", Failed);
+        }
+        catch (Exception e)
         {
             // A bug or an unexpected device failure: still one line, with the type so it can be reported
             // (MUSICGEN_TRACE=1 prints the whole exception, inner ones and stack traces, for a bug report).
             if (Environment.GetEnvironmentVariable("MUSICGEN_TRACE") == "1") Console.Error.WriteLine(e);
             return Error($"internal error ({e.GetType().Name}): {e.Message}" + (e.InnerException is { } inner ? $" ({inner.GetType().Name}: {inner.Message})" : ""), InternalError);
+        }
+    }
+
+    /// <summary>
+    /// Checks, before any work, that a file can be written at <paramref name="path"/> (its folder exists or can be made,
+    /// and a file can be created there); null if so, else a one-line reason naming the user's path.
+    /// </summary>
+    public static string? CannotWrite(string path, string option)
+    {
+        string full = Path.GetFullPath(path);
+        if (Directory.Exists(full)) return $"{option} '{path}' is a folder; give a file name";
+        string? dir = Path.GetDirectoryName(full);
+        if (dir is null) return $"{option} '{path}': no folder to write in";
+        for (string? d = dir; d is not null; d = Path.GetDirectoryName(d))
+            if (File.Exists(d)) return $"{option} '{path}': '{d}' is a file, not a folder";
+        try
+        {
+            Directory.CreateDirectory(dir);
+            string probe = Path.Combine(dir, $".musicgen-write-test-{Guid.NewGuid():N}");
+            using (File.Create(probe, 1, FileOptions.DeleteOnClose)) { }
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"{option} '{path}': cannot write in '{dir}' ({e.Message})";
         }
     }
 

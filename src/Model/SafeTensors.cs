@@ -76,7 +76,8 @@ public static class SafeTensors
     public static File Load(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        return Load(stream);
+        try { return Load(stream); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{path}: {e.Message}", e); } // errors name the file
     }
 
     /// <summary>Loads from a seekable stream (a file, or an embedded resource).</summary>

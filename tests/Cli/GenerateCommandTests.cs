@@ -65,6 +65,24 @@ public class GenerateCommandTests
     }
 
     [Fact]
+    public void An_output_path_that_cannot_be_written_is_refused_before_any_work()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir["afile"], "x");
+        var r = CliRunner.Run("generate", "--notes", "2000", "--count", "64", "--out", dir["afile/song.mid"]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("is a file, not a folder", r.Stderr);
+        Assert.Contains("song.mid", r.Stderr); // the user's path, not a temp file
+        Assert.DoesNotContain("notes/s", r.Stdout); // nothing was generated
+        var folder = CliRunner.Run("export", Path.Combine(SharedData.RepositoryRoot, "models", "default-pop909.safetensors"), "--out", dir["afile/m.safetensors"]);
+        Assert.Equal(2, folder.ExitCode);
+        // A folder that does not exist yet is made.
+        var made = CliRunner.Run("generate", "--notes", "10", "--seed", "1", "--out", dir["new/sub/song.mid"]);
+        Assert.True(made.ExitCode == 0, made.Stderr);
+        Assert.True(File.Exists(dir["new/sub/song.mid"]));
+    }
+
+    [Fact]
     public void The_classical_model_is_embedded_and_selected_by_name()
     {
         using var dir = new TempDir();

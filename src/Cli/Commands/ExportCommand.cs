@@ -21,6 +21,7 @@ public static class ExportCommand
             if (!File.Exists(source)) return Cli.Error($"'{p.GetValue(path)}': no such checkpoint");
             if (!destination.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) return Cli.Error($"--out '{destination}' should end in .safetensors");
             if (Path.GetFullPath(source) == Path.GetFullPath(destination)) return Cli.Error("--out must differ from the checkpoint it exports");
+            if (Cli.CannotWrite(destination, "--out") is string whyNot) return Cli.Error(whyNot);
             using var backend = new MusicGen.Kernels.Backends.ManagedBackend();
             Checkpoint.Export(source, destination, p.GetValue(half), backend);
             Console.WriteLine($"{destination}: {new FileInfo(destination).Length:N0} bytes ({(p.GetValue(half) ? "float16" : "float32")}) from {source}");

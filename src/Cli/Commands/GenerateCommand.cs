@@ -54,6 +54,7 @@ public static class GenerateCommand
             string outPath = p.GetValue(output)!;
             if (!outPath.EndsWith(".mid", StringComparison.OrdinalIgnoreCase) && !outPath.EndsWith(".midi", StringComparison.OrdinalIgnoreCase))
                 return Cli.Error($"--out '{outPath}' should end in .mid");
+            if (Cli.CannotWrite(outPath, "--out") is string whyNot) return Cli.Error(whyNot); // before generating, not after
             if (p.GetValue(seed) is < 0) return Cli.Error($"--seed must be 0 or more (got {p.GetValue(seed)})");
             ulong seedValue = p.GetValue(seed) is long sv ? (ulong)sv : (ulong)Random.Shared.NextInt64(1, 1L << 40);
 

@@ -137,8 +137,10 @@ public static class TrainCommand
         var started = DateTime.UtcNow;
         void OnEpoch(EpochReport r)
         {
-            string line = string.Create(CultureInfo.InvariantCulture,
-                $"epoch {r.Epoch}: train loss {r.TrainLoss:F4} | validation loss {r.ValidationLoss:F4}, pitch NLL {r.ValidationPitchNll:F4} (bigram {r.BigramNll:F4}), pitch accuracy {r.ValidationPitchAccuracy:P1} (bigram {r.BigramAccuracy:P1}) | {r.NotesPerSecond:F0} notes/s, {r.Seconds:F1} s{(r.Improved ? " *best*" : "")}");
+            var c = CultureInfo.InvariantCulture;
+            string validation = double.IsNaN(r.ValidationLoss) ? "no validation windows (the split is empty or its files are shorter than a window)"
+                : string.Create(c, $"validation loss {r.ValidationLoss:F4}, pitch NLL {r.ValidationPitchNll:F4} (bigram {r.BigramNll:F4}), pitch accuracy {r.ValidationPitchAccuracy:P1} (bigram {r.BigramAccuracy:P1})");
+            string line = string.Create(c, $"epoch {r.Epoch}: train loss {r.TrainLoss:F4} | {validation} | {r.NotesPerSecond:F0} notes/s, {r.Seconds:F1} s{(r.Improved ? " *best*" : "")}");
             if (interactive) AnsiConsole.MarkupLine(Markup.Escape(line)); else Console.WriteLine(line);
         }
         var trainer = new Trainer(backend, corpus, cachePath, runDir)
