@@ -26,11 +26,21 @@ namespace MusicGen.Midi;
 /// </summary>
 public static class MidiReader
 {
+    /// <summary>The largest file read (64 MiB; the largest piano MIDI files of the shared corpora are under 1 MB).</summary>
+    public const long MaxFileBytes = 64L << 20;
+
     /// <summary>Reads the file at <paramref name="path"/>; throws <see cref="MidiFormatException"/> with a reason on bad input.</summary>
     public static List<Note> ReadFile(string path, MidiReadOptions? options = null)
     {
         byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
+        try
+        {
+            // Sized before it is opened: a FIFO or a device reports 0 bytes, and opening one would wait for a writer forever.
+            long size = new FileInfo(path).Length;
+            if (size == 0) throw new MidiFormatException("empty file (0 bytes), or not a regular file");
+            if (size > MaxFileBytes) throw new MidiFormatException($"{size:N0} bytes: larger than any MIDI file this reader accepts ({MaxFileBytes:N0})");
+            bytes = File.ReadAllBytes(path);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new MidiFormatException($"unreadable: {e.Message}");

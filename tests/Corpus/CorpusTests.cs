@@ -73,6 +73,26 @@ public class CorpusTests
     }
 
     [Fact]
+    public async Task Link_loops_and_second_links_add_nothing_and_a_fifo_is_skipped_not_waited_on()
+    {
+        using var dir = new TempDir();
+        dir.Write("a/one.mid", Song(60));
+        dir.Write("b/two.MID", Song(62));
+        Directory.CreateSymbolicLink(dir["a/loop"], "..");              // a loop back to the root
+        Directory.CreateSymbolicLink(dir["again"], dir["b"]);            // a second way to the same folder
+        File.CreateSymbolicLink(dir["a/same.mid"], dir["a/one.mid"]);    // a second name for the same file
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [dir["pipe.mid"]])!) mkfifo.WaitForExit();
+        var listing = CorpusListing.Discover(dir.Path, SplitRatios.Default);
+        Assert.Equal(["a/one.mid", "b/two.MID", "pipe.mid"], listing.Files.Select(f => f.RelativePath));
+
+        var prepare = Task.Run(() => CorpusPreparer.Prepare(dir.Path, dir["c.mgcache"]));
+        Assert.Same(prepare, await Task.WhenAny(prepare, Task.Delay(TimeSpan.FromSeconds(60)))); // else it waited on the FIFO
+        var r = await prepare;
+        Assert.Equal(2, r.Corpus.Files.Count);
+        Assert.Contains("not a regular file", Assert.Single(r.Corpus.Skipped).Reason);
+    }
+
+    [Fact]
     public void Asap_metadata_lists_performances_split_by_piece_and_keeps_score_files_apart()
     {
         using var dir = new TempDir();

@@ -97,9 +97,7 @@ public sealed record CorpusListing(string Root, string Kind, IReadOnlyList<Corpu
 
     static CorpusListing FromFolder(string root, SplitRatios ratios)
     {
-        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, MatchCasing = MatchCasing.CaseInsensitive, AttributesToSkip = FileAttributes.None };
-        var files = Directory.EnumerateFiles(root, "*", options)
-            .Where(f => Path.GetExtension(f).Equals(".mid", StringComparison.OrdinalIgnoreCase) || Path.GetExtension(f).Equals(".midi", StringComparison.OrdinalIgnoreCase))
+        var files = MidiFilesUnder(root)
             .Select(f => RelativeOf(root, f))
             .OrderBy(r => r, StringComparer.Ordinal)
             .Select(r => new CorpusFile(r, Path.Combine(root, r), ratios.Assign(r)))
@@ -139,6 +137,59 @@ public sealed record CorpusListing(string Root, string Kind, IReadOnlyList<Corpu
     }
 
     static string RelativeOf(string root, string file) => Path.GetRelativePath(root, file).Replace('\\', '/');
+
+    /// <summary>
+    /// The .mid/.midi files (any letter case) below <paramref name="root"/>, following symbolic links but reading each
+    /// real folder and each real file once: a link loop (sub/loop -> ..) or a second link to the same place adds nothing.
+    /// Real paths win over links: folders reached through a link are read after every other folder, and in a folder
+    /// its plain files come before its links.
+    /// </summary>
+    static IEnumerable<string> MidiFilesUnder(string root)
+    {
+        var folders = new HashSet<string>(StringComparer.Ordinal);
+        var files = new HashSet<string>(StringComparer.Ordinal);
+        var plain = new Stack<(string Path, string Real)>();   // depth first, in name order
+        var linked = new Queue<(string Path, string Real)>();  // afterwards
+        plain.Push((root, Real(root, Path.GetFullPath(root))));
+        while (plain.Count > 0 || linked.Count > 0)
+        {
+            var (dir, real) = plain.Count > 0 ? plain.Pop() : linked.Dequeue();
+            if (!folders.Add(real)) continue;
+            string[] entries;
+            try { entries = Directory.GetFileSystemEntries(dir); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            Array.Sort(entries, StringComparer.Ordinal);
+            var subfolders = new List<(string, string)>();
+            foreach (bool links in new[] { false, true })
+                foreach (string entry in entries)
+                {
+                    if (IsLink(entry) != links) continue;
+                    string realEntry = Real(entry, Path.Combine(real, Path.GetFileName(entry)));
+                    if (Directory.Exists(entry)) { if (links) linked.Enqueue((entry, realEntry)); else subfolders.Add((entry, realEntry)); }
+                    else if (IsMidi(entry) && files.Add(realEntry)) yield return entry;
+                }
+            for (int i = subfolders.Count - 1; i >= 0; i--) plain.Push(subfolders[i]);
+        }
+    }
+
+    static bool IsLink(string path)
+    {
+        try { return (Directory.Exists(path) ? new DirectoryInfo(path) : (FileSystemInfo)new FileInfo(path)).LinkTarget is not null; }
+        catch (IOException) { return false; }
+    }
+
+    static bool IsMidi(string f) => Path.GetExtension(f).Equals(".mid", StringComparison.OrdinalIgnoreCase) || Path.GetExtension(f).Equals(".midi", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Where a path really is: its final link target if it is a link, else its place under its parent's real path.</summary>
+    static string Real(string path, string underRealParent)
+    {
+        try
+        {
+            FileSystemInfo info = Directory.Exists(path) ? new DirectoryInfo(path) : new FileInfo(path);
+            return info.LinkTarget is null ? underRealParent : Path.GetFullPath(info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? underRealParent);
+        }
+        catch (IOException) { return underRealParent; } // a broken or looping link: keep its own path
+    }
 }
 
 /// <summary>A small RFC 4180 CSV reader (quoted fields, doubled quotes, commas and newlines inside quotes).</summary>
