@@ -35,6 +35,8 @@ public sealed record TrainOptions
     public bool TrainEvaluation { get; init; }
     public ulong Seed { get; init; } = 1;
     public int CheckpointEvery { get; init; } = 500;
+    /// <summary>Also checkpoint when this many minutes have passed since the last save (0: off), so a slow step costs no more than that.</summary>
+    public double CheckpointMinutes { get; init; } = 10;
     public int LogEvery { get; init; } = 50;
 
     public void Validate()
@@ -47,6 +49,7 @@ public sealed record TrainOptions
         if (!(TrainFraction > 0 && TrainFraction <= 1)) throw new ArgumentException($"train fraction {TrainFraction} outside (0, 1]");
         if (ValidationStride < 1) throw new ArgumentException($"validation stride must be at least 1 (got {ValidationStride})");
         if (CheckpointEvery < 1 || LogEvery < 1) throw new ArgumentException("checkpoint and log intervals must be positive");
+        if (!(CheckpointMinutes >= 0)) throw new ArgumentException($"checkpoint minutes must be 0 (off) or more (got {CheckpointMinutes})");
     }
 
     public string ToJson() => JsonSerializer.Serialize(this);
@@ -115,11 +118,17 @@ public sealed class Trainer
         return Run(model, options, new TrainingState(0, 0, 0, double.PositiveInfinity, 0), cancel);
     }
 
+    /// <summary>Why a run directory cannot be resumed: it never reached a checkpoint, or it is not a run directory.</summary>
+    public static string MissingCheckpoint(string runDir) =>
+        File.Exists(Path.Combine(runDir, "metrics.jsonl"))
+            ? $"the run in '{runDir}' stopped before its first checkpoint (one is saved every --checkpoint-every steps, every --checkpoint-minutes minutes and at each epoch's end): nothing to resume; start it again with --out"
+            : $"no checkpoint to resume in '{runDir}' (expected {Last})";
+
     /// <summary>Continues the run in the run directory from its last checkpoint (optionally with a new epoch count).</summary>
     public TrainOutcome Resume(int? epochs, CancellationToken cancel = default)
     {
         string last = Path.Combine(_runDir, Last);
-        if (!File.Exists(last)) throw new FileNotFoundException($"no checkpoint to resume in '{_runDir}' (expected {Last})");
+        if (!File.Exists(last)) throw new FileNotFoundException(MissingCheckpoint(_runDir));
         var (model, file) = Checkpoint.Load(last, _backend);
         using (model)
         {
@@ -157,6 +166,7 @@ public sealed class Trainer
         var adamBase = new AdamConfig(o.LearningRate, WeightDecay: o.WeightDecay, Decoupled: true, MaxGradNorm: o.MaxGradNorm);
         uint seed32 = (uint)(o.Seed ^ (o.Seed >> 32));
 
+        var sinceSave = Stopwatch.StartNew();
         for (int epoch = state.Epoch; epoch < o.Epochs; epoch++)
         {
             var order = strided(epoch);
@@ -194,7 +204,11 @@ public sealed class Trainer
                     OnMessage?.Invoke($"interrupted: saved at step {step}; continue with --resume {_runDir}");
                     return TrainOutcome.Interrupted;
                 }
-                if (step % o.CheckpointEvery == 0) Save(model, Last, o, state, withOptimizer: true);
+                if (step % o.CheckpointEvery == 0 || (o.CheckpointMinutes > 0 && sinceSave.Elapsed.TotalMinutes >= o.CheckpointMinutes))
+                {
+                    Save(model, Last, o, state, withOptimizer: true);
+                    sinceSave.Restart();
+                }
             }
 
             // End of epoch: validation, metrics, checkpoints.

@@ -69,6 +69,34 @@ public class TrainerTests
                      File.ReadAllLines(dir["b/metrics.jsonl"]).Where(l => l.Contains("\"epoch\"") && l.Contains("val_loss")).Select(l => l[..l.IndexOf("\"notes_per_s\"")]));
     }
 
+    [Theory]
+    [InlineData(0.0, false)]     // by steps alone (--checkpoint-every far away): nothing saved by step 3
+    [InlineData(1e-9, true)]     // by time: every step is past the interval
+    public void Checkpoints_are_saved_by_time_as_well_as_by_steps(double minutes, bool saved)
+    {
+        using var dir = new TempDir();
+        using var be = TestBackends.Create("cpu");
+        bool? seenAtStep3 = null;
+        var trainer = new Trainer(be, TinyCorpus(), "/tiny.mgcache", dir["run"])
+        {
+            OnStep = p => { if (p.Step == 3) seenAtStep3 = File.Exists(dir["run/last.safetensors"]); },
+        };
+        trainer.Train(TinyConfig, TinyOptions with { Epochs = 1, CheckpointEvery = 100_000, CheckpointMinutes = minutes });
+        Assert.Equal(saved, seenAtStep3);
+        Assert.Throws<ArgumentException>(() => (TinyOptions with { CheckpointMinutes = -1 }).Validate());
+    }
+
+    [Fact]
+    public void A_run_that_died_before_its_first_checkpoint_says_so_on_resume()
+    {
+        using var dir = new TempDir();
+        using var be = TestBackends.Create("cpu");
+        var dying = new Trainer(be, TinyCorpus(), "/tiny.mgcache", dir["run"]) { OnStep = p => { if (p.Step == 6) throw new OperationCanceledException("killed"); } };
+        Assert.Throws<OperationCanceledException>(() => dying.Train(TinyConfig, TinyOptions with { CheckpointEvery = 100_000, CheckpointMinutes = 0, LogEvery = 1 }));
+        var e = Assert.Throws<FileNotFoundException>(() => new Trainer(be, TinyCorpus(), "/tiny.mgcache", dir["run"]).Resume(null));
+        Assert.Contains("stopped before its first checkpoint", e.Message);
+    }
+
     [Fact]
     public void Cancellation_saves_and_resume_with_more_epochs_continues()
     {

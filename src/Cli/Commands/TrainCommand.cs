@@ -58,6 +58,7 @@ public static class TrainCommand
         var wd = Opt("--weight-decay", t.WeightDecay, "AdamW weight decay");
         var seed = Opt("--seed", 1L, "The one seed behind initialisation, shuffling, transposition and dropout");
         var every = Opt("--checkpoint-every", t.CheckpointEvery, "Also checkpoint every N steps within an epoch");
+        var everyMinutes = Opt("--checkpoint-minutes", t.CheckpointMinutes, "Also checkpoint when this many minutes have passed since the last save (0: off)");
         var logEvery = Opt("--log-every", t.LogEvery, "Write a step line to metrics.jsonl every N steps");
         var sustain = new Option<bool>("--sustain") { Description = "When --data is a MIDI folder: read it with the sustain pedal" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar; one line per epoch" };
@@ -65,7 +66,7 @@ public static class TrainCommand
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
             data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
-            pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, logEvery, sustain, quiet,
+            pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -74,6 +75,7 @@ public static class TrainCommand
                 return Cli.Error("give --data and --out for a new run, or --resume RUN_DIR");
             if (resumeDir is not null && p.GetValue(output) is not null) return Cli.Error("--out is for new runs; --resume continues in its own directory");
             string? dataPath = p.GetValue(data);
+            if (resumeDir is not null && !File.Exists(Path.Combine(resumeDir, Trainer.Last))) return Cli.Error(Trainer.MissingCheckpoint(resumeDir));
             if (resumeDir is not null && dataPath is null)
             {
                 var (_, file) = Checkpoint.Read(Path.Combine(resumeDir, Trainer.Last));
@@ -103,7 +105,7 @@ public static class TrainCommand
                     {
                         Epochs = p.GetValue(epochs) ?? t.Epochs, BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Transpose = p.GetValue(transpose),
                         Stride = p.GetValue(stride), TrainFraction = p.GetValue(fraction), ValidationStride = p.GetValue(valStride), TrainEvaluation = p.GetValue(trainEval), Patience = p.GetValue(patience), MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(wd),
-                        Seed = p.GetValue(seed) >= 0 ? (ulong)p.GetValue(seed) : throw new ArgumentException($"--seed must be 0 or more (got {p.GetValue(seed)})"), CheckpointEvery = p.GetValue(every), LogEvery = p.GetValue(logEvery),
+                        Seed = p.GetValue(seed) >= 0 ? (ulong)p.GetValue(seed) : throw new ArgumentException($"--seed must be 0 or more (got {p.GetValue(seed)})"), CheckpointEvery = p.GetValue(every), CheckpointMinutes = p.GetValue(everyMinutes), LogEvery = p.GetValue(logEvery),
                     };
                     options.Validate();
                     return (config, options);
