@@ -17,8 +17,8 @@ mkdir -p "$RUNS" cache
 "$MG" prepare --data "$DATA/asap" --sustain -q >/dev/null
 "$MG" prepare --data "$DATA/pop909" -q >/dev/null
 "$MG" prepare --data "$DATA/maestro-sample" --sustain -q >/dev/null
-ASAP=$(ls cache/asap-*.mgcache | head -1)
-MIXED=$("$MG" prepare --merge "$ASAP" cache/pop909-*.mgcache cache/maestro-sample-*.mgcache | sed -n 's/.*cache \(cache\/merged-[0-9a-f]*\.mgcache\)$/\1/p')
+ASAP=$(ls cache/asap-*-sustain.mgcache | head -1)
+MIXED=$("$MG" prepare --merge "$ASAP" $(ls cache/pop909-*.mgcache | grep -v -- -sustain | head -1) $(ls cache/maestro-sample-*-sustain.mgcache | head -1) | sed -n 's/.*cache \(cache\/merged-[0-9a-f]*\.mgcache\)$/\1/p')
 
 # The equal budget: 2 epochs of 40,000 training windows each (every 83rd window of ASAP's 3.3M), batch 64, so
 # 1,250 optimizer steps and the same windows for every model at a given window length. The last-step models thus

@@ -17,7 +17,7 @@ namespace MusicGen.Cli;
 /// </summary>
 public static class MusicEvaluation
 {
-    public sealed record Request(string? Checkpoint, string? Model, string Data, string Split, string? Generated, int Count, int Notes, int Seeds, ulong Seed,
+    public sealed record Request(string? Checkpoint, string? Model, string Data, bool Sustain, string Split, string? Generated, int Count, int Notes, int Seeds, ulong Seed,
         string? Png, bool Json, string Device, SamplingOptions Sampling);
 
     public static int Run(Request r)
@@ -35,7 +35,7 @@ public static class MusicEvaluation
         void Progress(string m) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{(DateTime.UtcNow - started).TotalSeconds,5:F1} s] {m}"));
 
         Progress($"reading {r.Data}");
-        var (corpus, _) = TrainCommand.LoadCorpus(r.Data, sustain: false, quiet: true);
+        var (corpus, _) = TrainCommand.LoadCorpus(r.Data, sustain: r.Sustain, quiet: true);
         string splitName = split.ToString().ToLowerInvariant();
         var other = split == Split.Validation ? Split.Test : Split.Validation;
         Progress($"{r.Count} real segments of {r.Notes} notes from the {splitName} split, and from the {other.ToString().ToLowerInvariant()} split for the baseline");

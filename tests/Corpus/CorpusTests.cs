@@ -93,6 +93,24 @@ public class CorpusTests
     }
 
     [Fact]
+    public void Cache_names_carry_every_reading_option_so_differently_read_caches_never_share_a_file()
+    {
+        string plain = CorpusPreparer.DefaultCachePath("/data/asap", "cache");
+        Assert.Equal(plain, CorpusPreparer.DefaultCachePath("/data/asap/", "cache", new MidiReadOptions(), SplitRatios.Default));
+        var names = new[]
+        {
+            plain,
+            CorpusPreparer.DefaultCachePath("/data/asap", "cache", new MidiReadOptions { Sustain = true }),
+            CorpusPreparer.DefaultCachePath("/data/asap", "cache", new MidiReadOptions { IncludeDrums = true }),
+            CorpusPreparer.DefaultCachePath("/data/asap", "cache", new MidiReadOptions { Sustain = true, IncludeDrums = true }),
+            CorpusPreparer.DefaultCachePath("/data/asap", "cache", null, new SplitRatios(80, 10, 10)),
+            CorpusPreparer.DefaultCachePath("/other/asap", "cache"),
+        };
+        Assert.Equal(names.Length, names.Distinct().Count());
+        Assert.EndsWith("-sustain.mgcache", names[1]);
+    }
+
+    [Fact]
     public void Asap_metadata_lists_performances_split_by_piece_and_keeps_score_files_apart()
     {
         using var dir = new TempDir();

@@ -18,6 +18,7 @@ public static class EvaluateCommand
         var checkpoint = new Option<string?>("--checkpoint", "-c") { Description = "A checkpoint or run directory (default: an embedded model, --model)" };
         var modelName = GenerateCommand.ModelOption();
         var data = new Option<string>("--data", "-d") { Description = "A prepared cache (.mgcache) or a MIDI folder (prepared into ./cache first)", Required = true };
+        var sustain = new Option<bool>("--sustain") { Description = "When --data is a MIDI folder: read it with the sustain pedal (as the model's training corpus was, if it was)" };
         var split = new Option<string?>("--split") { Description = "train, validation or test (default: validation; with --music: test)" };
         var window = new Option<int?>("--window") { Description = "Notes of context per prediction (default: the model's own window)" };
         var batch = new Option<int>("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 256 };
@@ -34,13 +35,13 @@ public static class EvaluateCommand
         var samplingFlags = new SamplingFlags();
         var cmd = new Command("evaluate", "Pitch NLL, accuracy and loss of a model on a corpus split, next to the bigram baseline; or, with --music, the musical statistics of its output against real music")
         {
-            checkpoint, modelName, data, split, window, batch, stride, device, json, music, generated, count, notes, seeds, seed, png,
+            checkpoint, modelName, data, sustain, split, window, batch, stride, device, json, music, generated, count, notes, seeds, seed, png,
         };
         samplingFlags.AddTo(cmd);
         cmd.SetAction(p => Cli.Run(() =>
         {
             if (p.GetValue(music))
-                return MusicEvaluation.Run(new MusicEvaluation.Request(p.GetValue(checkpoint), p.GetValue(modelName), p.GetValue(data)!, p.GetValue(split) ?? "test", p.GetValue(generated),
+                return MusicEvaluation.Run(new MusicEvaluation.Request(p.GetValue(checkpoint), p.GetValue(modelName), p.GetValue(data)!, p.GetValue(sustain), p.GetValue(split) ?? "test", p.GetValue(generated),
                     p.GetValue(count), p.GetValue(notes), p.GetValue(seeds), p.GetValue(seed) >= 0 ? (ulong)p.GetValue(seed) : throw new ArgumentException($"--seed must be 0 or more (got {p.GetValue(seed)})"), p.GetValue(png), p.GetValue(json), p.GetValue(device)!, samplingFlags.Read(p)));
             if (p.GetValue(generated) is not null || p.GetValue(png) is not null) return Cli.Error("--generated and --png need --music");
             var which = (p.GetValue(split) ?? "validation").ToLowerInvariant() switch
@@ -50,7 +51,7 @@ public static class EvaluateCommand
             };
             if (p.GetValue(batch) is < 1 or > 65536) return Cli.Error($"--batch must be in 1..65536 (got {p.GetValue(batch)})");
             if (p.GetValue(window) is int w0 && w0 is < 1 or > 4096) return Cli.Error($"--window must be in 1..4096 (got {w0})");
-            var (corpus, _) = TrainCommand.LoadCorpus(p.GetValue(data)!, sustain: false, quiet: true);
+            var (corpus, _) = TrainCommand.LoadCorpus(p.GetValue(data)!, sustain: p.GetValue(sustain), quiet: true);
             using var backend = Devices.Create(p.GetValue(device)!);
             var (model, source) = GenerateCommand.LoadModel(p.GetValue(checkpoint), backend, p.GetValue(modelName));
             using (model)

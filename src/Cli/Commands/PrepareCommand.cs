@@ -43,7 +43,7 @@ public static class PrepareCommand
         if (!Directory.Exists(dataPath))
             return Cli.Error(File.Exists(dataPath) ? $"--data '{dataPath}' is a file; give the folder that holds the MIDI files" : $"--data '{dataPath}': no such folder");
         var options = new PrepareOptions { Read = read, Ratios = SplitRatios.Parse(splitText), Force = force };
-        string cachePath = CorpusPreparer.DefaultCachePath(dataPath, outDir);
+        string cachePath = CorpusPreparer.DefaultCachePath(dataPath, outDir, read, options.Ratios);
 
         PrepareResult result;
         if (Cli.Interactive(quiet))

@@ -122,8 +122,9 @@ public static class TrainCommand
     {
         if (File.Exists(dataPath)) return (NoteCorpus.Load(dataPath), dataPath);
         if (!Directory.Exists(dataPath)) throw new ArgumentException($"--data '{dataPath}': no such file or folder");
-        string cache = CorpusPreparer.DefaultCachePath(dataPath, "cache");
-        var r = CorpusPreparer.Prepare(dataPath, cache, new PrepareOptions { Read = new MidiReadOptions { Sustain = sustain } });
+        var read = new MidiReadOptions { Sustain = sustain };
+        string cache = CorpusPreparer.DefaultCachePath(dataPath, "cache", read);
+        var r = CorpusPreparer.Prepare(dataPath, cache, new PrepareOptions { Read = read });
         if (!quiet)
             Console.WriteLine($"corpus: {r.Corpus.Files.Count} files ({r.Corpus.Files.Count(f => f.Split == Split.Train)} train, {r.Corpus.Files.Count(f => f.Split == Split.Validation)} validation), " +
                               $"{r.Corpus.Notes.Length:N0} notes, {r.Corpus.Skipped.Count} skipped; cache {cache}");

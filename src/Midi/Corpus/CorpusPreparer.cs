@@ -25,14 +25,20 @@ public sealed record PrepareResult(NoteCorpus Corpus, string CachePath, int Pars
 /// </summary>
 public static class CorpusPreparer
 {
-    /// <summary>The default cache file for a corpus folder: &lt;cacheDir&gt;/&lt;folder name&gt;-&lt;hash of its full path&gt;.mgcache.</summary>
-    public static string DefaultCachePath(string dataPath, string cacheDir)
+    /// <summary>
+    /// The default cache file for a corpus folder: &lt;cacheDir&gt;/&lt;folder name&gt;-&lt;hash of its full path&gt;[-sustain][-drums]
+    /// [-split-A-B-C].mgcache. Every reading option that changes the notes or the split is in the name, so caches read
+    /// differently never share a file (nor overwrite each other).
+    /// </summary>
+    public static string DefaultCachePath(string dataPath, string cacheDir, MidiReadOptions? read = null, SplitRatios? ratios = null)
     {
         string root = Path.GetFullPath(dataPath).TrimEnd(Path.DirectorySeparatorChar);
         string name = Path.GetFileName(root);
         if (name.Length == 0) name = "corpus";
         uint hash = (uint)System.IO.Hashing.XxHash32.HashToUInt32(System.Text.Encoding.UTF8.GetBytes(root));
-        return Path.Combine(cacheDir, $"{name}-{hash:x8}.mgcache");
+        string options = (read?.Sustain == true ? "-sustain" : "") + (read?.IncludeDrums == true ? "-drums" : "")
+            + (ratios is { } r && r != SplitRatios.Default ? "-split-" + r.ToString().Replace('/', '-') : "");
+        return Path.Combine(cacheDir, $"{name}-{hash:x8}{options}.mgcache");
     }
 
     public static PrepareResult Prepare(string dataPath, string cachePath, PrepareOptions? options = null, IProgress<(int Done, int Total)>? progress = null)
