@@ -27,7 +27,15 @@ public static class DevicesCommand
     /// <summary>The shared --device option of every verb that computes.</summary>
     public static Option<string> DeviceOption(string defaultKind = "auto") => new("--device")
     {
-        Description = "Compute device: auto | cpu | cuda | opencl | ilgpu-cpu",
+        Description = "Compute device: auto | cpu | cuda | opencl | ilgpu-cpu (ILGPU's thread simulator: for conformance tests, thousands of times slower)",
         DefaultValueFactory = _ => defaultKind,
     };
+
+    /// <summary>The device kind, after saying on stderr that ilgpu-cpu is a simulator (for commands that do real work with it).</summary>
+    public static string Warned(string kind)
+    {
+        if (kind.Trim().Equals("ilgpu-cpu", StringComparison.OrdinalIgnoreCase))
+            Console.Error.WriteLine("musicgen: warning: ilgpu-cpu simulates GPU threads for conformance tests and is thousands of times slower than --device cpu");
+        return kind;
+    }
 }

@@ -52,7 +52,7 @@ public static class EvaluateCommand
             if (p.GetValue(batch) is < 1 or > 65536) return Cli.Error($"--batch must be in 1..65536 (got {p.GetValue(batch)})");
             if (p.GetValue(window) is int w0 && w0 is < 1 or > 4096) return Cli.Error($"--window must be in 1..4096 (got {w0})");
             var (corpus, _) = TrainCommand.LoadCorpus(p.GetValue(data)!, sustain: p.GetValue(sustain), quiet: true);
-            using var backend = Devices.Create(p.GetValue(device)!);
+            using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
             var (model, source) = GenerateCommand.LoadModel(p.GetValue(checkpoint), backend, p.GetValue(modelName));
             using (model)
             {

@@ -58,7 +58,7 @@ public static class GenerateCommand
             if (p.GetValue(seed) is < 0) return Cli.Error($"--seed must be 0 or more (got {p.GetValue(seed)})");
             ulong seedValue = p.GetValue(seed) is long sv ? (ulong)sv : (ulong)Random.Shared.NextInt64(1, 1L << 40);
 
-            using var backend = Devices.Create(p.GetValue(device)!);
+            using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
             var (model, source) = LoadModel(p.GetValue(checkpoint), backend, p.GetValue(modelName));
             using (model)
             {

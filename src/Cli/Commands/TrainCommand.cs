@@ -16,9 +16,9 @@ public static class TrainCommand
     {
         var d = new ModelConfig();
         var t = new TrainOptions();
-        var data = new Option<string?>("--data", "-d") { Description = "A prepared cache (.mgcache) or a MIDI folder (prepared into ./cache first)" };
-        var output = new Option<string?>("--out", "-o") { Description = "Run directory for checkpoints and metrics (new runs)" };
-        var resume = new Option<string?>("--resume") { Description = "Continue the run in this directory from its last checkpoint" };
+        var data = new Option<string?>("--data", "-d") { Description = "Required for a new run (with --out): a prepared cache (.mgcache) or a MIDI folder (prepared into ./cache first)" };
+        var output = new Option<string?>("--out", "-o") { Description = "Required for a new run (with --data): the run directory for checkpoints and metrics" };
+        var resume = new Option<string?>("--resume") { Description = "Instead of --data and --out: continue the run in this directory from its last checkpoint" };
         var device = DevicesCommand.DeviceOption("cpu");
         var epochs = new Option<int?>("--epochs") { Description = $"Epochs (default {t.Epochs}; with --resume: the new total)" };
         var batch = Opt("--batch", t.BatchSize, "Batch size");
@@ -83,7 +83,7 @@ public static class TrainCommand
             }
             bool q = p.GetValue(quiet);
             var (corpus, cachePath) = LoadCorpus(dataPath!, p.GetValue(sustain), q);
-            using var backend = Devices.Create(p.GetValue(device)!);
+            using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
             using var cts = new CancellationTokenSource();
             // Ctrl-C (SIGINT) and SIGTERM (schedulers, `docker stop`) both stop after the current step and save.
             void Stop(PosixSignalContext c) { c.Cancel = true; if (!cts.IsCancellationRequested) { cts.Cancel(); Console.Error.WriteLine($"musicgen: {c.Signal} received: stopping after this step and saving..."); } }
