@@ -40,6 +40,27 @@ public class PrepareCommandTests
     }
 
     [Fact]
+    public void Skips_are_grouped_by_kind_with_an_example_and_listed_in_full_beside_the_cache()
+    {
+        using var dir = new TempDir();
+        dir.Write("data/good.mid", new SmfBuilder().AddTrack(t => t.On(0, 60).Off(100, 60)).Build());
+        // Three files cut short at different offsets: one kind of problem, whatever the numbers in its reason.
+        var whole = new SmfBuilder().AddTrack(t => t.On(0, 60).Off(100, 60).On(0, 62).Off(100, 62)).Build();
+        for (int k = 0; k < 3; k++) dir.Write($"data/cut{k}.mid", whole[..(whole.Length - 3 - k)]);
+        dir.Write("data/drums.mid", new SmfBuilder().AddTrack(t => t.On(0, 36, 100, channel: 9).Off(100, 36, channel: 9)).Build());
+        var r = CliRunner.Run("prepare", "--data", dir["data"], "--out", dir["out"], "--quiet");
+        Assert.Equal(0, r.ExitCode);
+        var kinds = r.Stdout.Split('\n').Where(l => l.StartsWith("skipped ", StringComparison.Ordinal)).ToList();
+        Assert.Contains(kinds, l => l.StartsWith("skipped 3:", StringComparison.Ordinal));       // the three cut files, one row
+        Assert.Contains(kinds, l => l.Contains("--include-drums", StringComparison.Ordinal));   // a drums-only file says how to keep it
+        string list = Directory.GetFiles(dir["out"], "*.skipped.tsv").Single();
+        var lines = File.ReadAllLines(list);
+        Assert.Equal("file\treason", lines[0]);
+        Assert.Equal(["cut0.mid", "cut1.mid", "cut2.mid", "drums.mid"], lines.Skip(1).Select(l => l.Split('\t')[0]));
+        Assert.Contains(list, r.Stdout);
+    }
+
+    [Fact]
     public void Missing_folder_or_no_midi_or_bad_flag_give_one_line_errors_and_non_zero_exits()
     {
         using var dir = new TempDir();

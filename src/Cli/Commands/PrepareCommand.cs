@@ -63,6 +63,7 @@ public static class PrepareCommand
         }
 
         var corpus = result.Corpus;
+        WriteSkippedList(result);
         if (quiet) PrintLine(result);
         else PrintTable(result);
 
@@ -131,12 +132,37 @@ public static class PrepareCommand
 
     static string Num(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
 
+    /// <summary>A skip reason's kind: the reason without its numbers, so one kind of problem is one row.</summary>
+    public static string KindOf(string reason) => System.Text.RegularExpressions.Regex.Replace(reason, @"0x[0-9A-Fa-f]+|\d[\d,.]*", "#");
+
+    /// <summary>Where the full list of skipped files is written: beside the cache, "&lt;cache&gt;.skipped.tsv".</summary>
+    public static string SkippedListPath(string cachePath) => Path.ChangeExtension(cachePath, ".skipped.tsv");
+
+    /// <summary>Writes every skipped file and its reason (tab-separated), or removes an old list when nothing was skipped.</summary>
+    static void WriteSkippedList(PrepareResult r)
+    {
+        string path = SkippedListPath(r.CachePath);
+        if (r.Corpus.Skipped.Count == 0) { if (File.Exists(path)) File.Delete(path); return; }
+        AtomicFile.Write(path, stream =>
+        {
+            using var w = new StreamWriter(stream, leaveOpen: true);
+            w.WriteLine("file\treason");
+            foreach (var s in r.Corpus.Skipped.OrderBy(s => s.RelativePath, StringComparer.Ordinal)) w.WriteLine($"{s.RelativePath}\t{s.Reason.Replace('\t', ' ')}");
+        });
+    }
+
     static void PrintLine(PrepareResult r)
     {
         var c = r.Corpus;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{c.Files.Count} files read, {c.Skipped.Count} skipped, {c.Notes.Length} notes, {c.Hours:F2} h; train/validation/test files {Count(c, Split.Train)}/{Count(c, Split.Validation)}/{Count(c, Split.Test)}; cache {r.CachePath} ({(r.Written ? "written" : "up to date")}) in {r.Elapsed.TotalSeconds:F2} s"));
         if (r.CacheNote is not null) Console.WriteLine(r.CacheNote);
+        if (c.Skipped.Count > 0)
+        {
+            foreach (var g in c.Skipped.GroupBy(s => KindOf(s.Reason)).OrderByDescending(g => g.Count()))
+                Console.WriteLine($"skipped {g.Count()}: {g.Key} (e.g. {g.First().RelativePath})");
+            Console.WriteLine($"every skipped file and its reason: {SkippedListPath(r.CachePath)}");
+        }
     }
 
     static int Count(NoteCorpus c, Split s) => c.Files.Count(f => f.Split == s);
@@ -159,11 +185,13 @@ public static class PrepareCommand
 
         if (c.Skipped.Count > 0)
         {
-            var reasons = new Table().Title("Skipped files").AddColumns("reason", "files", "for example");
+            // Grouped by kind: the reason with its numbers (offsets, lengths, bytes) taken out.
+            var reasons = new Table().Title("Skipped files").AddColumns("kind of problem", "files", "for example");
             reasons.Columns[1].RightAligned();
-            foreach (var g in c.Skipped.GroupBy(s => s.Reason).OrderByDescending(g => g.Count()))
-                reasons.AddRow(Markup.Escape(g.Key), Num(g.Count()), Markup.Escape(g.First().RelativePath));
+            foreach (var g in c.Skipped.GroupBy(s => KindOf(s.Reason)).OrderByDescending(g => g.Count()))
+                reasons.AddRow(Markup.Escape(g.Key), Num(g.Count()), Markup.Escape($"{g.First().RelativePath}: {g.First().Reason}"));
             console.Write(reasons);
+            console.WriteLine($"every skipped file and its reason: {SkippedListPath(r.CachePath)}");
         }
         double seconds = r.Elapsed.TotalSeconds;
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,

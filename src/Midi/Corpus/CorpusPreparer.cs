@@ -133,7 +133,12 @@ public static class CorpusPreparer
         try
         {
             var notes = MidiReader.ReadFile(path, options);
-            if (notes.Count == 0) return stat with { Reason = "no notes" };
+            if (notes.Count == 0)
+                return stat with
+                {
+                    Reason = !options.IncludeDrums && MidiReader.ReadFile(path, options with { IncludeDrums = true }).Count > 0
+                        ? "only drum notes (channel 10); --include-drums keeps them" : "no notes",
+                };
             return stat with { Rows = NoteFeatures.FromNotes(notes), Seconds = (float)notes.Max(n => n.End) };
         }
         catch (MidiFormatException e)
