@@ -95,6 +95,31 @@ public sealed record ModelConfig
     /// <summary>Rows the heads and the loss see for a batch of B windows of T steps: T*B with <see cref="EveryStep"/>, else B.</summary>
     public int HeadRows(int batch, int steps) => EveryStep ? batch * steps : batch;
 
+    /// <summary>Parameters of the network this config describes (what <see cref="MusicModel.ParameterCount"/> will say).</summary>
+    public long ParameterCount()
+    {
+        long H = Hidden, D = LayerOutput, p = Input == "embedding" ? 128L * EmbeddingDim : 0;
+        for (int l = 0; l < Layers; l++)
+        {
+            long input = l == 0 ? InputSize : D;
+            p += Directions * (4 * H * (input + H) + 8 * H) + (LayerNorm ? 2 * D : 0);
+        }
+        p += (long)ClassCount * (D + 1) + (Categorical ? 0 : RegressionHeads * (D + 1)) + (ConditionsOnStep ? (long)StepBins * ClassCount : 0);
+        return p;
+    }
+
+    /// <summary>
+    /// A training step's memory, roughly, in bytes: each parameter four times (value, gradient, two Adam moments) and
+    /// once transposed, and per layer and direction the saved gates, states and their gradients for a batch.
+    /// </summary>
+    public long TrainingBytes(int batch)
+    {
+        long T = SeqLen, B = batch, H = Hidden, D = LayerOutput;
+        long perLayer = Directions * T * B * (4 * H * 2 + H * 3) + T * B * D * 7;
+        long heads = (long)HeadRows(batch, SeqLen) * ClassCount * 2;
+        return 4 * (ParameterCount() * 5 + Layers * perLayer + heads);
+    }
+
     /// <summary>Step and duration as the model sees them: seconds clipped to [0, MaxSeconds].</summary>
     public float ClipSeconds(float seconds) => Math.Clamp(seconds, 0f, MaxSeconds);
 

@@ -101,6 +101,11 @@ public static class TrainCommand
                         DurationWeight = p.GetValue(dw), VelocityWeight = p.GetValue(vw),
                     };
                     config.Validate();
+                    // Refuse what cannot fit before allocating it, rather than failing deep inside the first step.
+                    long need = config.TrainingBytes(p.GetValue(batch)), have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+                    if (need > have * 0.8)
+                        throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                            $"this network needs about {need / 1e9:F1} GB to train at --batch {p.GetValue(batch)} ({config.ParameterCount():N0} parameters), and {have / 1e9:F1} GB is available: use a smaller --hidden, --layers, --seq or --batch"));
                     var options = new TrainOptions
                     {
                         Epochs = p.GetValue(epochs) ?? t.Epochs, BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Transpose = p.GetValue(transpose),
