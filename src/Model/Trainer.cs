@@ -347,6 +347,8 @@ public sealed class Trainer
             ["state"] = JsonSerializer.Serialize(state, StateJson),
             ["corpus_fingerprint"] = _fingerprint,
             ["corpus_path"] = _corpusPath,
+            ["corpus_root"] = _corpus.Root, // the folder the cache was read from: resume rebuilds a deleted cache from it
+            ["corpus_sustain"] = _corpus.Sustain ? "true" : "false",
             ["backend"] = _backend.Kind,
             ["last_metrics"] = LastMetricsLine() ?? "",
         };

@@ -94,6 +94,28 @@ public class TrainCommandTests
     }
 
     [Fact]
+    public void A_run_whose_cache_was_deleted_resumes_by_reading_its_folder_again()
+    {
+        using var dir = new TempDir();
+        var data = MakeFolder(dir);
+        Assert.Equal(0, CliRunner.Run(["train", "--data", data, "--out", dir["run"], "--epochs", "1", .. Tiny]).ExitCode);
+        var file = MusicGen.Model.Checkpoint.Read(dir["run/last.safetensors"]).File;
+        string cache = file.Metadata["corpus_path"];
+        Assert.Equal(Path.GetFullPath(data), file.Metadata["corpus_root"]);
+        File.Delete(cache);
+        var resumed = CliRunner.Run("train", "--resume", dir["run"], "--epochs", "2", "--quiet");
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Contains("reading", resumed.Stderr);
+        Assert.True(File.Exists(cache)); // rebuilt where it was
+        // With the folder gone too, the error says what to give.
+        File.Delete(cache);
+        Directory.Delete(data, recursive: true);
+        var lost = CliRunner.Run("train", "--resume", dir["run"], "--epochs", "3", "--quiet");
+        Assert.Equal(2, lost.ExitCode);
+        Assert.Contains("give --data", lost.Stderr);
+    }
+
+    [Fact]
     public async Task Sigterm_saves_like_ctrl_c_and_exits_130_and_the_run_resumes()
     {
         using var dir = new TempDir();

@@ -80,6 +80,16 @@ public static class TrainCommand
             {
                 var (_, file) = Checkpoint.Read(Path.Combine(resumeDir, Trainer.Last));
                 dataPath = file.Metadata.GetValueOrDefault("corpus_path") ?? throw new InvalidDataException("the checkpoint does not say which corpus it used; give --data");
+                if (!File.Exists(dataPath))
+                {
+                    // The cache was deleted: read the corpus folder it came from again, as it was read then.
+                    string? root = file.Metadata.GetValueOrDefault("corpus_root");
+                    if (root is null || !Directory.Exists(root))
+                        return Cli.Error($"the run's corpus cache '{dataPath}' is gone{(root is null ? "" : $" and so is its folder '{root}'")}; give --data with the corpus the run was trained on");
+                    Console.Error.WriteLine($"musicgen: the run's cache '{dataPath}' is gone; reading '{root}' again");
+                    LoadCorpus(root, file.Metadata.GetValueOrDefault("corpus_sustain") == "true", quiet: true); // prepares cache/<name>
+                    dataPath = CorpusPreparer.DefaultCachePath(root, "cache", new MidiReadOptions { Sustain = file.Metadata.GetValueOrDefault("corpus_sustain") == "true" });
+                }
             }
             bool q = p.GetValue(quiet);
             var (corpus, cachePath) = LoadCorpus(dataPath!, p.GetValue(sustain), q);
