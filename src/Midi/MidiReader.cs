@@ -29,6 +29,9 @@ public static class MidiReader
     /// <summary>The largest file read (64 MiB; the largest piano MIDI files of the shared corpora are under 1 MB).</summary>
     public const long MaxFileBytes = 64L << 20;
 
+    /// <summary>The longest note accepted (1 hour) and the latest a note may end (24 hours).</summary>
+    public const double MaxNoteSeconds = 3600, MaxPieceSeconds = 24 * 3600;
+
     /// <summary>Reads the file at <paramref name="path"/>; throws <see cref="MidiFormatException"/> with a reason on bad input.</summary>
     public static List<Note> ReadFile(string path, MidiReadOptions? options = null)
     {
@@ -140,6 +143,13 @@ public static class MidiReader
 
         if (pedal is not null) ApplySustain(notes, pedal);
         notes.Sort(static (a, b) => a.Start != b.Start ? a.Start.CompareTo(b.Start) : a.Pitch != b.Pitch ? a.Pitch.CompareTo(b.Pitch) : a.End.CompareTo(b.End));
+        // Sanity: an hour-long note or a day-long piece is a corrupt delta time, not music (one would make a corpus report
+        // days of audio).
+        foreach (var n in notes)
+        {
+            if (n.End - n.Start > MaxNoteSeconds) throw new MidiFormatException($"a note lasting {(n.End - n.Start) / 3600:F1} h: implausible timing (a corrupt delta time?)");
+            if (n.End > MaxPieceSeconds) throw new MidiFormatException($"a note ending at {n.End / 3600:F1} h: implausible timing (a corrupt delta time?)");
+        }
         return notes;
     }
 

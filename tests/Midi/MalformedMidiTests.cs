@@ -20,6 +20,16 @@ public class MalformedMidiTests
 
     [Fact] public void Zero_bytes() => Assert.Contains("empty", Reason([]));
 
+    [Fact]
+    public void A_maximal_delta_time_is_implausible_timing_not_a_77_hour_note()
+    {
+        // 0x0FFFFFFF ticks at 480 per quarter and 120 bpm: a note of about 77.7 hours.
+        var bytes = new SmfBuilder().AddTrack(t => t.On(0, 60).Off(0x0FFFFFFF, 60)).Build();
+        Assert.Contains("implausible timing", Reason(bytes));
+        // An ordinary long note (a minute) is fine.
+        Assert.Single(MidiReader.Read(new SmfBuilder().AddTrack(t => t.On(0, 60).Off(480 * 120, 60)).Build()));
+    }
+
     [Fact] public void Text_file_with_a_mid_name() => Assert.Contains("not a MIDI file", Reason("hello, I am not music\n"u8.ToArray()));
 
     [Fact] public void Truncated_header() => Assert.Contains("header", Reason(Good()[..10]));
