@@ -59,8 +59,8 @@ public static class MidiReader
         MidiFile file;
         try
         {
-            using var stream = layout.HasAlienChunks
-                ? new MemoryStream(SmfScanner.StripAlienChunks(bytes.AsSpan(layout.SmfOffset, layout.SmfLength)), writable: false)
+            using var stream = layout.HasAlienChunks || layout.MissingEndOfTrack
+                ? new MemoryStream(SmfScanner.Normalize(bytes.AsSpan(layout.SmfOffset, layout.SmfLength)), writable: false)
                 : new MemoryStream(bytes, layout.SmfOffset, layout.SmfLength, writable: false);
             file = new MidiFile(stream, strictChecking: false);
         }

@@ -9,7 +9,7 @@ namespace MusicGen.Midi;
 /// <param name="SmfOffset">Where the SMF ("MThd") starts inside the bytes given (non-zero for RIFF/RMID).</param>
 /// <param name="SmfLength">Length of the SMF bytes (the RMID "data" chunk, or the rest of the file).</param>
 /// <param name="HasAlienChunks">True when chunks other than MThd/MTrk sit among the tracks (see <see cref="SmfScanner.StripAlienChunks"/>).</param>
-public readonly record struct SmfLayout(int Format, int TrackCount, int Division, int SmfOffset, int SmfLength, bool HasAlienChunks)
+public readonly record struct SmfLayout(int Format, int TrackCount, int Division, int SmfOffset, int SmfLength, bool HasAlienChunks, bool MissingEndOfTrack = false)
 {
     /// <summary>True when the division is SMPTE frames x ticks-per-frame rather than ticks per quarter note.</summary>
     public bool IsSmpte => (Division & 0x8000) != 0;
@@ -69,7 +69,7 @@ public static class SmfScanner
 
         int pos = 8 + (int)headerLength;
         int tracks = 0;
-        bool alien = false;
+        bool alien = false, missingEnd = false;
         while (tracks < declaredTracks)
         {
             if (pos == smf.Length)
@@ -81,7 +81,7 @@ public static class SmfScanner
                 throw new MidiFormatException($"chunk at byte {pos} declares {length} bytes but only {smf.Length - pos - 8} remain (truncated or corrupt)");
             if (StartsWith(id, "MTrk"u8))
             {
-                ScanTrack(smf.Slice(pos + 8, (int)length), tracks);
+                if (!ScanTrack(smf.Slice(pos + 8, (int)length), tracks)) missingEnd = true;
                 tracks++;
             }
             else if (!IsPrintableId(id))
@@ -91,29 +91,56 @@ public static class SmfScanner
             else alien = true; // alien chunks with a printable id are skipped, as the SMF specification asks
             pos += 8 + (int)length;
         }
-        return new SmfLayout(format, tracks, division, smfOffset, smfLength, alien);
+        return new SmfLayout(format, tracks, division, smfOffset, smfLength, alien, missingEnd);
     }
 
     /// <summary>
     /// A copy of an already scanned SMF holding only its header and MTrk chunks (NAudio stops at any
     /// other chunk). Lengths are trusted here because <see cref="Scan"/> has checked them.
     /// </summary>
-    public static byte[] StripAlienChunks(ReadOnlySpan<byte> smf)
+    public static byte[] StripAlienChunks(ReadOnlySpan<byte> smf) => Normalize(smf);
+
+    /// <summary>
+    /// The file as the parser should see it: only MTrk chunks after the header (alien chunks dropped), and every track
+    /// ending with End of Track (added, with the chunk length fixed, where a complete track lacks it). Only for bytes
+    /// that <see cref="Scan"/> accepted.
+    /// </summary>
+    public static byte[] Normalize(ReadOnlySpan<byte> smf)
     {
-        var output = new MemoryStream(smf.Length);
+        var output = new MemoryStream(smf.Length + 16);
         int pos = 8 + (int)BinaryPrimitives.ReadUInt32BigEndian(smf[4..]);
         output.Write(smf[..pos]);
+        Span<byte> header = stackalloc byte[8];
         while (smf.Length - pos >= 8)
         {
             int length = (int)BinaryPrimitives.ReadUInt32BigEndian(smf[(pos + 4)..]);
-            if (StartsWith(smf[pos..], "MTrk"u8)) output.Write(smf.Slice(pos, 8 + length));
+            if (StartsWith(smf[pos..], "MTrk"u8))
+            {
+                var body = smf.Slice(pos + 8, length);
+                bool ended = EndsWithEndOfTrack(body);
+                smf.Slice(pos, 4).CopyTo(header);
+                BinaryPrimitives.WriteUInt32BigEndian(header[4..], (uint)(length + (ended ? 0 : 4)));
+                output.Write(header);
+                output.Write(body);
+                if (!ended) output.Write([0x00, 0xFF, 0x2F, 0x00]); // delta 0, End of Track
+            }
             pos += 8 + length;
         }
         return output.ToArray();
     }
 
-    /// <summary>Walks one MTrk body event by event, checking every length and data byte.</summary>
-    static void ScanTrack(ReadOnlySpan<byte> track, int trackIndex)
+    static bool EndsWithEndOfTrack(ReadOnlySpan<byte> body)
+    {
+        try { return ScanTrack(body, 0); }
+        catch (MidiFormatException) { return true; } // not ours to repair: leave it as it was
+    }
+
+    /// <summary>
+    /// Walks one MTrk body event by event, checking every length and data byte. Returns false for a track whose
+    /// events are all complete and fill its chunk exactly but which has no End of Track event: such a track is read
+    /// (as mido and pretty_midi read it), its End of Track supplied by <see cref="Normalize"/>.
+    /// </summary>
+    static bool ScanTrack(ReadOnlySpan<byte> track, int trackIndex)
     {
         int pos = 0;
         int runningStatus = 0;
@@ -155,7 +182,7 @@ public static class SmfScanner
                     if (microsPerQuarter == 0) throw Fail(trackIndex, "tempo of 0 microseconds per quarter note");
                 }
                 pos += length;
-                if (type == 0x2F) return; // End of Track: anything after it in the chunk is ignored.
+                if (type == 0x2F) return true; // End of Track: anything after it in the chunk is ignored.
             }
             else if (status is 0xF0 or 0xF7)
             {
@@ -174,7 +201,8 @@ public static class SmfScanner
                 throw Fail(trackIndex, $"status byte 0x{status:X2} is not allowed in a MIDI file");
             }
         }
-        throw Fail(trackIndex, "has no End of Track event (truncated)");
+        if (track.Length == 0) throw Fail(trackIndex, "is empty: no events, not even End of Track");
+        return false; // every event complete, the chunk exactly filled, no End of Track
     }
 
     /// <summary>Reads a MIDI variable-length quantity: at most 4 bytes, 7 bits each, high bit = "more".</summary>

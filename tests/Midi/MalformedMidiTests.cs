@@ -93,10 +93,15 @@ public class MalformedMidiTests
     }
 
     [Fact]
-    public void Track_without_end_of_track()
+    public void A_complete_track_without_end_of_track_is_read_as_mido_and_pretty_midi_read_it()
     {
-        var b = new SmfBuilder().AddRawTrack([0x00, 0x90, 60, 80, 0x10, 0x80, 60, 0]);
-        Assert.Contains("End of Track", Reason(b.Build()));
+        // Every event intact and the chunk length consistent, but no End of Track: the notes are kept.
+        var notes = MidiReader.Read(new SmfBuilder().AddRawTrack([0x00, 0x90, 60, 80, 0x83, 0x60, 0x80, 60, 0, 0x00, 0x90, 62, 80, 0x83, 0x60, 0x80, 62, 0]).Build());
+        Assert.Equal([60, 62], notes.Select(n => n.Pitch));
+        Assert.Equal(0.5, notes[0].End - notes[0].Start, 6); // 480 ticks at 120 bpm
+        // Cut inside an event it is still refused, and an empty track is no track.
+        Assert.Contains("truncated", Reason(new SmfBuilder().AddRawTrack([0x00, 0x90, 60, 80, 0x10, 0x80, 60]).Build()));
+        Assert.Contains("empty", Reason(new SmfBuilder().AddRawTrack([]).Build()));
     }
 
     [Fact]
