@@ -34,9 +34,10 @@ public class PrepareCommandTests
         var ok = CliRunner.Run("prepare", "--data", dir["data"], "--out", dir["out"]);
         Assert.Equal(0, ok.ExitCode);
         Assert.Contains("empty file (0 bytes)", ok.Stdout);
-        var strict = CliRunner.Run("prepare", "--data", dir["data"], "--out", dir["out"], "--strict", "--quiet");
+        var strict = CliRunner.Run("prepare", "--data", dir["data"], "--out", dir["strict"], "--strict", "--quiet");
         Assert.Equal(1, strict.ExitCode);
         Assert.Contains("--strict", strict.Stderr);
+        Assert.Empty(Directory.Exists(dir["strict"]) ? Directory.GetFiles(dir["strict"], "*.mgcache") : []); // no half-corpus left behind
     }
 
     [Fact]

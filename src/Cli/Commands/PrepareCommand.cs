@@ -42,7 +42,7 @@ public static class PrepareCommand
     {
         if (!Directory.Exists(dataPath))
             return Cli.Error(File.Exists(dataPath) ? $"--data '{dataPath}' is a file; give the folder that holds the MIDI files" : $"--data '{dataPath}': no such folder");
-        var options = new PrepareOptions { Read = read, Ratios = SplitRatios.Parse(splitText), Force = force };
+        var options = new PrepareOptions { Read = read, Ratios = SplitRatios.Parse(splitText), Force = force, Strict = strict };
         string cachePath = CorpusPreparer.DefaultCachePath(dataPath, outDir, read, options.Ratios);
 
         PrepareResult result;
@@ -70,7 +70,7 @@ public static class PrepareCommand
         if (corpus.Files.Count == 0)
             return Cli.Error($"no usable MIDI file in '{dataPath}' ({corpus.Skipped.Count} skipped)", Cli.Failed);
         if (strict && corpus.Skipped.Count > 0)
-            return Cli.Error($"--strict: {corpus.Skipped.Count} file(s) skipped", Cli.Failed);
+            return Cli.Error($"--strict: {corpus.Skipped.Count} file(s) skipped; no cache written", Cli.Failed);
         return Cli.Ok;
     }
 

@@ -9,6 +9,8 @@ public sealed record PrepareOptions
     /// <summary>Parse every file even when the cache says it is unchanged.</summary>
     public bool Force { get; init; }
     public int MaxParallelism { get; init; } = Environment.ProcessorCount;
+    /// <summary>Write no cache when any file was skipped (prepare --strict fails then, and leaves no half-corpus behind).</summary>
+    public bool Strict { get; init; }
 }
 
 /// <summary>What <see cref="CorpusPreparer.Prepare"/> did.</summary>
@@ -122,8 +124,9 @@ public static class CorpusPreparer
             Files = entries, Skipped = skipped, Notes = notes,
         };
         bool unchanged = previous is not null && toParse.Count == 0 && SameIndex(previous, corpus);
-        if (!unchanged) corpus.Save(cachePath);
-        return new PrepareResult(corpus, cachePath, toParse.Count, n - toParse.Count, !unchanged, cacheNote, clock.Elapsed);
+        bool write = !unchanged && !(options.Strict && corpus.Skipped.Count > 0);
+        if (write) corpus.Save(cachePath);
+        return new PrepareResult(corpus, cachePath, toParse.Count, n - toParse.Count, write, cacheNote, clock.Elapsed);
     }
 
     readonly record struct FileResult(long Size, long ModifiedTicks, NoteRow[]? Rows, float Seconds, string? Reason, bool Reused);
