@@ -138,6 +138,12 @@ public sealed class NoteCorpus
     public static NoteCorpus Load(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        return Load(stream);
+    }
+
+    /// <summary>Reads a cache from a seekable stream (a file, or the fuzzer's bytes).</summary>
+    public static NoteCorpus Load(Stream stream)
+    {
         long fileLength = stream.Length;
         Span<byte> header = stackalloc byte[HeaderSize];
         if (fileLength < HeaderSize || stream.ReadAtLeast(header, HeaderSize, throwOnEndOfStream: false) < HeaderSize)
