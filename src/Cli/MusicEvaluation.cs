@@ -31,6 +31,7 @@ public static class MusicEvaluation
             var s => throw new ArgumentException($"--split '{s}': choose train, validation or test"),
         };
         if (r.Generated is not null && !Directory.Exists(r.Generated)) return Cli.Error($"--generated '{r.Generated}': no such folder");
+        if (r.Png is not null && Cli.CannotWrite(r.Png, "--png") is string whyNot) return Cli.Error(whyNot); // before generating
         var started = DateTime.UtcNow;
         void Progress(string m) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{(DateTime.UtcNow - started).TotalSeconds,5:F1} s] {m}"));
 

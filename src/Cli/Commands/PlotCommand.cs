@@ -29,6 +29,7 @@ public static class PlotCommand
             string input = p.GetValue(csv)!, png = p.GetValue(output)!;
             if (!File.Exists(input)) return Cli.Error($"--csv '{input}': no such file");
             if (!png.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) return Cli.Error($"--out '{png}' should end in .png");
+            if (Cli.CannotWrite(png, "--out") is string whyNot) return Cli.Error(whyNot);
             var rows = Csv.Read(File.ReadAllText(input)).Skip(1).Where(r => !(r.Count == 1 && r[0].Length == 0)).ToList();
             if (rows.Count == 0) return Cli.Error($"--csv '{input}' has no data rows");
             bool log = p.GetValue(logX);

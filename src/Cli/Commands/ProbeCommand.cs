@@ -36,6 +36,7 @@ public static class ProbeCommand
         {
             string destination = p.GetValue(output)!;
             if (!destination.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) return Cli.Error($"--out '{destination}' should end in .safetensors");
+            if (Cli.CannotWrite(destination, "--out") is string whyNot) return Cli.Error(whyNot);
             int W = p.GetValue(windows);
             if (W <= 0) return Cli.Error($"--windows must be positive (got {W})");
             using var be = Devices.Create(p.GetValue(device)!);
