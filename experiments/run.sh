@@ -20,12 +20,14 @@ mkdir -p "$RUNS" cache
 ASAP=$(ls cache/asap-*-sustain.mgcache | head -1)
 MIXED=$("$MG" prepare --merge "$ASAP" $(ls cache/pop909-*.mgcache | grep -v -- -sustain | head -1) $(ls cache/maestro-sample-*-sustain.mgcache | head -1) | sed -n 's/.*cache \(cache\/merged-[0-9a-f]*\.mgcache\)$/\1/p')
 
-# The equal budget: 2 epochs of 40,000 training windows each (every 83rd window of ASAP's 3.3M), batch 64, so
+# The equal budget: 2 epochs of 40,000 training windows each (every 83rd window of ASAP's 3.3M; the corpus-size runs
+# scale the stride with their corpus), batch 64, so
 # 1,250 optimizer steps and the same windows for every model at a given window length. The last-step models thus
 # predict the same number of notes; an every-step model predicts T notes per window from the same windows, at
 # about the same wall time (measured). Validation: every 16th validation window, and as many training windows
 # scored the same way (--train-eval), after each epoch. No early stopping.
-BUDGET=(--epochs 2 --stride 83 --val-stride 16 --train-eval --patience 0 --quiet)
+BUDGET=(--epochs 2 --val-stride 16 --train-eval --patience 0 --quiet)
+EVERY83=(--stride 83) # 40,000 of ASAP's 3.3 M training windows per epoch
 
 run() { # run NAME DATA [train args...]
   local name=$1 data=$2; shift 2
@@ -61,17 +63,17 @@ rescore() { # runs scored before the protocol above (the whole test split) are s
 stage_arch() { # window length
   local T=$1
   for seed in 1 2; do
-    run "arch$T-bi-ends-s$seed"   "$ASAP" "${BUDGET[@]}" --seq "$T" --seed $seed
-    run "arch$T-bi-last-s$seed"   "$ASAP" "${BUDGET[@]}" --seq "$T" --seed $seed --bidirectional-heads last
-    run "arch$T-uni-last-s$seed"  "$ASAP" "${BUDGET[@]}" --seq "$T" --seed $seed --unidirectional --hidden 212
-    run "arch$T-uni-every-s$seed" "$ASAP" "${BUDGET[@]}" --seq "$T" --seed $seed --unidirectional --hidden 212 --every-step
+    run "arch$T-bi-ends-s$seed"   "$ASAP" "${BUDGET[@]}" "${EVERY83[@]}" --seq "$T" --seed $seed
+    run "arch$T-bi-last-s$seed"   "$ASAP" "${BUDGET[@]}" "${EVERY83[@]}" --seq "$T" --seed $seed --bidirectional-heads last
+    run "arch$T-uni-last-s$seed"  "$ASAP" "${BUDGET[@]}" "${EVERY83[@]}" --seq "$T" --seed $seed --unidirectional --hidden 212
+    run "arch$T-uni-every-s$seed" "$ASAP" "${BUDGET[@]}" "${EVERY83[@]}" --seq "$T" --seed $seed --unidirectional --hidden 212 --every-step
   done
 }
 
 stage_weights() { # pitch-first is arch10-bi-ends; equal weights; the TensorFlow tutorial's (pitch 0.05, step 1, duration 1)
   for seed in 1 2; do
-    run "weights-equal-s$seed"    "$ASAP" "${BUDGET[@]}" --seed $seed --pitch-weight 1 --step-weight 1 --duration-weight 1 --velocity-weight 1
-    run "weights-tutorial-s$seed" "$ASAP" "${BUDGET[@]}" --seed $seed --pitch-weight 0.05 --step-weight 1 --duration-weight 1 --velocity-weight 1
+    run "weights-equal-s$seed"    "$ASAP" "${BUDGET[@]}" "${EVERY83[@]}" --seed $seed --pitch-weight 1 --step-weight 1 --duration-weight 1 --velocity-weight 1
+    run "weights-tutorial-s$seed" "$ASAP" "${BUDGET[@]}" "${EVERY83[@]}" --seed $seed --pitch-weight 0.05 --step-weight 1 --duration-weight 1 --velocity-weight 1
   done
 }
 
@@ -86,12 +88,13 @@ stage_reg() { # overfitting made visible: 1 % of ASAP's training performances (a
   done
 }
 
-stage_corpus() { # the same budget on 10 %, 30 % and 100 % of ASAP's training performances, and on the mixed corpus
+stage_corpus() { # the same budget (about 40,000 windows an epoch) on 10 %, 30 % and 100 % of ASAP's training performances,
+  # and on the mixed corpus: the stride scales with the corpus, so every run takes about the same number of steps
   for seed in 1 2; do
-    run "corpus-010-s$seed"   "$ASAP"  "${BUDGET[@]}" --seed $seed --train-fraction 0.1
-    run "corpus-030-s$seed"   "$ASAP"  "${BUDGET[@]}" --seed $seed --train-fraction 0.3
+    run "corpus-010-s$seed"   "$ASAP"  "${BUDGET[@]}" --stride 8 --seed $seed --train-fraction 0.1
+    run "corpus-030-s$seed"   "$ASAP"  "${BUDGET[@]}" --stride 25 --seed $seed --train-fraction 0.3
     # 100 %: arch10-bi-ends-s$seed
-    run "corpus-mixed-s$seed" "$MIXED" "${BUDGET[@]}" --seed $seed --stride 130
+    run "corpus-mixed-s$seed" "$MIXED" "${BUDGET[@]}" --stride 120 --seed $seed
   done
 }
 
