@@ -142,7 +142,7 @@ table("Loss weights (Bi-LSTM, fixed heads, window 10)", [
     ("equal: 1 / 1 / 1 / 1", seeds("weights-equal")),
     ("TensorFlow tutorial: 0.05 / 1 / 1 / 1", seeds("weights-tutorial")),
 ])
-table("Regularisation (Bi-LSTM, 1 % of ASAP's training performances, 6 epochs)", [
+table("Regularisation (Bi-LSTM, 1 % of ASAP's training performances, every window, 4 epochs)", [
     ("dropout 0.2 + layer norm (default)", seeds("reg-both")),
     ("layer norm only", seeds("reg-nodrop")),
     ("dropout only", seeds("reg-nonorm")),
