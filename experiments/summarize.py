@@ -154,6 +154,22 @@ table("Corpus size (Bi-LSTM, same budget, all scored on ASAP's test pieces)", [
     ("100 % of ASAP", seeds("arch10-bi-ends")),
     ("ASAP + POP909 + maestro-sample", seeds("corpus-mixed")),
 ])
+# Wall time of every run on the 2-core machine (training, then scoring), by stage.
+print("\n### Wall time per run (2-core machine, shared with other work while these ran)\n")
+print("| stage | runs | training s (median, range) | scoring s (median) |")
+print("|---|---:|---:|---:|")
+for stage in ("arch10", "weights", "reg", "corpus", "arch32"):
+    rows = []
+    for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
+        d = os.path.join(runs_dir, name)
+        if name.startswith(stage) and os.path.exists(os.path.join(d, "done")):
+            ev = os.path.join(d, "eval_s")
+            rows.append((int(open(os.path.join(d, "wall_s")).read()), int(open(ev).read()) if os.path.exists(ev) else 0))
+    if rows:
+        w = [r[0] for r in rows]; e = [r[1] for r in rows]
+        print(f"| {stage} | {len(rows)} | {statistics.median(w):.0f} ({min(w)}-{max(w)}) | {statistics.median(e):.0f} |")
+    else:
+        print(f"| {stage} | 0 | not run yet | |")
 tee.__exit__(None, None, None)
 print(captured.getvalue())
 if doc:
