@@ -9,7 +9,7 @@ namespace MusicGen.Bench;
 
 /// <summary>
 /// Managed GEMM at 512^3. Baseline, in the same run: the plain single-threaded TensorPrimitives row loop
-/// (C[i,:] += A[i,p] * B[p,:]) that DESIGN.md measured at ~35 GFLOP/s on 2 cores' worth of SIMD.
+/// (C[i,:] += A[i,p] * B[p,:]), the plainest SIMD GEMM (about 27 GFLOP/s at 512^3 on the development machine, README).
 /// GFLOP/s = 2*512^3 / median.
 /// </summary>
 [MedianColumn]

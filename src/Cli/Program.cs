@@ -36,7 +36,7 @@ public static class Program
         return $"{m.Groups["option"].Value} '{m.Groups["value"].Value}' is not {what}";
     }
 
-    /// <summary>The whole command tree (public so tests can drive the CLI in-process).</summary>
+    /// <summary>The whole command tree. (The tests run the real executable as a child process, CliRunner, to see true exit codes and stderr.)</summary>
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("MusicGen: learn to compose piano music from MIDI with (bidirectional) LSTM networks on hand-written kernels.");

@@ -219,7 +219,7 @@ public sealed class MusicModel : IDisposable
     // ------------------------------------------------------------------ forward
 
     /// <summary>
-    /// Runs the network on one batch already laid out by <see cref="BatchBuilder"/> (host arrays, uploaded here).
+    /// Runs the network on one batch already laid out by <see cref="Windows.Fill"/> or <see cref="Batch.SetInput"/> (host arrays, uploaded here).
     /// training: dropout on (its mask is drawn from (seed, dropoutCounter)). Leaves logits and regression outputs on the device.
     /// </summary>
     /// <param name="state">Unidirectional models only: the initial (h, c) of every layer, replaced by the final ones afterwards.</param>

@@ -8,7 +8,7 @@ namespace MusicGen.Tests.Reference;
 ///             -> layer norm -> dropout (a fixed mask)  -> ... -> output at t = T-1 (or at every t)
 ///             -> pitch head (Linear D->128) and regression head (Linear D->R) -> multi-head loss,
 ///                or (categorical heads, <see cref="Groups"/> set) one head Linear D->K -> grouped cross-entropy.
-/// D = H per direction. Used to prove the composed gradient (finite differences) that the float model must reproduce.
+/// D = H x directions (2H for a bidirectional layer). Used to prove the composed gradient (finite differences) that the float model must reproduce.
 /// </summary>
 public sealed class RefStack
 {

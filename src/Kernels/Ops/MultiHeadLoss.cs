@@ -8,7 +8,8 @@ namespace MusicGen.Kernels.Ops;
 /// <param name="RegressionHeads">2 (step, duration) or 3 (step, duration, velocity).</param>
 /// <param name="Huber">Huber (delta 1) instead of squared error for the regression heads.</param>
 /// <param name="PositivePressure">Weight of the 10*max(-y_hat, 0) term on step and duration (the TensorFlow music tutorial's).</param>
-public readonly record struct LossConfig(float PitchWeight = 0.05f, float StepWeight = 1f, float DurationWeight = 1f, float VelocityWeight = 0f,
+/// <remarks>The defaults are the model's (ModelConfig: pitch first, 1 / 0.5 / 0.5 / 0.25); the TensorFlow music tutorial used 0.05 / 1 / 1.</remarks>
+public readonly record struct LossConfig(float PitchWeight = 1f, float StepWeight = 0.5f, float DurationWeight = 0.5f, float VelocityWeight = 0.25f,
     int RegressionHeads = 2, bool Huber = false, float PositivePressure = 10f)
 {
     public float Weight(int head) => head switch { 0 => PitchWeight, 1 => StepWeight, 2 => DurationWeight, _ => VelocityWeight };
