@@ -18,7 +18,9 @@ namespace MusicGen.Kernels;
 public enum KernelGrouping { Implicit, Explicit }
 
 /// <summary>One ILGPU kernel: the key the ops load it by, the C# method that is compiled, and its grouping.</summary>
-public sealed record KernelInfo(string Name, MethodInfo Method, KernelGrouping Grouping)
+/// <param name="OpenCl">False for a kernel ILGPU 1.5's OpenCL backend cannot generate (warp shuffles): OpenCL devices
+/// run the unfused path instead.</param>
+public sealed record KernelInfo(string Name, MethodInfo Method, KernelGrouping Grouping, bool OpenCl = true)
 {
     public EntryPointDescription EntryPoint => Grouping == KernelGrouping.Implicit
         ? EntryPointDescription.FromImplicitlyGroupedKernel(Method)
@@ -37,8 +39,8 @@ public static class KernelRegistry
         K("gemm.tiled", typeof(Gemm), "TiledKernel", KernelGrouping.Explicit),
         K("lstm.step.forward", typeof(LstmCell), "ForwardKernel"),
         K("lstm.step.backward", typeof(LstmCell), "BackwardKernel"),
-        K("lstm.fused.forward", typeof(LstmRecurrence), "ForwardKernel"),
-        K("lstm.fused.backward", typeof(LstmRecurrence), "BackwardKernel"),
+        K("lstm.fused.forward", typeof(LstmRecurrence), "ForwardKernel", KernelGrouping.Explicit, openCl: false),
+        K("lstm.fused.backward", typeof(LstmRecurrence), "BackwardKernel", KernelGrouping.Explicit, openCl: false),
         K("layernorm.forward", typeof(LayerNorm), "ForwardKernel"),
         K("layernorm.backward.input", typeof(LayerNorm), "BackwardInputKernel"),
         K("layernorm.backward.params", typeof(LayerNorm), "BackwardParamsKernel"),
@@ -62,9 +64,9 @@ public static class KernelRegistry
         K("glue.embedding.backward", typeof(Glue), "EmbeddingBackwardKernel"),
     ];
 
-    static KernelInfo K(string name, Type type, string method, KernelGrouping grouping = KernelGrouping.Implicit) =>
+    static KernelInfo K(string name, Type type, string method, KernelGrouping grouping = KernelGrouping.Implicit, bool openCl = true) =>
         new(name, type.GetMethod(method, BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Static)
-                  ?? throw new MissingMethodException(type.FullName, method), grouping);
+                  ?? throw new MissingMethodException(type.FullName, method), grouping, openCl);
 
     static readonly HashSet<string> Names = All.Select(k => k.Name).ToHashSet(StringComparer.Ordinal);
 
@@ -100,7 +102,7 @@ public static class KernelRegistry
         finally { backend.Dispose(); }
     }
 
-    /// <summary>Compiles every registered kernel to OpenCL C 2.0 source (the dialect our OpenCL path needs), with no device.</summary>
+    /// <summary>Compiles every registered kernel that OpenCL devices run (<see cref="KernelInfo.OpenCl"/>) to OpenCL C 2.0 source, with no device.</summary>
     public static IReadOnlyList<(KernelInfo Kernel, string Source)> CompileOpenCl()
     {
         using var context = Context.Create(b => b.Default().EnableAlgorithms()); // as Devices makes it: the math intrinsics come from ILGPU.Algorithms
@@ -108,7 +110,7 @@ public static class KernelRegistry
         var backend = new CLBackend(context, capabilities, CLDeviceVendor.Other, CLCVersion.CL20);
         try
         {
-            return All.Select(k =>
+            return All.Where(k => k.OpenCl).Select(k =>
             {
                 var compiled = (CLCompiledKernel)backend.Compile(k.EntryPoint, KernelSpecialization.Empty);
                 return (k, compiled.Source);

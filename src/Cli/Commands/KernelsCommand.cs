@@ -39,8 +39,9 @@ public static class KernelsCommand
             if (p.GetValue(opencl) is string clDir)
             {
                 Directory.CreateDirectory(clDir);
-                foreach (var (k, text) in KernelRegistry.CompileOpenCl()) File.WriteAllText(Path.Combine(clDir, $"{k.Name}.cl"), text);
-                Console.WriteLine($"{clDir}: {KernelRegistry.All.Count} OpenCL C files");
+                var sources = KernelRegistry.CompileOpenCl();
+                foreach (var (k, text) in sources) File.WriteAllText(Path.Combine(clDir, $"{k.Name}.cl"), text);
+                Console.WriteLine($"{clDir}: {sources.Count} OpenCL C files (not {string.Join(", ", KernelRegistry.All.Where(k => !k.OpenCl).Select(k => k.Name))}: warp shuffles, which ILGPU's OpenCL backend cannot generate)");
             }
             return Cli.Ok;
         }));

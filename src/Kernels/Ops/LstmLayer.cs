@@ -90,7 +90,7 @@ public static class LstmLayer
             Glue.Transpose(be, w.Whh, ws.WhhT, 4 * H, H);
         }
         Gemm.Forward(be, false, false, n * B, 4 * H, I, 1f, x, first * B * I, I, ws.WihT, 0, 4 * H, 0f, ws.Gates, first * B * 4 * H, 4 * H);
-        bool fused = be is IlgpuBackend { FusedRecurrence: true };
+        bool fused = be is IlgpuBackend { FusedRecurrence: true, Kind: not "opencl" }; // warp shuffles: not on OpenCL (KernelRegistry)
         for (int s = 0; s < n; s++)
         {
             int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
@@ -99,7 +99,7 @@ public static class LstmLayer
             if (fused)
             {
                 // One launch: the recurrent product and the cell (LstmRecurrence).
-                LstmRecurrence.StepForward((IlgpuBackend)be, B, H, ws.Gates, t * B * 4 * H, hPrev, hPrevOff, ws.WhhT, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
+                LstmRecurrence.StepForward((IlgpuBackend)be, B, H, ws.Gates, t * B * 4 * H, hPrev, hPrevOff, w.Whh, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
                 continue;
             }
             Gemm.Forward(be, false, false, B, 4 * H, H, 1f, hPrev, hPrevOff, H, ws.WhhT, 0, 4 * H, 1f, ws.Gates, t * B * 4 * H, 4 * H);
@@ -121,7 +121,7 @@ public static class LstmLayer
         if (dhT is null) Elementwise.Fill(be, ws.DhRec, 0f); else Elementwise.Copy(be, dhT, 0, ws.DhRec, 0, n);
         if (dcT is null) Elementwise.Fill(be, ws.DcCarry, 0f); else Elementwise.Copy(be, dcT, 0, ws.DcCarry, 0, n);
 
-        bool fused = be is IlgpuBackend { FusedRecurrence: true };
+        bool fused = be is IlgpuBackend { FusedRecurrence: true, Kind: not "opencl" };
         int tNext = -1; // the step processed just before (fused: its recurrence is computed at the start of the next launch)
         for (int s = T - 1; s >= 0; s--)
         {
@@ -130,7 +130,7 @@ public static class LstmLayer
             if (fused)
             {
                 LstmRecurrence.StepBackward((IlgpuBackend)be, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n,
-                    tNext < 0 ? null : ws.DGates, tNext * B * 4 * H, w.Whh, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
+                    tNext < 0 ? null : ws.DGates, tNext * B * 4 * H, ws.WhhT, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
                 tNext = t;
                 continue;
             }
