@@ -18,8 +18,8 @@ export -f ptxas_all; export PATH=$PATH:/usr/local/cuda/bin
 step 120 bash -c ptxas_all
 for shape in "" "--hidden 512 --seq 64 --batch 256"; do
   steps=50; [ -n "$shape" ] && steps=20
-  step 120 $MG bench train-step --device cuda $shape --steps $steps --fused --json
-  step 120 $MG bench train-step --device cuda $shape --steps $steps --json
+  step 120 $MG bench train-step --device cuda $shape --steps $steps --recurrence fused --json
+  step 120 $MG bench train-step --device cuda $shape --steps $steps --recurrence unfused --json
   step 90 $PY/train_step.py $shape --steps $steps
 done
 echo "### done" | tee -a "$LOG"

@@ -97,7 +97,7 @@ public static class SelfTest
     static Dictionary<string, float[]> Lstm(Backend be, int T, int B, int I, int H, bool reverse, bool fused)
     {
         if (be is not Backends.IlgpuBackend gpu) return LstmRun(be, T, B, I, H, reverse);
-        bool was = gpu.FusedRecurrence;
+        bool? was = gpu.FusedRecurrence;
         gpu.FusedRecurrence = fused;
         try { return LstmRun(be, T, B, I, H, reverse); }
         finally { gpu.FusedRecurrence = was; }

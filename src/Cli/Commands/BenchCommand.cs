@@ -137,7 +137,11 @@ public static class BenchCommand
             Description = "regression (the seed network: a 128-way pitch head and 2 regression outputs) or categorical (the default model's heads, with velocity)",
             DefaultValueFactory = _ => "regression",
         };
-        var fusedOption = new Option<bool>("--fused") { Description = "ILGPU devices: one fused kernel per LSTM step (recurrent product + cell) instead of a GEMM launch and a cell launch" };
+        var fusedOption = new Option<string>("--recurrence")
+        {
+            Description = "ILGPU devices: fused (one kernel per LSTM step: recurrent product + cell), unfused (a GEMM and a cell kernel), or auto (fused up to H=256 on CUDA, where it measured faster)",
+            DefaultValueFactory = _ => "auto",
+        };
         var cmd = new Command("train-step", "A full training step of the seed network (forward, loss, backward, Adam) on random windows: median ms")
         {
             layers, hidden, seq, batch, steps, uni, everyStep, heads, fusedOption, device, json,
@@ -158,7 +162,12 @@ public static class BenchCommand
             };
             int B = Positive(p.GetValue(batch), "--batch"), R = Positive(p.GetValue(steps), "--steps");
             using var be = Devices.Create(p.GetValue(device)!);
-            if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu) gpu.FusedRecurrence = p.GetValue(fusedOption);
+            if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu)
+                gpu.FusedRecurrence = p.GetValue(fusedOption) switch
+                {
+                    "auto" => null, "fused" => true, "unfused" => false,
+                    var r => throw new ArgumentException($"--recurrence '{r}': choose auto, fused or unfused"),
+                };
             using var model = new MusicGen.Model.MusicModel(be, config);
             model.Initialize(1);
             var rng = new Random(3);
@@ -197,7 +206,7 @@ public static class BenchCommand
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["notes_per_s"] = Round(b.TargetRows / (median / 1000)), // predicted notes
                 ["launches_per_step"] = launches, // -1: not an ILGPU device
                 ["launches_by_kernel"] = (object?)byKernel ?? "n/a",
-                ["fused_recurrence"] = be is MusicGen.Kernels.Backends.IlgpuBackend g2 && g2.FusedRecurrence,
+                ["fused_recurrence"] = be is MusicGen.Kernels.Backends.IlgpuBackend g2 && g2.FusesRecurrence(config.Hidden),
             });
             return Cli.Ok;
         }));

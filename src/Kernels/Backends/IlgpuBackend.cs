@@ -22,13 +22,19 @@ public sealed class IlgpuBackend : Backend
     public Accelerator Accelerator { get; }
 
     /// <summary>
-    /// LSTM layers run each time step as one fused kernel (the recurrent product and the cell together,
-    /// <see cref="Ops.LstmRecurrence"/>) instead of a GEMM launch plus a cell launch. Off by default: on an H200 the
-    /// fused step measured slower (9.6 against 6.4 ms per seed-network training step; docs/BENCHMARKS.md), because one
-    /// thread per (row, unit) leaves the GPU nearly empty at B*H = 8,192 and each thread's 128- or 512-long dot product
-    /// waits on memory. Kept, proven, as the starting point of a split-K or persistent version.
+    /// Whether LSTM layers run each time step as one fused kernel (the recurrent product and the cell together,
+    /// <see cref="Ops.LstmRecurrence"/>) instead of a GEMM launch plus a cell launch: true, false, or null (the default)
+    /// for "where it measured faster": hidden sizes up to <see cref="FusedUpToHidden"/> on CUDA. Measured on an H200
+    /// (docs/BENCHMARKS.md, section 6): 5.4 against 6.4 ms per seed-network training step (H=128), 10.2 against 11.7
+    /// (H=256), but 258 against 234 ms at H=512, where one warp per unit re-reads too much of W_hh.
     /// </summary>
-    public bool FusedRecurrence { get; set; }
+    public bool? FusedRecurrence { get; set; }
+
+    /// <summary>The largest hidden size the automatic choice fuses.</summary>
+    public const int FusedUpToHidden = 256;
+
+    /// <summary>Whether a layer of <paramref name="hidden"/> units runs fused (OpenCL never: ILGPU cannot generate its warp shuffles there).</summary>
+    public bool FusesRecurrence(int hidden) => Kind != "opencl" && (FusedRecurrence ?? (Kind == "cuda" && hidden <= FusedUpToHidden));
 
     /// <summary>Kernel launches so far (every op asks <see cref="Kernel{T}"/> for its kernel right before each launch).</summary>
     public long Launches => Interlocked.Read(ref _launches);

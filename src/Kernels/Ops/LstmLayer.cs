@@ -90,7 +90,7 @@ public static class LstmLayer
             Glue.Transpose(be, w.Whh, ws.WhhT, 4 * H, H);
         }
         Gemm.Forward(be, false, false, n * B, 4 * H, I, 1f, x, first * B * I, I, ws.WihT, 0, 4 * H, 0f, ws.Gates, first * B * 4 * H, 4 * H);
-        bool fused = be is IlgpuBackend { FusedRecurrence: true, Kind: not "opencl" }; // warp shuffles: not on OpenCL (KernelRegistry)
+        bool fused = be is IlgpuBackend gpu && gpu.FusesRecurrence(H); // IlgpuBackend.FusedRecurrence: where it is faster
         for (int s = 0; s < n; s++)
         {
             int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
@@ -121,7 +121,7 @@ public static class LstmLayer
         if (dhT is null) Elementwise.Fill(be, ws.DhRec, 0f); else Elementwise.Copy(be, dhT, 0, ws.DhRec, 0, n);
         if (dcT is null) Elementwise.Fill(be, ws.DcCarry, 0f); else Elementwise.Copy(be, dcT, 0, ws.DcCarry, 0, n);
 
-        bool fused = be is IlgpuBackend { FusedRecurrence: true, Kind: not "opencl" };
+        bool fused = be is IlgpuBackend gpu && gpu.FusesRecurrence(H);
         int tNext = -1; // the step processed just before (fused: its recurrence is computed at the start of the next launch)
         for (int s = T - 1; s >= 0; s--)
         {
