@@ -14,7 +14,9 @@ targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(midi safetensors cache csv)
 command -v afl-fuzz >/dev/null || { echo "fuzz: afl-fuzz not found (apt-get install afl++)"; exit 2; }
 [ -x "$SHARPFUZZ" ] || { echo "fuzz: sharpfuzz not found (dotnet tool install --tool-path ~/.sharpfuzz SharpFuzz.CommandLine)"; exit 2; }
 
-rm -rf "$BIN" && dotnet build fuzz/MusicGen.Fuzz -c Release -nologo -v q -o "$BIN" >/dev/null
+rm -rf "$BIN" fuzz/out/plain && dotnet build fuzz/MusicGen.Fuzz -c Release -nologo -v q -o "$BIN" >/dev/null
+# An uninstrumented copy for replaying inputs outside AFL (instrumented code needs AFL's shared memory: outside it, it faults).
+cp -r "$BIN" fuzz/out/plain
 # Instrument the libraries that parse: our MIDI, cache and safetensors readers, and NAudio's MIDI parser under ours.
 for dll in MusicGen.Midi.dll MusicGen.Model.dll NAudio.Midi.dll NAudio.Core.dll; do "$SHARPFUZZ" "$BIN/$dll" >/dev/null; done
 

@@ -132,8 +132,9 @@ public static class SafeTensors
                 tensors[name] = (shape, data);
             }
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException or KeyNotFoundException)
+        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException or KeyNotFoundException or ArgumentException or OverflowException)
         {
+            // ArgumentException: a key given twice in the header (found by fuzzing); OverflowException: a shape too large to hold.
             throw new InvalidDataException($"malformed safetensors header: {e.Message}");
         }
         if (metadata.TryGetValue(ChecksumKey, out var expected))

@@ -93,6 +93,25 @@ public class CorpusTests
     }
 
     [Fact]
+    public void Merged_corpora_keep_each_files_notes_and_split_and_load_back_even_when_a_part_lists_fewer_files()
+    {
+        using var dir = new TempDir();
+        var a = MusicGen.Tests.Model.TrainerTests.TinyCorpus(files: 4, notesPerFile: 30);
+        var b = MusicGen.Tests.Model.TrainerTests.TinyCorpus(files: 3, notesPerFile: 20);
+        // b lists only its last two files (as when files of one part are left out): its notes array still holds all three.
+        var bPart = new NoteCorpus { Root = b.Root, Kind = b.Kind, Sustain = b.Sustain, IncludeDrums = b.IncludeDrums, Files = b.Files.Skip(1).ToList(), Skipped = b.Skipped, Notes = b.Notes };
+        var merged = NoteCorpus.Merge([("a", a), ("b", bPart)]);
+        merged.Save(dir["m.mgcache"]);
+        var loaded = NoteCorpus.Load(dir["m.mgcache"]);
+        Assert.Equal(6, loaded.Files.Count);
+        Assert.Equal(4 * 30 + 2 * 20, loaded.Notes.Length);
+        Assert.Equal(a.Files.Select(f => f.Split).Concat(b.Files.Skip(1).Select(f => f.Split)), loaded.Files.Select(f => f.Split));
+        Assert.Equal(["a/", "a/", "a/", "a/", "b/", "b/"], loaded.Files.Select(f => f.RelativePath[..2]));
+        Assert.Equal(b.NotesOf(b.Files[2]).ToArray(), loaded.NotesOf(loaded.Files[5]).ToArray());
+        Assert.Throws<ArgumentException>(() => NoteCorpus.Merge([("a", a), ("a", b)]));
+    }
+
+    [Fact]
     public void Cache_names_carry_every_reading_option_so_differently_read_caches_never_share_a_file()
     {
         string plain = CorpusPreparer.DefaultCachePath("/data/asap", "cache");

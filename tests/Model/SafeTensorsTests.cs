@@ -5,6 +5,21 @@ namespace MusicGen.Tests.Model;
 
 public class SafeTensorsTests
 {
+    /// <summary>Found by fuzzing (fuzz/run.sh safetensors): a key given twice in the JSON header escaped as an ArgumentException.</summary>
+    [Theory]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"shape\":[1],\"data_offsets\":[0,4]}}")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}")]
+    [InlineData("{\"__metadata__\":{\"device\":\"x\",\"device\":\"y\"}}")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[99999999999],\"data_offsets\":[0,4]}}")]
+    public void A_malformed_header_is_refused_as_invalid_data(string header)
+    {
+        var json = System.Text.Encoding.UTF8.GetBytes(header);
+        var bytes = new byte[8 + json.Length + 4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)json.Length);
+        json.CopyTo(bytes, 8);
+        Assert.Throws<InvalidDataException>(() => MusicGen.Model.SafeTensors.Load(new MemoryStream(bytes)));
+    }
+
     [Fact]
     public void Float16_storage_rounds_each_value_to_the_nearest_half_and_keeps_the_checksum()
     {

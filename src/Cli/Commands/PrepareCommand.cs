@@ -81,10 +81,10 @@ public static class PrepareCommand
         {
             if (!File.Exists(path)) return Cli.Error($"--merge '{path}': no such cache file");
             var corpus = NoteCorpus.Load(path);
-            // A part's name: its cache file's name without the content hash ("asap-8c58bd04.mgcache" -> "asap").
+            // A part's name: its cache file's name without the path hash and reading options ("asap-8c58bd04-sustain.mgcache" -> "asap").
             string name = Path.GetFileNameWithoutExtension(path);
-            int dash = name.LastIndexOf('-');
-            if (dash > 0) name = name[..dash];
+            var m = System.Text.RegularExpressions.Regex.Match(name, "^(.+?)-[0-9a-f]{8}(-.*)?$");
+            if (m.Success) name = m.Groups[1].Value;
             parts.Add((name, corpus));
         }
         // ASAP's performances were cut from MAESTRO's recordings: a MAESTRO file that an ASAP part lists as a source is the

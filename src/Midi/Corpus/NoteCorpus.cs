@@ -55,14 +55,18 @@ public sealed class NoteCorpus
         if (parts.Select(p => p.Name).Distinct(StringComparer.Ordinal).Count() != parts.Count) throw new ArgumentException("merged corpora need distinct names");
         var files = new List<CorpusEntry>();
         var skipped = new List<SkippedEntry>();
-        var notes = new NoteRow[checked(parts.Sum(p => p.Corpus.Notes.Length))];
+        // Each listed file's notes, copied one after another (a part may list fewer files than its notes array holds).
+        var notes = new NoteRow[checked(parts.Sum(p => p.Corpus.Files.Sum(f => (long)f.NoteCount)))];
         long offset = 0;
         foreach (var (name, c) in parts)
         {
-            c.Notes.CopyTo(notes, offset);
-            foreach (var f in c.Files) files.Add(f with { RelativePath = $"{name}/{f.RelativePath}", FirstNote = f.FirstNote + offset });
+            foreach (var f in c.Files)
+            {
+                c.NotesOf(f).CopyTo(notes.AsSpan(checked((int)offset), f.NoteCount));
+                files.Add(f with { RelativePath = $"{name}/{f.RelativePath}", FirstNote = offset });
+                offset += f.NoteCount;
+            }
             foreach (var k in c.Skipped) skipped.Add(k with { RelativePath = $"{name}/{k.RelativePath}" });
-            offset += c.Notes.Length;
         }
         return new NoteCorpus
         {
