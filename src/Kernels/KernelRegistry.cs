@@ -48,6 +48,7 @@ public static class KernelRegistry
         K("dropout.backward", typeof(Dropout), "Kernel"),
         K("loss.multihead", typeof(MultiHeadLoss), "Kernel"),
         K("loss.categorical", typeof(CategoricalLoss), "Kernel"),
+        K("loss.bce", typeof(BinaryCrossEntropy), "Kernel"),
         K("conditioning.forward", typeof(ClassConditioning), "ForwardKernel"),
         K("conditioning.backward", typeof(ClassConditioning), "BackwardKernel"),
         K("adam.sumsq.partial", typeof(Adam), "PartialKernel"),

@@ -74,6 +74,7 @@ public static class SelfTest
         yield return ("loss (2 heads, mse+pressure)", $"B={batch}", be => LossCase(be, batch, 2, false));
         int catRows = tiny ? 3 : 2048;
         yield return ("loss (categorical, 4 groups)", $"N={catRows} K=288", be => CategoricalCase(be, catRows));
+        yield return ("loss (binary cross-entropy, 88 keys)", $"N={catRows} K=88", be => BceCase(be, catRows));
         yield return ("step conditioning fwd+bwd", $"N={catRows} K=288", be => ConditioningCase(be, catRows));
         yield return ("adamw + clip", $"N={count}", be => AdamCase(be, count));
         yield return ("concat + embedding + bias + ends", $"R={rows}", be => GlueCase(be, rows));
@@ -166,6 +167,17 @@ public static class SelfTest
         using var l = be.Upload(Rand(N * K, 24, 3f), N, K); using var t = be.Upload(CategoricalTargets(N), N, 4);
         using var dl = be.Allocate(N, K); using var rows = be.Allocate(N, 4);
         CategoricalLoss.ForwardBackward(be, N, Groups, l, t, dl, rows);
+        return new() { ["dlogits"] = be.Download(dl), ["rowLoss"] = be.Download(rows) };
+    }
+
+    static Dictionary<string, float[]> BceCase(Backend be, int N)
+    {
+        const int K = 88;
+        var targets = Rand(N * K, 29).Select(v => v > 0.6f ? 1f : 0f).ToArray(); // about one key in five on
+        var weights = Enumerable.Range(0, N).Select(r => r % 3 == 2 ? 0f : 1f).ToArray(); // some padding rows
+        using var l = be.Upload(Rand(N * K, 30, 6f), N, K); using var t = be.Upload(targets, N, K); using var w = be.Upload(weights, N);
+        using var dl = be.Allocate(N, K); using var rows = be.Allocate(N);
+        BinaryCrossEntropy.ForwardBackward(be, N, K, 1f / N, l, t, w, dl, rows);
         return new() { ["dlogits"] = be.Download(dl), ["rowLoss"] = be.Download(rows) };
     }
 

@@ -125,6 +125,33 @@ public class OpsConformanceTests
     }
 
     [Theory]
+    [InlineData("cpu", 37, 88)]
+    [InlineData("ilgpu-cpu", 5, 7)]
+    public void Binary_cross_entropy_values_and_gradients(string device, int N, int K)
+    {
+        using var be = TestBackends.Create(device);
+        var r = new Rand(N * K);
+        var logits = r.Floats(N * K, 8f);
+        logits[0] = 60f; logits[1] = -60f; // far in the tails: no overflow, no log(0)
+        var targets = r.Floats(N * K).Select(v => v > 0.5f ? 1f : 0f).ToArray();
+        targets[0] = 0f; targets[1] = 1f;  // ... and confidently wrong there: a loss of about 60 each
+        targets[2] = 0.25f;                // a soft target is allowed
+        var weights = Enumerable.Range(0, N).Select(i => i % 4 == 3 ? 0f : i % 4 == 2 ? 0.5f : 1f).ToArray();
+        float scale = 1f / weights.Sum();
+        var (rowLoss, total, dlogits) = RefOps.BinaryCrossEntropy(Rand.Mat(logits, N, K), Rand.Mat(targets, N, K), weights.Select(w => (double)w).ToArray(), scale);
+
+        using var tl = be.Upload(logits, N, K); using var tt = be.Upload(targets, N, K); using var tw = be.Upload(weights, N);
+        using var dl = be.Allocate(N, K); using var rows = be.Allocate(N);
+        BinaryCrossEntropy.ForwardBackward(be, N, K, scale, tl, tt, tw, dl, rows);
+        Close.All(be.Download(rows), i => rowLoss[i], "row loss");
+        Close.Matrix(be.Download(dl), dlogits, "dlogits");
+        Assert.True(rowLoss[0] > 60, "the confidently wrong keys cost about 60 nats each");
+        Assert.Equal(0f, be.Download(rows)[3]); // a padding row costs nothing ...
+        Assert.All(be.Download(dl).Skip(3 * K).Take(K), g => Assert.Equal(0f, g)); // ... and gets no gradient
+        Assert.True(total > 0);
+    }
+
+    [Theory]
     [InlineData("cpu", 33)]
     [InlineData("ilgpu-cpu", 4)]
     public void Class_conditioning_forward_and_backward(string device, int N)

@@ -78,6 +78,20 @@ public class RefStackGradientTests
         Mat("logits", logits, dl, () => RefOps.CategoricalLoss(logits, targets, sizes, w).Total);
     }
 
+    [Fact]
+    public void Binary_cross_entropy_gradient_alone_matches_finite_differences()
+    {
+        var r = new Rand(18);
+        var logits = Rand.Mat(r.Floats(4 * 9, 5f), 4, 9);
+        var targets = Rand.Mat(r.Floats(4 * 9).Select(v => v > 0 ? 1f : 0f).ToArray(), 4, 9);
+        targets[1, 2] = 0.3; // soft targets too
+        double[] w = [1, 0, 0.5, 1];
+        var (rows, total, dl) = RefOps.BinaryCrossEntropy(logits, targets, w, 1 / 2.5);
+        Assert.Equal(0, rows[1]);
+        Assert.Equal(total, rows.Sum() / 2.5, 12);
+        Mat("logits", logits, dl, () => RefOps.BinaryCrossEntropy(logits, targets, w, 1 / 2.5).Total);
+    }
+
     [Theory]
     [InlineData(2, false, 2, false)]
     [InlineData(3, true, 2, false)]

@@ -113,6 +113,27 @@ public static class RefOps
         return (heads, total, dlogits);
     }
 
+    /// <summary>
+    /// Binary cross-entropy with logits, in double, from its definition: each key's loss is -log p(y) with
+    /// p(1) = sigmoid(z), i.e. y softplus(-z) + (1-y) softplus(z). Per-row weighted sums over the keys, the total
+    /// scale * sum of those, and the gradient of the total with respect to the logits.
+    /// </summary>
+    public static (double[] RowLoss, double Total, Matrix<double> DLogits) BinaryCrossEntropy(Matrix<double> logits, Matrix<double> targets, double[] weights, double scale)
+    {
+        static double Softplus(double x) => x > 0 ? x + Math.Log(1 + Math.Exp(-x)) : Math.Log(1 + Math.Exp(x));
+        int N = logits.RowCount, K = logits.ColumnCount;
+        var rows = new double[N];
+        var d = Matrix<double>.Build.Dense(N, K);
+        for (int r = 0; r < N; r++)
+            for (int k = 0; k < K; k++)
+            {
+                double z = logits[r, k], y = targets[r, k];
+                rows[r] += weights[r] * (y * Softplus(-z) + (1 - y) * Softplus(z));
+                d[r, k] = weights[r] * scale * (1 / (1 + Math.Exp(-z)) - y);
+            }
+        return (rows, scale * rows.Sum(), d);
+    }
+
     /// <summary>logits + table[class of each row] on the columns outside [from, from+count): the step-first heads' conditioning.</summary>
     public static Matrix<double> Condition(Matrix<double> logits, int[] classes, Matrix<double> table, int from, int count)
     {
