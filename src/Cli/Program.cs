@@ -44,6 +44,7 @@ public static class Program
         root.Add(PrepareCommand.Build());
         root.Add(TrainCommand.Build());
         root.Add(EvaluateCommand.Build());
+        root.Add(FramesCommand.Build());
         root.Add(InfoCommand.Build());
         root.Add(ExportCommand.Build());
         root.Add(DevicesCommand.Build());

@@ -1,0 +1,194 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using MusicGen.Kernels;
+using MusicGen.Midi;
+using MusicGen.Model;
+using MusicGen.Model.Frames;
+
+namespace MusicGen.Cli.Commands;
+
+/// <summary>
+/// <c>musicgen frames train|evaluate|generate</c>: polyphonic frame models (88 keys per frame, each an independent
+/// Bernoulli), the model of the JSB Chorales benchmark. See docs/JSB.md.
+/// </summary>
+public static class FramesCommand
+{
+    public static Command Build()
+    {
+        var cmd = new Command("frames", "Frame models of polyphonic music (88 keys per frame, e.g. the JSB Chorales benchmark): train, evaluate, generate");
+        cmd.Add(Train());
+        cmd.Add(Evaluate());
+        cmd.Add(Generate());
+        return cmd;
+    }
+
+    static Option<T> Opt<T>(string name, T value, string description) => new(name) { Description = description, DefaultValueFactory = _ => value };
+
+    static Option<string> DataOption(bool required) => new("--data", "-d")
+    {
+        Description = "A frames JSON file {\"train\"|\"valid\"|\"test\": [piece: [frame: [MIDI pitches]]]}, e.g. jsb-chorales-quarter.json",
+        Required = required,
+    };
+
+    static Command Train()
+    {
+        var c = new FrameConfig();
+        var t = new FrameTrainOptions();
+        var data = DataOption(required: false);
+        var output = new Option<string?>("--out", "-o") { Description = "The run directory (new runs, with --data)" };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this directory from its last epoch (with --data: the same file)" };
+        var device = DevicesCommand.DeviceOption("cpu");
+        var epochs = new Option<int?>("--epochs") { Description = $"Epochs (default {t.Epochs}; with --resume: the new total)" };
+        var batch = Opt("--batch", t.BatchSize, "Pieces per batch");
+        var lr = Opt("--lr", t.LearningRate, "Peak learning rate (cosine decay to --min-lr-fraction of it over all epochs)");
+        var minLr = Opt("--min-lr-fraction", t.MinLearningRateFraction, "The learning rate at the end, as a fraction of --lr");
+        var layers = Opt("--layers", c.Layers, "Stacked LSTM layers");
+        var hidden = Opt("--hidden", c.Hidden, "Hidden units per layer");
+        var dropout = Opt("--dropout", c.Dropout, "Dropout after each layer");
+        var inputDropout = Opt("--input-dropout", c.InputDropout, "Dropout on the input frame's keys");
+        var noNorm = new Option<bool>("--no-layer-norm") { Description = "No layer norm after each layer" };
+        var transpose = Opt("--transpose", t.Transpose, "Transpose each training piece by a random shift within +-N semitones (0: off)");
+        var clip = Opt("--clip", t.MaxGradNorm, "Global gradient-norm clip (0: off)");
+        var wd = Opt("--weight-decay", t.WeightDecay, "AdamW weight decay");
+        var patience = Opt("--patience", t.Patience, "Early stop after this many epochs without validation improvement (0: never)");
+        var seed = Opt("--seed", 1L, "The one seed behind initialisation, shuffling, transposition and dropout");
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Only the summary, no line per epoch" };
+        var cmd = new Command("train", "Train a frame model: each frame's 88 keys predict the next frame's; validation NLL after every epoch picks best.safetensors")
+        {
+            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, noNorm, transpose, clip, wd, patience, seed, quiet,
+        };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            string? resumeDir = p.GetValue(resume), dataPath = p.GetValue(data), outDir = p.GetValue(output);
+            if (resumeDir is null && (dataPath is null || outDir is null)) return Cli.Error("give --data and --out for a new run, or --resume RUN_DIR");
+            if (resumeDir is not null && outDir is not null) return Cli.Error("--out is for new runs; --resume continues in its own directory");
+            if (resumeDir is not null && !File.Exists(Path.Combine(resumeDir, FrameTrainer.Last))) return Cli.Error($"'{resumeDir}' has no {FrameTrainer.Last} to resume");
+            if (p.GetValue(seed) < 0) return Cli.Error($"--seed must be 0 or more (got {p.GetValue(seed)})");
+            if (resumeDir is not null && dataPath is null)
+                dataPath = SafeTensors.Load(Path.Combine(resumeDir, FrameTrainer.Last)).Metadata.GetValueOrDefault("corpus_path") ?? throw new InvalidDataException("the checkpoint does not say what data it was trained on; give --data");
+            var corpus = FrameCorpus.Load(dataPath!);
+            string runDir = resumeDir ?? outDir!;
+            using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
+            using var cts = new CancellationTokenSource();
+            void Stop(PosixSignalContext s) { s.Cancel = true; if (!cts.IsCancellationRequested) { cts.Cancel(); Console.Error.WriteLine($"musicgen: {s.Signal} received: stopping; the last finished epoch is saved"); } }
+            using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            bool q = p.GetValue(quiet);
+            var trainer = new FrameTrainer(backend, corpus, runDir)
+            {
+                OnEpoch = r => { if (!q) Console.WriteLine(FormattableString.Invariant($"epoch {r.Epoch}/{r.Epochs}: train NLL {r.TrainNll:F3} | validation NLL {r.ValidationNll:F3}{(r.Improved ? " *best*" : "")} | lr {r.LearningRate:G3} | {r.Seconds:F1} s")); },
+            };
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            FrameTrainState state;
+            if (resumeDir is not null) state = trainer.Resume(p.GetValue(epochs), cts.Token);
+            else
+            {
+                var config = new FrameConfig { Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Dropout = p.GetValue(dropout), InputDropout = p.GetValue(inputDropout), LayerNorm = !p.GetValue(noNorm) };
+                var options = new FrameTrainOptions
+                {
+                    Epochs = p.GetValue(epochs) ?? t.Epochs, BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), MinLearningRateFraction = p.GetValue(minLr),
+                    MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(wd), Transpose = p.GetValue(transpose), Patience = p.GetValue(patience), Seed = (ulong)p.GetValue(seed),
+                };
+                Console.WriteLine($"frame model: {config.Layers} x LSTM {config.Hidden}, {config.ParameterCount():N0} parameters, on {backend.Name}; {corpus.Split("train").Length} training pieces");
+                state = trainer.Train(config, options, cts.Token);
+            }
+            Console.WriteLine(FormattableString.Invariant($"{(cts.IsCancellationRequested ? "stopped" : state.Finished ? "finished" : "stopped")} after epoch {state.Epoch} ({clock.Elapsed.TotalSeconds:F0} s this session): best validation NLL {state.BestValidationNll:F3} at epoch {state.BestEpoch + 1}; {Path.Combine(runDir, FrameTrainer.Best)}"));
+            return cts.IsCancellationRequested ? Cli.Interrupted : Cli.Ok;
+        }));
+        return cmd;
+    }
+
+    static Command Evaluate()
+    {
+        var checkpoint = new Option<string>("--checkpoint", "-c") { Description = "A frame checkpoint, or a run directory (its best.safetensors)", Required = true };
+        var data = DataOption(required: true);
+        var split = Opt("--split", "test", "The split to score (train, valid, test)");
+        var device = DevicesCommand.DeviceOption("cpu");
+        var json = new Option<bool>("--json") { Description = "Print one JSON line" };
+        var cmd = new Command("evaluate", "The negative log-likelihood per frame (nats, summed over the 88 keys, averaged over every predicted frame of the split): the JSB Chorales benchmark's number")
+        { checkpoint, data, split, device, json };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            var corpus = FrameCorpus.Load(p.GetValue(data)!);
+            var pieces = corpus.Split(p.GetValue(split)!);
+            using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
+            var (model, file) = FrameTrainer.Load(p.GetValue(checkpoint)!, backend);
+            using (model)
+            {
+                var (nll, frames, count) = FrameTrainer.Evaluate(model, pieces);
+                if (p.GetValue(json))
+                    Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                    {
+                        ["split"] = p.GetValue(split)!, ["nll_per_frame"] = nll, ["frames"] = frames, ["pieces"] = count, ["parameters"] = model.ParameterCount,
+                        ["config"] = JsonDocument.Parse(model.Config.ToJson()).RootElement,
+                    }));
+                else Console.WriteLine(FormattableString.Invariant($"{p.GetValue(split)}: NLL {nll:F4} nats per frame over {frames:N0} predicted frames of {count} pieces ({model.ParameterCount:N0} parameters)"));
+            }
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+
+    static Command Generate()
+    {
+        var checkpoint = new Option<string>("--checkpoint", "-c") { Description = "A frame checkpoint, or a run directory (its best.safetensors)", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "The MIDI file to write (with --count above 1: NAME-1.mid, NAME-2.mid, ...)", DefaultValueFactory = _ => "chorale.mid" };
+        var frames = Opt("--frames", 64, "Frames to sample after the primer (quarter notes)");
+        var count = Opt("--count", 1, "Pieces to sample");
+        var temperature = Opt("--temperature", 1f, "Divides the logits before the sigmoid (below 1: more confident, fewer stray keys)");
+        var seed = Opt("--seed", 1L, "Sampling seed");
+        var data = DataOption(required: false);
+        data.Description = "With --primer-piece: the frames file the primer comes from";
+        var primerPiece = Opt("--primer-piece", -1, "Prime with the start of this piece of --primer-split in --data (-1: a C-major chord)");
+        var primerSplit = Opt("--primer-split", "test", "The split of --primer-piece");
+        var primerFrames = Opt("--primer-frames", 4, "How many frames of that piece to prime with");
+        var seconds = Opt("--frame-seconds", 0.5, "Seconds per frame in the MIDI file (0.5: a quarter note at 120 bpm)");
+        var png = new Option<bool>("--png") { Description = "Also draw a piano-roll PNG beside each MIDI file" };
+        var device = DevicesCommand.DeviceOption("cpu");
+        var cmd = new Command("generate", "Sample pieces from a frame model, frame by frame, to MIDI (and a piano-roll PNG)")
+        { checkpoint, output, frames, count, temperature, seed, data, primerPiece, primerSplit, primerFrames, seconds, png, device };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            if (p.GetValue(seed) < 0) return Cli.Error($"--seed must be 0 or more (got {p.GetValue(seed)})");
+            if (!(p.GetValue(seconds) > 0)) return Cli.Error($"--frame-seconds must be positive (got {p.GetValue(seconds)})");
+            int[][] primer = [FrameGenerator.DefaultPrimer];
+            string primerText = "a C-major chord";
+            if (p.GetValue(primerPiece) >= 0)
+            {
+                if (p.GetValue(data) is not string path) return Cli.Error("--primer-piece needs --data (the frames file it comes from)");
+                var pieces = FrameCorpus.Load(path).Split(p.GetValue(primerSplit)!);
+                int i = p.GetValue(primerPiece);
+                if (i >= pieces.Length) return Cli.Error($"--primer-piece {i}: the {p.GetValue(primerSplit)} split has {pieces.Length} pieces (0..{pieces.Length - 1})");
+                if (p.GetValue(primerFrames) < 1) return Cli.Error("--primer-frames must be at least 1");
+                primer = pieces[i].Take(p.GetValue(primerFrames)).ToArray();
+                primerText = $"the first {primer.Length} frames of {p.GetValue(primerSplit)} piece {i}";
+            }
+            string outPath = p.GetValue(output)!;
+            if (Cli.CannotWrite(outPath, "--out") is string why) return Cli.Error(why);
+            using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
+            var (model, _) = FrameTrainer.Load(p.GetValue(checkpoint)!, backend);
+            using (model)
+            {
+                var pieces = FrameGenerator.Sample(model, primer, p.GetValue(frames), p.GetValue(count), p.GetValue(temperature), (ulong)p.GetValue(seed));
+                for (int i = 0; i < pieces.Count; i++)
+                {
+                    string path = pieces.Count == 1 ? outPath : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, $"{Path.GetFileNameWithoutExtension(outPath)}-{i + 1}{Path.GetExtension(outPath)}");
+                    var notes = FrameGenerator.ToNotes(pieces[i], p.GetValue(seconds));
+                    MidiWriter.WriteFile(path, notes);
+                    double voices = pieces[i].Skip(primer.Length).Average(f => f.Length);
+                    Console.WriteLine(FormattableString.Invariant($"{path}: {pieces[i].Length} frames ({primerText}, then {p.GetValue(frames)} sampled; {voices:F1} keys per sampled frame), {notes.Count} notes"));
+                    if (p.GetValue(png))
+                    {
+                        string pngPath = Path.ChangeExtension(path, ".png");
+                        PianoRoll.SavePng(pngPath, notes, FormattableString.Invariant($"{Path.GetFileName(path)} (frame model, seed {p.GetValue(seed)}, T={p.GetValue(temperature)})"));
+                        Console.WriteLine($"{pngPath}: piano roll");
+                    }
+                }
+            }
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+}

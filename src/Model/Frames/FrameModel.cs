@@ -1,0 +1,268 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using MusicGen.Kernels;
+using MusicGen.Kernels.Ops;
+
+namespace MusicGen.Model.Frames;
+
+/// <summary>The network of a frame model. Stored in its checkpoints.</summary>
+public sealed record FrameConfig
+{
+    public int Layers { get; init; } = 2;
+    public int Hidden { get; init; } = 256;
+    /// <summary>Dropout on each layer's output (before the next layer and before the head).</summary>
+    public float Dropout { get; init; } = 0.3f;
+    /// <summary>Dropout on the input frame itself (a corrupted history the model must see through).</summary>
+    public float InputDropout { get; init; }
+    public bool LayerNorm { get; init; } = true;
+    [JsonIgnore] public int Keys => FrameCorpus.Keys;
+
+    public void Validate()
+    {
+        if (Layers < 1 || Layers > 16) throw new ArgumentException($"layers {Layers} outside 1..16");
+        if (Hidden < 1 || Hidden > 8192) throw new ArgumentException($"hidden size {Hidden} outside 1..8192");
+        if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"dropout {Dropout} outside [0, 1)");
+        if (!(InputDropout >= 0 && InputDropout < 1)) throw new ArgumentException($"input dropout {InputDropout} outside [0, 1)");
+    }
+
+    /// <summary>Parameters of the network this config describes.</summary>
+    public long ParameterCount()
+    {
+        long H = Hidden, p = 0;
+        for (int l = 0; l < Layers; l++) p += 4 * H * ((l == 0 ? Keys : H) + H) + 8 * H + (LayerNorm ? 2 * H : 0);
+        return p + Keys * (H + 1);
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this);
+    public static FrameConfig FromJson(string json) => JsonSerializer.Deserialize<FrameConfig>(json) ?? throw new InvalidDataException("empty frame config");
+}
+
+/// <summary>
+/// A frame model: at each time step it reads one frame (88 keys, 0 or 1) and gives, for each key, the probability
+/// that it sounds in the next frame, every key an independent Bernoulli given the history (the output model of the
+/// published JSB Chorales LSTM results).
+///   x[T,B,88] -> N unidirectional LSTM layers, each followed by layer norm and dropout -> Linear H->88 = logits[T*B,88]
+///   loss = binary cross-entropy of the logits against the next frames, summed over keys, averaged over real frames
+///          (<see cref="BinaryCrossEntropy"/>; padding after a shorter piece in the batch has weight 0).
+/// Rows are time-major (row = t*B + b), like the LSTM's [T,B,H]. Every pass is written out below in the ops of
+/// MusicGen.Kernels.Ops, as in <see cref="MusicModel"/>; names follow PyTorch's nn.LSTM.
+/// </summary>
+public sealed class FrameModel : IDisposable
+{
+    readonly Dictionary<(int Batch, int Steps), Buffers> _buffers = [];
+    readonly LstmWeights[] _lstm, _lstmGrad;
+    readonly Parameter?[] _gain, _bias;
+    readonly Parameter _headW, _headB;
+    readonly Tensor _norm2, _partials;
+
+    public FrameModel(Backend backend, FrameConfig config)
+    {
+        config.Validate();
+        Backend = backend;
+        Config = config;
+        var ps = new List<Parameter>();
+        Parameter Add(string name, params int[] shape) { var p = new Parameter(backend, name, shape); ps.Add(p); return p; }
+        int H = config.Hidden;
+        _lstm = new LstmWeights[config.Layers]; _lstmGrad = new LstmWeights[config.Layers];
+        _gain = new Parameter?[config.Layers]; _bias = new Parameter?[config.Layers];
+        for (int l = 0; l < config.Layers; l++)
+        {
+            var wih = Add($"lstm.weight_ih_l{l}", 4 * H, l == 0 ? config.Keys : H); var whh = Add($"lstm.weight_hh_l{l}", 4 * H, H);
+            var bih = Add($"lstm.bias_ih_l{l}", 4 * H); var bhh = Add($"lstm.bias_hh_l{l}", 4 * H);
+            _lstm[l] = new LstmWeights(wih.Value, whh.Value, bih.Value, bhh.Value);
+            _lstmGrad[l] = new LstmWeights(wih.Grad, whh.Grad, bih.Grad, bhh.Grad);
+            if (config.LayerNorm) { _gain[l] = Add($"norm.{l}.weight", H); _bias[l] = Add($"norm.{l}.bias", H); }
+        }
+        _headW = Add("head.weight", config.Keys, H); _headB = Add("head.bias", config.Keys);
+        Parameters = ps;
+        ParameterCount = ps.Sum(p => (long)p.Length);
+        _norm2 = backend.Allocate(1);
+        _partials = backend.Allocate(Math.Max(1, ps.Max(p => (p.Length + 4095) / 4096)));
+    }
+
+    public Backend Backend { get; }
+    public FrameConfig Config { get; }
+    public IReadOnlyList<Parameter> Parameters { get; }
+    public long ParameterCount { get; }
+
+    /// <summary>
+    /// PyTorch's initialisation (LSTM and linear weights U(-1/sqrt(H), 1/sqrt(H)), forget-gate bias 1, layer norm 1
+    /// and 0), except the head's bias: the log-odds of a key sounding in a frame of a four-voice texture (4 of 88), so
+    /// training starts from a sensible base rate instead of a coin toss per key.
+    /// </summary>
+    public void Initialize(ulong seed)
+    {
+        var rng = new SplitMix(seed);
+        int H = Config.Hidden;
+        float bound = 1f / MathF.Sqrt(H), baseRate = MathF.Log(4f / (Config.Keys - 4));
+        foreach (var p in Parameters)
+        {
+            var host = new float[p.Length];
+            if (p.Name.StartsWith("norm.", StringComparison.Ordinal)) Array.Fill(host, p.Name.EndsWith(".weight", StringComparison.Ordinal) ? 1f : 0f);
+            else if (p == _headB) Array.Fill(host, baseRate);
+            else
+            {
+                for (int i = 0; i < host.Length; i++) host[i] = (float)(rng.NextDouble() * 2 - 1) * bound;
+                if (p.Name.StartsWith("lstm.bias_ih", StringComparison.Ordinal)) Array.Fill(host, 1f, H, H);
+                if (p.Name.StartsWith("lstm.bias_hh", StringComparison.Ordinal)) Array.Fill(host, 0f, H, H);
+            }
+            Backend.CopyFromHost(host, p.Value);
+            Elementwise.Fill(Backend, p.M, 0f);
+            Elementwise.Fill(Backend, p.V, 0f);
+        }
+    }
+
+    /// <summary>Activations, gradients and scratch for one (batch, steps) shape: allocated once, reused.</summary>
+    sealed class Buffers : IDisposable
+    {
+        public Buffers(Backend be, FrameConfig c, int B, int T)
+        {
+            int H = c.Hidden, K = c.Keys, rows = T * B;
+            Tensor A(params int[] s) { var t = be.Allocate(s); _all.Add(t); return t; }
+            X = A(T, B, K); XDropped = A(T, B, K); Targets = A(rows, K); Weights = A(rows);
+            Ws = new LstmWorkspace[c.Layers]; Normed = new Tensor[c.Layers]; Out = new Tensor[c.Layers]; Mean = new Tensor[c.Layers]; Rstd = new Tensor[c.Layers];
+            Top = new Tensor[c.Layers]; DOut = new Tensor[c.Layers]; DNormed = new Tensor[c.Layers]; DPre = new Tensor[c.Layers];
+            for (int l = 0; l < c.Layers; l++)
+            {
+                Ws[l] = new LstmWorkspace(be, T, B, l == 0 ? K : H, H); _all.Add(Ws[l]);
+                Normed[l] = A(rows, H); Out[l] = A(rows, H); Mean[l] = A(rows); Rstd[l] = A(rows);
+                DOut[l] = A(rows, H); DNormed[l] = A(rows, H); DPre[l] = A(rows, H);
+            }
+            Zero = A(B, H);
+            Logits = A(rows, K); DLogits = A(rows, K); RowLoss = A(rows);
+        }
+
+        readonly List<IDisposable> _all = [];
+        /// <summary>X: the input frames [T,B,88]; XDropped: after input dropout; Targets [T*B,88] the next frames; Weights [T*B] 1 real, 0 padding.</summary>
+        public Tensor X, XDropped, Targets, Weights, Zero, Logits, DLogits, RowLoss;
+        /// <summary>The network's input as the first layer read it (X or XDropped). Not owned.</summary>
+        public Tensor Input = null!;
+        public LstmWorkspace[] Ws;
+        public Tensor[] Normed, Out, Mean, Rstd, DOut, DNormed, DPre;
+        /// <summary>Per layer, the tensor holding its output (the LSTM's H, Normed or Out, by configuration). Not owned.</summary>
+        public Tensor[] Top;
+        public void Dispose() { foreach (var d in _all) d.Dispose(); }
+    }
+
+    Buffers For(int batch, int steps)
+    {
+        if (!_buffers.TryGetValue((batch, steps), out var b)) _buffers[(batch, steps)] = b = new Buffers(Backend, Config, batch, steps);
+        return b;
+    }
+
+    /// <summary>The hidden and cell state of every layer, per piece: what generation carries from frame to frame.</summary>
+    public sealed class State(Tensor[] h, Tensor[] c) : IDisposable
+    {
+        public Tensor[] H { get; } = h;   // [layer] -> [B,H]
+        public Tensor[] C { get; } = c;
+        public void Dispose() { foreach (var t in H.Concat(C)) t.Dispose(); }
+    }
+
+    public State NewState(int batch) => new(
+        Enumerable.Range(0, Config.Layers).Select(_ => Backend.Allocate(batch, Config.Hidden)).ToArray(),
+        Enumerable.Range(0, Config.Layers).Select(_ => Backend.Allocate(batch, Config.Hidden)).ToArray());
+
+    /// <summary>
+    /// Runs the network on frames x[T,B,88] (host, time-major), leaving logits [T*B,88] on the device. With targets
+    /// [T*B,88] and weights [T*B] (host) the loss can follow. training: dropout on, drawn from (seed, counter).
+    /// state: the initial (h, c) of every layer, replaced by the final ones (generation); null: zeros.
+    /// </summary>
+    public void Forward(int batch, int steps, ReadOnlySpan<float> x, ReadOnlySpan<float> targets, ReadOnlySpan<float> weights, bool training,
+        uint seed = 0, uint counter = 0, State? state = null)
+    {
+        var c = Config;
+        var s = For(batch, steps);
+        int T = steps, B = batch, H = c.Hidden, rows = T * B;
+        Backend.CopyFromHost(x, s.X);
+        if (!targets.IsEmpty) Backend.CopyFromHost(targets, s.Targets);
+        if (!weights.IsEmpty) Backend.CopyFromHost(weights, s.Weights);
+        Tensor input = s.X;
+        if (training && c.InputDropout > 0) { Dropout.Forward(Backend, s.X, s.XDropped, rows * c.Keys, c.InputDropout, seed, counter * 64 + 63); input = s.XDropped; }
+        s.Input = input;
+        for (int l = 0; l < c.Layers; l++)
+        {
+            LstmLayer.Forward(Backend, s.Ws[l], _lstm[l], reverse: false, input, state?.H[l] ?? s.Zero, state?.C[l] ?? s.Zero);
+            if (state is not null)
+            {
+                Elementwise.Copy(Backend, s.Ws[l].H, (T - 1) * B * H, state.H[l], 0, B * H);
+                Elementwise.Copy(Backend, s.Ws[l].C, (T - 1) * B * H, state.C[l], 0, B * H);
+            }
+            Tensor h = s.Ws[l].H;
+            if (c.LayerNorm) { LayerNorm.Forward(Backend, rows, H, h, _gain[l]!.Value, _bias[l]!.Value, s.Normed[l], s.Mean[l], s.Rstd[l]); h = s.Normed[l]; }
+            if (training && c.Dropout > 0) { Dropout.Forward(Backend, h, s.Out[l], rows * H, c.Dropout, seed, counter * 64 + (uint)l); h = s.Out[l]; }
+            s.Top[l] = h;
+            input = h;
+        }
+        // Head: logits[T*B,88] = top[T*B,H] W^T + b.
+        Gemm.Forward(Backend, false, true, rows, c.Keys, H, 1f, input, 0, H, _headW.Value, 0, H, 0f, s.Logits, 0, c.Keys);
+        Glue.AddBias(Backend, s.Logits, _headB.Value, rows, c.Keys);
+    }
+
+    /// <summary>The last forward's logits [T*B,88] on the host.</summary>
+    public float[] Logits(int batch, int steps) => Backend.Download(For(batch, steps).Logits);
+
+    /// <summary>
+    /// The loss of the last forward: (the sum over real frames of each frame's NLL summed over keys, the number of
+    /// real frames: the sum of the weights). Leaves dlogits for <see cref="Backward"/>, scaled so the gradient is of
+    /// the mean per frame.
+    /// </summary>
+    public (double Nll, double Frames) Loss(int batch, int steps, double frames)
+    {
+        var s = For(batch, steps);
+        int rows = batch * steps;
+        BinaryCrossEntropy.ForwardBackward(Backend, rows, Config.Keys, (float)(1 / Math.Max(frames, 1)), s.Logits, s.Targets, s.Weights, s.DLogits, s.RowLoss);
+        double sum = 0;
+        foreach (float v in Backend.Download(s.RowLoss)) sum += v;
+        return (sum, frames);
+    }
+
+    /// <summary>The gradient of every parameter (overwritten) from the dlogits <see cref="Loss"/> left, after a forward with training: true.</summary>
+    public void Backward(int batch, int steps, uint seed = 0, uint counter = 0)
+    {
+        var c = Config;
+        var s = For(batch, steps);
+        int T = steps, B = batch, H = c.Hidden, K = c.Keys, rows = T * B;
+        foreach (var p in Parameters) Elementwise.Fill(Backend, p.Grad, 0f);
+        // Head: dW = dlogits^T top, db = sum dlogits, dtop = dlogits W.
+        Tensor top = s.Top[c.Layers - 1];
+        Gemm.Forward(Backend, true, false, K, H, rows, 1f, s.DLogits, 0, K, top, 0, H, 1f, _headW.Grad, 0, H);
+        Elementwise.SumRowsForward(Backend, s.DLogits, rows, K, _headB.Grad);
+        Gemm.Forward(Backend, false, false, rows, H, K, 1f, s.DLogits, 0, K, _headW.Value, 0, H, 0f, s.DOut[c.Layers - 1], 0, H);
+        for (int l = c.Layers - 1; l >= 0; l--)
+        {
+            Tensor dh = s.DOut[l];
+            if (c.Dropout > 0)
+            {
+                Elementwise.Fill(Backend, s.DNormed[l], 0f);
+                Dropout.Backward(Backend, dh, s.DNormed[l], rows * H, c.Dropout, seed, counter * 64 + (uint)l);
+                dh = s.DNormed[l];
+            }
+            if (c.LayerNorm)
+            {
+                Elementwise.Fill(Backend, s.DPre[l], 0f);
+                LayerNorm.Backward(Backend, rows, H, dh, s.Ws[l].H, _gain[l]!.Value, s.Mean[l], s.Rstd[l], s.DPre[l], _gain[l]!.Grad, _bias[l]!.Grad);
+                dh = s.DPre[l];
+            }
+            Tensor input = l == 0 ? s.Input : s.Top[l - 1];
+            Tensor? dInput = l > 0 ? s.DOut[l - 1] : null; // the input frames need no gradient
+            if (dInput is not null) Elementwise.Fill(Backend, dInput, 0f);
+            LstmLayer.Backward(Backend, s.Ws[l], _lstm[l], _lstmGrad[l], reverse: false, input, s.Zero, s.Zero, dh, null, null, dInput, null, null);
+        }
+    }
+
+    /// <summary>One Adam step on every parameter, clipping the global gradient norm as <paramref name="adam"/> says.</summary>
+    public void OptimizerStep(AdamConfig adam, int step)
+    {
+        Elementwise.Fill(Backend, _norm2, 0f);
+        foreach (var p in Parameters) Adam.SumSquares(Backend, p.Grad, p.Length, _partials, _norm2);
+        foreach (var p in Parameters) Adam.Step(Backend, p.Value, p.Grad, p.M, p.V, p.Length, adam, step, _norm2);
+    }
+
+    public void Dispose()
+    {
+        foreach (var b in _buffers.Values) b.Dispose();
+        foreach (var p in Parameters) p.Dispose();
+        _norm2.Dispose();
+        _partials.Dispose();
+    }
+}

@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using MusicGen.Kernels;
+using MusicGen.Kernels.Ops;
+
+namespace MusicGen.Model.Frames;
+
+/// <summary>How a frame model is trained. Stored in its checkpoints; a resumed run reuses it.</summary>
+public sealed record FrameTrainOptions
+{
+    public int Epochs { get; init; } = 100;
+    /// <summary>Pieces per batch (each a whole chorale, padded to the longest in the batch).</summary>
+    public int BatchSize { get; init; } = 8;
+    public float LearningRate { get; init; } = 2e-3f;
+    /// <summary>Cosine decay over all epochs' steps from the learning rate down to this fraction of it.</summary>
+    public float MinLearningRateFraction { get; init; } = 0.05f;
+    public float MaxGradNorm { get; init; } = 1f;
+    public float WeightDecay { get; init; }
+    /// <summary>Each training piece is transposed by a random shift in [-N, N] semitones that keeps it on the keyboard (0: off).</summary>
+    public int Transpose { get; init; }
+    /// <summary>Stop when the validation NLL has not improved for this many epochs (0: never).</summary>
+    public int Patience { get; init; } = 20;
+    public ulong Seed { get; init; } = 1;
+
+    public void Validate()
+    {
+        if (Epochs < 1) throw new ArgumentException($"epochs must be at least 1 (got {Epochs})");
+        if (BatchSize is < 1 or > 4096) throw new ArgumentException($"batch size {BatchSize} outside 1..4096");
+        if (!(LearningRate > 0)) throw new ArgumentException($"learning rate must be positive (got {LearningRate})");
+        if (!(MinLearningRateFraction is >= 0 and <= 1)) throw new ArgumentException($"minimum learning-rate fraction {MinLearningRateFraction} outside [0, 1]");
+        if (Transpose is < 0 or > 24) throw new ArgumentException($"transpose {Transpose} outside 0..24");
+        if (Patience < 0) throw new ArgumentException($"patience must be 0 (never stop early) or more (got {Patience})");
+    }
+
+    /// <summary>The learning rate at optimizer step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>.</summary>
+    public float LearningRateAt(int step, int totalSteps)
+    {
+        double progress = totalSteps <= 1 ? 0 : Math.Min(1.0, step / (double)(totalSteps - 1));
+        double min = LearningRate * MinLearningRateFraction;
+        return (float)(min + (LearningRate - min) * 0.5 * (1 + Math.Cos(Math.PI * progress)));
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this);
+    public static FrameTrainOptions FromJson(string json) => JsonSerializer.Deserialize<FrameTrainOptions>(json) ?? throw new InvalidDataException("empty frame training options");
+}
+
+/// <summary>Where a frame-model run stands after a whole epoch: enough, with the model and Adam moments, to resume exactly.</summary>
+public sealed record FrameTrainState(int Epoch, int Step, double BestValidationNll, int BestEpoch, int EpochsWithoutImprovement, bool Finished = false);
+
+/// <summary>One epoch's numbers.</summary>
+public sealed record FrameEpochReport(int Epoch, int Epochs, int Step, double TrainNll, double ValidationNll, float LearningRate, double Seconds, bool Improved);
+
+/// <summary>
+/// Trains a <see cref="FrameModel"/> on a <see cref="FrameCorpus"/>: each epoch every training piece once, in an order
+/// drawn from (seed, epoch), each transposed by a shift drawn from (seed, epoch, piece); dropout from (seed, step).
+/// Adam with global-norm clipping and a cosine learning rate; the validation NLL after every epoch picks best.safetensors.
+/// Run directory: last.safetensors (model, Adam moments and state in one file, written atomically after every epoch),
+/// best.safetensors (the model alone), metrics.jsonl (one line per epoch).
+/// </summary>
+public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string runDir)
+{
+    public const string Format = "musicgen-frames-1", Last = "last.safetensors", Best = "best.safetensors", Metrics = "metrics.jsonl";
+
+    public Action<FrameEpochReport>? OnEpoch { get; init; }
+
+    /// <summary>Starts a new run in an empty (or absent) directory.</summary>
+    public FrameTrainState Train(FrameConfig config, FrameTrainOptions options, CancellationToken cancel = default)
+    {
+        config.Validate(); options.Validate();
+        if (File.Exists(Path.Combine(runDir, Last))) throw new ArgumentException($"'{runDir}' already holds a run; resume it or choose another output folder");
+        Directory.CreateDirectory(runDir);
+        File.Delete(Path.Combine(runDir, Metrics));
+        using var model = new FrameModel(backend, config);
+        model.Initialize(options.Seed);
+        return Run(model, options, new FrameTrainState(0, 0, double.PositiveInfinity, -1, 0), cancel);
+    }
+
+    /// <summary>Continues the run in the directory from its last epoch; <paramref name="epochs"/> (optional) is the new total.</summary>
+    public FrameTrainState Resume(int? epochs = null, CancellationToken cancel = default)
+    {
+        var (model, file) = Load(Path.Combine(runDir, Last), backend, withOptimizer: true);
+        using (model)
+        {
+            var options = FrameTrainOptions.FromJson(file.Metadata["options"]);
+            if (epochs is int e) options = options with { Epochs = e };
+            options.Validate();
+            var state = JsonSerializer.Deserialize<FrameTrainState>(file.Metadata["state"], StateJson)!;
+            if (file.Metadata.GetValueOrDefault("corpus") != Fingerprint(corpus))
+                throw new ArgumentException($"the data differs from the data this run was trained on ({file.Metadata.GetValueOrDefault("corpus_path")})");
+            return Run(model, options, state with { Finished = false }, cancel);
+        }
+    }
+
+    static readonly JsonSerializerOptions StateJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    FrameTrainState Run(FrameModel model, FrameTrainOptions o, FrameTrainState state, CancellationToken cancel)
+    {
+        var train = corpus.Split("train");
+        var valid = corpus.Splits.ContainsKey("valid") ? corpus.Split("valid") : null;
+        int batchesPerEpoch = (train.Length + o.BatchSize - 1) / o.BatchSize, totalSteps = o.Epochs * batchesPerEpoch;
+        var adam = new AdamConfig(o.LearningRate, WeightDecay: o.WeightDecay, MaxGradNorm: o.MaxGradNorm);
+        uint seed = (uint)(o.Seed ^ (o.Seed >> 32));
+        while (state.Epoch < o.Epochs && !cancel.IsCancellationRequested)
+        {
+            var clock = Stopwatch.StartNew();
+            int epoch = state.Epoch, step = state.Step;
+            var order = Shuffle(train.Length, o.Seed, epoch);
+            double nll = 0, frames = 0;
+            float lr = 0;
+            for (int first = 0; first < train.Length; first += o.BatchSize)
+            {
+                if (cancel.IsCancellationRequested) return state; // the unfinished epoch is dropped; last.safetensors is the previous epoch's
+                var idx = order.Skip(first).Take(o.BatchSize).ToArray();
+                var pieces = idx.Select(i => train[i]).ToArray();
+                var shifts = idx.Select(i => Shift(train[i], o, epoch, i)).ToArray();
+                var batch = FrameBatch.From(pieces, shifts);
+                model.Forward(batch.Size, batch.Steps, batch.Inputs, batch.Targets, batch.Weights, training: true, seed, (uint)step);
+                var (sum, n) = model.Loss(batch.Size, batch.Steps, batch.Frames);
+                if (!double.IsFinite(sum)) throw new TrainingDivergedException($"training diverged at step {step + 1} (loss {sum}); '{Path.Combine(runDir, Last)}' holds the last good epoch");
+                nll += sum; frames += n;
+                model.Backward(batch.Size, batch.Steps, seed, (uint)step);
+                lr = o.LearningRateAt(step, totalSteps);
+                model.OptimizerStep(adam with { LearningRate = lr }, step + 1);
+                step++;
+            }
+            double validNll = valid is null ? nll / frames : Evaluate(model, valid).Nll;
+            bool improved = validNll < state.BestValidationNll;
+            state = new FrameTrainState(epoch + 1, step, Math.Min(validNll, state.BestValidationNll), improved ? epoch : state.BestEpoch,
+                improved ? 0 : state.EpochsWithoutImprovement + 1);
+            bool stop = o.Patience > 0 && state.EpochsWithoutImprovement >= o.Patience;
+            if (stop || state.Epoch >= o.Epochs) state = state with { Finished = true };
+            if (improved) Save(Path.Combine(runDir, Best), model, o, state, withOptimizer: false, new() { ["valid_nll"] = validNll.ToString("R", CultureInfo.InvariantCulture), ["epoch"] = (epoch + 1).ToString(CultureInfo.InvariantCulture) });
+            Save(Path.Combine(runDir, Last), model, o, state, withOptimizer: true, []);
+            var report = new FrameEpochReport(epoch + 1, o.Epochs, step, nll / frames, validNll, lr, clock.Elapsed.TotalSeconds, improved);
+            File.AppendAllText(Path.Combine(runDir, Metrics), JsonSerializer.Serialize(report, StateJson) + "\n");
+            OnEpoch?.Invoke(report);
+            if (stop) break;
+        }
+        return state;
+    }
+
+    /// <summary>The epoch's order of the training pieces: a Fisher-Yates shuffle drawn from (seed, epoch).</summary>
+    static int[] Shuffle(int n, ulong seed, int epoch)
+    {
+        var rng = new SplitMix(seed * 0x9E3779B97F4A7C15UL + (ulong)epoch + 1);
+        var order = Enumerable.Range(0, n).ToArray();
+        for (int i = n - 1; i > 0; i--) { int j = rng.NextInt(i + 1); (order[i], order[j]) = (order[j], order[i]); }
+        return order;
+    }
+
+    /// <summary>Piece <paramref name="index"/>'s transposition in <paramref name="epoch"/>: uniform over the shifts within ±Transpose that keep it on the keyboard.</summary>
+    static int Shift(int[][] piece, FrameTrainOptions o, int epoch, int index)
+    {
+        if (o.Transpose == 0) return 0;
+        var (lo, hi) = FrameCorpus.TranspositionRange(piece, o.Transpose);
+        if (hi < lo) return 0;
+        var rng = new SplitMix((o.Seed + 0x632BE59BD9B4E019UL) ^ ((ulong)epoch << 32) ^ (ulong)index);
+        return lo + rng.NextInt(hi - lo + 1);
+    }
+
+    /// <summary>
+    /// The benchmark's number: the negative log-likelihood in nats of every predicted frame (frames 1 .. L-1 of each
+    /// piece, from a zero state at frame 0), summed over the 88 keys, averaged over all predicted frames of the split.
+    /// Pieces are scored in batches sorted by length; a piece's result does not depend on its batch.
+    /// </summary>
+    public static (double Nll, int Frames, int Pieces) Evaluate(FrameModel model, int[][][] pieces, int batchSize = 32)
+    {
+        var sorted = pieces.OrderBy(p => p.Length).ToArray();
+        double sum = 0; int frames = 0;
+        for (int first = 0; first < sorted.Length; first += batchSize)
+        {
+            var batch = FrameBatch.From(sorted.Skip(first).Take(batchSize).ToArray());
+            model.Forward(batch.Size, batch.Steps, batch.Inputs, batch.Targets, batch.Weights, training: false);
+            sum += model.Loss(batch.Size, batch.Steps, batch.Frames).Nll;
+            frames += batch.Frames;
+        }
+        return (sum / frames, frames, pieces.Length);
+    }
+
+    /// <summary>A hash of the pieces' content: a resumed run must train on the same data.</summary>
+    public static string Fingerprint(FrameCorpus c)
+    {
+        var h = new System.IO.Hashing.XxHash3();
+        foreach (var (name, pieces) in c.Splits.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            h.Append(System.Text.Encoding.UTF8.GetBytes(name));
+            foreach (var p in pieces) { h.Append(BitConverter.GetBytes(p.Length)); foreach (var f in p) foreach (int k in f) h.Append(BitConverter.GetBytes(k)); }
+        }
+        return h.GetCurrentHashAsUInt64().ToString("x16");
+    }
+
+    void Save(string path, FrameModel model, FrameTrainOptions o, FrameTrainState state, bool withOptimizer, Dictionary<string, string> extra)
+    {
+        var tensors = model.Parameters.Select(p => (p.Name, p.Shape, model.Backend.Download(p.Value))).ToList();
+        if (withOptimizer)
+            foreach (var p in model.Parameters) { tensors.Add(($"adam.m.{p.Name}", p.Shape, model.Backend.Download(p.M))); tensors.Add(($"adam.v.{p.Name}", p.Shape, model.Backend.Download(p.V))); }
+        var meta = new Dictionary<string, string>(extra)
+        {
+            ["format"] = Format,
+            ["config"] = model.Config.ToJson(),
+            ["options"] = o.ToJson(),
+            ["state"] = JsonSerializer.Serialize(state, StateJson),
+            ["parameters"] = model.ParameterCount.ToString(CultureInfo.InvariantCulture),
+            ["corpus"] = Fingerprint(corpus),
+            ["corpus_path"] = Path.GetFullPath(corpus.Source),
+            ["features"] = "input: the 88 keys (MIDI 21-108) of one frame as 0/1; output: 88 independent Bernoulli logits for the next frame",
+        };
+        SafeTensors.Save(path, tensors, meta);
+    }
+
+    /// <summary>Whether a safetensors file is a frame model (a run folder: its best.safetensors).</summary>
+    public static bool IsFrameCheckpoint(string path)
+    {
+        path = Directory.Exists(path) ? Path.Combine(path, Best) : path;
+        if (!File.Exists(path)) return false;
+        try { return SafeTensors.Load(path).Metadata.GetValueOrDefault("format") == Format; }
+        catch (InvalidDataException) { return false; }
+    }
+
+    /// <summary>Builds the model a frame checkpoint describes (a run folder: its best.safetensors) and loads its weights (and Adam moments).</summary>
+    public static (FrameModel Model, SafeTensors.File File) Load(string path, Backend backend, bool withOptimizer = false)
+    {
+        path = Directory.Exists(path) ? Path.Combine(path, Best) : path;
+        if (!File.Exists(path)) throw new FileNotFoundException($"no frame checkpoint at '{path}'");
+        var file = SafeTensors.Load(path);
+        if (file.Metadata.GetValueOrDefault("format") != Format) throw new InvalidDataException($"'{path}' is not a frame-model checkpoint (format '{file.Metadata.GetValueOrDefault("format") ?? "none"}', expected {Format})");
+        FrameConfig config;
+        try { config = FrameConfig.FromJson(file.Metadata["config"]); config.Validate(); }
+        catch (Exception e) when (e is JsonException or ArgumentException or KeyNotFoundException) { throw new InvalidDataException($"'{path}' has an invalid frame config: {e.Message}"); }
+        var model = new FrameModel(backend, config);
+        try
+        {
+            foreach (var p in model.Parameters)
+            {
+                backend.CopyFromHost(Tensor(file, p.Name, p, path), p.Value);
+                if (!withOptimizer) continue;
+                backend.CopyFromHost(Tensor(file, $"adam.m.{p.Name}", p, path), p.M);
+                backend.CopyFromHost(Tensor(file, $"adam.v.{p.Name}", p, path), p.V);
+            }
+        }
+        catch { model.Dispose(); throw; }
+        return (model, file);
+    }
+
+    static float[] Tensor(SafeTensors.File file, string name, Parameter p, string path)
+    {
+        if (!file.Tensors.TryGetValue(name, out var t)) throw new InvalidDataException($"'{path}' has no tensor '{name}'");
+        if (!t.Shape.SequenceEqual(p.Shape)) throw new InvalidDataException($"'{path}': '{name}' has shape [{string.Join(",", t.Shape)}], the config needs [{string.Join(",", p.Shape)}]");
+        return t.Data;
+    }
+}
