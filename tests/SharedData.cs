@@ -19,6 +19,8 @@ public static class SharedData
     public static string Pop909 => Corpus("pop909");
     public static string MaestroSample => Corpus("maestro-sample");
     public static string Asap => Corpus("asap");
+    /// <summary>The JSB Chorales frames file (quarter-note frames, the Boulanger-Lewandowski split).</summary>
+    public static string JsbChorales => Path.Combine(Corpus("jsb-chorales"), "jsb-chorales-quarter.json");
 
     static string Corpus(string name) => Path.Combine(Root ?? throw new InvalidOperationException(Missing), name);
 

@@ -79,6 +79,35 @@ public class RefStackGradientTests
     }
 
     [Fact]
+    public void Two_layer_frame_model_stack_with_binary_cross_entropy_and_padding()
+    {
+        const int T = 3, B = 2, I = 6, H = 3, K = 6;
+        var r = new Rand(23);
+        var net0 = Build(r, I, H, T, B, 1, false, dirs: 1, everyStep: true, groups: [K]);
+        var targets = Rand.Mat(r.Floats(T * B * K).Select(v => v > 0.3f ? 1f : 0f).ToArray(), T * B, K);
+        double[] weights = [1, 1, 1, 1, 1, 0]; // the second piece is a step shorter: its last row is padding
+        var net = new RefStack
+        {
+            Layers = net0.Layers, Gain = net0.Gain, Bias = net0.Bias, Masks = net0.Masks, Wp = net0.Wp, Bp = net0.Bp,
+            Wr = Matrix<double>.Build.Dense(1, H), Br = Vector<double>.Build.Dense(1), Weights = net0.Weights, EveryStep = true,
+            Bce = (targets, weights, 1 / 5.0),
+        };
+        var x = Rand.Seq(r.Floats(T * B * I).Select(v => v > 0 ? 1f : 0f).ToArray(), T, B, I);
+        double Loss() => net.Loss(x, []);
+        var g = net.Backward(x, []);
+        for (int l = 0; l < 2; l++)
+        {
+            Mat($"L{l} W_ih", net.Layers[l][0].Wih, g.Wih[l][0], Loss);
+            Mat($"L{l} W_hh", net.Layers[l][0].Whh, g.Whh[l][0], Loss);
+            Vec($"L{l} b_ih", net.Layers[l][0].Bih, g.Bih[l][0], Loss);
+            Vec($"L{l} gain", net.Gain[l], g.Gain[l], Loss);
+            Vec($"L{l} bias", net.Bias[l], g.Bias[l], Loss);
+        }
+        Mat("head W", net.Wp, g.Wp, Loss);
+        Vec("head b", net.Bp, g.Bp, Loss);
+    }
+
+    [Fact]
     public void Binary_cross_entropy_gradient_alone_matches_finite_differences()
     {
         var r = new Rand(18);

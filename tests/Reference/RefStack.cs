@@ -27,6 +27,11 @@ public sealed class RefStack
     /// <summary>Bidirectional, last step: the heads read the forward half at t = T-1 and the reverse half at t = 0
     /// (ModelConfig.BidirectionalHeads "ends"); otherwise both halves at T-1 ("last").</summary>
     public bool ReadEnds { get; init; }
+    /// <summary>
+    /// A frame model's loss instead of the heads above: binary cross-entropy of the logits (every step, [T*B,K]) against
+    /// these targets [T*B,K], row weights [T*B] and scale (RefOps.BinaryCrossEntropy); the targets argument is then unused.
+    /// </summary>
+    public (Matrix<double> Targets, double[] Weights, double Scale)? Bce { get; init; }
 
     sealed record LayerTrace(Matrix<double>[] Input, RefLstm.Trace Fwd, RefLstm.Trace? Rev, Matrix<double>[] Concat, Matrix<double>[] Normed);
 
@@ -72,7 +77,8 @@ public sealed class RefStack
         for (int b = 0; b < logits.RowCount; b++) { logits.SetRow(b, logits.Row(b) + Bp); reg.SetRow(b, reg.Row(b) + Br); }
         if (StepCondition is not null) logits = RefOps.Condition(logits, targets.Select(t => (int)t[1]).ToArray(), StepCondition, 128, Groups![1]);
         double total; Matrix<double> dlogits, dreg;
-        if (Groups is null) (_, total, dlogits, dreg) = RefOps.Loss(logits, reg, targets, Weights);
+        if (Bce is { } bce) { (_, total, dlogits) = RefOps.BinaryCrossEntropy(logits, bce.Targets, bce.Weights, bce.Scale); dreg = Matrix<double>.Build.Dense(logits.RowCount, Wr.RowCount); }
+        else if (Groups is null) (_, total, dlogits, dreg) = RefOps.Loss(logits, reg, targets, Weights);
         else
         {
             (_, total, dlogits) = RefOps.CategoricalLoss(logits, targets, Groups, [Weights.Pitch, Weights.Step, Weights.Duration, Weights.Velocity]);

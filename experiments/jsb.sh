@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The JSB Chorales sweep of docs/JSB.md: frame models trained with `musicgen frames train`, chosen on validation NLL
+# only; the test split is scored once per run, after training, by `musicgen frames evaluate`.
+#   MG=path/to/musicgen experiments/jsb.sh NAME "TRAIN ARGS" [NAME "TRAIN ARGS" ...]
+# Each run trains into $RUNS/NAME (default experiments/jsb-runs; skipped when $RUNS/NAME/done exists) and writes
+# train.log, valid.json, test.json and wall_s there.
+set -u
+cd "$(dirname "$0")/.."
+MG=${MG:-src/Cli/bin/Release/net10.0/musicgen}
+RUNS=${RUNS:-experiments/jsb-runs}
+JSB=${JSB:-../shared/data/jsb-chorales/jsb-chorales-quarter.json}
+mkdir -p "$RUNS"
+while [ $# -ge 2 ]; do
+  name=$1 args=$2; shift 2
+  dir="$RUNS/$name"
+  [ -f "$dir/done" ] && { echo "skip $name (done)"; continue; }
+  rm -rf "$dir"
+  echo "=== $name: frames train $args"
+  t0=$(date +%s)
+  # shellcheck disable=SC2086
+  "$MG" frames train --data "$JSB" --out "$dir" $args > "$dir.train.log" 2>&1 || { echo "FAILED $name (see $dir.train.log)"; continue; }
+  echo "$(( $(date +%s) - t0 ))" > "$dir/wall_s"
+  mv "$dir.train.log" "$dir/train.log"
+  "$MG" frames evaluate -c "$dir" -d "$JSB" --split valid --json > "$dir/valid.json"
+  "$MG" frames evaluate -c "$dir" -d "$JSB" --split test --json > "$dir/test.json"
+  touch "$dir/done"
+  echo "    $name: $(tail -1 "$dir/train.log")"
+done

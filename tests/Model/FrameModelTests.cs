@@ -1,0 +1,189 @@
+using System.Text;
+using System.Text.Json;
+using MathNet.Numerics.LinearAlgebra;
+using MusicGen.Kernels;
+using MusicGen.Kernels.Ops;
+using MusicGen.Model;
+using MusicGen.Model.Frames;
+using MusicGen.Tests.Corpus;
+using MusicGen.Tests.Kernels;
+using MusicGen.Tests.Reference;
+
+namespace MusicGen.Tests.Model;
+
+/// <summary>The frame model (JSB Chorales task): its composed backward against the double reference, its data, training and sampling.</summary>
+public class FrameModelTests
+{
+    /// <summary>A small frames file: pieces that walk up a chord shape, so a model can learn something in a few epochs.</summary>
+    internal static string MakeFramesFile(TempDir dir, int train = 12, int valid = 4, int test = 4)
+    {
+        int[][][] Pieces(int n, int offset) => Enumerable.Range(0, n).Select(p =>
+            Enumerable.Range(0, 6 + (p + offset) % 5).Select(f => new[] { 48 + (p + f) % 12, 60 + (p + 2 * f) % 12, 67 + (p + f) % 7 }).ToArray()).ToArray();
+        var json = JsonSerializer.Serialize(new Dictionary<string, int[][][]> { ["train"] = Pieces(train, 0), ["valid"] = Pieces(valid, 1), ["test"] = Pieces(test, 2) });
+        return dir.Write("frames.json", Encoding.UTF8.GetBytes(json));
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("ilgpu-cpu")]
+    public void Frame_model_gradients_match_the_reference_network(string device)
+    {
+        var cfg = new FrameConfig { Layers = 2, Hidden = 3, Dropout = 0.25f, InputDropout = 0.2f };
+        using var be = TestBackends.Create(device);
+        using var model = new FrameModel(be, cfg);
+        model.Initialize(5);
+        var r = new Rand(6);
+        foreach (var p in model.Parameters.Where(p => p.Name.StartsWith("norm.")))
+            be.CopyFromHost(r.Floats(p.Length, 0.5f).Select(v => (p.Name.EndsWith("weight") ? 1 : 0) + v).ToArray(), p.Value);
+        // Two pieces, 4 and 3 frames: 3 and 2 predictions; the batch pads the shorter one (StepQuantum rounds T up to 8).
+        int[][][] pieces = [[[60, 64, 67], [62, 65], [], [21, 108]], [[48], [50, 53, 57], [52]]];
+        var batch = FrameBatch.From(pieces);
+        Assert.Equal(5, batch.Frames);
+        Assert.Equal(8, batch.Steps);
+        int T = batch.Steps, B = batch.Size, K = FrameCorpus.Keys, H = cfg.Hidden;
+        const uint seed = 13, counter = 4;
+        model.Forward(B, T, batch.Inputs, batch.Targets, batch.Weights, training: true, seed, counter);
+        var (nll, frames) = model.Loss(B, T, batch.Frames);
+        model.Backward(B, T, seed, counter);
+
+        var P = model.Parameters.ToDictionary(p => p.Name, p => be.Download(p.Value));
+        var G = model.Parameters.ToDictionary(p => p.Name, p => be.Download(p.Grad));
+        RefLstm Lstm(int l, int input) => new()
+        {
+            Wih = Rand.Mat(P[$"lstm.weight_ih_l{l}"], 4 * H, input), Whh = Rand.Mat(P[$"lstm.weight_hh_l{l}"], 4 * H, H),
+            Bih = Rand.Vec(P[$"lstm.bias_ih_l{l}"]), Bhh = Rand.Vec(P[$"lstm.bias_hh_l{l}"]),
+        };
+        Matrix<double> Mask(int l, int t) => Matrix<double>.Build.Dense(B, H, (b, j) => Dropout.Scale(seed, counter * 64 + (uint)l, (uint)((t * B + b) * H + j), cfg.Dropout));
+        var net = new RefStack
+        {
+            Layers = [[Lstm(0, K)], [Lstm(1, H)]],
+            Gain = [Rand.Vec(P["norm.0.weight"]), Rand.Vec(P["norm.1.weight"])], Bias = [Rand.Vec(P["norm.0.bias"]), Rand.Vec(P["norm.1.bias"])],
+            Masks = [Enumerable.Range(0, T).Select(t => Mask(0, t)).ToArray(), Enumerable.Range(0, T).Select(t => Mask(1, t)).ToArray()],
+            Wp = Rand.Mat(P["head.weight"], K, H), Bp = Rand.Vec(P["head.bias"]),
+            Wr = Matrix<double>.Build.Dense(1, H), Br = Vector<double>.Build.Dense(1), Weights = new RefOps.LossWeights(1, 0, 0, 0),
+            EveryStep = true,
+            Bce = (Rand.Mat(batch.Targets, T * B, K), batch.Weights.Select(w => (double)w).ToArray(), 1.0 / batch.Frames),
+        };
+        // The input frames after input dropout (the same counter-based mask the op draws).
+        var dropped = batch.Inputs.Select((v, i) => v * Dropout.Scale(seed, counter * 64 + 63, (uint)i, cfg.InputDropout)).ToArray();
+        var x = Rand.Seq(dropped, T, B, K);
+        var g = net.Backward(x, []);
+
+        Assert.Equal(net.Loss(x, []), nll / frames, 4);
+        for (int l = 0; l < 2; l++)
+        {
+            Close.Matrix(G[$"lstm.weight_ih_l{l}"], g.Wih[l][0], $"dW_ih l{l}", atol: 1e-4);
+            Close.Matrix(G[$"lstm.weight_hh_l{l}"], g.Whh[l][0], $"dW_hh l{l}", atol: 1e-4);
+            Close.All(G[$"lstm.bias_ih_l{l}"], i => g.Bih[l][0][i], $"db_ih l{l}", atol: 1e-4);
+            Close.All(G[$"lstm.bias_hh_l{l}"], i => g.Bhh[l][0][i], $"db_hh l{l}", atol: 1e-4);
+            Close.All(G[$"norm.{l}.weight"], i => g.Gain[l][i], $"dgain {l}", atol: 1e-4);
+            Close.All(G[$"norm.{l}.bias"], i => g.Bias[l][i], $"dbias {l}", atol: 1e-4);
+        }
+        Close.Matrix(G["head.weight"], g.Wp, "dW head", atol: 1e-4);
+        Close.All(G["head.bias"], i => g.Bp[i], "db head", atol: 1e-4);
+        Assert.Equal(cfg.ParameterCount(), model.ParameterCount);
+    }
+
+    [Fact]
+    public void Evaluation_does_not_depend_on_how_pieces_are_batched()
+    {
+        using var dir = new TempDir();
+        var corpus = FrameCorpus.Load(MakeFramesFile(dir));
+        using var be = new MusicGen.Kernels.Backends.ManagedBackend(1);
+        using var model = new FrameModel(be, new FrameConfig { Hidden = 16 });
+        model.Initialize(2);
+        var test = corpus.Split("test");
+        var (all, frames, pieces) = FrameTrainer.Evaluate(model, test);
+        var (one, frames1, _) = FrameTrainer.Evaluate(model, test, batchSize: 1);
+        Assert.Equal(test.Sum(p => p.Length - 1), frames);
+        Assert.Equal(frames, frames1);
+        Assert.Equal(4, pieces);
+        Assert.Equal(all, one, 4);
+        // An untrained model near the base-rate start: about 88 keys x H(4/88) plus the 3 keys' surprise, well above 10 nats.
+        Assert.InRange(all, 10, 30);
+    }
+
+    [Fact]
+    public void Training_learns_resumes_exactly_and_samples()
+    {
+        using var dir = new TempDir();
+        var corpus = FrameCorpus.Load(MakeFramesFile(dir));
+        var cfg = new FrameConfig { Layers = 1, Hidden = 16, Dropout = 0.1f };
+        var options = new FrameTrainOptions { Epochs = 4, BatchSize = 4, LearningRate = 1e-2f, Transpose = 2, Patience = 0 };
+        using var be = new MusicGen.Kernels.Backends.ManagedBackend(1);
+        var whole = new FrameTrainer(be, corpus, dir["whole"]).Train(cfg, options);
+        Assert.True(whole.Finished);
+        // The same run stopped after epoch 2 (as Ctrl-C does), then resumed: the learning-rate schedule, shuffles,
+        // transpositions and dropout masks carry on exactly.
+        using var stop = new CancellationTokenSource();
+        var halfway = new FrameTrainer(be, corpus, dir["split"]) { OnEpoch = r => { if (r.Epoch == 2) stop.Cancel(); } }.Train(cfg, options, stop.Token);
+        Assert.Equal(2, halfway.Epoch);
+        Assert.False(halfway.Finished);
+        var resumed = new FrameTrainer(be, corpus, dir["split"]).Resume();
+        Assert.Equal(whole, resumed);
+        var a = SafeTensors.Load(Path.Combine(dir["whole"], FrameTrainer.Last)).Tensors;
+        var b = SafeTensors.Load(Path.Combine(dir["split"], FrameTrainer.Last)).Tensors;
+        foreach (var (name, t) in a) Assert.Equal(t.Data, b[name].Data); // bit for bit, Adam moments included
+
+        var epochs = File.ReadAllLines(Path.Combine(dir["whole"], FrameTrainer.Metrics)).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("ValidationNll").GetDouble()).ToArray();
+        Assert.Equal(4, epochs.Length);
+        Assert.True(epochs[^1] < epochs[0] - 1, $"validation NLL should fall: {string.Join(", ", epochs)}");
+
+        var (model, _) = FrameTrainer.Load(dir["whole"], be);
+        using (model)
+        {
+            var s1 = FrameGenerator.Sample(model, [[60, 64, 67]], frames: 10, count: 3, temperature: 1f, seed: 7);
+            var s2 = FrameGenerator.Sample(model, [[60, 64, 67]], frames: 10, count: 3, temperature: 1f, seed: 7);
+            Assert.Equal(3, s1.Count);
+            Assert.All(s1, p => Assert.Equal(11, p.Length));
+            Assert.Equal(s1.SelectMany(p => p.SelectMany(f => f)), s2.SelectMany(p => p.SelectMany(f => f)));
+            Assert.All(s1.SelectMany(p => p.SelectMany(f => f)), k => Assert.InRange(k, 21, 108));
+            Assert.InRange(s1.Average(p => p.Skip(1).Average(f => f.Length)), 0.5, 12); // a texture of a few keys, not silence or noise
+        }
+        Assert.Throws<ArgumentException>(() => new FrameTrainer(be, corpus, dir["whole"]).Train(cfg, options)); // never overwrites a run
+    }
+
+    [Fact]
+    public void Held_keys_become_one_note_and_repeated_ones_do_not_merge_across_a_gap()
+    {
+        var notes = FrameGenerator.ToNotes([[60, 64], [60], [], [60]], frameSeconds: 0.5);
+        Assert.Equal(3, notes.Count);
+        Assert.Contains(notes, n => n.Pitch == 60 && n.Start == 0 && n.End == 1.0);
+        Assert.Contains(notes, n => n.Pitch == 64 && n.Start == 0 && n.End == 0.5);
+        Assert.Contains(notes, n => n.Pitch == 60 && n.Start == 1.5 && n.End == 2.0);
+    }
+
+    [Theory]
+    [InlineData("[1,2]", "object of splits")]
+    [InlineData("{\"valid\": []}", "no \"train\" split")]
+    [InlineData("{\"train\": [[[60], [200]]]}", "not a piano pitch")]
+    [InlineData("{\"train\": [[[60]]]}", "at least 2")]
+    [InlineData("{\"train\": [[[60], 5]]}", "not a list of pitches")]
+    [InlineData("{\"train\": [[[60], [60.5]]]}", "not a piano pitch")]
+    [InlineData("not json", "is not JSON")]
+    public void Malformed_frames_files_are_refused_with_a_reason(string json, string reason)
+    {
+        using var dir = new TempDir();
+        var path = dir.Write("bad.json", Encoding.UTF8.GetBytes(json));
+        Assert.Contains(reason, Assert.Throws<InvalidDataException>(() => FrameCorpus.Load(path)).Message);
+    }
+
+    [Fact]
+    public void Transposition_keeps_every_piece_on_the_keyboard()
+    {
+        Assert.Equal((-3, 5), FrameCorpus.TranspositionRange([[24, 60], [103]], 6)); // 24-3 = 21 (A0), 103+5 = 108 (C8)
+        Assert.Equal((-6, 6), FrameCorpus.TranspositionRange([[60], []], 6));
+    }
+
+    [SharedDataFact]
+    public void Jsb_chorales_load_with_the_published_split()
+    {
+        var corpus = FrameCorpus.Load(SharedData.JsbChorales);
+        Assert.Equal(229, corpus.Split("train").Length);
+        Assert.Equal(76, corpus.Split("valid").Length);
+        Assert.Equal(77, corpus.Split("test").Length);
+        // The benchmark predicts every frame but each piece's first: 4,725 test frames of 77 chorales -> 4,648 predictions.
+        Assert.Equal(4725, corpus.Split("test").Sum(p => p.Length));
+        Assert.Equal(4648, corpus.Split("test").Sum(p => p.Length - 1));
+    }
+}
