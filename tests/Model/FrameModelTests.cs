@@ -109,7 +109,7 @@ public class FrameModelTests
         using var dir = new TempDir();
         var corpus = FrameCorpus.Load(MakeFramesFile(dir));
         var cfg = new FrameConfig { Layers = 1, Hidden = 16, Dropout = 0.1f };
-        var options = new FrameTrainOptions { Epochs = 4, BatchSize = 4, LearningRate = 1e-2f, Transpose = 2, Patience = 0 };
+        var options = new FrameTrainOptions { Epochs = 4, BatchSize = 4, LearningRate = 1e-2f, Transpose = 2, Patience = 0, AverageDecay = 0.8f };
         using var be = new MusicGen.Kernels.Backends.ManagedBackend(1);
         var whole = new FrameTrainer(be, corpus, dir["whole"]).Train(cfg, options);
         Assert.True(whole.Finished);
@@ -123,7 +123,9 @@ public class FrameModelTests
         Assert.Equal(whole, resumed);
         var a = SafeTensors.Load(Path.Combine(dir["whole"], FrameTrainer.Last)).Tensors;
         var b = SafeTensors.Load(Path.Combine(dir["split"], FrameTrainer.Last)).Tensors;
-        foreach (var (name, t) in a) Assert.Equal(t.Data, b[name].Data); // bit for bit, Adam moments included
+        foreach (var (name, t) in a) Assert.Equal(t.Data, b[name].Data); // bit for bit, Adam moments and weight averages included
+        Assert.Contains(a.Keys, k => k.StartsWith("average."));
+        Assert.DoesNotContain(SafeTensors.Load(Path.Combine(dir["whole"], FrameTrainer.Best)).Tensors.Keys, k => k.StartsWith("average.") || k.StartsWith("adam."));
 
         var epochs = File.ReadAllLines(Path.Combine(dir["whole"], FrameTrainer.Metrics)).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("ValidationNll").GetDouble()).ToArray();
         Assert.Equal(4, epochs.Length);
@@ -141,6 +143,27 @@ public class FrameModelTests
             Assert.InRange(s1.Average(p => p.Skip(1).Average(f => f.Length)), 0.5, 12); // a texture of a few keys, not silence or noise
         }
         Assert.Throws<ArgumentException>(() => new FrameTrainer(be, corpus, dir["whole"]).Train(cfg, options)); // never overwrites a run
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("ilgpu-cpu")]
+    public void Weight_averaging_is_an_exponential_moving_average_and_swaps_back(string device)
+    {
+        using var be = TestBackends.Create(device);
+        using var model = new FrameModel(be, new FrameConfig { Layers = 1, Hidden = 2 });
+        model.Initialize(1);
+        var p = model.Parameters[0];
+        var before = be.Download(p.Value);
+        model.StartAverage();
+        var after = before.Select(v => v + 1f).ToArray();
+        be.CopyFromHost(after, p.Value);
+        model.UpdateAverage(0.75f);
+        Close.All(be.Download(model.Averages![0]), i => 0.75 * before[i] + 0.25 * after[i], "average");
+        model.SwapAverage();
+        Close.All(be.Download(p.Value), i => 0.75 * before[i] + 0.25 * after[i], "weights while swapped");
+        model.SwapAverage();
+        Assert.Equal(after, be.Download(p.Value));
     }
 
     [Fact]

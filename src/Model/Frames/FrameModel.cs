@@ -250,6 +250,47 @@ public sealed class FrameModel : IDisposable
         }
     }
 
+    // ------------------------------------------------------------------ weight averaging
+
+    Tensor[]? _average;
+    Tensor? _swap;
+
+    /// <summary>The running averages of the parameters (same order as <see cref="Parameters"/>), once <see cref="StartAverage"/> has run; else null.</summary>
+    public IReadOnlyList<Tensor>? Averages => _average;
+
+    /// <summary>Starts an exponential moving average of the weights at their current values (Polyak averaging).</summary>
+    public void StartAverage()
+    {
+        if (_average is not null) return;
+        _average = Parameters.Select(p => Backend.Allocate(p.Shape)).ToArray();
+        _swap = Backend.Allocate(Parameters.Max(p => p.Length));
+        for (int i = 0; i < _average.Length; i++) Elementwise.Copy(Backend, Parameters[i].Value, 0, _average[i], 0, Parameters[i].Length);
+    }
+
+    /// <summary>After an optimizer step: average = decay * average + (1 - decay) * weights, as two axpys (average += -(1-decay) average; += (1-decay) weights).</summary>
+    public void UpdateAverage(float decay)
+    {
+        if (_average is null) throw new InvalidOperationException("StartAverage first");
+        for (int i = 0; i < _average.Length; i++)
+        {
+            Glue.Axpy(Backend, -(1 - decay), _average[i], 0, _average[i], 0, Parameters[i].Length);
+            Glue.Axpy(Backend, 1 - decay, Parameters[i].Value, 0, _average[i], 0, Parameters[i].Length);
+        }
+    }
+
+    /// <summary>Exchanges the weights and their averages (call again to swap back): validation and best.safetensors use the averaged weights.</summary>
+    public void SwapAverage()
+    {
+        if (_average is null || _swap is null) throw new InvalidOperationException("StartAverage first");
+        for (int i = 0; i < _average.Length; i++)
+        {
+            int n = Parameters[i].Length;
+            Elementwise.Copy(Backend, Parameters[i].Value, 0, _swap, 0, n);
+            Elementwise.Copy(Backend, _average[i], 0, Parameters[i].Value, 0, n);
+            Elementwise.Copy(Backend, _swap, 0, _average[i], 0, n);
+        }
+    }
+
     /// <summary>One Adam step on every parameter, clipping the global gradient norm as <paramref name="adam"/> says.</summary>
     public void OptimizerStep(AdamConfig adam, int step)
     {
@@ -262,6 +303,8 @@ public sealed class FrameModel : IDisposable
     {
         foreach (var b in _buffers.Values) b.Dispose();
         foreach (var p in Parameters) p.Dispose();
+        foreach (var a in _average ?? []) a.Dispose();
+        _swap?.Dispose();
         _norm2.Dispose();
         _partials.Dispose();
     }

@@ -22,6 +22,11 @@ public sealed record FrameTrainOptions
     /// <summary>Stop when the validation NLL has not improved for this many epochs (0: never).</summary>
     public int Patience { get; init; } = 20;
     public ulong Seed { get; init; } = 1;
+    /// <summary>
+    /// Polyak averaging (an exponential moving average of the weights): after every step
+    /// average = decay * average + (1 - decay) * weights; validation and best.safetensors use the average (0: off).
+    /// </summary>
+    public float AverageDecay { get; init; }
 
     public void Validate()
     {
@@ -31,6 +36,7 @@ public sealed record FrameTrainOptions
         if (!(MinLearningRateFraction is >= 0 and <= 1)) throw new ArgumentException($"minimum learning-rate fraction {MinLearningRateFraction} outside [0, 1]");
         if (Transpose is < 0 or > 24) throw new ArgumentException($"transpose {Transpose} outside 0..24");
         if (Patience < 0) throw new ArgumentException($"patience must be 0 (never stop early) or more (got {Patience})");
+        if (!(AverageDecay is >= 0 and < 1)) throw new ArgumentException($"average decay {AverageDecay} outside [0, 1)");
     }
 
     /// <summary>The learning rate at optimizer step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>.</summary>
@@ -101,6 +107,7 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
         int batchesPerEpoch = (train.Length + o.BatchSize - 1) / o.BatchSize, totalSteps = o.Epochs * batchesPerEpoch;
         var adam = new AdamConfig(o.LearningRate, WeightDecay: o.WeightDecay, MaxGradNorm: o.MaxGradNorm);
         uint seed = (uint)(o.Seed ^ (o.Seed >> 32));
+        if (o.AverageDecay > 0) model.StartAverage(); // a resumed run has loaded its average already
         while (state.Epoch < o.Epochs && !cancel.IsCancellationRequested)
         {
             var clock = Stopwatch.StartNew();
@@ -122,8 +129,10 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
                 model.Backward(batch.Size, batch.Steps, seed, (uint)step);
                 lr = o.LearningRateAt(step, totalSteps);
                 model.OptimizerStep(adam with { LearningRate = lr }, step + 1);
+                if (o.AverageDecay > 0) model.UpdateAverage(o.AverageDecay);
                 step++;
             }
+            if (o.AverageDecay > 0) model.SwapAverage(); // validate (and keep as best) the averaged weights
             double validNll = valid is null ? nll / frames : Evaluate(model, valid).Nll;
             bool improved = validNll < state.BestValidationNll;
             state = new FrameTrainState(epoch + 1, step, Math.Min(validNll, state.BestValidationNll), improved ? epoch : state.BestEpoch,
@@ -131,6 +140,7 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
             bool stop = o.Patience > 0 && state.EpochsWithoutImprovement >= o.Patience;
             if (stop || state.Epoch >= o.Epochs) state = state with { Finished = true };
             if (improved) Save(Path.Combine(runDir, Best), model, o, state, withOptimizer: false, new() { ["valid_nll"] = validNll.ToString("R", CultureInfo.InvariantCulture), ["epoch"] = (epoch + 1).ToString(CultureInfo.InvariantCulture) });
+            if (o.AverageDecay > 0) model.SwapAverage();
             Save(Path.Combine(runDir, Last), model, o, state, withOptimizer: true, []);
             var report = new FrameEpochReport(epoch + 1, o.Epochs, step, nll / frames, validNll, lr, clock.Elapsed.TotalSeconds, improved);
             File.AppendAllText(Path.Combine(runDir, Metrics), JsonSerializer.Serialize(report, StateJson) + "\n");
@@ -194,7 +204,11 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
     {
         var tensors = model.Parameters.Select(p => (p.Name, p.Shape, model.Backend.Download(p.Value))).ToList();
         if (withOptimizer)
+        {
             foreach (var p in model.Parameters) { tensors.Add(($"adam.m.{p.Name}", p.Shape, model.Backend.Download(p.M))); tensors.Add(($"adam.v.{p.Name}", p.Shape, model.Backend.Download(p.V))); }
+            if (model.Averages is { } avg)
+                for (int i = 0; i < avg.Count; i++) tensors.Add(($"average.{model.Parameters[i].Name}", model.Parameters[i].Shape, model.Backend.Download(avg[i])));
+        }
         var meta = new Dictionary<string, string>(extra)
         {
             ["format"] = Format,
@@ -237,6 +251,11 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
                 if (!withOptimizer) continue;
                 backend.CopyFromHost(Tensor(file, $"adam.m.{p.Name}", p, path), p.M);
                 backend.CopyFromHost(Tensor(file, $"adam.v.{p.Name}", p, path), p.V);
+            }
+            if (withOptimizer && file.Tensors.ContainsKey($"average.{model.Parameters[0].Name}"))
+            {
+                model.StartAverage();
+                for (int i = 0; i < model.Parameters.Count; i++) backend.CopyFromHost(Tensor(file, $"average.{model.Parameters[i].Name}", model.Parameters[i], path), model.Averages![i]);
             }
         }
         catch { model.Dispose(); throw; }
