@@ -20,6 +20,7 @@ while [ $# -ge 2 ]; do
   # shellcheck disable=SC2086
   "$MG" frames train --data "$JSB" --out "$dir" $args > "$dir.train.log" 2>&1 || { echo "FAILED $name (see $dir.train.log)"; continue; }
   echo "$(( $(date +%s) - t0 ))" > "$dir/wall_s"
+  echo "$args" > "$dir/args"
   mv "$dir.train.log" "$dir/train.log"
   "$MG" frames evaluate -c "$dir" -d "$JSB" --split valid --json > "$dir/valid.json"
   "$MG" frames evaluate -c "$dir" -d "$JSB" --split test --json > "$dir/test.json"

@@ -62,6 +62,30 @@ public class OpsConformanceTests
         Assert.Throws<ArgumentOutOfRangeException>(() => Dropout.Forward(be, tx, ty, n, 1f, 1, 1));
     }
 
+    [Theory, MemberData(nameof(Backends))]
+    public void Dropout_on_a_shard_of_the_batch_draws_the_whole_batchs_mask_for_those_rows(string device)
+    {
+        // A batch [T=3, B=5, D=4] dropped whole, and rows 2..3 of it dropped as a data-parallel rank holds them ([3, 2, 4]).
+        using var be = TestBackends.Create(device);
+        const int T = 3, B = 5, D = 4, first = 2, rows = 2;
+        const float p = 0.4f;
+        var x = new Rand(9).Floats(T * B * D);
+        using var whole = be.Upload(x, T * B * D); using var wholeOut = be.Allocate(T * B * D);
+        Dropout.Forward(be, whole, wholeOut, T * B * D, p, 5, 6);
+        var expected = be.Download(wholeOut);
+        var local = new float[T * rows * D];
+        for (int t = 0; t < T; t++) Array.Copy(x, (t * B + first) * D, local, t * rows * D, rows * D);
+        using var shard = be.Upload(local, T * rows * D); using var shardOut = be.Allocate(T * rows * D); using var grad = be.Allocate(T * rows * D);
+        var layout = DropoutShard.Rows(first, rows, B, D);
+        Dropout.Forward(be, shard, shardOut, T * rows * D, p, 5, 6, layout);
+        Dropout.Backward(be, shard, grad, T * rows * D, p, 5, 6, layout);
+        var got = be.Download(shardOut);
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < rows * D; k++) Assert.Equal(expected[(t * B + first) * D + k], got[t * rows * D + k]);
+        Assert.Equal(got, be.Download(grad)); // backward (+= into zeros) applies the same mask
+        Assert.Equal(DropoutShard.Whole, DropoutShard.Rows(0, B, B, D));
+    }
+
     [Theory]
     [InlineData("cpu", 64, 2, false)]
     [InlineData("cpu", 64, 3, true)]

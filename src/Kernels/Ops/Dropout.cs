@@ -9,7 +9,26 @@ namespace MusicGen.Kernels.Ops;
 /// when hash(seed, counter, i) / 2^32 >= p, and kept values are scaled by 1/(1-p), so inference needs
 /// no rescaling (p = 0, or simply not calling it, is the no-op). The mask is never stored: backward
 /// recomputes it from the same (seed, counter), and every backend draws the same mask.
+/// A data-parallel rank holding rows b0 .. b0+Bl-1 of a global batch of Bg rows (time-major [T, B, D]) passes a
+/// <see cref="DropoutShard"/>, so its element i draws the mask of the element it is in the whole batch: every rank's
+/// masks are the single-process run's masks.
 /// </summary>
+/// <param name="LocalBlock">Elements per time step here (Bl * D).</param>
+/// <param name="GlobalBlock">Elements per time step in the whole batch (Bg * D).</param>
+/// <param name="Offset">Where this shard's rows start within a time step of the whole batch (b0 * D).</param>
+public readonly record struct DropoutShard(int LocalBlock, int GlobalBlock, int Offset)
+{
+    /// <summary>Not a shard: element i is element i.</summary>
+    public static DropoutShard Whole => new(int.MaxValue, 0, 0);
+
+    /// <summary>The rows [first, first + rows) of a time-major batch of <paramref name="globalRows"/> rows per step, each of <paramref name="width"/> elements.</summary>
+    public static DropoutShard Rows(int first, int rows, int globalRows, int width) =>
+        first == 0 && rows == globalRows ? Whole : new(rows * width, globalRows * width, first * width);
+
+    /// <summary>The index in the whole batch of local element <paramref name="i"/>.</summary>
+    public uint Index(int i) => (uint)((long)(i / LocalBlock) * GlobalBlock + Offset + i % LocalBlock);
+}
+
 public static class Dropout
 {
     /// <summary>A 32-bit mix of (seed, counter, index): three rounds of a murmur-style finaliser.</summary>
@@ -26,18 +45,18 @@ public static class Dropout
     public static float Scale(uint seed, uint counter, uint index, float p) =>
         Hash(seed, counter, index) * (1f / 4294967296f) >= p ? 1f / (1f - p) : 0f;
 
-    /// <summary>x[N] -> y[N] = x * scale(i). y may be x.</summary>
-    public static void Forward(Backend backend, Tensor x, Tensor y, int n, float p, uint seed, uint counter)
+    /// <summary>x[N] -> y[N] = x * scale(shard index of i). y may be x.</summary>
+    public static void Forward(Backend backend, Tensor x, Tensor y, int n, float p, uint seed, uint counter, DropoutShard? shard = null)
     {
         Check(x, y, n, p);
-        Run(backend, "dropout.forward", x, y, n, p, seed, counter, accumulate: false);
+        Run(backend, "dropout.forward", x, y, n, p, seed, counter, shard ?? DropoutShard.Whole, accumulate: false);
     }
 
-    /// <summary>dy[N] -> dx[N] += dy * scale(i), the same mask as forward.</summary>
-    public static void Backward(Backend backend, Tensor dy, Tensor dx, int n, float p, uint seed, uint counter)
+    /// <summary>dy[N] -> dx[N] += dy * scale(shard index of i), the same mask as forward.</summary>
+    public static void Backward(Backend backend, Tensor dy, Tensor dx, int n, float p, uint seed, uint counter, DropoutShard? shard = null)
     {
         Check(dy, dx, n, p);
-        Run(backend, "dropout.backward", dy, dx, n, p, seed, counter, accumulate: true);
+        Run(backend, "dropout.backward", dy, dx, n, p, seed, counter, shard ?? DropoutShard.Whole, accumulate: true);
     }
 
     static void Check(Tensor a, Tensor b, int n, float p)
@@ -47,7 +66,7 @@ public static class Dropout
         Backend.Check(b, 0, n, "output");
     }
 
-    static void Run(Backend backend, string key, Tensor src, Tensor dst, int n, float p, uint seed, uint counter, bool accumulate)
+    static void Run(Backend backend, string key, Tensor src, Tensor dst, int n, float p, uint seed, uint counter, DropoutShard shard, bool accumulate)
     {
         if (backend is ManagedBackend cpu)
         {
@@ -58,20 +77,20 @@ public static class Dropout
                 int end = Math.Min(n, (c + 1) * chunk);
                 for (int i = c * chunk; i < end; i++)
                 {
-                    float v = s[i] * Scale(seed, counter, (uint)i, p);
+                    float v = s[i] * Scale(seed, counter, shard.Index(i), p);
                     d[i] = accumulate ? d[i] + v : v;
                 }
             });
             return;
         }
-        var kernel = ((IlgpuBackend)backend).Kernel(key, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, uint, uint, int>(Kernel));
-        kernel(n, IlgpuBackend.Of(src).Slice(0, n), IlgpuBackend.Of(dst).Slice(0, n), p, seed, counter, accumulate ? 1 : 0);
+        var kernel = ((IlgpuBackend)backend).Kernel(key, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, uint, uint, DropoutShard, int>(Kernel));
+        kernel(n, IlgpuBackend.Of(src).Slice(0, n), IlgpuBackend.Of(dst).Slice(0, n), p, seed, counter, shard, accumulate ? 1 : 0);
     }
 
-    // src[N] -> dst[N] (= or +=) src * scale(i); one thread per element.
-    static void Kernel(Index1D i, ArrayView<float> src, ArrayView<float> dst, float p, uint seed, uint counter, int accumulate)
+    // src[N] -> dst[N] (= or +=) src * scale(shard index of i); one thread per element.
+    static void Kernel(Index1D i, ArrayView<float> src, ArrayView<float> dst, float p, uint seed, uint counter, DropoutShard shard, int accumulate)
     {
-        float v = src[i] * Scale(seed, counter, (uint)i.X, p);
+        float v = src[i] * Scale(seed, counter, shard.Index(i.X), p);
         dst[i] = accumulate != 0 ? dst[i] + v : v;
     }
 }
