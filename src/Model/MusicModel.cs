@@ -179,6 +179,11 @@ public sealed class MusicModel : IDisposable
         public bool Partial;
         /// <summary>StepFirst: the logits already hold the offsets of the targets' step bins (added once per forward, by the loss).</summary>
         public bool Conditioned;
+        /// <summary>What the last forward did that backward must repeat: whether dropout ran, its seed and call counter, and which rows of
+        /// the whole batch these are (data-parallel training). Backward reads these; it takes no dropout arguments of its own.</summary>
+        public bool Training;
+        public uint DropoutSeed, DropoutCounter;
+        public BatchShard? Shard;
         /// <summary>Last/DLast: the top layer's last step [B,D] (what the heads read without EveryStep). Logits..RowLoss: [HeadRows, ...]
         /// (Logits, DLogits: [HeadRows, ClassCount]; Reg, DReg: used by regression heads only).</summary>
         public Tensor X, DX, Zero, Last, DLast, Logits, Reg, Targets, DLogits, DReg, RowLoss;
@@ -223,7 +228,8 @@ public sealed class MusicModel : IDisposable
     /// training: dropout on (its mask is drawn from (seed, dropoutCounter)). Leaves logits and regression outputs on the device.
     /// </summary>
     /// <param name="state">Unidirectional models only: the initial (h, c) of every layer, replaced by the final ones afterwards.</param>
-    public void Forward(Batch batch, bool training, uint seed = 0, uint dropoutCounter = 0, RecurrentState? state = null)
+    /// <param name="shard">Data-parallel training: which rows of the whole batch this batch is, so dropout draws the whole batch's masks for them.</param>
+    public void Forward(Batch batch, bool training, uint seed = 0, uint dropoutCounter = 0, RecurrentState? state = null, BatchShard? shard = null)
     {
         var c = Config;
         if (state is not null && c.Bidirectional) throw new ArgumentException("a bidirectional model cannot carry its state forward");
@@ -231,6 +237,8 @@ public sealed class MusicModel : IDisposable
         int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B;
         Upload(batch, s);
         s.Conditioned = false;
+        (s.Training, s.DropoutSeed, s.DropoutCounter, s.Shard) = (training, seed, dropoutCounter, shard);
+        var dropoutRows = shard is { } sh ? DropoutShard.Rows(sh.First, B, sh.Total, D) : DropoutShard.Whole;
 
         Tensor input = s.X;
         if (c.Input == "embedding")
@@ -259,7 +267,7 @@ public sealed class MusicModel : IDisposable
             Tensor h = s.Ws[l][0].H;
             if (c.Bidirectional) { Glue.ConcatForward(Backend, s.Ws[l][0].H, s.Ws[l][1].H, s.Cat[l], rows, c.Hidden, c.Hidden); h = s.Cat[l]; }
             if (c.LayerNorm) { LayerNorm.Forward(Backend, rows, D, h, _gain[l]!.Value, _bias[l]!.Value, s.Normed[l], s.Mean[l], s.Rstd[l]); h = s.Normed[l]; }
-            if (training && c.Dropout > 0) { Dropout.Forward(Backend, h, s.Out[l], rows * D, c.Dropout, seed, dropoutCounter * 64 + (uint)l); h = s.Out[l]; }
+            if (training && c.Dropout > 0) { Dropout.Forward(Backend, h, s.Out[l], rows * D, c.Dropout, seed, DropoutCall(dropoutCounter, l), dropoutRows); h = s.Out[l]; }
             s.Top[l] = h; // the layer's output: whichever stage wrote last
             input = h;
         }
@@ -329,15 +337,21 @@ public sealed class MusicModel : IDisposable
 
     // ------------------------------------------------------------------ loss and backward
 
+    /// <summary>The dropout call counter of layer l in the forward numbered <paramref name="counter"/> (the training step): one formula for forward and backward.</summary>
+    static uint DropoutCall(uint counter, int layer) => counter * 64 + (uint)layer;
+
     /// <summary>
     /// Loss of the last forward against the batch's targets, and the gradient of every parameter (overwritten).
-    /// Returns the per-head mean losses [pitch, step, duration(, velocity)].
+    /// Dropout repeats exactly what that forward recorded (on or off, seed, counter, shard). Returns the per-head mean
+    /// losses [pitch, step, duration(, velocity)].
     /// </summary>
-    public float[] Backward(Batch batch, uint seed = 0, uint dropoutCounter = 0, bool training = true)
+    public float[] Backward(Batch batch)
     {
         var c = Config;
         var s = Buffers(batch.Size, batch.Steps);
         if (s.Partial) throw new InvalidOperationException("backward needs a forward with training: true (an inference forward skips work backward needs)");
+        bool training = s.Training;
+        var dropoutRows = s.Shard is { } sh ? DropoutShard.Rows(sh.First, batch.Size, sh.Total, c.LayerOutput) : DropoutShard.Whole;
         int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B, R = c.RegressionHeads, n = c.HeadRows(B, T), K = c.ClassCount;
         foreach (var p in Parameters) Elementwise.Fill(Backend, p.Grad, 0f);
 
@@ -372,7 +386,7 @@ public sealed class MusicModel : IDisposable
             if (training && c.Dropout > 0)
             {
                 Elementwise.Fill(Backend, s.DNormed[l], 0f);
-                Dropout.Backward(Backend, dh, s.DNormed[l], rows * D, c.Dropout, seed, dropoutCounter * 64 + (uint)l);
+                Dropout.Backward(Backend, dh, s.DNormed[l], rows * D, c.Dropout, s.DropoutSeed, DropoutCall(s.DropoutCounter, l), dropoutRows);
                 dh = s.DNormed[l];
             }
             if (c.LayerNorm)
@@ -449,6 +463,9 @@ public sealed class MusicModel : IDisposable
         _partials.Dispose();
     }
 }
+
+/// <summary>Rows <paramref name="First"/> .. First + (the batch's size) - 1 of a whole batch of <paramref name="Total"/> rows: what one data-parallel rank holds.</summary>
+public readonly record struct BatchShard(int First, int Total);
 
 /// <summary>A tiny, fully specified PRNG (SplitMix64), so initialisation and shuffles never depend on the runtime's Random.</summary>
 public struct SplitMix(ulong seed)

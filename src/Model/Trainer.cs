@@ -66,6 +66,9 @@ public sealed record EpochReport(int Epoch, int Step, double TrainLoss, double V
 /// <summary>Why training stopped.</summary>
 public enum TrainOutcome { Completed, EarlyStopped, Interrupted }
 
+/// <summary>Data-parallel ranks disagree (different arguments or data, or weights that drifted apart): no rank may go on.</summary>
+public sealed class DataParallelMismatchException(string message) : Exception(message);
+
 /// <summary>Training diverged: the message names the step. The last good checkpoint is left as it was.</summary>
 public sealed class TrainingDivergedException(string message) : Exception(message);
 
@@ -93,6 +96,15 @@ public sealed class Trainer
         _fingerprint = Fingerprint(corpus);
     }
 
+    /// <summary>
+    /// Data-parallel training (null: one process). Every rank runs this same trainer on its shard of each global batch
+    /// (<see cref="Shards"/>); one all-reduce per step sums the shards' gradients, weighted so the result is the
+    /// gradient of the mean over the whole batch; every rank then takes the same Adam step. Rank 0 alone writes
+    /// checkpoints and metrics and reports progress. See docs/SCALE.md.
+    /// </summary>
+    public IDataParallel? Parallel { get; init; }
+    bool Root => Parallel is null || Parallel.Rank == 0;
+
     public Action<TrainProgress>? OnStep { get; init; }
     public Action<EpochReport>? OnEpoch { get; init; }
     public Action<string>? OnMessage { get; init; }
@@ -111,8 +123,7 @@ public sealed class Trainer
     {
         options.Validate();
         if (File.Exists(Path.Combine(_runDir, Last))) throw new ArgumentException($"'{_runDir}' already holds a run; use --resume {_runDir} to continue it or choose another --out");
-        Directory.CreateDirectory(_runDir);
-        File.Delete(Path.Combine(_runDir, Metrics));
+        if (Root) { Directory.CreateDirectory(_runDir); File.Delete(Path.Combine(_runDir, Metrics)); }
         using var model = new MusicModel(_backend, config);
         model.Initialize(options.Seed);
         return Run(model, options, new TrainingState(0, 0, 0, double.PositiveInfinity, 0), cancel);
@@ -140,9 +151,12 @@ public sealed class Trainer
             if (epochs is int e) options = options with { Epochs = e };
             options.Validate();
             var state = JsonSerializer.Deserialize<TrainingState>(meta["state"], StateJson) ?? throw new InvalidDataException("checkpoint has no training state");
-            TruncateMetrics(state);
-            if (Midi.AtomicFile.DeleteOrphans(_runDir) is int orphans and > 0) OnMessage?.Invoke($"removed {orphans} half-written temp file(s) left by an interrupted run");
-            OnMessage?.Invoke($"resuming at epoch {state.Epoch + 1}, batch {state.Batch}, step {state.Step}");
+            if (Root)
+            {
+                TruncateMetrics(state);
+                if (Midi.AtomicFile.DeleteOrphans(_runDir) is int orphans and > 0) OnMessage?.Invoke($"removed {orphans} half-written temp file(s) left by an interrupted run");
+                OnMessage?.Invoke($"resuming at epoch {state.Epoch + 1}, batch {state.Batch}, step {state.Step}");
+            }
             return Run(model, options, state with { Finished = false }, cancel);
         }
     }
@@ -156,17 +170,29 @@ public sealed class Trainer
         var trainScored = o.TrainEvaluation && valid.Count > 0
             ? new Windows(_corpus, Split.Train, c, o.TrainFraction, Math.Max(1, train.Count / valid.Count)) : null;
         if (train.Count < o.BatchSize) throw new ArgumentException($"the training split has {train.Count} windows of {c.SeqLen + 1} notes, fewer than one batch of {o.BatchSize}");
-        if (valid.Count == 0) OnMessage?.Invoke("warning: no validation windows; early stopping is off and 'best' follows the training loss");
+        if (valid.Count == 0 && Root) OnMessage?.Invoke("warning: no validation windows; early stopping is off and 'best' follows the training loss");
         var bigram = new Bigram(_corpus, Split.Train).Evaluate(valid, c.SeqLen);
 
         int[] strided(int epoch) => train.Shuffled(o.Seed, epoch).Where((_, i) => i % o.Stride == 0).ToArray();
         int batchesPerEpoch = (train.Count + o.Stride - 1) / o.Stride / o.BatchSize;
         int totalSteps = batchesPerEpoch * o.Epochs;
-        var batch = new Batch(c, o.BatchSize);
+        // Data parallel: this rank's rows of each global batch, the weight of its gradient in the sum over ranks, and one
+        // buffer for everything a step exchanges: every gradient (flat, parameter after parameter), the head losses, and a
+        // stop flag (so a Ctrl-C on any rank stops every rank at the same step).
+        var (shardFirst, shardRows) = Parallel is null ? (0, o.BatchSize) : Shards.Of(o.BatchSize, Parallel.Rank, Parallel.Size);
+        if (shardRows == 0) throw new ArgumentException($"a batch of {o.BatchSize} over {Parallel!.Size} ranks leaves rank {Parallel.Rank} no window; use --batch of at least {Parallel.Size}");
+        float[]? exchange = null;
+        if (Parallel is not null)
+        {
+            exchange = new float[model.Parameters.Sum(p => p.Length) + 1 + c.RegressionHeads + 1];
+            CheckRanksAgree(model, o, state);
+        }
+        var batch = new Batch(c, shardRows);
         var adamBase = new AdamConfig(o.LearningRate, WeightDecay: o.WeightDecay, Decoupled: true, MaxGradNorm: o.MaxGradNorm);
         uint seed32 = (uint)(o.Seed ^ (o.Seed >> 32));
 
         var sinceSave = Stopwatch.StartNew();
+        bool stopAll = false;
         for (int epoch = state.Epoch; epoch < o.Epochs; epoch++)
         {
             var order = strided(epoch);
@@ -179,9 +205,10 @@ public sealed class Trainer
                 long t0 = Stopwatch.GetTimestamp();
                 int step = state.Step + 1;
                 float lr = LearningRate(o, step, totalSteps);
-                train.Fill(batch, order.AsSpan(b * o.BatchSize, o.BatchSize), w => train.Shift(w, o.Transpose, o.Seed, epoch));
-                model.Forward(batch, training: true, seed32, (uint)step);
-                var heads = model.Backward(batch, seed32, (uint)step);
+                train.Fill(batch, order.AsSpan(b * o.BatchSize + shardFirst, shardRows), w => train.Shift(w, o.Transpose, o.Seed, epoch));
+                model.Forward(batch, training: true, seed32, (uint)step, shard: Parallel is null ? null : new BatchShard(shardFirst, o.BatchSize));
+                var heads = model.Backward(batch);
+                if (Parallel is not null && AllReduce(model, heads, exchange!, shardRows / (float)o.BatchSize, cancel.IsCancellationRequested)) stopAll = true;
                 float loss = MultiHeadLoss.Total(c.Loss, heads);
                 float norm2 = model.GradNorm2();
                 if (!float.IsFinite(loss) || !float.IsFinite(norm2))
@@ -190,18 +217,18 @@ public sealed class Trainer
                 lossSum += loss; lossCount++;
                 state = state with { Epoch = epoch, Batch = b + 1, Step = step, EpochLossSum = lossSum, EpochLossCount = lossCount };
 
-                double notesPerSecond = batch.TargetRows / Stopwatch.GetElapsedTime(t0).TotalSeconds; // predicted notes per second
-                OnStep?.Invoke(new TrainProgress(epoch, o.Epochs, b + 1, batchesPerEpoch, step, loss, notesPerSecond, lr));
+                double notesPerSecond = batch.TargetRows * (o.BatchSize / (double)shardRows) / Stopwatch.GetElapsedTime(t0).TotalSeconds; // predicted notes per second
+                if (Root) OnStep?.Invoke(new TrainProgress(epoch, o.Epochs, b + 1, batchesPerEpoch, step, loss, notesPerSecond, lr));
                 if (step % o.LogEvery == 0)
                     AppendMetrics(new JsonObject
                     {
                         ["kind"] = "step", ["epoch"] = epoch + 1, ["step"] = step, ["loss"] = loss, ["loss_pitch"] = heads[0], ["loss_step"] = heads[1],
                         ["loss_duration"] = heads[2], ["loss_velocity"] = heads.Length > 3 ? heads[3] : null, ["lr"] = lr, ["notes_per_s"] = Math.Round(notesPerSecond, 1),
                     });
-                if (cancel.IsCancellationRequested)
+                if (Parallel is null ? cancel.IsCancellationRequested : stopAll)
                 {
                     Save(model, Last, o, state, withOptimizer: true);
-                    OnMessage?.Invoke($"interrupted: saved at step {step}; continue with --resume {_runDir}");
+                    if (Root) OnMessage?.Invoke($"interrupted: saved at step {step}; continue with --resume {_runDir}");
                     return TrainOutcome.Interrupted;
                 }
                 if (step % o.CheckpointEvery == 0 || (o.CheckpointMinutes > 0 && sinceSave.Elapsed.TotalMinutes >= o.CheckpointMinutes))
@@ -225,7 +252,8 @@ public sealed class Trainer
                 EpochsWithoutImprovement = improved ? 0 : state.EpochsWithoutImprovement + 1,
             };
             double seconds = clock.Elapsed.TotalSeconds;
-            var report = new EpochReport(epoch + 1, state.Step, trainLoss, valLoss, valNll, valAcc, bigram.Nll, bigram.Accuracy, lossCount * batch.TargetRows / Math.Max(trainSeconds, 1e-9), seconds, improved);
+            var report = new EpochReport(epoch + 1, state.Step, trainLoss, valLoss, valNll, valAcc, bigram.Nll, bigram.Accuracy, lossCount * batch.TargetRows * (o.BatchSize / (double)shardRows) / Math.Max(trainSeconds, 1e-9), seconds, improved);
+            if (Parallel is not null) CheckRanksAgree(model, o, state);
             AppendMetrics(new JsonObject
             {
                 ["kind"] = "epoch", ["epoch"] = epoch + 1, ["step"] = state.Step, ["train_loss"] = Num(trainLoss), ["val_loss"] = Num(valLoss),
@@ -236,14 +264,50 @@ public sealed class Trainer
             bool done = stop || epoch + 1 == o.Epochs;
             if (improved) Save(model, Best, o, state, withOptimizer: false);
             Save(model, Last, o, state with { Finished = done }, withOptimizer: true);
-            OnEpoch?.Invoke(report);
+            if (Root) OnEpoch?.Invoke(report);
             if (stop)
             {
-                OnMessage?.Invoke($"early stop: validation loss has not improved for {o.Patience} epochs");
+                if (Root) OnMessage?.Invoke($"early stop: validation loss has not improved for {o.Patience} epochs");
                 return TrainOutcome.EarlyStopped;
             }
         }
         return TrainOutcome.Completed;
+    }
+
+    /// <summary>
+    /// The step's exchange: this rank's gradients times its share of the batch (rows here / rows in the whole batch) and
+    /// its head losses likewise, summed over ranks, so every rank ends with the gradient of the mean loss over the whole
+    /// batch and the whole batch's head losses (written back into <paramref name="heads"/>). Returns whether any rank asked to stop.
+    /// </summary>
+    bool AllReduce(MusicModel model, float[] heads, float[] exchange, float share, bool stop)
+    {
+        int at = 0;
+        foreach (var p in model.Parameters) { _backend.CopyToHost(p.Grad, exchange.AsSpan(at, p.Length)); at += p.Length; }
+        if (share != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(exchange.AsSpan(0, at), share, exchange.AsSpan(0, at));
+        for (int k = 0; k < heads.Length; k++) exchange[at + k] = heads[k] * share;
+        exchange[^1] = stop ? 1 : 0;
+        Parallel!.SumInPlace(exchange);
+        at = 0;
+        foreach (var p in model.Parameters) { _backend.CopyFromHost(exchange.AsSpan(at, p.Length), p.Grad); at += p.Length; }
+        for (int k = 0; k < heads.Length; k++) heads[k] = exchange[at + k];
+        return exchange[^1] > 0;
+    }
+
+    /// <summary>
+    /// Refuses to go on unless every rank has the same model config, options, corpus, training state and weights
+    /// (compared as one hash per rank): at the start, so mismatched launches fail at once, and after every epoch, so a
+    /// silent divergence between ranks is caught before it is saved.
+    /// </summary>
+    void CheckRanksAgree(MusicModel model, TrainOptions o, TrainingState state)
+    {
+        var h = new System.IO.Hashing.XxHash3();
+        h.Append(System.Text.Encoding.UTF8.GetBytes($"{model.Config.ToJson()}|{o.ToJson()}|{_fingerprint}|{state.Epoch}|{state.Batch}|{state.Step}"));
+        foreach (var p in model.Parameters) h.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_backend.Download(p.Value).AsSpan()));
+        long mine = (long)h.GetCurrentHashAsUInt64();
+        var all = Parallel!.Gather(mine);
+        for (int r = 0; r < all.Length; r++)
+            if (all[r] != all[0])
+                throw new DataParallelMismatchException($"rank {r} differs from rank 0 (model config, training options, corpus, position or weights) at step {state.Step}; every rank must be launched with the same arguments on the same data");
     }
 
     static double? Num(double v) => double.IsFinite(v) ? Math.Round(v, 6) : null;
@@ -341,6 +405,7 @@ public sealed class Trainer
 
     void Save(MusicModel model, string name, TrainOptions o, TrainingState state, bool withOptimizer)
     {
+        if (!Root) return; // rank 0 writes; the other ranks hold the same weights
         var meta = new Dictionary<string, string>
         {
             ["train_options"] = o.ToJson(),
@@ -357,7 +422,7 @@ public sealed class Trainer
 
     string MetricsPath => Path.Combine(_runDir, Metrics);
 
-    void AppendMetrics(JsonObject line) => File.AppendAllText(MetricsPath, line.ToJsonString() + "\n");
+    void AppendMetrics(JsonObject line) { if (Root) File.AppendAllText(MetricsPath, line.ToJsonString() + "\n"); }
 
     string? LastMetricsLine() => File.Exists(MetricsPath) ? File.ReadLines(MetricsPath).LastOrDefault(l => l.Contains("\"kind\":\"epoch\"")) : null;
 

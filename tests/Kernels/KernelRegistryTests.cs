@@ -59,7 +59,7 @@ public class KernelRegistryTests
             for (int r = 0; r < 6; r++) batch.SetInput(r, new MusicGen.Midi.NoteRow(60 + r, 0.1f, 0.2f, 70), 0, cfg);
             for (int r = 0; r < batch.TargetRows; r++) batch.SetTarget(r, new MusicGen.Midi.NoteRow(62, 0.1f, 0.2f, 70), 0, cfg);
             model.Forward(batch, training: true, 1, 1);
-            model.Backward(batch, 1, 1);
+            model.Backward(batch);
             model.GradNorm2();
             model.OptimizerStep(new MusicGen.Kernels.Ops.AdamConfig(1e-3f, MaxGradNorm: 1f), 1);
         }

@@ -60,7 +60,7 @@ public class ModelGradientTests
         }
         const uint seed = 11, counter = 5;
         model.Forward(batch, training: true, seed, counter);
-        var headLosses = model.Backward(batch, seed, counter);
+        var headLosses = model.Backward(batch);
 
         var P = model.Parameters.ToDictionary(p => p.Name, p => be.Download(p.Value));
         var G = model.Parameters.ToDictionary(p => p.Name, p => be.Download(p.Grad));

@@ -181,7 +181,7 @@ public static class BenchCommand
             {
                 step++;
                 model.Forward(b, training: true, 1, (uint)step);
-                model.Backward(b, 1, (uint)step);
+                model.Backward(b);
                 model.GradNorm2();
                 model.OptimizerStep(adam, step);
             });
@@ -194,7 +194,7 @@ public static class BenchCommand
                 long before = counted.Launches;
                 var beforeBy = counted.LaunchesByKernel;
                 step++;
-                model.Forward(b, training: true, 1, (uint)step); model.Backward(b, 1, (uint)step); model.GradNorm2(); model.OptimizerStep(adam, step);
+                model.Forward(b, training: true, 1, (uint)step); model.Backward(b); model.GradNorm2(); model.OptimizerStep(adam, step);
                 launches = counted.Launches - before;
                 byKernel = counted.LaunchesByKernel.ToDictionary(kv => kv.Key, kv => kv.Value - beforeBy.GetValueOrDefault(kv.Key))
                     .Where(kv => kv.Value > 0).OrderByDescending(kv => kv.Value).ToDictionary();

@@ -62,14 +62,41 @@ public static class TrainCommand
         var logEvery = Opt("--log-every", t.LogEvery, "Write a step line to metrics.jsonl every N steps");
         var sustain = new Option<bool>("--sustain") { Description = "When --data is a MIDI folder: read it with the sustain pedal" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar; one line per epoch" };
+        var distributed = new Option<bool>("--distributed")
+        {
+            Description = "Data-parallel over MPI: launch as `mpiexec -n N musicgen train --distributed ...`; each rank trains on its shard of every batch, one all-reduce per step, rank 0 writes (MPICH-compatible MPI; docs/SCALE.md)",
+        };
 
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
             data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
-            pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet,
+            pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, distributed,
         };
-        cmd.SetAction(p => Cli.Run(() =>
+        cmd.SetAction(p =>
         {
+            if (!p.GetValue(distributed)) return Cli.Run(() => Body(p, null));
+            // Data parallel: every rank runs the same body. A rank that fails must end the whole job (MPI_Abort), or the
+            // others would wait for it forever in their next all-reduce; checkpoints are written atomically by rank 0,
+            // so the last one stays intact.
+            Mpi mpi;
+            try { mpi = Mpi.Start(); }
+            catch (Exception e) when (e is InvalidOperationException or DllNotFoundException or EntryPointNotFoundException) { return Cli.Error(e is InvalidOperationException ? e.Message : Mpi.Missing); }
+            using (mpi)
+            {
+                int code = Cli.Run(() => Body(p, mpi));
+                if (code is not (Cli.Ok or Cli.Interrupted) && mpi.Size > 1)
+                {
+                    Console.Error.WriteLine($"musicgen: rank {mpi.Rank} of {mpi.Size} failed (exit {code}): aborting every rank");
+                    Mpi.Abort(code);
+                }
+                return code;
+            }
+        });
+        return cmd;
+
+        int Body(ParseResult p, Mpi? mpi)
+        {
+            bool isRoot = mpi is null || mpi.Rank == 0;
             string? resumeDir = p.GetValue(resume);
             if (resumeDir is null && (p.GetValue(data) is null || p.GetValue(output) is null))
                 return Cli.Error("give --data and --out for a new run, or --resume RUN_DIR");
@@ -91,8 +118,12 @@ public static class TrainCommand
                     dataPath = CorpusPreparer.DefaultCachePath(root, "cache", new MidiReadOptions { Sustain = file.Metadata.GetValueOrDefault("corpus_sustain") == "true" });
                 }
             }
-            bool q = p.GetValue(quiet);
+            bool q = p.GetValue(quiet) || !isRoot;
+            // Several ranks given a MIDI folder: rank 0 prepares the cache, then the others read it (the all-gather is the barrier).
+            if (mpi is { Size: > 1 } && !isRoot && Directory.Exists(dataPath)) mpi.Gather(0);
             var (corpus, cachePath) = LoadCorpus(dataPath!, p.GetValue(sustain), q);
+            if (mpi is { Size: > 1 } && isRoot && Directory.Exists(dataPath)) mpi.Gather(0);
+            if (mpi is not null && isRoot) Console.WriteLine($"data parallel: {mpi.Size} rank(s), each {Shards.Of(p.GetValue(batch), 0, mpi.Size).Count} or fewer windows of every batch of {p.GetValue(batch)}");
             using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
             using var cts = new CancellationTokenSource();
             // Ctrl-C (SIGINT) and SIGTERM (schedulers, `docker stop`) both stop after the current step and save.
@@ -100,7 +131,7 @@ public static class TrainCommand
             using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             {
-                return Run(backend, corpus, cachePath, resumeDir ?? p.GetValue(output)!, resumeDir is not null, q, cts.Token, p.GetValue(epochs), () =>
+                return Run(backend, corpus, cachePath, resumeDir ?? p.GetValue(output)!, resumeDir is not null, q, cts.Token, p.GetValue(epochs), mpi, () =>
                 {
                     var config = new ModelConfig
                     {
@@ -126,8 +157,7 @@ public static class TrainCommand
                     return (config, options);
                 });
             }
-        }));
-        return cmd;
+        }
     }
 
     static Option<T> Opt<T>(string name, T value, string description) => new(name) { Description = description, DefaultValueFactory = _ => value };
@@ -148,8 +178,9 @@ public static class TrainCommand
     }
 
     static int Run(Backend backend, NoteCorpus corpus, string cachePath, string runDir, bool resuming, bool quiet, CancellationToken cancel, int? epochs,
-        Func<(ModelConfig, TrainOptions)> newRun)
+        IDataParallel? parallel, Func<(ModelConfig, TrainOptions)> newRun)
     {
+        bool isRoot = parallel is null || parallel.Rank == 0;
         bool interactive = Cli.Interactive(quiet);
         ProgressTask? task = null;
         var started = DateTime.UtcNow;
@@ -163,6 +194,7 @@ public static class TrainCommand
         }
         var trainer = new Trainer(backend, corpus, cachePath, runDir)
         {
+            Parallel = parallel,
             OnEpoch = OnEpoch,
             OnMessage = m => Console.WriteLine(m),
             OnStep = s =>
@@ -193,7 +225,11 @@ public static class TrainCommand
         {
             return Cli.Error(e.Message, Cli.Failed);
         }
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{outcome.ToString().ToLowerInvariant()} in {(DateTime.UtcNow - started).TotalSeconds:F1} s; checkpoints in {runDir}"));
+        catch (DataParallelMismatchException e)
+        {
+            return Cli.Error(e.Message);
+        }
+        if (isRoot) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{outcome.ToString().ToLowerInvariant()} in {(DateTime.UtcNow - started).TotalSeconds:F1} s; checkpoints in {runDir}"));
         return outcome == TrainOutcome.Interrupted ? Cli.Interrupted : Cli.Ok;
     }
 
