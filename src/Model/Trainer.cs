@@ -104,6 +104,8 @@ public sealed class Trainer
     /// </summary>
     public IDataParallel? Parallel { get; init; }
     bool Root => Parallel is null || Parallel.Rank == 0;
+    /// <summary>Seconds this epoch spent exchanging gradients (copy out, all-reduce, copy back): metrics.jsonl's exchange_ms_per_step.</summary>
+    double _exchangeSeconds;
 
     public Action<TrainProgress>? OnStep { get; init; }
     public Action<EpochReport>? OnEpoch { get; init; }
@@ -197,6 +199,7 @@ public sealed class Trainer
         {
             var order = strided(epoch);
             var clock = Stopwatch.StartNew();
+            _exchangeSeconds = 0;
             bool resumingThisEpoch = state.Epoch == epoch && state.Batch > 0;
             double lossSum = resumingThisEpoch ? state.EpochLossSum : 0;
             int lossCount = resumingThisEpoch ? state.EpochLossCount : 0;
@@ -259,6 +262,8 @@ public sealed class Trainer
                 ["kind"] = "epoch", ["epoch"] = epoch + 1, ["step"] = state.Step, ["train_loss"] = Num(trainLoss), ["val_loss"] = Num(valLoss),
                 ["val_pitch_nll"] = Num(valNll), ["val_pitch_acc"] = Num(valAcc), ["train_eval_loss"] = Num(trainEvalLoss), ["train_eval_pitch_nll"] = Num(trainEvalNll), ["bigram_pitch_nll"] = Num(bigram.Nll), ["bigram_pitch_acc"] = Num(bigram.Accuracy),
                 ["lr"] = LearningRate(o, state.Step, totalSteps), ["notes_per_s"] = Math.Round(report.NotesPerSecond, 1), ["seconds"] = Math.Round(seconds, 2),
+                ["train_seconds"] = Math.Round(trainSeconds, 3),
+                ["ranks"] = Parallel?.Size ?? 1, ["exchange_ms_per_step"] = Parallel is null || lossCount == 0 ? null : Math.Round(_exchangeSeconds * 1000 / lossCount, 3),
             });
             bool stop = o.Patience > 0 && valid.Count > 0 && state.EpochsWithoutImprovement >= o.Patience;
             bool done = stop || epoch + 1 == o.Epochs;
@@ -281,6 +286,7 @@ public sealed class Trainer
     /// </summary>
     bool AllReduce(MusicModel model, float[] heads, float[] exchange, float share, bool stop)
     {
+        long t0 = Stopwatch.GetTimestamp();
         int at = 0;
         foreach (var p in model.Parameters) { _backend.CopyToHost(p.Grad, exchange.AsSpan(at, p.Length)); at += p.Length; }
         if (share != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(exchange.AsSpan(0, at), share, exchange.AsSpan(0, at));
@@ -290,6 +296,7 @@ public sealed class Trainer
         at = 0;
         foreach (var p in model.Parameters) { _backend.CopyFromHost(exchange.AsSpan(at, p.Length), p.Grad); at += p.Length; }
         for (int k = 0; k < heads.Length; k++) heads[k] = exchange[at + k];
+        _exchangeSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
         return exchange[^1] > 0;
     }
 
