@@ -21,6 +21,7 @@ public static class FramesCommand
         cmd.Add(Train());
         cmd.Add(Evaluate());
         cmd.Add(Generate());
+        cmd.Add(Show());
         return cmd;
     }
 
@@ -127,6 +128,38 @@ public static class FramesCommand
                         ["config"] = JsonDocument.Parse(model.Config.ToJson()).RootElement,
                     }));
                 else Console.WriteLine(FormattableString.Invariant($"{p.GetValue(split)}: NLL {nll:F4} nats per frame over {frames:N0} predicted frames of {count} pieces ({model.ParameterCount:N0} parameters)"));
+            }
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+
+    static Command Show()
+    {
+        var data = DataOption(required: true);
+        var split = Opt("--split", "test", "The split the piece is in");
+        var piece = Opt("--piece", 0, "The piece's index in the split");
+        var output = new Option<string>("--out", "-o") { Description = "The MIDI file to write", DefaultValueFactory = _ => "piece.mid" };
+        var seconds = Opt("--frame-seconds", 0.5, "Seconds per frame in the MIDI file");
+        var png = new Option<bool>("--png") { Description = "Also draw a piano-roll PNG beside the MIDI file" };
+        var cmd = new Command("show", "Write a real piece of a frames file as MIDI (and a piano roll), to hear and see what the models learn from")
+        { data, split, piece, output, seconds, png };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            var pieces = FrameCorpus.Load(p.GetValue(data)!).Split(p.GetValue(split)!);
+            int i = p.GetValue(piece);
+            if (i < 0 || i >= pieces.Length) return Cli.Error($"--piece {i}: the {p.GetValue(split)} split has {pieces.Length} pieces (0..{pieces.Length - 1})");
+            if (!(p.GetValue(seconds) > 0)) return Cli.Error($"--frame-seconds must be positive (got {p.GetValue(seconds)})");
+            string path = p.GetValue(output)!;
+            if (Cli.CannotWrite(path, "--out") is string why) return Cli.Error(why);
+            var notes = FrameGenerator.ToNotes(pieces[i], p.GetValue(seconds));
+            MidiWriter.WriteFile(path, notes);
+            Console.WriteLine(FormattableString.Invariant($"{path}: {p.GetValue(split)} piece {i}, {pieces[i].Length} frames, {notes.Count} notes"));
+            if (p.GetValue(png))
+            {
+                string pngPath = Path.ChangeExtension(path, ".png");
+                PianoRoll.SavePng(pngPath, notes, $"{p.GetValue(split)} piece {i} (real)");
+                Console.WriteLine($"{pngPath}: piano roll");
             }
             return Cli.Ok;
         }));

@@ -1,0 +1,69 @@
+using MusicGen.Tests.Corpus;
+using MusicGen.Tests.Model;
+
+namespace MusicGen.Tests.Cli;
+
+/// <summary>`musicgen frames train|evaluate|generate|show` from the command line.</summary>
+public class FramesCommandTests
+{
+    [Fact]
+    public void Train_resume_evaluate_generate_and_show_from_the_command_line()
+    {
+        using var dir = new TempDir();
+        var data = FrameModelTests.MakeFramesFile(dir);
+        var run = dir["run"];
+        var r = CliRunner.Run("frames", "train", "--data", data, "--out", run, "--hidden", "8", "--layers", "1", "--epochs", "2", "--batch", "4");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("epoch 2/2", r.Stdout);
+        Assert.True(File.Exists(Path.Combine(run, "best.safetensors")) && File.Exists(Path.Combine(run, "last.safetensors")));
+
+        r = CliRunner.Run("frames", "train", "--resume", run, "--epochs", "3");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("epoch 3/3", r.Stdout);
+        Assert.DoesNotContain("epoch 1/", r.Stdout);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Length);
+
+        r = CliRunner.Run("frames", "evaluate", "--checkpoint", run, "--data", data, "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var json = System.Text.Json.JsonDocument.Parse(r.Stdout).RootElement;
+        Assert.Equal("test", json.GetProperty("split").GetString());
+        Assert.InRange(json.GetProperty("nll_per_frame").GetDouble(), 0.1, 60);
+
+        r = CliRunner.Run("frames", "generate", "--checkpoint", run, "--out", dir["gen.mid"], "--frames", "8", "--count", "2", "--png",
+            "--data", data, "--primer-piece", "1", "--primer-frames", "2");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.True(File.Exists(dir["gen-1.mid"]) && File.Exists(dir["gen-2.png"]));
+        Assert.Contains("the first 2 frames of test piece 1", r.Stdout);
+
+        r = CliRunner.Run("frames", "show", "--data", data, "--split", "valid", "--piece", "0", "--out", dir["real.mid"], "--png");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.True(File.Exists(dir["real.mid"]) && File.Exists(dir["real.png"]));
+    }
+
+    [Theory]
+    [InlineData("frames train --out X")]                                   // no --data
+    [InlineData("frames train --data MISSING.json --out X")]                // no such file
+    [InlineData("frames evaluate --checkpoint NOPE --data DATA")]           // no checkpoint
+    [InlineData("frames evaluate --checkpoint RUN --data DATA --split nope")] // no such split
+    [InlineData("frames generate --checkpoint RUN --primer-piece 99 --data DATA")]
+    [InlineData("frames generate --checkpoint RUN --temperature 0")]
+    [InlineData("frames show --data DATA --piece -1")]
+    [InlineData("frames train --data BAD --out X")]                         // not a frames file
+    public void Bad_input_is_one_line_and_exit_code_2(string command)
+    {
+        using var dir = new TempDir();
+        var data = FrameModelTests.MakeFramesFile(dir);
+        var bad = dir.Write("bad.json", "{\"train\": [[[60], [999]]]}"u8.ToArray());
+        var run = dir["run"];
+        if (command.Contains("RUN"))
+        {
+            var t = CliRunner.Run("frames", "train", "--data", data, "--out", run, "--hidden", "4", "--layers", "1", "--epochs", "1");
+            Assert.True(t.ExitCode == 0, t.Stderr);
+        }
+        var args = command.Split(' ').Select(a => a switch { "DATA" => data, "BAD" => bad, "RUN" => run, "X" => dir["x"], "NOPE" => dir["nope"], "MISSING.json" => dir["missing.json"], _ => a }).ToArray();
+        var r = CliRunner.Run(args);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Single(r.Stderr.Trim().Split('\n'));
+        Assert.StartsWith("musicgen: error:", r.Stderr);
+    }
+}
