@@ -34,7 +34,9 @@ def table(rs):
     return "\n".join(lines)
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    argv = sys.argv[1:]
+    if "--doc" in argv: del argv[argv.index("--doc"):argv.index("--doc") + 2]
+    args = [a for a in argv if not a.startswith("--")]
     runs = args[0] if args else "experiments/jsb-runs"
     text = table(rows(runs))
     if "--doc" in sys.argv:
