@@ -49,6 +49,53 @@ public class GemmTests
         for (int i = 0; i < m; i++) Assert.Equal(cHost[off + i * ldc + n], got[off + i * ldc + n]); // nor the padding column
     }
 
+    public static IEnumerable<object[]> AwkwardShapes()
+    {
+        int[] sizes = [1, 3, 17, 63, 65, 129];
+        var r = new Random(3);
+        // Every size in every dimension, each with the other two drawn from the list, and every transpose pair.
+        foreach (int which in new[] { 0, 1, 2 })
+            foreach (int size in sizes)
+                foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
+                {
+                    int m = which == 0 ? size : sizes[r.Next(sizes.Length)], n = which == 1 ? size : sizes[r.Next(sizes.Length)], k = which == 2 ? size : sizes[r.Next(sizes.Length)];
+                    yield return [m, n, k, ta, tb];
+                }
+        yield return [300, 700, 600, false, false]; // more than one depth block (KC = 256) and several tiles each way
+        yield return [300, 700, 600, true, true];
+    }
+
+    /// <summary>
+    /// The packed, cache-blocked GEMM called directly (it adds alpha op(A) op(B) to C; Gemm.Forward applies beta first),
+    /// at sizes that leave partial strips, tiles and depth blocks, against the double reference; nothing outside C touched.
+    /// </summary>
+    [Theory, MemberData(nameof(AwkwardShapes))]
+    public void Packed_gemm_matches_double_reference_at_awkward_shapes(int m, int n, int k, bool transA, bool transB)
+    {
+        if (!PackedGemm.Supported) return; // a CPU without AVX2/FMA never runs it
+        using var be = new MusicGen.Kernels.Backends.ManagedBackend(2);
+        var r = new Rand(m * 7 + n * 13 + k);
+        int lda = (transA ? m : k) + 1, ldb = (transB ? k : n) + 3, ldc = n + 2, off = 3;
+        int aRows = transA ? k : m, bRows = transB ? n : k;
+        var aHost = r.Floats(off + aRows * lda); var bHost = r.Floats(off + bRows * ldb); var cHost = r.Floats(off + m * ldc);
+        var A = Matrix<double>.Build.Dense(aRows, transA ? m : k, (i, j) => aHost[off + i * lda + j]);
+        var B = Matrix<double>.Build.Dense(bRows, transB ? k : n, (i, j) => bHost[off + i * ldb + j]);
+        var C0 = Matrix<double>.Build.Dense(m, n, (i, j) => cHost[off + i * ldc + j]);
+        const float alpha = -1.25f;
+        var expected = alpha * (transA ? A.Transpose() : A) * (transB ? B.Transpose() : B) + C0;
+        var got = (float[])cHost.Clone();
+        PackedGemm.Run(be, transA, transB, m, n, k, alpha, aHost, off, lda, bHost, off, ldb, got, off, ldc);
+        for (int i = 0; i < m; i++)
+            Close.All(got.AsSpan(off + i * ldc, n), j => expected[i, j], $"C[{i}]", atol: 1e-5 * Math.Sqrt(k), rtol: 1e-4);
+        Assert.Equal(cHost[..off], got[..off]);
+        for (int i = 0; i < m; i++) Assert.Equal(cHost.AsSpan(off + i * ldc + n, 2).ToArray(), got.AsSpan(off + i * ldc + n, 2).ToArray());
+        // The same result on one thread and on two: the sum order does not depend on the threads.
+        var one = (float[])cHost.Clone();
+        using var single = new MusicGen.Kernels.Backends.ManagedBackend(1);
+        PackedGemm.Run(single, transA, transB, m, n, k, alpha, aHost, off, lda, bHost, off, ldb, one, off, ldc);
+        Assert.Equal(one, got);
+    }
+
     [Theory]
     [InlineData("cpu")]
     [InlineData("ilgpu-cpu")]

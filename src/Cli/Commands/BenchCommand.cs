@@ -17,12 +17,62 @@ public static class BenchCommand
 {
     public static Command Build()
     {
-        var bench = new Command("bench", "Time kernels and steps: gemm, lstm, train-step, generate (median of repetitions after warm-up)");
+        var bench = new Command("bench", "Time kernels and steps: gemm, lstm, train-step, generate, fma (median of repetitions after warm-up)");
         bench.Add(Gemm());
         bench.Add(Lstm());
         bench.Add(TrainStep());
         bench.Add(Generate());
+        bench.Add(Fma());
         return bench;
+    }
+
+    /// <summary>
+    /// One core's float32 FMA peak, measured: 10 independent chains of 256-bit fused multiply-adds (more than the
+    /// 2 FMA ports x 4 cycles of latency a core needs in flight), nothing else in the loop. What the GEMM's GFLOP/s are
+    /// a fraction of.
+    /// </summary>
+    static Command Fma()
+    {
+        var reps = Int("--reps", 7, "Timed repetitions");
+        var json = new Option<bool>("--json") { Description = "Print one JSON line" };
+        var cmd = new Command("fma", "One core's measured float32 FMA throughput (AVX2): the peak the GEMM is measured against") { reps, json };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            if (!System.Runtime.Intrinsics.X86.Fma.IsSupported) return Cli.Error("this CPU has no FMA instructions (x86 AVX2/FMA)", Cli.Failed);
+            const long iterations = 20_000_000;
+            var times = new List<double>();
+            float sink = 0;
+            for (int r = 0; r < Positive(p.GetValue(reps), "--reps") + 1; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                sink += FmaChains(iterations);
+                if (r > 0) times.Add(sw.Elapsed.TotalMilliseconds); // the first is warm-up
+            }
+            double median = Median(times.ToArray()), gflops = iterations * 10 * 8 * 2 / (median * 1e6);
+            Report(p.GetValue(json), new()
+            {
+                ["bench"] = "fma", ["chains"] = 10, ["vector_bits"] = 256, ["median_ms"] = Round(median), ["gflops"] = Round(gflops), ["checksum"] = sink,
+            });
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static float FmaChains(long iterations)
+    {
+        var m = System.Runtime.Intrinsics.Vector256.Create(0.999999f); var add = System.Runtime.Intrinsics.Vector256.Create(1e-7f);
+        System.Runtime.Intrinsics.Vector256<float> a0 = add, a1 = add, a2 = add, a3 = add, a4 = add, a5 = add, a6 = add, a7 = add, a8 = add, a9 = add;
+        for (long i = 0; i < iterations; i++)
+        {
+            a0 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a0, m, add); a1 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a1, m, add);
+            a2 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a2, m, add); a3 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a3, m, add);
+            a4 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a4, m, add); a5 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a5, m, add);
+            a6 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a6, m, add); a7 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a7, m, add);
+            a8 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a8, m, add); a9 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a9, m, add);
+        }
+        var s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9;
+        return System.Runtime.Intrinsics.Vector256.Sum(s);
     }
 
     static Option<int> Int(string name, int value, string description) => new(name) { Description = description, DefaultValueFactory = _ => value };
@@ -33,13 +83,16 @@ public static class BenchCommand
         var reps = Int("--reps", 20, "Timed repetitions"); var device = DevicesCommand.DeviceOption("cpu");
         var json = new Option<bool>("--json") { Description = "Print one JSON line" };
         var trans = new Option<string>("--trans") { Description = "NN, NT or TN", DefaultValueFactory = _ => "NN" };
-        var cmd = new Command("gemm", "C[m,n] = A[m,k] B[k,n]: median ms and GFLOP/s") { m, n, k, trans, reps, device, json };
+        var kernel = new Option<string>("--kernel") { Description = "cpu: auto (what training uses), plain (the 4x16 kernel) or packed (the cache-blocked GEMM)", DefaultValueFactory = _ => "auto" };
+        var cmd = new Command("gemm", "C[m,n] = A[m,k] B[k,n]: median ms and GFLOP/s") { m, n, k, trans, kernel, reps, device, json };
         cmd.SetAction(p => Cli.Run(() =>
         {
             int M = Positive(p.GetValue(m), "--m"), N = Positive(p.GetValue(n), "--n"), K = Positive(p.GetValue(k), "--k"), R = Positive(p.GetValue(reps), "--reps");
             string t = p.GetValue(trans)!.ToUpperInvariant();
             if (t is not ("NN" or "NT" or "TN")) return Cli.Error($"--trans '{t}': choose NN, NT or TN");
             bool ta = t[0] == 'T', tb = t[1] == 'T';
+            if (!Enum.TryParse<MusicGen.Kernels.Ops.ManagedGemmKernel>(p.GetValue(kernel), ignoreCase: true, out var which)) return Cli.Error($"--kernel '{p.GetValue(kernel)}': choose auto, plain or packed");
+            MusicGen.Kernels.Ops.Gemm.ManagedKernel = which;
             using var be = Devices.Create(p.GetValue(device)!);
             var r = new Random(1);
             float[] Rand(int len) { var a = new float[len]; for (int i = 0; i < len; i++) a[i] = (float)r.NextDouble() - 0.5f; return a; }
@@ -49,6 +102,7 @@ public static class BenchCommand
             Report(p.GetValue(json), new()
             {
                 ["bench"] = "gemm", ["device"] = be.Kind, ["device_name"] = be.Name, ["m"] = M, ["n"] = N, ["k"] = K, ["trans"] = t, ["reps"] = R,
+                ["kernel"] = be.Kind == "cpu" ? (MusicGen.Kernels.Ops.Gemm.UsesPacked(M, N, K) ? "packed" : "plain") : "ilgpu",
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["gflops"] = Round(gflops),
             });
             return Cli.Ok;

@@ -7,6 +7,9 @@ using MusicGen.Kernels.Backends;
 
 namespace MusicGen.Kernels.Ops;
 
+/// <summary>The managed GEMM kernels: <see cref="Gemm.ManagedKernel"/>.</summary>
+public enum ManagedGemmKernel { Auto, Plain, Packed }
+
 /// <summary>
 /// General matrix multiply, the one op honestly written twice (a register-blocked AVX2/FMA micro-kernel
 /// on the managed backend, a shared-memory tiled kernel on ILGPU), because it is where the time goes.
@@ -20,6 +23,21 @@ namespace MusicGen.Kernels.Ops;
 /// </summary>
 public static class Gemm
 {
+    /// <summary>
+    /// Which managed kernel runs a GEMM: Auto (the packed GEMM where it measured faster, else the plain 4x16 kernel),
+    /// or one of them always. A process-wide switch for `musicgen bench gemm --kernel` and for the tests that pin the
+    /// two kernels together; nothing else sets it.
+    /// </summary>
+    public static ManagedGemmKernel ManagedKernel { get; set; } = ManagedGemmKernel.Auto;
+
+    /// <summary>Whether Auto picks the packed GEMM for this shape: enough work per packed element to pay for the packing.</summary>
+    public static bool UsesPacked(int m, int n, int k) => ManagedKernel switch
+    {
+        ManagedGemmKernel.Plain => false,
+        ManagedGemmKernel.Packed => PackedGemm.Supported,
+        _ => PackedGemm.Supported && m >= 2 * PackedGemm.MR && n >= 2 * PackedGemm.NR && k >= 16 && (long)m * n * k >= 1L << 20,
+    };
+
     public static void Forward(Backend backend, bool transA, bool transB, int m, int n, int k, float alpha,
         Tensor a, int aOffset, int lda, Tensor b, int bOffset, int ldb, float beta, Tensor c, int cOffset, int ldc)
     {
@@ -59,13 +77,14 @@ public static class Gemm
     }
 
     // ---------------------------------------------------------------- managed: SIMD rows, threads over rows of C
+    // (the plain kernel; PackedGemm.cs holds the packed, cache-blocked one that Auto picks for larger shapes)
 
     static void Managed(ManagedBackend cpu, bool transA, bool transB, int m, int n, int k, float alpha,
         float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc)
     {
         // op(B) as rows of length n: transposing B once is cheaper than strided dots for wide outputs.
         float[]? bT = null;
-        if (transB && n >= 16)
+        if (transB && n >= 16 && !UsesPacked(m, n, k))
         {
             bT = System.Buffers.ArrayPool<float>.Shared.Rent(k * n); // pooled: no allocation per training step
             for (int j = 0; j < n; j++)
@@ -79,7 +98,11 @@ public static class Gemm
                 if (beta == 0) row.Clear(); else TensorPrimitives.Multiply(row, beta, row);
             });
 
-        if (n < 16)
+        if (UsesPacked(m, n, k))
+        {
+            PackedGemm.Run(cpu, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
+        }
+        else if (n < 16)
         {
             Narrow(cpu, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
         }

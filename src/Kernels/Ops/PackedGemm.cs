@@ -1,0 +1,155 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using MusicGen.Kernels.Backends;
+
+namespace MusicGen.Kernels.Ops;
+
+/// <summary>
+/// The managed backend's fast GEMM, in the GotoBLAS/BLIS style: C[m,n] += alpha * op(A)[m,k] * op(B)[k,n]
+/// (the caller has already applied beta). Three loops around a register-blocked micro-kernel:
+///
+///   for each block of KC rows of op(B) (and KC columns of op(A)):              depth block, p0 .. p0+kc
+///     pack op(B)[p0.., all n] into strips of NR=16 columns: kc x 16 floats each, contiguous, zero-padded
+///     pack op(A)[all m, p0..] into strips of MR=6 rows:     kc x 6  floats each, contiguous, zero-padded
+///     in parallel over tiles of (MC rows x NC columns) of C:
+///       for each 16-column strip of B in the tile:                            (kc x 16 x 4 B = 16 KB: stays in L1/L2)
+///         for each 6-row strip of A in the tile:                              (kc x 6 x 4 B = 6 KB: streams from L2)
+///           micro-kernel: the 6x16 block of C in 12 AVX2 registers, kc steps of 2 loads, 6 broadcasts, 12 FMAs
+///
+/// Packing makes every load of the micro-kernel contiguous and reads each element of A and B from memory once per
+/// depth block; the transposes (op) are absorbed by the packing, so NN, NT, TN and TT run the same kernel. The sum
+/// for each element of C runs over p in order within each depth block and over the blocks in order, whatever the
+/// thread count: results are deterministic. <see cref="Gemm"/> keeps the plain 4x16 kernel for shapes too small to
+/// pay for packing; the tests compare both against the double-precision reference.
+/// </summary>
+public static class PackedGemm
+{
+    /// <summary>Rows of C per micro-kernel call (6 rows x 2 vectors = 12 accumulators of the 16 AVX2 registers).</summary>
+    public const int MR = 4;
+    /// <summary>Columns of C per micro-kernel call (two 8-float vectors).</summary>
+    public const int NR = 16;
+    /// <summary>Depth per block: a 6 x KC strip of A (6 KB) and a KC x 16 strip of B (16 KB) fit in a 32 KB L1 together.</summary>
+    public const int KC = 256;
+    /// <summary>Rows of C per parallel tile: MC x KC of packed A (72 KB) stays in a core's L2.</summary>
+    public const int MC = 72;
+    /// <summary>Columns of C per parallel tile.</summary>
+    public const int NC = 256;
+
+    /// <summary>Whether this CPU has the instructions the micro-kernel uses (AVX2 with FMA).</summary>
+    public static bool Supported => Fma.IsSupported && Avx2.IsSupported;
+
+    /// <summary>C[i,j] (row stride ldc, from cOff) += alpha * sum_p opA[i,p] opB[p,j].</summary>
+    public static void Run(ManagedBackend cpu, bool transA, bool transB, int m, int n, int k, float alpha,
+        float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float[] c, int cOff, int ldc)
+    {
+        if (!Supported) throw new PlatformNotSupportedException("the packed GEMM needs AVX2 and FMA");
+        int mStrips = (m + MR - 1) / MR, nStrips = (n + NR - 1) / NR;
+        var pool = ArrayPool<float>.Shared;
+        float[] packedA = pool.Rent(mStrips * MR * Math.Min(k, KC)), packedB = pool.Rent(nStrips * NR * Math.Min(k, KC));
+        try
+        {
+            int mTiles = (m + MC - 1) / MC, nTiles = (n + NC - 1) / NC;
+            for (int p0 = 0; p0 < k; p0 += KC)
+            {
+                int kc = Math.Min(KC, k - p0);
+                cpu.For(nStrips, (long)kc * NR, s => PackB(b, bOff, ldb, transB, p0, kc, s * NR, Math.Min(NR, n - s * NR), packedB.AsSpan(s * NR * kc, NR * kc)));
+                cpu.For(mStrips, (long)kc * MR, s => PackA(a, aOff, lda, transA, p0, kc, s * MR, Math.Min(MR, m - s * MR), packedA.AsSpan(s * MR * kc, MR * kc)));
+                cpu.For(mTiles * nTiles, (long)MC * NC * kc, tile =>
+                {
+                    int i0 = tile / nTiles * MC, j0 = tile % nTiles * NC;
+                    int iEnd = Math.Min(m, i0 + MC), jEnd = Math.Min(n, j0 + NC);
+                    for (int j = j0; j < jEnd; j += NR)
+                        for (int i = i0; i < iEnd; i += MR)
+                            MicroKernel(packedA, i / MR * MR * kc, packedB, j / NR * NR * kc, kc, c, cOff + i * ldc + j, ldc, Math.Min(MR, m - i), Math.Min(NR, n - j), alpha);
+                });
+            }
+        }
+        finally
+        {
+            pool.Return(packedA);
+            pool.Return(packedB);
+        }
+    }
+
+    /// <summary>op(A)[i0..i0+rows, p0..p0+kc] -> dst[p * 6 + r] (row r of the strip at depth p), rows past the edge zero.</summary>
+    static void PackA(float[] a, int aOff, int lda, bool transA, int p0, int kc, int i0, int rows, Span<float> dst)
+    {
+        if (rows < MR) dst.Clear();
+        for (int r = 0; r < rows; r++)
+            if (transA) // A stored [k, m]: op(A)[i, p] = A[p, i]
+                for (int p = 0; p < kc; p++) dst[p * MR + r] = a[aOff + (p0 + p) * lda + i0 + r];
+            else
+            {
+                var row = a.AsSpan(aOff + (i0 + r) * lda + p0, kc);
+                for (int p = 0; p < kc; p++) dst[p * MR + r] = row[p];
+            }
+    }
+
+    /// <summary>op(B)[p0..p0+kc, j0..j0+cols] -> dst[p * 16 + j] (the strip's row at depth p), columns past the edge zero.</summary>
+    static void PackB(float[] b, int bOff, int ldb, bool transB, int p0, int kc, int j0, int cols, Span<float> dst)
+    {
+        if (cols < NR) dst.Clear();
+        if (transB) // B stored [n, k]: op(B)[p, j] = B[j, p]
+            for (int j = 0; j < cols; j++)
+            {
+                var row = b.AsSpan(bOff + (j0 + j) * ldb + p0, kc);
+                for (int p = 0; p < kc; p++) dst[p * NR + j] = row[p];
+            }
+        else
+            for (int p = 0; p < kc; p++) b.AsSpan(bOff + (p0 + p) * ldb + j0, cols).CopyTo(dst.Slice(p * NR, cols));
+    }
+
+    /// <summary>
+    /// C[0..rows, 0..cols] (at cOff, stride ldc) += alpha * (packed A strip) x (packed B strip): the 6x16 product in
+    /// twelve 256-bit accumulators over kc steps; a full block is added to C directly, an edge block through a
+    /// 6x16 buffer on the stack so that nothing outside C is touched.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void MicroKernel(float[] packedA, int aAt, float[] packedB, int bAt, int kc, float[] c, int cOff, int ldc, int rows, int cols, float alpha)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+                         c30 = default, c31 = default;
+        fixed (float* pa0 = &packedA[aAt], pb0 = &packedB[bAt])
+        {
+            float* pa = pa0, pb = pb0;
+            for (int p = 0; p < kc; p++, pa += MR, pb += NR)
+            {
+                var b0 = Avx.LoadVector256(pb);
+                var b1 = Avx.LoadVector256(pb + 8);
+                var x = Vector256.Create(pa[0]); c00 = Fma.MultiplyAdd(x, b0, c00); c01 = Fma.MultiplyAdd(x, b1, c01);
+                x = Vector256.Create(pa[1]); c10 = Fma.MultiplyAdd(x, b0, c10); c11 = Fma.MultiplyAdd(x, b1, c11);
+                x = Vector256.Create(pa[2]); c20 = Fma.MultiplyAdd(x, b0, c20); c21 = Fma.MultiplyAdd(x, b1, c21);
+                x = Vector256.Create(pa[3]); c30 = Fma.MultiplyAdd(x, b0, c30); c31 = Fma.MultiplyAdd(x, b1, c31);
+            }
+        }
+        var va = Vector256.Create(alpha);
+        if (rows == MR && cols == NR)
+        {
+            fixed (float* pc = &c[cOff])
+            {
+                Add(pc, c00, c01, va); Add(pc + ldc, c10, c11, va); Add(pc + 2 * ldc, c20, c21, va);
+                Add(pc + 3 * ldc, c30, c31, va);
+            }
+            return;
+        }
+        float* block = stackalloc float[MR * NR];
+        Set(block, c00, c01); Set(block + 16, c10, c11); Set(block + 32, c20, c21);
+        Set(block + 48, c30, c31);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++) c[cOff + r * ldc + j] += alpha * block[r * NR + j];
+
+        static void Add(float* row, Vector256<float> lo, Vector256<float> hi, Vector256<float> alpha)
+        {
+            Avx.Store(row, Fma.MultiplyAdd(alpha, lo, Avx.LoadVector256(row)));
+            Avx.Store(row + 8, Fma.MultiplyAdd(alpha, hi, Avx.LoadVector256(row + 8)));
+        }
+
+        static void Set(float* row, Vector256<float> lo, Vector256<float> hi)
+        {
+            Avx.Store(row, lo);
+            Avx.Store(row + 8, hi);
+        }
+    }
+}
