@@ -196,12 +196,15 @@ public static class BenchCommand
             Description = "ILGPU devices: fused (one kernel per LSTM step: recurrent product + cell), unfused (a GEMM and a cell kernel), or auto (fused up to H=256 on CUDA, where it measured faster)",
             DefaultValueFactory = _ => "auto",
         };
+        var gemmKernel = new Option<string>("--gemm") { Description = "cpu: the managed GEMM kernel: auto (what training uses), plain (the 4x16 kernel alone) or packed (the cache-blocked GEMM wherever it can run)", DefaultValueFactory = _ => "auto" };
         var cmd = new Command("train-step", "A full training step of the seed network (forward, loss, backward, Adam) on random windows: median ms")
         {
-            layers, hidden, seq, batch, steps, uni, everyStep, heads, fusedOption, device, json,
+            layers, hidden, seq, batch, steps, uni, everyStep, heads, fusedOption, gemmKernel, device, json,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
+            if (!Enum.TryParse<ManagedGemmKernel>(p.GetValue(gemmKernel), ignoreCase: true, out var gemmWhich)) return Cli.Error($"--gemm '{p.GetValue(gemmKernel)}': choose auto, plain or packed");
+            MusicGen.Kernels.Ops.Gemm.ManagedKernel = gemmWhich;
             var config = new MusicGen.Model.ModelConfig
             {
                 Layers = Positive(p.GetValue(layers), "--layers"), Hidden = Positive(p.GetValue(hidden), "--hidden"), SeqLen = Positive(p.GetValue(seq), "--seq"),
@@ -255,7 +258,7 @@ public static class BenchCommand
             }
             Report(p.GetValue(json), new()
             {
-                ["bench"] = "train-step", ["device"] = be.Kind, ["device_name"] = be.Name, ["layers"] = config.Layers, ["hidden"] = config.Hidden, ["seq"] = config.SeqLen,
+                ["bench"] = "train-step", ["gemm"] = gemmWhich.ToString().ToLowerInvariant(), ["device"] = be.Kind, ["device_name"] = be.Name, ["layers"] = config.Layers, ["hidden"] = config.Hidden, ["seq"] = config.SeqLen,
                 ["batch"] = B, ["bidirectional"] = config.Bidirectional, ["heads"] = config.Heads, ["every_step"] = config.EveryStep, ["predictions_per_step"] = b.TargetRows, ["parameters"] = model.ParameterCount, ["steps"] = R,
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["notes_per_s"] = Round(b.TargetRows / (median / 1000)), // predicted notes
                 ["launches_per_step"] = launches, // -1: not an ILGPU device
