@@ -51,8 +51,11 @@ public sealed class LstmWorkspace : IDisposable
     public Tensor WihT { get; }
     public Tensor DhRec { get; }
     public Tensor DcCarry { get; }
+    /// <summary>Managed backend, where the packed GEMM runs the per-step recurrent product: W_hh^T packed once per forward
+    /// (kept while the weights do not change), so no step packs it again.</summary>
+    internal PackedGemm.PackedMatrix? PackedWhhT { get; set; }
 
-    public void Dispose() { Gates.Dispose(); C.Dispose(); H.Dispose(); DGates.Dispose(); DhRec.Dispose(); DcCarry.Dispose(); WhhT.Dispose(); WihT.Dispose(); }
+    public void Dispose() { Gates.Dispose(); C.Dispose(); H.Dispose(); DGates.Dispose(); DhRec.Dispose(); DcCarry.Dispose(); WhhT.Dispose(); WihT.Dispose(); PackedWhhT?.Dispose(); }
 }
 
 /// <summary>
@@ -91,6 +94,14 @@ public static class LstmLayer
         }
         Gemm.Forward(be, false, false, n * B, 4 * H, I, 1f, x, first * B * I, I, ws.WihT, 0, 4 * H, 0f, ws.Gates, first * B * 4 * H, 4 * H);
         bool fused = be is IlgpuBackend gpu && gpu.FusesRecurrence(H); // IlgpuBackend.FusedRecurrence: where it is faster
+        // Managed backend: the recurrent product h_prev[B,H] W_hh^T[H,4H] with W_hh^T packed once for all steps.
+        var cpu = be as ManagedBackend;
+        bool packed = cpu is not null && Gemm.UsesPacked(B, 4 * H, H);
+        if (packed && (!transposesCurrent || ws.PackedWhhT is null))
+        {
+            ws.PackedWhhT?.Dispose();
+            ws.PackedWhhT = PackedGemm.PackB(cpu!, false, H, 4 * H, ManagedBackend.Of(ws.WhhT).Data, 0, 4 * H);
+        }
         for (int s = 0; s < n; s++)
         {
             int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
@@ -102,7 +113,12 @@ public static class LstmLayer
                 LstmRecurrence.StepForward((IlgpuBackend)be, B, H, ws.Gates, t * B * 4 * H, hPrev, hPrevOff, w.Whh, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
                 continue;
             }
-            Gemm.Forward(be, false, false, B, 4 * H, H, 1f, hPrev, hPrevOff, H, ws.WhhT, 0, 4 * H, 1f, ws.Gates, t * B * 4 * H, 4 * H);
+            if (packed)
+            {
+                Backend.Check(hPrev, hPrevOff, B * H, "h_prev"); Backend.Check(ws.Gates, t * B * 4 * H, B * 4 * H, "gates");
+                PackedGemm.RunPacked(cpu!, false, B, 1f, ManagedBackend.Of(hPrev).Data, hPrevOff, H, ws.PackedWhhT!, ManagedBackend.Of(ws.Gates).Data, t * B * 4 * H, 4 * H);
+            }
+            else Gemm.Forward(be, false, false, B, 4 * H, H, 1f, hPrev, hPrevOff, H, ws.WhhT, 0, 4 * H, 1f, ws.Gates, t * B * 4 * H, 4 * H);
             LstmCell.StepForward(be, B, H, ws.Gates, t * B * 4 * H, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
         }
     }
@@ -122,6 +138,9 @@ public static class LstmLayer
         if (dcT is null) Elementwise.Fill(be, ws.DcCarry, 0f); else Elementwise.Copy(be, dcT, 0, ws.DcCarry, 0, n);
 
         bool fused = be is IlgpuBackend gpu && gpu.FusesRecurrence(H);
+        // Managed backend: dh_rec[B,H] = dgates[t][B,4H] W_hh[4H,H] with W_hh packed once for all steps.
+        var cpu = be as ManagedBackend;
+        using var packedWhh = cpu is not null && Gemm.UsesPacked(B, H, 4 * H) ? PackedGemm.PackB(cpu, false, 4 * H, H, ManagedBackend.Of(w.Whh).Data, 0, H) : null;
         int tNext = -1; // the step processed just before (fused: its recurrence is computed at the start of the next launch)
         for (int s = T - 1; s >= 0; s--)
         {
@@ -135,7 +154,12 @@ public static class LstmLayer
                 continue;
             }
             LstmCell.StepBackward(be, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
-            Gemm.Forward(be, false, false, B, H, 4 * H, 1f, ws.DGates, t * B * 4 * H, 4 * H, w.Whh, 0, H, 0f, ws.DhRec, 0, H);
+            if (packedWhh is not null)
+            {
+                Array.Clear(ManagedBackend.Of(ws.DhRec).Data, 0, n); // the product overwrites dh_rec (beta = 0)
+                PackedGemm.RunPacked(cpu!, false, B, 1f, ManagedBackend.Of(ws.DGates).Data, t * B * 4 * H, 4 * H, packedWhh, ManagedBackend.Of(ws.DhRec).Data, 0, H);
+            }
+            else Gemm.Forward(be, false, false, B, H, 4 * H, 1f, ws.DGates, t * B * 4 * H, 4 * H, w.Whh, 0, H, 0f, ws.DhRec, 0, H);
         }
         // Fused: the last processed step's recurrence (the gradient reaching h0) has not been computed yet.
         if (fused && dh0 is not null) Gemm.Forward(be, false, false, B, H, 4 * H, 1f, ws.DGates, tNext * B * 4 * H, 4 * H, w.Whh, 0, H, 0f, ws.DhRec, 0, H);

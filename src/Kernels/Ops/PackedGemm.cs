@@ -45,16 +45,54 @@ public static class PackedGemm
         float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float[] c, int cOff, int ldc)
     {
         if (!Supported) throw new PlatformNotSupportedException("the packed GEMM needs AVX2 and FMA");
-        int mStrips = (m + MR - 1) / MR, nStrips = (n + NR - 1) / NR;
-        var pool = ArrayPool<float>.Shared;
-        float[] packedA = pool.Rent(mStrips * MR * Math.Min(k, KC)), packedB = pool.Rent(nStrips * NR * Math.Min(k, KC));
+        var packed = PackB(cpu, transB, k, n, b, bOff, ldb);
+        try { RunPacked(cpu, transA, m, alpha, a, aOff, lda, packed, c, cOff, ldc); }
+        finally { packed.Dispose(); }
+    }
+
+    /// <summary>
+    /// op(B)[k,n] packed for the micro-kernel, all depth blocks: block d holds rows d*KC .. of op(B) as strips of 16
+    /// columns (kc x 16 floats each). Made once, it serves every product with the same B: an LSTM's recurrent weights
+    /// over all the steps of a sequence, where packing them again for each step would cost as much as a step's product.
+    /// </summary>
+    public sealed class PackedMatrix : IDisposable
+    {
+        internal PackedMatrix(int k, int n, float[] data) { K = k; N = n; Data = data; }
+        public int K { get; }
+        public int N { get; }
+        internal float[] Data { get; private set; }
+        internal int Strips => (N + NR - 1) / NR;
+        /// <summary>Where depth block starting at row p0 begins.</summary>
+        internal int BlockOffset(int p0) => p0 * Strips * NR;
+        public void Dispose() { if (Data.Length > 0) ArrayPool<float>.Shared.Return(Data); Data = []; }
+    }
+
+    /// <summary>Packs op(B)[k,n] (B stored [k,n], or [n,k] when transB, row stride ldb, from bOff).</summary>
+    public static PackedMatrix PackB(ManagedBackend cpu, bool transB, int k, int n, float[] b, int bOff, int ldb)
+    {
+        int strips = (n + NR - 1) / NR;
+        var data = ArrayPool<float>.Shared.Rent(Math.Max(1, strips * NR * k));
+        for (int p0 = 0; p0 < k; p0 += KC)
+        {
+            int kc = Math.Min(KC, k - p0), at = p0 * strips * NR;
+            cpu.For(strips, (long)kc * NR, s => PackB(b, bOff, ldb, transB, p0, kc, s * NR, Math.Min(NR, n - s * NR), data.AsSpan(at + s * NR * kc, NR * kc)));
+        }
+        return new PackedMatrix(k, n, data);
+    }
+
+    /// <summary>C[m,n] += alpha * op(A)[m,k] * B with B already packed (<see cref="PackB"/>).</summary>
+    public static void RunPacked(ManagedBackend cpu, bool transA, int m, float alpha, float[] a, int aOff, int lda, PackedMatrix b, float[] c, int cOff, int ldc)
+    {
+        if (!Supported) throw new PlatformNotSupportedException("the packed GEMM needs AVX2 and FMA");
+        int n = b.N, k = b.K, mStrips = (m + MR - 1) / MR;
+        float[] packedA = ArrayPool<float>.Shared.Rent(Math.Max(1, mStrips * MR * Math.Min(k, KC)));
         try
         {
             int mTiles = (m + MC - 1) / MC, nTiles = (n + NC - 1) / NC;
             for (int p0 = 0; p0 < k; p0 += KC)
             {
-                int kc = Math.Min(KC, k - p0);
-                cpu.For(nStrips, (long)kc * NR, s => PackB(b, bOff, ldb, transB, p0, kc, s * NR, Math.Min(NR, n - s * NR), packedB.AsSpan(s * NR * kc, NR * kc)));
+                int kc = Math.Min(KC, k - p0), bAt = b.BlockOffset(p0);
+                float[] packedB = b.Data;
                 cpu.For(mStrips, (long)kc * MR, s => PackA(a, aOff, lda, transA, p0, kc, s * MR, Math.Min(MR, m - s * MR), packedA.AsSpan(s * MR * kc, MR * kc)));
                 cpu.For(mTiles * nTiles, (long)MC * NC * kc, tile =>
                 {
@@ -62,15 +100,11 @@ public static class PackedGemm
                     int iEnd = Math.Min(m, i0 + MC), jEnd = Math.Min(n, j0 + NC);
                     for (int j = j0; j < jEnd; j += NR)
                         for (int i = i0; i < iEnd; i += MR)
-                            MicroKernel(packedA, i / MR * MR * kc, packedB, j / NR * NR * kc, kc, c, cOff + i * ldc + j, ldc, Math.Min(MR, m - i), Math.Min(NR, n - j), alpha);
+                            MicroKernel(packedA, i / MR * MR * kc, packedB, bAt + j / NR * NR * kc, kc, c, cOff + i * ldc + j, ldc, Math.Min(MR, m - i), Math.Min(NR, n - j), alpha);
                 });
             }
         }
-        finally
-        {
-            pool.Return(packedA);
-            pool.Return(packedB);
-        }
+        finally { ArrayPool<float>.Shared.Return(packedA); }
     }
 
     /// <summary>op(A)[i0..i0+rows, p0..p0+kc] -> dst[p * 6 + r] (row r of the strip at depth p), rows past the edge zero.</summary>
