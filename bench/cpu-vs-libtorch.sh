@@ -10,11 +10,11 @@ cd "$(dirname "$0")/.."
 MG=${MG:-src/Cli/bin/Release/net10.0/musicgen}
 LT=${LT:-/tmp/libtorch-bench/bin/Release/net10.0/TorchBench.dll}
 ROUNDS=${1:-3}
-TSV=bench/results/cpu-vs-libtorch.tsv
+TSV=${TSV:-bench/results/cpu-vs-libtorch.tsv}
 [ -f "$LT" ] || { echo "libtorch bench not built: ../shared/tools/libtorch-bench/setup.sh /tmp/libtorch-bench"; exit 2; }
 echo -e "round\tthreads\tshape\tside\tmedian_ms" > "$TSV"
 for r in $(seq 1 "$ROUNDS"); do
-  for t in 1 2; do
+  for t in ${THREADS:-1 2}; do
     for shape in 128x10 512x10 128x64; do
       h=${shape%x*}; s=${shape#*x}
       steps=50; [ "$shape" != 128x10 ] && steps=20
@@ -33,7 +33,7 @@ rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 print("| shape | threads | libtorch ms/step | ours, plain GEMM | ours, packed GEMM | ours / libtorch (plain -> packed) |")
 print("|---|---|---|---|---|---|")
 for shape in ["128x10", "512x10", "128x64"]:
-    for t in ["1", "2"]:
+    for t in sorted({r["threads"] for r in rows}):
         med = {side: statistics.median(float(r["median_ms"]) for r in rows if r["shape"] == shape and r["threads"] == t and r["side"] == side and r["median_ms"])
                for side in ["libtorch", "ours-plain", "ours-auto"]}
         lt = med["libtorch"]

@@ -1,4 +1,5 @@
 using MusicGen.Kernels;
+using MusicGen.Kernels.Backends;
 using MusicGen.Kernels.Ops;
 
 namespace MusicGen.Model;
@@ -153,7 +154,7 @@ public sealed class MusicModel : IDisposable
             Ws = new LstmWorkspace[c.Layers][];
             Cat = new Tensor[c.Layers]; Normed = new Tensor[c.Layers]; Out = new Tensor[c.Layers]; Mean = new Tensor[c.Layers]; Rstd = new Tensor[c.Layers];
             Top = new Tensor[c.Layers];
-            DOut = new Tensor[c.Layers]; DNormed = new Tensor[c.Layers]; DCat = new Tensor[c.Layers]; DH = new Tensor[c.Layers][];
+            DOut = new Tensor[c.Layers]; DNormed = new Tensor[c.Layers]; DCat = new Tensor[c.Layers]; DH = new Tensor[c.Layers][]; DInputReverse = new Tensor[c.Layers];
             for (int l = 0; l < c.Layers; l++)
             {
                 int input = l == 0 ? c.InputSize : D;
@@ -162,6 +163,7 @@ public sealed class MusicModel : IDisposable
                 for (int d = 0; d < c.Directions; d++) { Ws[l][d] = Keep(new LstmWorkspace(be, T, B, input, H)); DH[l][d] = A(T, B, H); }
                 Cat[l] = A(rows, D); Normed[l] = A(rows, D); Out[l] = A(rows, D); Mean[l] = A(rows); Rstd[l] = A(rows);
                 DOut[l] = A(rows, D); DNormed[l] = A(rows, D); DCat[l] = A(rows, D);
+                if (c.Directions == 2) DInputReverse[l] = A(T, B, input);
             }
             Zero = A(B, H);
             TransposedAt = -1;
@@ -192,6 +194,8 @@ public sealed class MusicModel : IDisposable
         public Tensor? Ids, Cont, Emb, DEmb, DCont;
         public LstmWorkspace[][] Ws;
         public Tensor[] Cat, Normed, Out, Mean, Rstd, DOut, DNormed, DCat;
+        /// <summary>Bidirectional layers: the reverse direction's gradient of the layer input [T,B,I], added to the forward's after both ran.</summary>
+        public Tensor[] DInputReverse;
         /// <summary>Per layer, the tensor holding its output (Out, Normed, Cat or the LSTM's H, by configuration). Not owned.</summary>
         public Tensor[] Top;
         public Tensor[][] DH;
@@ -254,11 +258,14 @@ public sealed class MusicModel : IDisposable
         s.Partial = !training && c.Bidirectional && !c.EveryStep && !c.ReadsEnds && T > 1;
         for (int l = 0; l < c.Layers; l++)
         {
-            for (int d = 0; d < c.Directions; d++)
+            void Direction(int d)
             {
                 int steps = s.Partial && l == c.Layers - 1 && d == 1 ? 1 : T;
                 LstmLayer.Forward(Backend, s.Ws[l][d], _lstm[l][d], reverse: d == 1, input, state?.H[l] ?? s.Zero, state?.C[l] ?? s.Zero, transposesCurrent, steps);
             }
+            // The two directions of a layer are independent: on the managed backend they run side by side, one thread each.
+            if (c.Directions == 2 && Backend is ManagedBackend cpu) cpu.Concurrently(() => Direction(0), () => Direction(1));
+            else for (int d = 0; d < c.Directions; d++) Direction(d);
             if (state is not null)
             {
                 Elementwise.Copy(Backend, s.Ws[l][0].H, (T - 1) * B * c.Hidden, state.H[l], 0, B * c.Hidden);
@@ -409,8 +416,21 @@ public sealed class MusicModel : IDisposable
             Tensor input = l == 0 ? s.X : s.Top[l - 1];
             Tensor? dInput = l > 0 ? s.DOut[l - 1] : c.Input == "embedding" ? s.DX : null;
             if (dInput is not null) Elementwise.Fill(Backend, dInput, 0f);
-            for (int d = 0; d < c.Directions; d++)
-                LstmLayer.Backward(Backend, s.Ws[l][d], _lstm[l][d], _lstmGrad[l][d], reverse: d == 1, input, s.Zero, s.Zero, dDir[d], null, null, dInput, null, null);
+            if (c.Directions == 1)
+                LstmLayer.Backward(Backend, s.Ws[l][0], _lstm[l][0], _lstmGrad[l][0], reverse: false, input, s.Zero, s.Zero, dDir[0], null, null, dInput, null, null);
+            else
+            {
+                // The reverse direction's input gradient goes to its own buffer and is added afterwards, so the two directions
+                // write nothing in common and can run side by side (one thread each on the managed backend); the sum is the
+                // same whichever way they run.
+                Tensor? dInputReverse = dInput is null ? null : s.DInputReverse[l];
+                if (dInputReverse is not null) Elementwise.Fill(Backend, dInputReverse, 0f);
+                void Direction(int d) => LstmLayer.Backward(Backend, s.Ws[l][d], _lstm[l][d], _lstmGrad[l][d], reverse: d == 1, input, s.Zero, s.Zero, dDir[d], null, null,
+                    d == 0 ? dInput : dInputReverse, null, null);
+                if (Backend is ManagedBackend cpu) cpu.Concurrently(() => Direction(0), () => Direction(1));
+                else { Direction(0); Direction(1); }
+                if (dInput is not null) Glue.Axpy(Backend, 1f, dInputReverse!, 0, dInput, 0, dInput.Length);
+            }
         }
         if (c.Input == "embedding")
         {
