@@ -53,13 +53,14 @@ public class GemmTests
     {
         int[] sizes = [1, 3, 17, 63, 65, 129];
         var r = new Random(3);
+        var seen = new HashSet<(int, int, int, bool, bool)>();
         // Every size in every dimension, each with the other two drawn from the list, and every transpose pair.
         foreach (int which in new[] { 0, 1, 2 })
             foreach (int size in sizes)
                 foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
                 {
                     int m = which == 0 ? size : sizes[r.Next(sizes.Length)], n = which == 1 ? size : sizes[r.Next(sizes.Length)], k = which == 2 ? size : sizes[r.Next(sizes.Length)];
-                    yield return [m, n, k, ta, tb];
+                    if (seen.Add((m, n, k, ta, tb))) yield return [m, n, k, ta, tb];
                 }
         yield return [300, 700, 600, false, false]; // more than one depth block (KC = 256) and several tiles each way
         yield return [300, 700, 600, true, true];
