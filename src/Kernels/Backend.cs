@@ -15,6 +15,21 @@ public abstract class Backend : IDisposable
 
     public abstract Tensor Allocate(params int[] shape);
 
+    /// <summary>
+    /// A tensor of <paramref name="shape"/> that is elements [offset, offset + its length) of <paramref name="owner"/>: no copy,
+    /// writes to either are seen by both. The owner keeps the memory (disposing a view frees nothing). The flat parameter
+    /// buffer hands out each parameter's value, gradient and Adam moments this way.
+    /// </summary>
+    public Tensor View(Tensor owner, int offset, params int[] shape)
+    {
+        if (owner.Backend != this) throw new ArgumentException($"tensor {owner.ShapeText} lives on {owner.Backend.Kind}, not {Kind}");
+        if (shape.Any(d => d < 0)) throw new ArgumentException("negative dimension");
+        CheckRange(owner, offset, shape.Aggregate(1, (a, d) => checked(a * d)), "view");
+        return MakeView(owner, offset, shape);
+    }
+
+    protected abstract Tensor MakeView(Tensor owner, int offset, int[] shape);
+
     public Tensor Upload(float[] data, params int[] shape)
     {
         var t = Allocate(shape);

@@ -25,26 +25,55 @@ public abstract class Tensor : IDisposable
     public abstract void Dispose();
 }
 
-/// <summary>A tensor in managed memory (the managed CPU backend).</summary>
-public sealed class ManagedTensor(Backend backend, int[] shape) : Tensor(backend, shape)
+/// <summary>
+/// A tensor in managed memory (the managed CPU backend): elements [Offset, Offset + Length) of <see cref="Array"/>.
+/// A tensor made by <see cref="Backend.Allocate"/> owns its array (Offset 0); one made by <see cref="Backend.View"/>
+/// shares its owner's array (the flat parameter buffer's named views). Ops index Array from Offset, or take
+/// <see cref="Span"/>, which adds it.
+/// </summary>
+public sealed class ManagedTensor : Tensor
 {
-    public float[] Data { get; } = new float[shape.Aggregate(1, (a, d) => checked(a * d))];
-    public Span<float> Span(int offset, int length) => Data.AsSpan(offset, length);
+    public ManagedTensor(Backend backend, int[] shape) : base(backend, shape) => Array = new float[Length];
+
+    /// <summary>A view: <paramref name="shape"/>'s elements of <paramref name="owner"/> from <paramref name="offset"/> (checked by Backend.View).</summary>
+    internal ManagedTensor(ManagedTensor owner, int offset, int[] shape) : base(owner.Backend, shape)
+    {
+        Array = owner.Array;
+        Offset = owner.Offset + offset;
+    }
+
+    /// <summary>The backing array: this tensor's own, or its owner's for a view.</summary>
+    public float[] Array { get; }
+    /// <summary>Where element 0 of this tensor sits in <see cref="Array"/> (0 unless a view).</summary>
+    public int Offset { get; }
+    /// <summary>Elements [offset, offset + length) of this tensor.</summary>
+    public Span<float> Span(int offset, int length) => Array.AsSpan(Offset + offset, length);
+    /// <summary>All of this tensor's elements.</summary>
+    public Span<float> Span() => Array.AsSpan(Offset, Length);
     public override void Dispose() { }
 }
 
-/// <summary>A tensor in an ILGPU accelerator's memory (CUDA, OpenCL or ILGPU's CPU simulator).</summary>
+/// <summary>A tensor in an ILGPU accelerator's memory (CUDA, OpenCL or ILGPU's CPU simulator): its own buffer, or a view of its owner's.</summary>
 public sealed class IlgpuTensor : Tensor
 {
-    readonly MemoryBuffer1D<float, Stride1D.Dense> _buffer;
+    readonly MemoryBuffer1D<float, Stride1D.Dense>? _buffer; // null for a view: the owner frees the memory
+    readonly ArrayView1D<float, Stride1D.Dense> _view;
 
     public IlgpuTensor(Backend backend, Accelerator accelerator, int[] shape) : base(backend, shape)
     {
         _buffer = accelerator.Allocate1D<float>(Math.Max(1, Length));
         _buffer.MemSetToZero();
+        _view = _buffer.View;
     }
 
-    public ArrayView1D<float, Stride1D.Dense> View => _buffer.View;
-    public ArrayView<float> Slice(int offset, int length) => _buffer.View.SubView(offset, length).AsContiguous();
-    public override void Dispose() => _buffer.Dispose();
+    /// <summary>A view: <paramref name="shape"/>'s elements of <paramref name="owner"/> from <paramref name="offset"/> (checked by Backend.View).</summary>
+    internal IlgpuTensor(IlgpuTensor owner, int offset, int[] shape) : base(owner.Backend, shape)
+    {
+        int length = shape.Aggregate(1, (a, d) => checked(a * d));
+        _view = length > 0 ? owner._view.SubView(offset, length) : owner._view.SubView(0, 1); // length 0 keeps one element, as an owner does
+    }
+
+    public ArrayView1D<float, Stride1D.Dense> View => _view;
+    public ArrayView<float> Slice(int offset, int length) => _view.SubView(offset, length).AsContiguous();
+    public override void Dispose() => _buffer?.Dispose();
 }

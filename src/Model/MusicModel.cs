@@ -4,30 +4,6 @@ using MusicGen.Kernels.Ops;
 
 namespace MusicGen.Model;
 
-/// <summary>One learnable tensor with its gradient and Adam moments, under its checkpoint name.</summary>
-public sealed class Parameter : IDisposable
-{
-    public Parameter(Backend backend, string name, params int[] shape)
-    {
-        Name = name;
-        Shape = shape;
-        Value = backend.Allocate(shape);
-        Grad = backend.Allocate(shape);
-        M = backend.Allocate(shape);
-        V = backend.Allocate(shape);
-    }
-
-    public string Name { get; }
-    public int[] Shape { get; }
-    public int Length => Value.Length;
-    public Tensor Value { get; }
-    public Tensor Grad { get; }
-    public Tensor M { get; }
-    public Tensor V { get; }
-
-    public void Dispose() { Value.Dispose(); Grad.Dispose(); M.Dispose(); V.Dispose(); }
-}
-
 /// <summary>
 /// The network: [pitch embedding] -> N stacked (bi)LSTM layers, each followed by layer norm and dropout
 /// -> the output at the last time step (or at every step, <see cref="ModelConfig.EveryStep"/>) -> the heads:
@@ -51,51 +27,64 @@ public sealed class MusicModel : IDisposable
     readonly Parameter? _regW, _regB;             // regression heads only
     readonly Parameter? _stepCondition;           // StepFirst: [StepBins, K] logit offsets per step bin
     readonly Parameter? _embedding;
-    readonly Tensor _norm2, _partials;
+    readonly ParameterBuffer _params;
 
     public MusicModel(Backend backend, ModelConfig config)
     {
         config.Validate();
         Backend = backend;
         Config = config;
-        var ps = new List<Parameter>();
-        Parameter Add(string name, params int[] shape) { var p = new Parameter(backend, name, shape); ps.Add(p); return p; }
-
+        // Declare every parameter (names follow PyTorch's nn.LSTM), then allocate them all in one flat buffer.
+        var layout = new ParameterBuffer.Layout();
         int H = config.Hidden, D = config.LayerOutput;
-        if (config.Input == "embedding") _embedding = Add("embedding.weight", Pitches, config.EmbeddingDim);
+        int embedding = config.Input == "embedding" ? layout.Add("embedding.weight", Pitches, config.EmbeddingDim) : -1;
+        var lstm = new int[config.Layers, config.Directions];    // index of each direction's weight_ih; the other three follow it
+        var norm = new int[config.Layers];                        // index of each layer norm's weight; its bias follows it
+        for (int l = 0; l < config.Layers; l++)
+        {
+            int input = l == 0 ? config.InputSize : D;
+            for (int d = 0; d < config.Directions; d++)
+            {
+                string suffix = $"l{l}" + (d == 1 ? "_reverse" : "");
+                lstm[l, d] = layout.Add($"lstm.weight_ih_{suffix}", 4 * H, input);
+                layout.Add($"lstm.weight_hh_{suffix}", 4 * H, H); layout.Add($"lstm.bias_ih_{suffix}", 4 * H); layout.Add($"lstm.bias_hh_{suffix}", 4 * H);
+            }
+            norm[l] = config.LayerNorm ? layout.Add($"norm.{l}.weight", D) : -1;
+            if (config.LayerNorm) layout.Add($"norm.{l}.bias", D);
+        }
+        int heads, stepCondition = -1;
+        if (config.Categorical)
+        {
+            heads = layout.Add("heads.weight", config.ClassCount, D); layout.Add("heads.bias", config.ClassCount);
+            if (config.ConditionsOnStep) stepCondition = layout.Add("heads.step_condition", config.StepBins, config.ClassCount);
+        }
+        else
+        {
+            heads = layout.Add("pitch_head.weight", Pitches, D); layout.Add("pitch_head.bias", Pitches);
+            layout.Add("regression_head.weight", config.RegressionHeads, D); layout.Add("regression_head.bias", config.RegressionHeads);
+        }
+        _params = new ParameterBuffer(backend, layout);
+
+        if (embedding >= 0) _embedding = _params[embedding];
         _lstm = new LstmWeights[config.Layers][];
         _lstmGrad = new LstmWeights[config.Layers][];
         _gain = new Parameter?[config.Layers];
         _bias = new Parameter?[config.Layers];
         for (int l = 0; l < config.Layers; l++)
         {
-            int input = l == 0 ? config.InputSize : D;
             _lstm[l] = new LstmWeights[config.Directions];
             _lstmGrad[l] = new LstmWeights[config.Directions];
             for (int d = 0; d < config.Directions; d++)
             {
-                string suffix = $"l{l}" + (d == 1 ? "_reverse" : "");
-                var wih = Add($"lstm.weight_ih_{suffix}", 4 * H, input); var whh = Add($"lstm.weight_hh_{suffix}", 4 * H, H);
-                var bih = Add($"lstm.bias_ih_{suffix}", 4 * H); var bhh = Add($"lstm.bias_hh_{suffix}", 4 * H);
+                var (wih, whh, bih, bhh) = (_params[lstm[l, d]], _params[lstm[l, d] + 1], _params[lstm[l, d] + 2], _params[lstm[l, d] + 3]);
                 _lstm[l][d] = new LstmWeights(wih.Value, whh.Value, bih.Value, bhh.Value);
                 _lstmGrad[l][d] = new LstmWeights(wih.Grad, whh.Grad, bih.Grad, bhh.Grad);
             }
-            if (config.LayerNorm) { _gain[l] = Add($"norm.{l}.weight", D); _bias[l] = Add($"norm.{l}.bias", D); }
+            if (norm[l] >= 0) { _gain[l] = _params[norm[l]]; _bias[l] = _params[norm[l] + 1]; }
         }
-        if (config.Categorical)
-        {
-            _pitchW = Add("heads.weight", config.ClassCount, D); _pitchB = Add("heads.bias", config.ClassCount);
-            if (config.ConditionsOnStep) _stepCondition = Add("heads.step_condition", config.StepBins, config.ClassCount);
-        }
-        else
-        {
-            _pitchW = Add("pitch_head.weight", Pitches, D); _pitchB = Add("pitch_head.bias", Pitches);
-            _regW = Add("regression_head.weight", config.RegressionHeads, D); _regB = Add("regression_head.bias", config.RegressionHeads);
-        }
-        Parameters = ps;
-        ParameterCount = ps.Sum(p => (long)p.Length);
-        _norm2 = backend.Allocate(1);
-        _partials = backend.Allocate(Math.Max(1, ps.Max(p => (p.Length + 4095) / 4096)));
+        _pitchW = _params[heads]; _pitchB = _params[heads + 1];
+        if (!config.Categorical) { _regW = _params[heads + 2]; _regB = _params[heads + 3]; }
+        if (stepCondition >= 0) _stepCondition = _params[stepCondition];
     }
 
     public Backend Backend { get; }
@@ -106,8 +95,11 @@ public sealed class MusicModel : IDisposable
 
     /// <summary>Call after writing parameter values directly (loading a checkpoint), so cached weight transposes are redone.</summary>
     public void MarkWeightsChanged() => _weightsVersion++;
-    public IReadOnlyList<Parameter> Parameters { get; }
-    public long ParameterCount { get; }
+    /// <summary>Every parameter, in checkpoint order: named views into <see cref="Flat"/>.</summary>
+    public IReadOnlyList<Parameter> Parameters => _params.Parameters;
+    /// <summary>The flat buffers holding all values, gradients and Adam moments.</summary>
+    public ParameterBuffer Flat => _params;
+    public long ParameterCount => _params.ParameterCount;
 
     /// <summary>
     /// PyTorch's initialisation: LSTM and linear weights U(-1/sqrt(fan), 1/sqrt(fan)); the forget-gate bias
@@ -132,10 +124,9 @@ public sealed class MusicModel : IDisposable
                 if (p.Name.StartsWith("lstm.bias_hh", StringComparison.Ordinal)) Array.Fill(host, 0f, H, H);
             }
             Backend.CopyFromHost(host, p.Value);
-            _weightsVersion++;
-            Elementwise.Fill(Backend, p.M, 0f);
-            Elementwise.Fill(Backend, p.V, 0f);
         }
+        _weightsVersion++;
+        _params.ZeroMoments();
     }
 
     // ------------------------------------------------------------------ buffers per batch size
@@ -360,7 +351,7 @@ public sealed class MusicModel : IDisposable
         bool training = s.Training;
         var dropoutRows = s.Shard is { } sh ? DropoutShard.Rows(sh.First, batch.Size, sh.Total, c.LayerOutput) : DropoutShard.Whole;
         int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B, R = c.RegressionHeads, n = c.HeadRows(B, T), K = c.ClassCount;
-        foreach (var p in Parameters) Elementwise.Fill(Backend, p.Grad, 0f);
+        _params.ZeroGrads();
 
         HeadLoss(s, n);
         // Heads: logits = in W^T + b  ->  dW += dlogits^T in, db += sum dlogits, din = dlogits W.
@@ -461,26 +452,19 @@ public sealed class MusicModel : IDisposable
     }
 
     /// <summary>Squared global norm of all gradients (accumulated on the device, read back once).</summary>
-    public float GradNorm2()
-    {
-        Elementwise.Fill(Backend, _norm2, 0f);
-        foreach (var p in Parameters) Adam.SumSquares(Backend, p.Grad, p.Length, _partials, _norm2);
-        return Backend.Download(_norm2)[0];
-    }
+    public float GradNorm2() => _params.GradNorm2();
 
     /// <summary>One Adam/AdamW step on every parameter (call <see cref="GradNorm2"/> first: clipping reads its result on the device).</summary>
     public void OptimizerStep(AdamConfig adam, int step)
     {
         _weightsVersion++;
-        foreach (var p in Parameters) Adam.Step(Backend, p.Value, p.Grad, p.M, p.V, p.Length, adam, step, _norm2);
+        _params.AdamStep(adam, step);
     }
 
     public void Dispose()
     {
         foreach (var b in _buffers.Values) b.Dispose();
-        foreach (var p in Parameters) p.Dispose();
-        _norm2.Dispose();
-        _partials.Dispose();
+        _params.Dispose();
     }
 }
 

@@ -179,14 +179,14 @@ public sealed class Trainer
         int batchesPerEpoch = (train.Count + o.Stride - 1) / o.Stride / o.BatchSize;
         int totalSteps = batchesPerEpoch * o.Epochs;
         // Data parallel: this rank's rows of each global batch, the weight of its gradient in the sum over ranks, and one
-        // buffer for everything a step exchanges: every gradient (flat, parameter after parameter), the head losses, and a
+        // buffer for everything a step exchanges: the flat gradient buffer (ParameterBuffer.Grads), the head losses, and a
         // stop flag (so a Ctrl-C on any rank stops every rank at the same step).
         var (shardFirst, shardRows) = Parallel is null ? (0, o.BatchSize) : Shards.Of(o.BatchSize, Parallel.Rank, Parallel.Size);
         if (shardRows == 0) throw new ArgumentException($"a batch of {o.BatchSize} over {Parallel!.Size} ranks leaves rank {Parallel.Rank} no window; use --batch of at least {Parallel.Size}");
         float[]? exchange = null;
         if (Parallel is not null)
         {
-            exchange = new float[model.Parameters.Sum(p => p.Length) + 1 + c.RegressionHeads + 1];
+            exchange = new float[model.Flat.Count + 1 + c.RegressionHeads + 1];
             CheckRanksAgree(model, o, state);
         }
         var batch = new Batch(c, shardRows);
@@ -287,14 +287,13 @@ public sealed class Trainer
     bool AllReduce(MusicModel model, float[] heads, float[] exchange, float share, bool stop)
     {
         long t0 = Stopwatch.GetTimestamp();
-        int at = 0;
-        foreach (var p in model.Parameters) { _backend.CopyToHost(p.Grad, exchange.AsSpan(at, p.Length)); at += p.Length; }
+        int at = model.Flat.Count;
+        _backend.CopyToHost(model.Flat.Grads, exchange.AsSpan(0, at)); // every gradient: one copy of the flat buffer
         if (share != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(exchange.AsSpan(0, at), share, exchange.AsSpan(0, at));
         for (int k = 0; k < heads.Length; k++) exchange[at + k] = heads[k] * share;
         exchange[^1] = stop ? 1 : 0;
         Parallel!.SumInPlace(exchange);
-        at = 0;
-        foreach (var p in model.Parameters) { _backend.CopyFromHost(exchange.AsSpan(at, p.Length), p.Grad); at += p.Length; }
+        _backend.CopyFromHost(exchange.AsSpan(0, at), model.Flat.Grads);
         for (int k = 0; k < heads.Length; k++) heads[k] = exchange[at + k];
         _exchangeSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
         return exchange[^1] > 0;
@@ -309,7 +308,7 @@ public sealed class Trainer
     {
         var h = new System.IO.Hashing.XxHash3();
         h.Append(System.Text.Encoding.UTF8.GetBytes($"{model.Config.ToJson()}|{o.ToJson()}|{_fingerprint}|{state.Epoch}|{state.Batch}|{state.Step}"));
-        foreach (var p in model.Parameters) h.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_backend.Download(p.Value).AsSpan()));
+        h.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_backend.Download(model.Flat.Values).AsSpan()));
         long mine = (long)h.GetCurrentHashAsUInt64();
         var all = Parallel!.Gather(mine);
         for (int r = 0; r < all.Length; r++)

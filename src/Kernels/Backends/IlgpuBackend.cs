@@ -48,6 +48,7 @@ public sealed class IlgpuBackend : Backend
     public override string Kind { get; }
 
     public override Tensor Allocate(params int[] shape) => new IlgpuTensor(this, Accelerator, shape);
+    protected override Tensor MakeView(Tensor owner, int offset, int[] shape) => new IlgpuTensor(Of(owner), offset, shape);
 
     public static IlgpuTensor Of(Tensor t) => t as IlgpuTensor ?? throw new ArgumentException($"tensor {t.ShapeText} lives on {t.Backend.Kind}, not an ILGPU device");
 

@@ -13,19 +13,20 @@ public sealed class ManagedBackend(int threads = 0) : Backend
     public override string Kind => "cpu";
 
     public override Tensor Allocate(params int[] shape) => new ManagedTensor(this, shape);
+    protected override Tensor MakeView(Tensor owner, int offset, int[] shape) => new ManagedTensor(Of(owner), offset, shape);
 
     public static ManagedTensor Of(Tensor t) => t as ManagedTensor ?? throw new ArgumentException($"tensor {t.ShapeText} lives on {t.Backend.Kind}, not the managed backend");
 
     public override void CopyFromHost(ReadOnlySpan<float> source, Tensor destination, int offset = 0)
     {
         CheckRange(destination, offset, source.Length, "destination");
-        source.CopyTo(Of(destination).Data.AsSpan(offset));
+        source.CopyTo(Of(destination).Span(offset, source.Length));
     }
 
     public override void CopyToHost(Tensor source, Span<float> destination, int offset = 0)
     {
         CheckRange(source, offset, destination.Length, "source");
-        Of(source).Data.AsSpan(offset, destination.Length).CopyTo(destination);
+        Of(source).Span(offset, destination.Length).CopyTo(destination);
     }
 
     public override void Synchronize() { }

@@ -35,7 +35,7 @@ public static class Adam
         Backend.Check(x, 0, n, "x"); Backend.Check(partials, 0, chunks, "partials"); Backend.Check(norm2, 0, 1, "norm2");
         if (backend is ManagedBackend)
         {
-            ManagedBackend.Of(norm2).Data[0] += TensorPrimitives.SumOfSquares(ManagedBackend.Of(x).Data.AsSpan(0, n));
+            ManagedBackend.Of(norm2).Span(0, 1)[0] += TensorPrimitives.SumOfSquares(ManagedBackend.Of(x).Span(0, n));
             return;
         }
         var gpu = (IlgpuBackend)backend;
@@ -79,9 +79,9 @@ public static class Adam
     /// <see cref="Update"/> transcribed to <see cref="System.Numerics.Vector{T}"/> for the managed backend (the scalar loop spent
     /// ~10 ns per parameter on the square root and divisions). Returns the index where the scalar tail starts.
     /// </summary>
-    static int ManagedUpdate(float[] p, float[] g, float[] m, float[] v, int from, int end, AdamConfig c, float clip, float bc1, float bc2)
+    static int ManagedUpdate(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, AdamConfig c, float clip, float bc1, float bc2)
     {
-        int w = System.Numerics.Vector<float>.Count, i = from;
+        int w = System.Numerics.Vector<float>.Count, i = 0, end = p.Length;
         var b1 = new System.Numerics.Vector<float>(c.Beta1); var b2 = new System.Numerics.Vector<float>(c.Beta2);
         var ob1 = new System.Numerics.Vector<float>(1f - c.Beta1); var ob2 = new System.Numerics.Vector<float>(1f - c.Beta2);
         var vclip = new System.Numerics.Vector<float>(clip); var wd = new System.Numerics.Vector<float>(c.WeightDecay);
@@ -89,16 +89,16 @@ public static class Adam
         var eps = new System.Numerics.Vector<float>(c.Epsilon); var lr = new System.Numerics.Vector<float>(c.LearningRate);
         for (; i + w <= end; i += w)
         {
-            var vp = new System.Numerics.Vector<float>(p, i);
-            var vg = new System.Numerics.Vector<float>(g, i) * vclip;
+            var vp = new System.Numerics.Vector<float>(p[i..]);
+            var vg = new System.Numerics.Vector<float>(g[i..]) * vclip;
             if (!c.Decoupled) vg += wd * vp;
-            var vm = b1 * new System.Numerics.Vector<float>(m, i) + ob1 * vg;
-            var vv = b2 * new System.Numerics.Vector<float>(v, i) + ob2 * vg * vg;
+            var vm = b1 * new System.Numerics.Vector<float>(m[i..]) + ob1 * vg;
+            var vv = b2 * new System.Numerics.Vector<float>(v[i..]) + ob2 * vg * vg;
             var update = vm * ibc1 / (System.Numerics.Vector.SquareRoot(vv * ibc2) + eps);
             if (c.Decoupled) update += wd * vp;
-            (vp - lr * update).CopyTo(p, i);
-            vm.CopyTo(m, i);
-            vv.CopyTo(v, i);
+            (vp - lr * update).CopyTo(p[i..]);
+            vm.CopyTo(m[i..]);
+            vv.CopyTo(v[i..]);
         }
         return i;
     }
@@ -114,14 +114,15 @@ public static class Adam
         float bc1 = 1f - MathF.Pow(c.Beta1, t), bc2 = 1f - MathF.Pow(c.Beta2, t);
         if (backend is ManagedBackend cpu)
         {
-            float[] P = ManagedBackend.Of(param).Data, G = ManagedBackend.Of(grad).Data, M = ManagedBackend.Of(m).Data, V = ManagedBackend.Of(v).Data;
-            float clip = Clip(ManagedBackend.Of(norm2).Data[0], c.MaxGradNorm);
+            ManagedTensor Pt = ManagedBackend.Of(param), Gt = ManagedBackend.Of(grad), Mt = ManagedBackend.Of(m), Vt = ManagedBackend.Of(v);
+            float clip = Clip(ManagedBackend.Of(norm2).Span(0, 1)[0], c.MaxGradNorm);
             const int chunk = 4096;
             cpu.For((n + chunk - 1) / chunk, chunk * 10L, k =>
             {
-                int from = k * chunk, end = Math.Min(n, from + chunk);
-                from = ManagedUpdate(P, G, M, V, from, end, c, clip, bc1, bc2);
-                for (int i = from; i < end; i++) (P[i], M[i], V[i]) = Update(P[i], G[i], M[i], V[i], c, clip, bc1, bc2);
+                int from = k * chunk, len = Math.Min(n, from + chunk) - from;
+                Span<float> P = Pt.Span(from, len), G = Gt.Span(from, len), M = Mt.Span(from, len), V = Vt.Span(from, len);
+                int i = ManagedUpdate(P, G, M, V, c, clip, bc1, bc2);
+                for (; i < len; i++) (P[i], M[i], V[i]) = Update(P[i], G[i], M[i], V[i], c, clip, bc1, bc2);
             });
             return;
         }

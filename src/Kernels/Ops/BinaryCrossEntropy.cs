@@ -25,9 +25,9 @@ public static class BinaryCrossEntropy
         if (rows == 0) return;
         if (backend is ManagedBackend cpu)
         {
-            float[] Z = ManagedBackend.Of(logits).Data, Y = ManagedBackend.Of(targets).Data, W = ManagedBackend.Of(rowWeight).Data,
-                DZ = ManagedBackend.Of(dlogits).Data, RL = ManagedBackend.Of(rowLoss).Data;
-            cpu.For(rows, keys * 8L, r => RL[r] = Row(Z.AsSpan(r * keys, keys), Y.AsSpan(r * keys, keys), W[r], scale, DZ.AsSpan(r * keys, keys)));
+            ManagedTensor Z = ManagedBackend.Of(logits), Y = ManagedBackend.Of(targets), W = ManagedBackend.Of(rowWeight),
+                DZ = ManagedBackend.Of(dlogits), RL = ManagedBackend.Of(rowLoss);
+            cpu.For(rows, keys * 8L, r => RL.Span(r, 1)[0] = Row(Z.Span(r * keys, keys), Y.Span(r * keys, keys), W.Span(r, 1)[0], scale, DZ.Span(r * keys, keys)));
             return;
         }
         var kernel = ((IlgpuBackend)backend).Kernel("loss.bce", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(Kernel));

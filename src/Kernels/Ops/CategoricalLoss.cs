@@ -46,14 +46,16 @@ public static class CategoricalLoss
         Backend.Check(targets, 0, rows * G, "targets"); Backend.Check(rowLoss, 0, rows * G, "rowLoss");
         if (backend is ManagedBackend cpu)
         {
-            float[] L = ManagedBackend.Of(logits).Data, T = ManagedBackend.Of(targets).Data, DL = ManagedBackend.Of(dlogits).Data, RL = ManagedBackend.Of(rowLoss).Data;
+            ManagedTensor L = ManagedBackend.Of(logits), DL = ManagedBackend.Of(dlogits), RL = ManagedBackend.Of(rowLoss);
+            ManagedTensor Tt = ManagedBackend.Of(targets);
+            float[] T = Tt.Array; int to = Tt.Offset; // targets: T[to + ...]
             for (int r = 0; r < rows; r++)
                 for (int g = 0; g < G; g++)
-                    if (!(T[r * G + g] >= 0 && T[r * G + g] < groups.Size(g))) throw new ArgumentException($"target {T[r * G + g]} of group {g} outside 0..{groups.Size(g) - 1} in row {r}");
+                    if (!(T[to + r * G + g] >= 0 && T[to + r * G + g] < groups.Size(g))) throw new ArgumentException($"target {T[to + r * G + g]} of group {g} outside 0..{groups.Size(g) - 1} in row {r}");
             cpu.For(rows, W * 4L, r =>
             {
                 for (int g = 0, o = 0; g < G; o += groups.Size(g), g++)
-                    RL[r * G + g] = MultiHeadLoss.PitchRow(L.AsSpan(r * W + o, groups.Size(g)), (int)T[r * G + g], groups.Weight(g) / rows, DL.AsSpan(r * W + o, groups.Size(g)));
+                    RL.Span(r * G + g, 1)[0] = MultiHeadLoss.PitchRow(L.Span(r * W + o, groups.Size(g)), (int)T[to + r * G + g], groups.Weight(g) / rows, DL.Span(r * W + o, groups.Size(g)));
             });
             return;
         }

@@ -24,11 +24,12 @@ public static class ClassConditioning
         Check(logits, targets, table, rows, K, G, group, from, count);
         if (backend is ManagedBackend cpu)
         {
-            float[] L = ManagedBackend.Of(logits).Data, T = ManagedBackend.Of(targets).Data, W = ManagedBackend.Of(table).Data;
+            ManagedTensor L = ManagedBackend.Of(logits), T = ManagedBackend.Of(targets), W = ManagedBackend.Of(table);
             cpu.For(rows, K, r =>
             {
-                int c = Class(T[r * G + group], count, r);
-                for (int j = 0; j < K; j++) if (j < from || j >= from + count) L[r * K + j] += W[c * K + j];
+                int c = Class(T.Span(r * G + group, 1)[0], count, r);
+                Span<float> l = L.Span(r * K, K), w = W.Span(c * K, K);
+                for (int j = 0; j < K; j++) if (j < from || j >= from + count) l[j] += w[j];
             });
             return;
         }
@@ -41,11 +42,12 @@ public static class ClassConditioning
         Check(dlogits, targets, dtable, rows, K, G, group, from, count);
         if (backend is ManagedBackend)
         {
-            float[] D = ManagedBackend.Of(dlogits).Data, T = ManagedBackend.Of(targets).Data, W = ManagedBackend.Of(dtable).Data;
+            ManagedTensor D = ManagedBackend.Of(dlogits), T = ManagedBackend.Of(targets), W = ManagedBackend.Of(dtable);
             for (int r = 0; r < rows; r++) // rows in order: a fixed summation order, deterministic
             {
-                int c = Class(T[r * G + group], count, r);
-                for (int j = 0; j < K; j++) if (j < from || j >= from + count) W[c * K + j] += D[r * K + j];
+                int c = Class(T.Span(r * G + group, 1)[0], count, r);
+                Span<float> w = W.Span(c * K, K), d = D.Span(r * K, K);
+                for (int j = 0; j < K; j++) if (j < from || j >= from + count) w[j] += d[j];
             }
             return;
         }

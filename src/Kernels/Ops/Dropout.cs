@@ -70,15 +70,16 @@ public static class Dropout
     {
         if (backend is ManagedBackend cpu)
         {
-            float[] s = ManagedBackend.Of(src).Data, d = ManagedBackend.Of(dst).Data;
+            ManagedTensor st = ManagedBackend.Of(src), dt = ManagedBackend.Of(dst);
             const int chunk = 4096;
             cpu.For((n + chunk - 1) / chunk, chunk * 8L, c =>
             {
-                int end = Math.Min(n, (c + 1) * chunk);
-                for (int i = c * chunk; i < end; i++)
+                int from = c * chunk, len = Math.Min(n, from + chunk) - from;
+                Span<float> s = st.Span(from, len), d = dt.Span(from, len);
+                for (int j = 0; j < len; j++)
                 {
-                    float v = s[i] * Scale(seed, counter, shard.Index(i), p);
-                    d[i] = accumulate ? d[i] + v : v;
+                    float v = s[j] * Scale(seed, counter, shard.Index(from + j), p);
+                    d[j] = accumulate ? d[j] + v : v;
                 }
             });
             return;

@@ -14,7 +14,7 @@ public static class Elementwise
         if (length < 0) length = x.Length - offset;
         Backend.Check(x, offset, length, "x");
         if (length == 0) return;
-        if (backend is ManagedBackend) { ManagedBackend.Of(x).Data.AsSpan(offset, length).Fill(value); return; }
+        if (backend is ManagedBackend) { ManagedBackend.Of(x).Span(offset, length).Fill(value); return; }
         var kernel = ((IlgpuBackend)backend).Kernel("fill", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(FillKernel));
         kernel(length, IlgpuBackend.Of(x).Slice(offset, length), value);
     }
@@ -28,7 +28,7 @@ public static class Elementwise
         Backend.Check(src, sOff, n, "src");
         Backend.Check(dst, dOff, n, "dst");
         if (n == 0) return;
-        if (backend is ManagedBackend) { Array.Copy(ManagedBackend.Of(src).Data, sOff, ManagedBackend.Of(dst).Data, dOff, n); return; }
+        if (backend is ManagedBackend) { ManagedBackend.Of(src).Span(sOff, n).CopyTo(ManagedBackend.Of(dst).Span(dOff, n)); return; }
         IlgpuBackend.Of(src).View.SubView(sOff, n).CopyTo(IlgpuBackend.Of(dst).View.SubView(dOff, n));
     }
 
@@ -39,8 +39,8 @@ public static class Elementwise
         Backend.Check(sum, 0, cols, "sum");
         if (backend is ManagedBackend)
         {
-            var xs = ManagedBackend.Of(x).Data; var s = ManagedBackend.Of(sum).Data.AsSpan(0, cols);
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(s, xs.AsSpan(r * cols, cols), s);
+            var xs = ManagedBackend.Of(x); var s = ManagedBackend.Of(sum).Span(0, cols);
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(s, xs.Span(r * cols, cols), s);
             return;
         }
         var gpu = (IlgpuBackend)backend;

@@ -49,7 +49,8 @@ public static class Gemm
         switch (backend)
         {
             case ManagedBackend cpu:
-                Managed(cpu, transA, transB, m, n, k, alpha, ManagedBackend.Of(a).Data, aOffset, lda, ManagedBackend.Of(b).Data, bOffset, ldb, beta, ManagedBackend.Of(c).Data, cOffset, ldc);
+                var (ma, mb, mc) = (ManagedBackend.Of(a), ManagedBackend.Of(b), ManagedBackend.Of(c)); // views start at their Offset
+                Managed(cpu, transA, transB, m, n, k, alpha, ma.Array, ma.Offset + aOffset, lda, mb.Array, mb.Offset + bOffset, ldb, beta, mc.Array, mc.Offset + cOffset, ldc);
                 break;
             case IlgpuBackend gpu:
                 Ilgpu(gpu, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);

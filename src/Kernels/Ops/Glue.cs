@@ -21,8 +21,8 @@ public static class Glue
         if (n == 0) return;
         if (backend is ManagedBackend)
         {
-            var ys = ManagedBackend.Of(y).Data.AsSpan(yOff, n);
-            TensorPrimitives.MultiplyAdd(ManagedBackend.Of(x).Data.AsSpan(xOff, n), alpha, ys, ys);
+            var ys = ManagedBackend.Of(y).Span(yOff, n);
+            TensorPrimitives.MultiplyAdd(ManagedBackend.Of(x).Span(xOff, n), alpha, ys, ys);
             return;
         }
         var k = ((IlgpuBackend)backend).Kernel("glue.axpy", a => a.LoadAutoGroupedStreamKernel<Index1D, float, ArrayView<float>, ArrayView<float>>(AxpyKernel));
@@ -40,8 +40,8 @@ public static class Glue
         Backend.Check(y, 0, rows * n, "y"); Backend.Check(bias, 0, n, "bias");
         if (backend is ManagedBackend)
         {
-            float[] Y = ManagedBackend.Of(y).Data; var b = ManagedBackend.Of(bias).Data.AsSpan(0, n);
-            for (int r = 0; r < rows; r++) { var row = Y.AsSpan(r * n, n); TensorPrimitives.Add(row, b, row); }
+            var Y = ManagedBackend.Of(y); var b = ManagedBackend.Of(bias).Span(0, n);
+            for (int r = 0; r < rows; r++) { var row = Y.Span(r * n, n); TensorPrimitives.Add(row, b, row); }
             return;
         }
         var k = ((IlgpuBackend)backend).Kernel("glue.addbias", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AddBiasKernel));
@@ -66,19 +66,19 @@ public static class Glue
         Backend.Check(a, 0, rows * na, "a"); Backend.Check(b, 0, rows * nb, "b"); Backend.Check(y, 0, rows * (na + nb), "y");
         if (backend is ManagedBackend)
         {
-            float[] A = ManagedBackend.Of(a).Data, B = ManagedBackend.Of(b).Data, Y = ManagedBackend.Of(y).Data;
+            ManagedTensor A = ManagedBackend.Of(a), B = ManagedBackend.Of(b), Y = ManagedBackend.Of(y);
             int w = na + nb;
             for (int r = 0; r < rows; r++)
             {
                 if (!backward)
                 {
-                    Array.Copy(A, r * na, Y, r * w, na);
-                    Array.Copy(B, r * nb, Y, r * w + na, nb);
+                    A.Span(r * na, na).CopyTo(Y.Span(r * w, na));
+                    B.Span(r * nb, nb).CopyTo(Y.Span(r * w + na, nb));
                 }
                 else
                 {
-                    var ra = A.AsSpan(r * na, na); TensorPrimitives.Add(ra, Y.AsSpan(r * w, na), ra);
-                    var rb = B.AsSpan(r * nb, nb); TensorPrimitives.Add(rb, Y.AsSpan(r * w + na, nb), rb);
+                    var ra = A.Span(r * na, na); TensorPrimitives.Add(ra, Y.Span(r * w, na), ra);
+                    var rb = B.Span(r * nb, nb); TensorPrimitives.Add(rb, Y.Span(r * w + na, nb), rb);
                 }
             }
             return;
@@ -123,7 +123,7 @@ public static class Glue
         Backend.Check(x, 0, T * B * 2 * H, "x"); Backend.Check(y, 0, B * 2 * H, "y");
         if (backend is ManagedBackend)
         {
-            float[] X = ManagedBackend.Of(x).Data, Y = ManagedBackend.Of(y).Data;
+            Span<float> X = ManagedBackend.Of(x).Span(), Y = ManagedBackend.Of(y).Span();
             for (int i = 0; i < B * 2 * H; i++) EndsElement(X, Y, i, T, B, H, backward);
             return;
         }
@@ -139,7 +139,7 @@ public static class Glue
         return (t * B + b) * w + j;
     }
 
-    static void EndsElement(float[] x, float[] y, int i, int T, int B, int H, bool backward)
+    static void EndsElement(Span<float> x, Span<float> y, int i, int T, int B, int H, bool backward)
     {
         int src = EndsSource(i, T, B, H);
         if (backward) x[src] += y[i]; else y[i] = x[src];
@@ -161,7 +161,8 @@ public static class Glue
         Backend.Check(x, 0, rows * cols, "x"); Backend.Check(y, 0, rows * cols, "y");
         if (backend is ManagedBackend cpu)
         {
-            float[] X = ManagedBackend.Of(x).Data, Y = ManagedBackend.Of(y).Data;
+            float[] X = ManagedBackend.Of(x).Array, Y = ManagedBackend.Of(y).Array;
+            int xo = ManagedBackend.Of(x).Offset, yo = ManagedBackend.Of(y).Offset; // views start at their Offset
             const int tile = 32; // tiles keep both the reads and the strided writes within cache
             int tilesR = (rows + tile - 1) / tile;
             cpu.For(tilesR, (long)tile * cols, tr =>
@@ -171,7 +172,7 @@ public static class Glue
                 {
                     int c1 = Math.Min(cols, c0 + tile);
                     for (int r = r0; r < r1; r++)
-                        for (int col = c0; col < c1; col++) Y[col * rows + r] = X[r * cols + col];
+                        for (int col = c0; col < c1; col++) Y[yo + col * rows + r] = X[xo + r * cols + col];
                 }
             });
             return;
@@ -195,12 +196,13 @@ public static class Glue
         Backend.Check(ids, 0, n, "ids"); Backend.Check(table, 0, vocab * dim, "table"); Backend.Check(y, 0, n * dim, "y");
         if (backend is ManagedBackend)
         {
-            float[] I = ManagedBackend.Of(ids).Data, W = ManagedBackend.Of(table).Data, Y = ManagedBackend.Of(y).Data;
+            ManagedTensor I = ManagedBackend.Of(ids), W = ManagedBackend.Of(table), Y = ManagedBackend.Of(y);
             for (int r = 0; r < n; r++)
             {
-                int id = (int)I[r];
-                if ((uint)id >= (uint)vocab) throw new ArgumentException($"embedding id {I[r]} outside 0..{vocab - 1}");
-                Array.Copy(W, id * dim, Y, r * dim, dim);
+                float idValue = I.Span(r, 1)[0];
+                int id = (int)idValue;
+                if ((uint)id >= (uint)vocab) throw new ArgumentException($"embedding id {idValue} outside 0..{vocab - 1}");
+                W.Span(id * dim, dim).CopyTo(Y.Span(r * dim, dim));
             }
             return;
         }
@@ -222,13 +224,13 @@ public static class Glue
         Backend.Check(ids, 0, n, "ids"); Backend.Check(dtable, 0, vocab * dim, "dtable"); Backend.Check(dy, 0, n * dim, "dy");
         if (backend is ManagedBackend)
         {
-            float[] I = ManagedBackend.Of(ids).Data, D = ManagedBackend.Of(dtable).Data, DY = ManagedBackend.Of(dy).Data;
+            ManagedTensor I = ManagedBackend.Of(ids), D = ManagedBackend.Of(dtable), DY = ManagedBackend.Of(dy);
             for (int r = 0; r < n; r++)
             {
-                int id = (int)I[r];
+                int id = (int)I.Span(r, 1)[0];
                 if ((uint)id >= (uint)vocab) continue;
-                var row = D.AsSpan(id * dim, dim);
-                TensorPrimitives.Add(row, DY.AsSpan(r * dim, dim), row);
+                var row = D.Span(id * dim, dim);
+                TensorPrimitives.Add(row, DY.Span(r * dim, dim), row);
             }
             return;
         }

@@ -26,8 +26,8 @@ public static class LayerNorm
         Backend.Check(mean, 0, rows, "mean"); Backend.Check(rstd, 0, rows, "rstd");
         if (backend is ManagedBackend cpu)
         {
-            float[] X = ManagedBackend.Of(x).Data, G = ManagedBackend.Of(gain).Data, Bs = ManagedBackend.Of(bias).Data, Y = ManagedBackend.Of(y).Data, M = ManagedBackend.Of(mean).Data, S = ManagedBackend.Of(rstd).Data;
-            cpu.For(rows, n * 6L, r => ForwardRow(X.AsSpan(r * n, n), G, Bs, Y.AsSpan(r * n, n), out M[r], out S[r]));
+            ManagedTensor X = ManagedBackend.Of(x), G = ManagedBackend.Of(gain), Bs = ManagedBackend.Of(bias), Y = ManagedBackend.Of(y), M = ManagedBackend.Of(mean), S = ManagedBackend.Of(rstd);
+            cpu.For(rows, n * 6L, r => ForwardRow(X.Span(r * n, n), G.Span(0, n), Bs.Span(0, n), Y.Span(r * n, n), out M.Span(r, 1)[0], out S.Span(r, 1)[0]));
             return;
         }
         var kernel = ((IlgpuBackend)backend).Kernel("layernorm.forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ForwardKernel));
@@ -41,15 +41,16 @@ public static class LayerNorm
         Backend.Check(dgain, 0, n, "dgain"); Backend.Check(dbias, 0, n, "dbias");
         if (backend is ManagedBackend cpu)
         {
-            float[] DY = ManagedBackend.Of(dy).Data, X = ManagedBackend.Of(x).Data, G = ManagedBackend.Of(gain).Data, M = ManagedBackend.Of(mean).Data, S = ManagedBackend.Of(rstd).Data, DX = ManagedBackend.Of(dx).Data;
-            cpu.For(rows, n * 8L, r => BackwardRowInput(DY.AsSpan(r * n, n), X.AsSpan(r * n, n), G, M[r], S[r], DX.AsSpan(r * n, n)));
-            float[] DG = ManagedBackend.Of(dgain).Data, DB = ManagedBackend.Of(dbias).Data;
+            ManagedTensor DY = ManagedBackend.Of(dy), X = ManagedBackend.Of(x), G = ManagedBackend.Of(gain), DX = ManagedBackend.Of(dx);
+            ManagedTensor Mt = ManagedBackend.Of(mean), St = ManagedBackend.Of(rstd);
+            cpu.For(rows, n * 8L, r => BackwardRowInput(DY.Span(r * n, n), X.Span(r * n, n), G.Span(0, n), Mt.Span(r, 1)[0], St.Span(r, 1)[0], DX.Span(r * n, n)));
+            ReadOnlySpan<float> M = Mt.Span(0, rows), S = St.Span(0, rows);
             var xhat = System.Buffers.ArrayPool<float>.Shared.Rent(n);
-            var dg = DG.AsSpan(0, n); var db = DB.AsSpan(0, n); var xh = xhat.AsSpan(0, n);
+            var dg = ManagedBackend.Of(dgain).Span(0, n); var db = ManagedBackend.Of(dbias).Span(0, n); var xh = xhat.AsSpan(0, n);
             for (int r = 0; r < rows; r++) // parameter gradients: rows in order, so the sum is deterministic
             {
-                var dyRow = DY.AsSpan(r * n, n);
-                TensorPrimitives.Subtract(X.AsSpan(r * n, n), M[r], xh);  // xhat = (x - mean) * rstd
+                var dyRow = DY.Span(r * n, n);
+                TensorPrimitives.Subtract(X.Span(r * n, n), M[r], xh);  // xhat = (x - mean) * rstd
                 TensorPrimitives.Multiply(xh, S[r], xh);
                 TensorPrimitives.FusedMultiplyAdd(dyRow, xh, dg, dg);
                 TensorPrimitives.Add(db, dyRow, db);

@@ -53,11 +53,11 @@ public static class LstmCell
     // `musicgen selftest` pin this transcription to the scalar definition the ILGPU kernel uses.
 
     /// <summary>One batch row: z[4H] (pre-activations in, activations out), cPrev[H] -> c[H], h[H].</summary>
-    static void ManagedForwardRow(Span<float> z, float[] bih, float[] bhh, ReadOnlySpan<float> cPrev, Span<float> c, Span<float> h)
+    static void ManagedForwardRow(Span<float> z, ReadOnlySpan<float> bih, ReadOnlySpan<float> bhh, ReadOnlySpan<float> cPrev, Span<float> c, Span<float> h)
     {
         int H = c.Length;
-        TensorPrimitives.Add(z, bih.AsSpan(0, 4 * H), z);
-        TensorPrimitives.Add(z, bhh.AsSpan(0, 4 * H), z);
+        TensorPrimitives.Add(z, bih, z);
+        TensorPrimitives.Add(z, bhh, z);
         var i = z[..H]; var f = z.Slice(H, H); var g = z.Slice(2 * H, H); var o = z.Slice(3 * H, H);
         TensorPrimitives.Sigmoid(z[..(2 * H)], z[..(2 * H)]);   // i, f
         TensorPrimitives.Tanh(g, g);
@@ -109,10 +109,10 @@ public static class LstmCell
         int n = batch * hidden;
         if (backend is ManagedBackend cpu)
         {
-            float[] G = ManagedBackend.Of(gates).Data, Bi = ManagedBackend.Of(bih).Data, Bh = ManagedBackend.Of(bhh).Data;
-            float[] Cp = ManagedBackend.Of(cPrev).Data, C = ManagedBackend.Of(c).Data, Hs = ManagedBackend.Of(h).Data;
-            cpu.For(batch, hidden * 40L, b => ManagedForwardRow(G.AsSpan(gOff + b * 4 * hidden, 4 * hidden), Bi, Bh,
-                Cp.AsSpan(cPrevOff + b * hidden, hidden), C.AsSpan(cOff + b * hidden, hidden), Hs.AsSpan(hOff + b * hidden, hidden)));
+            ManagedTensor G = ManagedBackend.Of(gates), Bi = ManagedBackend.Of(bih), Bh = ManagedBackend.Of(bhh);
+            ManagedTensor Cp = ManagedBackend.Of(cPrev), C = ManagedBackend.Of(c), Hs = ManagedBackend.Of(h);
+            cpu.For(batch, hidden * 40L, b => ManagedForwardRow(G.Span(gOff + b * 4 * hidden, 4 * hidden), Bi.Span(0, 4 * hidden), Bh.Span(0, 4 * hidden),
+                Cp.Span(cPrevOff + b * hidden, hidden), C.Span(cOff + b * hidden, hidden), Hs.Span(hOff + b * hidden, hidden)));
             return;
         }
         var gpu = (IlgpuBackend)backend;
@@ -143,11 +143,11 @@ public static class LstmCell
         int n = batch * hidden;
         if (backend is ManagedBackend cpu)
         {
-            float[] G = ManagedBackend.Of(gates).Data, C = ManagedBackend.Of(c).Data, Cp = ManagedBackend.Of(cPrev).Data;
-            float[] Dh = ManagedBackend.Of(dhOut).Data, Dr = ManagedBackend.Of(dhRec).Data, Dc = ManagedBackend.Of(dcCarry).Data, Dg = ManagedBackend.Of(dGates).Data;
-            cpu.For(batch, hidden * 40L, b => ManagedBackwardRow(G.AsSpan(gOff + b * 4 * hidden, 4 * hidden), C.AsSpan(cOff + b * hidden, hidden),
-                Cp.AsSpan(cPrevOff + b * hidden, hidden), Dh.AsSpan(dhOff + b * hidden, hidden), Dr.AsSpan(b * hidden, hidden),
-                Dc.AsSpan(b * hidden, hidden), Dg.AsSpan(dgOff + b * 4 * hidden, 4 * hidden)));
+            ManagedTensor G = ManagedBackend.Of(gates), C = ManagedBackend.Of(c), Cp = ManagedBackend.Of(cPrev);
+            ManagedTensor Dh = ManagedBackend.Of(dhOut), Dr = ManagedBackend.Of(dhRec), Dc = ManagedBackend.Of(dcCarry), Dg = ManagedBackend.Of(dGates);
+            cpu.For(batch, hidden * 40L, b => ManagedBackwardRow(G.Span(gOff + b * 4 * hidden, 4 * hidden), C.Span(cOff + b * hidden, hidden),
+                Cp.Span(cPrevOff + b * hidden, hidden), Dh.Span(dhOff + b * hidden, hidden), Dr.Span(b * hidden, hidden),
+                Dc.Span(b * hidden, hidden), Dg.Span(dgOff + b * 4 * hidden, 4 * hidden)));
             return;
         }
         var gpu = (IlgpuBackend)backend;

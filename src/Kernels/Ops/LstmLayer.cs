@@ -100,7 +100,7 @@ public static class LstmLayer
         if (packed && (!transposesCurrent || ws.PackedWhhT is null))
         {
             ws.PackedWhhT?.Dispose();
-            ws.PackedWhhT = PackedGemm.PackB(cpu!, false, H, 4 * H, ManagedBackend.Of(ws.WhhT).Data, 0, 4 * H);
+            ws.PackedWhhT = PackedGemm.PackB(cpu!, false, H, 4 * H, ManagedBackend.Of(ws.WhhT).Array, ManagedBackend.Of(ws.WhhT).Offset, 4 * H);
         }
         for (int s = 0; s < n; s++)
         {
@@ -116,7 +116,7 @@ public static class LstmLayer
             if (packed)
             {
                 Backend.Check(hPrev, hPrevOff, B * H, "h_prev"); Backend.Check(ws.Gates, t * B * 4 * H, B * 4 * H, "gates");
-                PackedGemm.RunPacked(cpu!, false, B, 1f, ManagedBackend.Of(hPrev).Data, hPrevOff, H, ws.PackedWhhT!, ManagedBackend.Of(ws.Gates).Data, t * B * 4 * H, 4 * H);
+                PackedGemm.RunPacked(cpu!, false, B, 1f, ManagedBackend.Of(hPrev).Array, ManagedBackend.Of(hPrev).Offset + hPrevOff, H, ws.PackedWhhT!, ManagedBackend.Of(ws.Gates).Array, ManagedBackend.Of(ws.Gates).Offset + t * B * 4 * H, 4 * H);
             }
             else Gemm.Forward(be, false, false, B, 4 * H, H, 1f, hPrev, hPrevOff, H, ws.WhhT, 0, 4 * H, 1f, ws.Gates, t * B * 4 * H, 4 * H);
             LstmCell.StepForward(be, B, H, ws.Gates, t * B * 4 * H, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
@@ -140,7 +140,7 @@ public static class LstmLayer
         bool fused = be is IlgpuBackend gpu && gpu.FusesRecurrence(H);
         // Managed backend: dh_rec[B,H] = dgates[t][B,4H] W_hh[4H,H] with W_hh packed once for all steps.
         var cpu = be as ManagedBackend;
-        using var packedWhh = cpu is not null && Gemm.UsesPacked(B, H, 4 * H) ? PackedGemm.PackB(cpu, false, 4 * H, H, ManagedBackend.Of(w.Whh).Data, 0, H) : null;
+        using var packedWhh = cpu is not null && Gemm.UsesPacked(B, H, 4 * H) ? PackedGemm.PackB(cpu, false, 4 * H, H, ManagedBackend.Of(w.Whh).Array, ManagedBackend.Of(w.Whh).Offset, H) : null;
         int tNext = -1; // the step processed just before (fused: its recurrence is computed at the start of the next launch)
         for (int s = T - 1; s >= 0; s--)
         {
@@ -156,8 +156,8 @@ public static class LstmLayer
             LstmCell.StepBackward(be, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
             if (packedWhh is not null)
             {
-                Array.Clear(ManagedBackend.Of(ws.DhRec).Data, 0, n); // the product overwrites dh_rec (beta = 0)
-                PackedGemm.RunPacked(cpu!, false, B, 1f, ManagedBackend.Of(ws.DGates).Data, t * B * 4 * H, 4 * H, packedWhh, ManagedBackend.Of(ws.DhRec).Data, 0, H);
+                ManagedBackend.Of(ws.DhRec).Span(0, n).Clear(); // the product overwrites dh_rec (beta = 0)
+                PackedGemm.RunPacked(cpu!, false, B, 1f, ManagedBackend.Of(ws.DGates).Array, ManagedBackend.Of(ws.DGates).Offset + t * B * 4 * H, 4 * H, packedWhh, ManagedBackend.Of(ws.DhRec).Array, ManagedBackend.Of(ws.DhRec).Offset, H);
             }
             else Gemm.Forward(be, false, false, B, H, 4 * H, 1f, ws.DGates, t * B * 4 * H, 4 * H, w.Whh, 0, H, 0f, ws.DhRec, 0, H);
         }

@@ -48,19 +48,21 @@ public static class MultiHeadLoss
         Backend.Check(targets, 0, batch * (1 + R), "targets"); Backend.Check(rowLoss, 0, batch * (1 + R), "rowLoss");
         if (backend is ManagedBackend cpu)
         {
-            float[] L = ManagedBackend.Of(logits).Data, Y = ManagedBackend.Of(reg).Data, T = ManagedBackend.Of(targets).Data;
-            float[] DL = ManagedBackend.Of(dlogits).Data, DY = ManagedBackend.Of(dreg).Data, RL = ManagedBackend.Of(rowLoss).Data;
+            ManagedTensor L = ManagedBackend.Of(logits), Y = ManagedBackend.Of(reg), DL = ManagedBackend.Of(dlogits), DY = ManagedBackend.Of(dreg), RL = ManagedBackend.Of(rowLoss);
+            ManagedTensor Tt = ManagedBackend.Of(targets);
+            float[] T = Tt.Array; int to = Tt.Offset; // targets: T[to + ...]
             for (int b = 0; b < batch; b++)
-                if (!(T[b * (1 + R)] >= 0 && T[b * (1 + R)] < Pitches)) throw new ArgumentException($"pitch target {T[b * (1 + R)]} outside 0-127 in row {b}");
+                if (!(T[to + b * (1 + R)] >= 0 && T[to + b * (1 + R)] < Pitches)) throw new ArgumentException($"pitch target {T[to + b * (1 + R)]} outside 0-127 in row {b}");
             cpu.For(batch, Pitches * 4L, b =>
             {
-                int target = (int)T[b * (1 + R)];
-                RL[b * (1 + R)] = PitchRow(L.AsSpan(b * Pitches, Pitches), target, cfg.PitchWeight / batch, DL.AsSpan(b * Pitches, Pitches));
+                int target = (int)T[to + b * (1 + R)];
+                Span<float> y = Y.Span(b * R, R), dy = DY.Span(b * R, R), rl = RL.Span(b * (1 + R), 1 + R);
+                rl[0] = PitchRow(L.Span(b * Pitches, Pitches), target, cfg.PitchWeight / batch, DL.Span(b * Pitches, Pitches));
                 for (int k = 0; k < R; k++)
                 {
-                    var (loss, grad) = Regression(Y[b * R + k], T[b * (1 + R) + 1 + k], k < 2 ? cfg.PositivePressure : 0f, cfg.Huber);
-                    RL[b * (1 + R) + 1 + k] = loss;
-                    DY[b * R + k] = grad * cfg.Weight(1 + k) / batch;
+                    var (loss, grad) = Regression(y[k], T[to + b * (1 + R) + 1 + k], k < 2 ? cfg.PositivePressure : 0f, cfg.Huber);
+                    rl[1 + k] = loss;
+                    dy[k] = grad * cfg.Weight(1 + k) / batch;
                 }
             });
             return;

@@ -53,37 +53,46 @@ public sealed class FrameModel : IDisposable
     readonly LstmWeights[] _lstm, _lstmGrad;
     readonly Parameter?[] _gain, _bias;
     readonly Parameter _headW, _headB;
-    readonly Tensor _norm2, _partials;
+    readonly ParameterBuffer _params;
 
     public FrameModel(Backend backend, FrameConfig config)
     {
         config.Validate();
         Backend = backend;
         Config = config;
-        var ps = new List<Parameter>();
-        Parameter Add(string name, params int[] shape) { var p = new Parameter(backend, name, shape); ps.Add(p); return p; }
+        // Declare every parameter, then allocate them all in one flat buffer (ParameterBuffer).
+        var layout = new ParameterBuffer.Layout();
         int H = config.Hidden;
+        var lstm = new int[config.Layers]; var norm = new int[config.Layers];
+        for (int l = 0; l < config.Layers; l++)
+        {
+            lstm[l] = layout.Add($"lstm.weight_ih_l{l}", 4 * H, l == 0 ? config.Keys : H);
+            layout.Add($"lstm.weight_hh_l{l}", 4 * H, H); layout.Add($"lstm.bias_ih_l{l}", 4 * H); layout.Add($"lstm.bias_hh_l{l}", 4 * H);
+            norm[l] = config.LayerNorm ? layout.Add($"norm.{l}.weight", H) : -1;
+            if (config.LayerNorm) layout.Add($"norm.{l}.bias", H);
+        }
+        int head = layout.Add("head.weight", config.Keys, H); layout.Add("head.bias", config.Keys);
+        _params = new ParameterBuffer(backend, layout);
+
         _lstm = new LstmWeights[config.Layers]; _lstmGrad = new LstmWeights[config.Layers];
         _gain = new Parameter?[config.Layers]; _bias = new Parameter?[config.Layers];
         for (int l = 0; l < config.Layers; l++)
         {
-            var wih = Add($"lstm.weight_ih_l{l}", 4 * H, l == 0 ? config.Keys : H); var whh = Add($"lstm.weight_hh_l{l}", 4 * H, H);
-            var bih = Add($"lstm.bias_ih_l{l}", 4 * H); var bhh = Add($"lstm.bias_hh_l{l}", 4 * H);
+            var (wih, whh, bih, bhh) = (_params[lstm[l]], _params[lstm[l] + 1], _params[lstm[l] + 2], _params[lstm[l] + 3]);
             _lstm[l] = new LstmWeights(wih.Value, whh.Value, bih.Value, bhh.Value);
             _lstmGrad[l] = new LstmWeights(wih.Grad, whh.Grad, bih.Grad, bhh.Grad);
-            if (config.LayerNorm) { _gain[l] = Add($"norm.{l}.weight", H); _bias[l] = Add($"norm.{l}.bias", H); }
+            if (norm[l] >= 0) { _gain[l] = _params[norm[l]]; _bias[l] = _params[norm[l] + 1]; }
         }
-        _headW = Add("head.weight", config.Keys, H); _headB = Add("head.bias", config.Keys);
-        Parameters = ps;
-        ParameterCount = ps.Sum(p => (long)p.Length);
-        _norm2 = backend.Allocate(1);
-        _partials = backend.Allocate(Math.Max(1, ps.Max(p => (p.Length + 4095) / 4096)));
+        _headW = _params[head]; _headB = _params[head + 1];
     }
 
     public Backend Backend { get; }
     public FrameConfig Config { get; }
-    public IReadOnlyList<Parameter> Parameters { get; }
-    public long ParameterCount { get; }
+    /// <summary>Every parameter, in checkpoint order: named views into <see cref="Flat"/>.</summary>
+    public IReadOnlyList<Parameter> Parameters => _params.Parameters;
+    /// <summary>The flat buffers holding all values, gradients and Adam moments.</summary>
+    public ParameterBuffer Flat => _params;
+    public long ParameterCount => _params.ParameterCount;
 
     /// <summary>
     /// PyTorch's initialisation (LSTM and linear weights U(-1/sqrt(H), 1/sqrt(H)), forget-gate bias 1, layer norm 1
@@ -107,9 +116,8 @@ public sealed class FrameModel : IDisposable
                 if (p.Name.StartsWith("lstm.bias_hh", StringComparison.Ordinal)) Array.Fill(host, 0f, H, H);
             }
             Backend.CopyFromHost(host, p.Value);
-            Elementwise.Fill(Backend, p.M, 0f);
-            Elementwise.Fill(Backend, p.V, 0f);
         }
+        _params.ZeroMoments();
     }
 
     /// <summary>Activations, gradients and scratch for one (batch, steps) shape: allocated once, reused.</summary>
@@ -222,7 +230,7 @@ public sealed class FrameModel : IDisposable
         var c = Config;
         var s = For(batch, steps);
         int T = steps, B = batch, H = c.Hidden, K = c.Keys, rows = T * B;
-        foreach (var p in Parameters) Elementwise.Fill(Backend, p.Grad, 0f);
+        _params.ZeroGrads();
         // Head: dW = dlogits^T top, db = sum dlogits, dtop = dlogits W.
         Tensor top = s.Top[c.Layers - 1];
         Gemm.Forward(Backend, true, false, K, H, rows, 1f, s.DLogits, 0, K, top, 0, H, 1f, _headW.Grad, 0, H);
@@ -252,60 +260,54 @@ public sealed class FrameModel : IDisposable
 
     // ------------------------------------------------------------------ weight averaging
 
-    Tensor[]? _average;
+    Tensor? _average;   // [Flat.Count]: the running average of Flat.Values
     Tensor? _swap;
 
-    /// <summary>The running averages of the parameters (same order as <see cref="Parameters"/>), once <see cref="StartAverage"/> has run; else null.</summary>
-    public IReadOnlyList<Tensor>? Averages => _average;
+    /// <summary>The running average of every parameter (the same flat layout as <see cref="ParameterBuffer.Values"/>), once <see cref="StartAverage"/> has run; else null.</summary>
+    public Tensor? Average => _average;
+
+    /// <summary>The running average of one parameter: a view of <see cref="Average"/>.</summary>
+    public Tensor AverageOf(Parameter p) => Backend.View(_average ?? throw new InvalidOperationException("StartAverage first"), p.Offset, p.Shape);
 
     /// <summary>Starts an exponential moving average of the weights at their current values (Polyak averaging).</summary>
     public void StartAverage()
     {
         if (_average is not null) return;
-        _average = Parameters.Select(p => Backend.Allocate(p.Shape)).ToArray();
-        _swap = Backend.Allocate(Parameters.Max(p => p.Length));
-        for (int i = 0; i < _average.Length; i++) Elementwise.Copy(Backend, Parameters[i].Value, 0, _average[i], 0, Parameters[i].Length);
+        _average = Backend.Allocate(_params.Count);
+        _swap = Backend.Allocate(_params.Count);
+        Elementwise.Copy(Backend, _params.Values, 0, _average, 0, _params.Count);
     }
 
-    /// <summary>After an optimizer step: average = decay * average + (1 - decay) * weights, as two axpys (average += -(1-decay) average; += (1-decay) weights).</summary>
+    /// <summary>After an optimizer step: average = decay * average + (1 - decay) * weights, as two axpys over the flat buffers (average += -(1-decay) average; += (1-decay) weights).</summary>
     public void UpdateAverage(float decay)
     {
         if (_average is null) throw new InvalidOperationException("StartAverage first");
-        for (int i = 0; i < _average.Length; i++)
-        {
-            Glue.Axpy(Backend, -(1 - decay), _average[i], 0, _average[i], 0, Parameters[i].Length);
-            Glue.Axpy(Backend, 1 - decay, Parameters[i].Value, 0, _average[i], 0, Parameters[i].Length);
-        }
+        Glue.Axpy(Backend, -(1 - decay), _average, 0, _average, 0, _params.Count);
+        Glue.Axpy(Backend, 1 - decay, _params.Values, 0, _average, 0, _params.Count);
     }
 
     /// <summary>Exchanges the weights and their averages (call again to swap back): validation and best.safetensors use the averaged weights.</summary>
     public void SwapAverage()
     {
         if (_average is null || _swap is null) throw new InvalidOperationException("StartAverage first");
-        for (int i = 0; i < _average.Length; i++)
-        {
-            int n = Parameters[i].Length;
-            Elementwise.Copy(Backend, Parameters[i].Value, 0, _swap, 0, n);
-            Elementwise.Copy(Backend, _average[i], 0, Parameters[i].Value, 0, n);
-            Elementwise.Copy(Backend, _swap, 0, _average[i], 0, n);
-        }
+        int n = _params.Count;
+        Elementwise.Copy(Backend, _params.Values, 0, _swap, 0, n);
+        Elementwise.Copy(Backend, _average, 0, _params.Values, 0, n);
+        Elementwise.Copy(Backend, _swap, 0, _average, 0, n);
     }
 
     /// <summary>One Adam step on every parameter, clipping the global gradient norm as <paramref name="adam"/> says.</summary>
     public void OptimizerStep(AdamConfig adam, int step)
     {
-        Elementwise.Fill(Backend, _norm2, 0f);
-        foreach (var p in Parameters) Adam.SumSquares(Backend, p.Grad, p.Length, _partials, _norm2);
-        foreach (var p in Parameters) Adam.Step(Backend, p.Value, p.Grad, p.M, p.V, p.Length, adam, step, _norm2);
+        _params.ComputeGradNorm2();
+        _params.AdamStep(adam, step);
     }
 
     public void Dispose()
     {
         foreach (var b in _buffers.Values) b.Dispose();
-        foreach (var p in Parameters) p.Dispose();
-        foreach (var a in _average ?? []) a.Dispose();
+        _params.Dispose();
+        _average?.Dispose();
         _swap?.Dispose();
-        _norm2.Dispose();
-        _partials.Dispose();
     }
 }

@@ -206,8 +206,8 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
         if (withOptimizer)
         {
             foreach (var p in model.Parameters) { tensors.Add(($"adam.m.{p.Name}", p.Shape, model.Backend.Download(p.M))); tensors.Add(($"adam.v.{p.Name}", p.Shape, model.Backend.Download(p.V))); }
-            if (model.Averages is { } avg)
-                for (int i = 0; i < avg.Count; i++) tensors.Add(($"average.{model.Parameters[i].Name}", model.Parameters[i].Shape, model.Backend.Download(avg[i])));
+            if (model.Average is not null)
+                foreach (var p in model.Parameters) tensors.Add(($"average.{p.Name}", p.Shape, model.Backend.Download(model.AverageOf(p))));
         }
         var meta = new Dictionary<string, string>(extra)
         {
@@ -255,7 +255,7 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
             if (withOptimizer && file.Tensors.ContainsKey($"average.{model.Parameters[0].Name}"))
             {
                 model.StartAverage();
-                for (int i = 0; i < model.Parameters.Count; i++) backend.CopyFromHost(Tensor(file, $"average.{model.Parameters[i].Name}", model.Parameters[i], path), model.Averages![i]);
+                foreach (var p in model.Parameters) backend.CopyFromHost(Tensor(file, $"average.{p.Name}", p, path), model.AverageOf(p));
             }
         }
         catch { model.Dispose(); throw; }
