@@ -43,10 +43,10 @@ public class GemmBenchmarks
     }
 
     [Benchmark(Description = "Gemm.Forward NN (managed backend)")]
-    public void GemmNN() => Gemm.Forward(_cpu, false, false, N, N, N, 1f, _ta, 0, N, _tb, 0, N, 0f, _tc, 0, N);
+    public void GemmNN() => Gemm.Forward(_cpu, MatrixView.Of(_ta, N, N), MatrixView.Of(_tb, N, N), MatrixView.Of(_tc, N, N));
 
     [Benchmark(Description = "Gemm.Forward NT (managed backend)")]
-    public void GemmNT() => Gemm.Forward(_cpu, false, true, N, N, N, 1f, _ta, 0, N, _tb, 0, N, 0f, _tc, 0, N);
+    public void GemmNT() => Gemm.Forward(_cpu, MatrixView.Of(_ta, N, N), MatrixView.Of(_tb, N, N).T, MatrixView.Of(_tc, N, N));
 }
 
 /// <summary>
@@ -81,6 +81,6 @@ public class LstmBenchmarks
     public void ForwardBackward()
     {
         LstmLayer.Forward(_cpu, _ws, _w, false, _x, _zero, _zero);
-        LstmLayer.Backward(_cpu, _ws, _w, _g, false, _x, _zero, _zero, _dh, null, null, _dx, null, null);
+        LstmLayer.Backward(_cpu, _ws, _g, _dh, new LstmInputGrads(Dx: _dx));
     }
 }

@@ -91,7 +91,8 @@ public static class SelfTest
     static Dictionary<string, float[]> Gemm(Backend be, int m, int n, int k, bool ta, bool tb)
     {
         using var a = be.Upload(Rand(m * k, 1), m * k); using var b = be.Upload(Rand(k * n, 2), k * n); using var c = be.Upload(Rand(m * n, 3), m * n);
-        Ops.Gemm.Forward(be, ta, tb, m, n, k, 0.5f, a, 0, ta ? m : k, b, 0, tb ? k : n, 0.25f, c, 0, n);
+        var va = ta ? MatrixView.Of(a, k, m).T : MatrixView.Of(a, m, k); var vb = tb ? MatrixView.Of(b, n, k).T : MatrixView.Of(b, k, n);
+        Ops.Gemm.Forward(be, va, vb, MatrixView.Of(c, m, n), alpha: 0.5f, beta: 0.25f);
         return new() { ["C"] = be.Download(c) };
     }
 
@@ -113,7 +114,7 @@ public static class SelfTest
         using var x = be.Upload(Rand(T * B * I, 8), T, B, I); using var h0 = be.Upload(Rand(B * H, 9), B, H); using var c0 = be.Upload(Rand(B * H, 10), B, H);
         using var dh = be.Upload(Rand(T * B * H, 11), T, B, H); using var dx = be.Allocate(T, B, I); using var dh0 = be.Allocate(B, H); using var dc0 = be.Allocate(B, H);
         LstmLayer.Forward(be, ws, w, reverse, x, h0, c0);
-        LstmLayer.Backward(be, ws, w, g, reverse, x, h0, c0, dh, null, null, dx, dh0, dc0);
+        LstmLayer.Backward(be, ws, g, dh, new LstmInputGrads(dx, dh0, dc0));
         return new()
         {
             ["h"] = be.Download(ws.H), ["c"] = be.Download(ws.C), ["dW_ih"] = be.Download(g.Wih), ["dW_hh"] = be.Download(g.Whh),

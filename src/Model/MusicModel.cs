@@ -280,10 +280,10 @@ public sealed class MusicModel : IDisposable
             s.HeadInput = s.Last;
         }
         int K = c.ClassCount;
-        Gemm.Forward(Backend, false, true, n, K, D, 1f, s.HeadInput, 0, D, _pitchW.Value, 0, D, 0f, s.Logits, 0, K);
+        Gemm.Forward(Backend, MatrixView.Of(s.HeadInput, n, D), MatrixView.Of(_pitchW.Value, K, D).T, MatrixView.Of(s.Logits, n, K)); // logits = in W^T
         Glue.AddBias(Backend, s.Logits, _pitchB.Value, n, K);
         if (_regW is null) return;
-        Gemm.Forward(Backend, false, true, n, c.RegressionHeads, D, 1f, s.HeadInput, 0, D, _regW.Value, 0, D, 0f, s.Reg, 0, c.RegressionHeads);
+        Gemm.Forward(Backend, MatrixView.Of(s.HeadInput, n, D), MatrixView.Of(_regW.Value, c.RegressionHeads, D).T, MatrixView.Of(s.Reg, n, c.RegressionHeads));
         Glue.AddBias(Backend, s.Reg, _regB!.Value, n, c.RegressionHeads);
     }
 
@@ -360,14 +360,14 @@ public sealed class MusicModel : IDisposable
         Tensor dHeadInput = c.EveryStep ? s.DOut[c.Layers - 1] : s.DLast;
         if (_stepCondition is not null)
             ClassConditioning.Backward(Backend, s.DLogits, s.Targets, _stepCondition.Grad, n, K, 1 + R, 1, Pitches, c.StepBins);
-        Gemm.Forward(Backend, true, false, K, D, n, 1f, s.DLogits, 0, K, s.HeadInput, 0, D, 1f, _pitchW.Grad, 0, D);
+        Gemm.Forward(Backend, MatrixView.Of(s.DLogits, n, K).T, MatrixView.Of(s.HeadInput, n, D), MatrixView.Of(_pitchW.Grad, K, D), beta: 1f); // dW += dlogits^T in
         Elementwise.SumRowsForward(Backend, s.DLogits, n, K, _pitchB.Grad);
-        Gemm.Forward(Backend, false, false, n, D, K, 1f, s.DLogits, 0, K, _pitchW.Value, 0, D, 0f, dHeadInput, 0, D);
+        Gemm.Forward(Backend, MatrixView.Of(s.DLogits, n, K), MatrixView.Of(_pitchW.Value, K, D), MatrixView.Of(dHeadInput, n, D));       // din = dlogits W
         if (_regW is not null)
         {
-            Gemm.Forward(Backend, true, false, R, D, n, 1f, s.DReg, 0, R, s.HeadInput, 0, D, 1f, _regW.Grad, 0, D);
+            Gemm.Forward(Backend, MatrixView.Of(s.DReg, n, R).T, MatrixView.Of(s.HeadInput, n, D), MatrixView.Of(_regW.Grad, R, D), beta: 1f);
             Elementwise.SumRowsForward(Backend, s.DReg, n, R, _regB!.Grad);
-            Gemm.Forward(Backend, false, false, n, D, R, 1f, s.DReg, 0, R, _regW.Value, 0, D, 1f, dHeadInput, 0, D);
+            Gemm.Forward(Backend, MatrixView.Of(s.DReg, n, R), MatrixView.Of(_regW.Value, R, D), MatrixView.Of(dHeadInput, n, D), beta: 1f);
         }
         if (!c.EveryStep)
         {
@@ -404,11 +404,11 @@ public sealed class MusicModel : IDisposable
             }
             else dDir = [dh];
 
-            Tensor input = l == 0 ? s.X : s.Top[l - 1];
+            // Each direction's backward replays what its forward recorded in s.Ws[l][d] (weights, direction, input, state).
             Tensor? dInput = l > 0 ? s.DOut[l - 1] : c.Input == "embedding" ? s.DX : null;
             if (dInput is not null) Elementwise.Fill(Backend, dInput, 0f);
             if (c.Directions == 1)
-                LstmLayer.Backward(Backend, s.Ws[l][0], _lstm[l][0], _lstmGrad[l][0], reverse: false, input, s.Zero, s.Zero, dDir[0], null, null, dInput, null, null);
+                LstmLayer.Backward(Backend, s.Ws[l][0], _lstmGrad[l][0], dDir[0], new LstmInputGrads(Dx: dInput));
             else
             {
                 // The reverse direction's input gradient goes to its own buffer and is added afterwards, so the two directions
@@ -416,8 +416,7 @@ public sealed class MusicModel : IDisposable
                 // same whichever way they run.
                 Tensor? dInputReverse = dInput is null ? null : s.DInputReverse[l];
                 if (dInputReverse is not null) Elementwise.Fill(Backend, dInputReverse, 0f);
-                void Direction(int d) => LstmLayer.Backward(Backend, s.Ws[l][d], _lstm[l][d], _lstmGrad[l][d], reverse: d == 1, input, s.Zero, s.Zero, dDir[d], null, null,
-                    d == 0 ? dInput : dInputReverse, null, null);
+                void Direction(int d) => LstmLayer.Backward(Backend, s.Ws[l][d], _lstmGrad[l][d], dDir[d], new LstmInputGrads(Dx: d == 0 ? dInput : dInputReverse));
                 if (Backend is ManagedBackend cpu) cpu.Concurrently(() => Direction(0), () => Direction(1));
                 else { Direction(0); Direction(1); }
                 if (dInput is not null) Glue.Axpy(Backend, 1f, dInputReverse!, 0, dInput, 0, dInput.Length);

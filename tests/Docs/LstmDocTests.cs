@@ -40,7 +40,7 @@ public class LstmDocTests
         using var dh = be.Upload([0f, 1f], T, B, H); using var dh0 = be.Allocate(B, H); using var dc0 = be.Allocate(B, H);
         LstmLayer.Forward(be, ws, w, reverse: false, x, h0, c0);
         var gates = be.Download(ws.Gates); var c = be.Download(ws.C); var h = be.Download(ws.H); // activations i, f, g, o per step
-        LstmLayer.Backward(be, ws, w, grads, reverse: false, x, h0, c0, dh, null, null, null, dh0, dc0);
+        LstmLayer.Backward(be, ws, grads, dh, new LstmInputGrads(Dh0: dh0, Dc0: dc0));
         var dz = be.Download(ws.DGates);
 
         string doc = File.ReadAllText(DocPath);

@@ -1,3 +1,4 @@
+using MusicGen.Kernels;
 using MathNet.Numerics.LinearAlgebra;
 using MusicGen.Kernels.Ops;
 using MusicGen.Tests.Reference;
@@ -41,7 +42,8 @@ public class GemmTests
         var expected = alpha * (transA ? A.Transpose() : A) * (transB ? B.Transpose() : B) + beta * C0;
 
         using var a = be.Upload(aHost, aHost.Length); using var b = be.Upload(bHost, bHost.Length); using var c = be.Upload(cHost, cHost.Length);
-        Gemm.Forward(be, transA, transB, m, n, k, alpha, a, off, lda, b, off, ldb, beta, c, off, ldc);
+        var va = new MatrixView(a, off, aRows, transA ? m : k, lda, transA); var vb = new MatrixView(b, off, bRows, transB ? k : n, ldb, transB);
+        Gemm.Forward(be, va, vb, new MatrixView(c, off, m, n, ldc), alpha, beta);
         var got = be.Download(c);
         for (int i = 0; i < m; i++)
             Close.All(got.AsSpan(off + i * ldc, n), j => expected[i, j], $"C[{i}]", atol: 1e-5 * Math.Sqrt(k), rtol: 1e-4);
@@ -105,7 +107,7 @@ public class GemmTests
         using var be = TestBackends.Create(device);
         using var a = be.Upload([1, 2, 3, 4], 2, 2); using var b = be.Upload([1, 0, 0, 1], 2, 2);
         using var c = be.Upload([float.NaN, float.NaN, float.NaN, float.NaN], 2, 2);
-        Gemm.Forward(be, false, false, 2, 2, 2, 1f, a, 0, 2, b, 0, 2, 0f, c, 0, 2);
+        Gemm.Forward(be, MatrixView.Of(a, 2, 2), MatrixView.Of(b, 2, 2), MatrixView.Of(c, 2, 2), beta: 0f);
         Assert.Equal([1, 2, 3, 4], be.Download(c));
     }
 
@@ -118,7 +120,7 @@ public class GemmTests
         var aH = r.Floats(m * k); var bH = r.Floats(k * n); var dcH = r.Floats(m * n);
         using var a = be.Upload(aH, m, k); using var b = be.Upload(bH, k, n); using var dc = be.Upload(dcH, m, n);
         using var da = be.Allocate(m, k); using var db = be.Allocate(k, n);
-        Gemm.Backward(be, m, n, k, a, b, dc, da, db);
+        Gemm.Backward(be, MatrixView.Of(a, m, k), MatrixView.Of(b, k, n), MatrixView.Of(dc, m, n), MatrixView.Of(da, m, k), MatrixView.Of(db, k, n));
         Close.Matrix(be.Download(da), Rand.Mat(dcH, m, n) * Rand.Mat(bH, k, n).Transpose(), "dA");
         Close.Matrix(be.Download(db), Rand.Mat(aH, m, k).Transpose() * Rand.Mat(dcH, m, n), "dB");
     }
@@ -128,7 +130,25 @@ public class GemmTests
     {
         using var be = TestBackends.Create("cpu");
         using var a = be.Allocate(2, 2); using var c = be.Allocate(2, 2);
-        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Forward(be, false, false, 3, 2, 2, 1f, a, 0, 2, a, 0, 2, 0f, c, 0, 2));
-        Assert.Throws<ArgumentException>(() => Gemm.Forward(be, false, false, 2, 2, 2, 1f, a, 0, 1, a, 0, 2, 0f, c, 0, 2));
+        var C = MatrixView.Of(c, 2, 2);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Forward(be, new MatrixView(a, 0, 3, 2, 2), MatrixView.Of(a, 2, 2), new MatrixView(c, 0, 3, 2, 2)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Forward(be, new MatrixView(a, 1, 2, 2, 2), MatrixView.Of(a, 2, 2), C)); // an offset that runs past the end
+        Assert.Throws<ArgumentException>(() => Gemm.Forward(be, new MatrixView(a, 0, 2, 2, 1), MatrixView.Of(a, 2, 2), C));     // ld smaller than a row
+        Assert.Throws<ArgumentException>(() => MatrixView.Of(a, 4, 2));                                                         // not the whole tensor
+    }
+
+    /// <summary>What the matrix views catch that the old positional arguments let through: sizes that do not fit together.</summary>
+    [Fact]
+    public void Operands_whose_shapes_do_not_fit_together_are_refused()
+    {
+        using var be = TestBackends.Create("cpu");
+        using var a = be.Allocate(3, 4); using var b = be.Allocate(4, 5); using var c = be.Allocate(3, 5); using var big = be.Allocate(64);
+        var (A, B, C) = (MatrixView.Of(a, 3, 4), MatrixView.Of(b, 4, 5), MatrixView.Of(c, 3, 5));
+        Gemm.Forward(be, A, B, C);                                                                  // fits
+        Assert.Throws<ArgumentException>(() => Gemm.Forward(be, A.T, B, C));                        // op(A) is 4x3: inner 3 vs 4
+        Assert.Throws<ArgumentException>(() => Gemm.Forward(be, A, B, new MatrixView(big, 0, 5, 3, 3))); // C has the sizes swapped
+        Assert.Throws<ArgumentException>(() => Gemm.Forward(be, A, B, C.T));                       // the output cannot be transposed
+        // A swapped leading dimension that stays inside a big enough tensor: the product's sizes still catch it.
+        Assert.Throws<ArgumentException>(() => Gemm.Forward(be, new MatrixView(big, 0, 4, 3, 4), B, C));
     }
 }

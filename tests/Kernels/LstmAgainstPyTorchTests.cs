@@ -40,7 +40,7 @@ public class LstmAgainstPyTorchTests
             Close.All(h, i => output[(i / H) * 2 * H + d * H + i % H], $"h{s}");
             var dh = Enumerable.Range(0, T * B * H).Select(i => g[(i / H) * 2 * H + d * H + i % H]).ToArray();
             using var tdh = be.Upload(dh, T, B, H);
-            LstmLayer.Backward(be, ws, w, grads, reverse: d == 1, x, zero, zero, tdh, null, null, dx, null, null);
+            LstmLayer.Backward(be, ws, grads, tdh, new LstmInputGrads(Dx: dx));
             Close.All(be.Download(grads.Wih), i => f[$"grad.lstm.weight_ih_l0{s}"].Data[i], $"dW_ih{s}");
             Close.All(be.Download(grads.Whh), i => f[$"grad.lstm.weight_hh_l0{s}"].Data[i], $"dW_hh{s}");
             Close.All(be.Download(grads.Bih), i => f[$"grad.lstm.bias_ih_l0{s}"].Data[i], $"db_ih{s}");

@@ -49,7 +49,7 @@ public class LstmLayerTests
         }
         Assert.Equal(reverse ? 0 : T - 1, LstmLayer.FinalIndex(ws, reverse));
 
-        LstmLayer.Backward(be, ws, w, grads, reverse, tx, th0, tc0, tdh, tdhT, tdcT, dx, dh0, dc0);
+        LstmLayer.Backward(be, ws, grads, tdh, new LstmInputGrads(dx, dh0, dc0), new LstmFinalStateGrad(tdhT, tdcT));
         Close.Matrix(be.Download(grads.Wih), g.Wih, "dW_ih", atol: 1e-4);
         Close.Matrix(be.Download(grads.Whh), g.Whh, "dW_hh", atol: 1e-4);
         Close.All(be.Download(grads.Bih), i => g.Bih[i], "db_ih", atol: 1e-4);
@@ -75,7 +75,7 @@ public class LstmLayerTests
             using var x = be.Upload(r.Floats(T * B * I), T, B, I); using var z = be.Allocate(B, H); using var dh = be.Upload(r.Floats(T * B * H), T, B, H);
             long before = be.Launches;
             LstmLayer.Forward(be, ws, w, false, x, z, z);
-            LstmLayer.Backward(be, ws, w, grads, false, x, z, z, dh, null, null, null, null, null);
+            LstmLayer.Backward(be, ws, grads, dh);
             return be.Launches - before;
         }
         // Per step, forward and backward: 2 launches unfused (GEMM + cell), 1 fused.
@@ -93,9 +93,9 @@ public class LstmLayerTests
         using var ws = new LstmWorkspace(be, T, B, I, H);
         using var x = be.Upload(r.Floats(T * B * I), T, B, I); using var z = be.Allocate(B, H); using var dh = be.Upload(r.Floats(T * B * H), T, B, H);
         LstmLayer.Forward(be, ws, w, false, x, z, z);
-        LstmLayer.Backward(be, ws, w, grads, false, x, z, z, dh, null, null, null, null, null);
+        LstmLayer.Backward(be, ws, grads, dh);
         var once = be.Download(grads.Whh);
-        LstmLayer.Backward(be, ws, w, grads, false, x, z, z, dh, null, null, null, null, null);
+        LstmLayer.Backward(be, ws, grads, dh);
         var twice = be.Download(grads.Whh);
         for (int i = 0; i < once.Length; i++) Assert.Equal(2 * once[i], twice[i], 5);
     }
@@ -113,9 +113,28 @@ public class LstmLayerTests
             using var ws = new LstmWorkspace(be, T, B, I, H);
             using var x = be.Upload(r.Floats(T * B * I), T, B, I); using var z = be.Allocate(B, H); using var dh = be.Upload(r.Floats(T * B * H), T, B, H);
             LstmLayer.Forward(be, ws, w, true, x, z, z);
-            LstmLayer.Backward(be, ws, w, grads, true, x, z, z, dh, null, null, null, null, null);
+            LstmLayer.Backward(be, ws, grads, dh);
             return [.. be.Download(ws.H), .. be.Download(grads.Whh), .. be.Download(grads.Wih)];
         }
         Assert.Equal(Run(), Run());
+    }
+
+    /// <summary>Backward replays the record Forward left in the workspace: with no record, or a partial one, it refuses.</summary>
+    [Fact]
+    public void Backward_without_a_full_forward_is_refused()
+    {
+        using var be = TestBackends.Create("cpu");
+        const int T = 3, B = 2, I = 2, H = 3;
+        var r = new Rand(4);
+        using var w = new LstmWeights(be.Upload(r.Floats(4 * H * I), 4 * H, I), be.Upload(r.Floats(4 * H * H), 4 * H, H), be.Upload(r.Floats(4 * H), 4 * H), be.Upload(r.Floats(4 * H), 4 * H));
+        using var grads = LstmWeights.Allocate(be, I, H);
+        using var ws = new LstmWorkspace(be, T, B, I, H);
+        using var x = be.Upload(r.Floats(T * B * I), T, B, I); using var z = be.Allocate(B, H); using var dh = be.Upload(r.Floats(T * B * H), T, B, H);
+        Assert.Contains("before any forward", Assert.Throws<InvalidOperationException>(() => LstmLayer.Backward(be, ws, grads, dh)).Message);
+        LstmLayer.Forward(be, ws, w, reverse: true, x, z, z, steps: 1);
+        Assert.Contains("only the first steps", Assert.Throws<InvalidOperationException>(() => LstmLayer.Backward(be, ws, grads, dh)).Message);
+        LstmLayer.Forward(be, ws, w, reverse: true, x, z, z);
+        Assert.True(ws.Reverse);
+        LstmLayer.Backward(be, ws, grads, dh); // now it runs, in the recorded (reverse) direction
     }
 }

@@ -78,9 +78,9 @@ public class TensorViewTests
     public void Gemm_reads_and_writes_views(string device)
     {
         var r = new Rand(1);
-        Same(device, [T(r, 5, 7), T(r, 9, 7), T(r, 5, 9)], (be, t) => Gemm.Forward(be, false, true, 5, 9, 7, 1f, t[0], 0, 7, t[1], 0, 7, 0.5f, t[2], 0, 9));
+        Same(device, [T(r, 5, 7), T(r, 9, 7), T(r, 5, 9)], (be, t) => Gemm.Forward(be, MatrixView.Of(t[0], 5, 7), MatrixView.Of(t[1], 9, 7).T, MatrixView.Of(t[2], 5, 9), beta: 0.5f));
         if (device == "cpu") // large enough for the packed GEMM, and for a packed W_hh: the LSTM's weights are views
-            Same(device, [T(r, 64, 96), T(r, 96, 80), T(r, 64, 80)], (be, t) => Gemm.Forward(be, false, false, 64, 80, 96, 1f, t[0], 0, 96, t[1], 0, 80, 1f, t[2], 0, 80));
+            Same(device, [T(r, 64, 96), T(r, 96, 80), T(r, 64, 80)], (be, t) => Gemm.Forward(be, MatrixView.Of(t[0], 64, 96), MatrixView.Of(t[1], 96, 80), MatrixView.Of(t[2], 64, 80), beta: 1f));
     }
 
     [Theory, MemberData(nameof(Backends))]
@@ -97,7 +97,7 @@ public class TensorViewTests
             using var x = be.Upload(rr.Floats(T_ * B * I), T_, B, I); using var h0 = be.Upload(rr.Floats(B * H), B, H); using var c0 = be.Upload(rr.Floats(B * H), B, H);
             using var dh = be.Upload(rr.Floats(T_ * B * H), T_, B, H);
             LstmLayer.Forward(be, ws, w, reverse: false, x, h0, c0);
-            LstmLayer.Backward(be, ws, w, g, reverse: false, x, h0, c0, dh, null, null, null, null, null);
+            LstmLayer.Backward(be, ws, g, dh);
             Glue.Axpy(be, 1f, ws.H, 0, g.Bih, 0, 4 * H); // fold the output into a compared tensor as well
         });
     }

@@ -14,12 +14,14 @@ public enum ManagedGemmKernel { Auto, Plain, Packed }
 /// General matrix multiply, the one op honestly written twice (a register-blocked AVX2/FMA micro-kernel
 /// on the managed backend, a shared-memory tiled kernel on ILGPU), because it is where the time goes.
 ///
-///   C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C[m,n]
+///   C = alpha * op(A) * op(B) + beta * C          op(A): [m,k], op(B): [k,n], C: [m,n]
 ///
-/// op(X) is X or its transpose. Storage is row-major with leading dimensions (row strides):
-/// A is [m,k] (lda) or, when transA, [k,m]; B is [k,n] (ldb) or, when transB, [n,k]; C is [m,n] (ldc).
-/// Offsets address sub-matrices (a time step of a sequence tensor) without copies.
+/// Operands are <see cref="MatrixView"/>s: a tensor, an offset, the stored rows and columns, the leading dimension
+/// (row stride) and whether the product reads it transposed. Offsets address sub-matrices (a time step of a sequence
+/// tensor) without copies; m, n and k come from the views, and the views must agree on them.
 /// beta = 0 overwrites C (its old contents are never read, NaNs included); beta = 1 accumulates.
+///
+/// Argument order, as in every op: the backend, then sources, then the destination, then the scalars.
 /// </summary>
 public static class Gemm
 {
@@ -38,43 +40,39 @@ public static class Gemm
         _ => PackedGemm.Supported && m >= 2 * PackedGemm.MR && n >= 2 * PackedGemm.NR && k >= 16 && (long)m * n * k >= 1L << 20,
     };
 
-    public static void Forward(Backend backend, bool transA, bool transB, int m, int n, int k, float alpha,
-        Tensor a, int aOffset, int lda, Tensor b, int bOffset, int ldb, float beta, Tensor c, int cOffset, int ldc)
+    /// <summary>c = alpha * op(a) * op(b) + beta * c.</summary>
+    public static void Forward(Backend backend, MatrixView a, MatrixView b, MatrixView c, float alpha = 1f, float beta = 0f)
     {
-        if (m < 0 || n < 0 || k < 0) throw new ArgumentException("negative GEMM size");
+        if (c.Transposed) throw new ArgumentException($"the output C {c} cannot be transposed");
+        int m = a.OpRows, k = a.OpCols, n = b.OpCols;
+        if (b.OpRows != k) throw new ArgumentException($"GEMM inner sizes differ: op(A) {a} has {k} columns, op(B) {b} has {b.OpRows} rows");
+        if (c.Rows != m || c.Cols != n) throw new ArgumentException($"GEMM output C {c} should be {m}x{n}");
+        Backend.Check(a.Tensor, a.Offset, a.Span, "A");
+        Backend.Check(b.Tensor, b.Offset, b.Span, "B");
+        Backend.Check(c.Tensor, c.Offset, c.Span, "C");
         if (m == 0 || n == 0) return;
-        Backend.Check(a, aOffset, Span(transA ? k : m, transA ? m : k, lda), "A");
-        Backend.Check(b, bOffset, Span(transB ? n : k, transB ? k : n, ldb), "B");
-        Backend.Check(c, cOffset, Span(m, n, ldc), "C");
+        using var lap = OpClock.Start(OpClock.Kind.Gemm, backend);
         switch (backend)
         {
             case ManagedBackend cpu:
-                var (ma, mb, mc) = (ManagedBackend.Of(a), ManagedBackend.Of(b), ManagedBackend.Of(c)); // views start at their Offset
-                Managed(cpu, transA, transB, m, n, k, alpha, ma.Array, ma.Offset + aOffset, lda, mb.Array, mb.Offset + bOffset, ldb, beta, mc.Array, mc.Offset + cOffset, ldc);
+                var (ma, mb, mc) = (ManagedBackend.Of(a.Tensor), ManagedBackend.Of(b.Tensor), ManagedBackend.Of(c.Tensor)); // views start at their Offset
+                Managed(cpu, a.Transposed, b.Transposed, m, n, k, alpha, ma.Array, ma.Offset + a.Offset, a.Ld, mb.Array, mb.Offset + b.Offset, b.Ld, beta, mc.Array, mc.Offset + c.Offset, c.Ld);
                 break;
             case IlgpuBackend gpu:
-                Ilgpu(gpu, transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+                Ilgpu(gpu, a.Transposed, b.Transposed, m, n, k, alpha, a.Tensor, a.Offset, a.Ld, b.Tensor, b.Offset, b.Ld, beta, c.Tensor, c.Offset, c.Ld);
                 break;
             default: throw new NotSupportedException(backend.Kind);
         }
     }
 
     /// <summary>
-    /// Backward of C = A[m,k] * B[k,n] (no transposes, alpha 1): accumulates dA += dC * B^T and dB += A^T * dC.
-    /// Either gradient may be null when it is not wanted.
+    /// Backward of C = A B (no transposes, alpha 1): dA += dC B^T and dB += A^T dC. Either gradient may be null
+    /// when it is not wanted. The views give the shapes: A [m,k], B [k,n], dC [m,n], dA like A, dB like B.
     /// </summary>
-    public static void Backward(Backend backend, int m, int n, int k, Tensor a, Tensor b, Tensor dC, Tensor? dA, Tensor? dB)
+    public static void Backward(Backend backend, MatrixView a, MatrixView b, MatrixView dC, MatrixView? dA, MatrixView? dB)
     {
-        if (dA is not null) Forward(backend, false, true, m, k, n, 1f, dC, 0, n, b, 0, n, 1f, dA, 0, k);
-        if (dB is not null) Forward(backend, true, false, k, n, m, 1f, a, 0, k, dC, 0, n, 1f, dB, 0, n);
-    }
-
-    /// <summary>Elements a rows x cols matrix with row stride ld spans.</summary>
-    static int Span(int rows, int cols, int ld)
-    {
-        if (rows == 0 || cols == 0) return 0;
-        if (ld < cols) throw new ArgumentException($"leading dimension {ld} is smaller than the row length {cols}");
-        return checked((rows - 1) * ld + cols);
+        if (dA is { } da) Forward(backend, dC, b.T, da, beta: 1f);
+        if (dB is { } db) Forward(backend, a.T, dC, db, beta: 1f);
     }
 
     // ---------------------------------------------------------------- managed: SIMD rows, threads over rows of C

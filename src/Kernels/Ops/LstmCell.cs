@@ -107,6 +107,7 @@ public static class LstmCell
         Tensor gates, int gOff, Tensor bih, Tensor bhh, Tensor cPrev, int cPrevOff, Tensor c, int cOff, Tensor h, int hOff)
     {
         int n = batch * hidden;
+        using var lap = OpClock.Start(OpClock.Kind.Cell, backend);
         if (backend is ManagedBackend cpu)
         {
             ManagedTensor G = ManagedBackend.Of(gates), Bi = ManagedBackend.Of(bih), Bh = ManagedBackend.Of(bhh);
@@ -141,6 +142,7 @@ public static class LstmCell
         Tensor gates, int gOff, Tensor c, int cOff, Tensor cPrev, int cPrevOff, Tensor dhOut, int dhOff, Tensor dhRec, Tensor dcCarry, Tensor dGates, int dgOff)
     {
         int n = batch * hidden;
+        using var lap = OpClock.Start(OpClock.Kind.Cell, backend);
         if (backend is ManagedBackend cpu)
         {
             ManagedTensor G = ManagedBackend.Of(gates), C = ManagedBackend.Of(c), Cp = ManagedBackend.Of(cPrev);

@@ -55,8 +55,32 @@ public sealed class LstmWorkspace : IDisposable
     /// (kept while the weights do not change), so no step packs it again.</summary>
     internal PackedGemm.PackedMatrix? PackedWhhT { get; set; }
 
+    /// <summary>What the last <see cref="LstmLayer.Forward"/> ran on, recorded for <see cref="LstmLayer.Backward"/> to replay
+    /// (as llm.c's backward reads what its forward saved): the weights, the direction, the input sequence and initial state,
+    /// and whether it ran every step. Backward takes none of these again, so it cannot be given different ones.</summary>
+    public LstmWeights? Weights { get; internal set; }
+    public bool Reverse { get; internal set; }
+    public Tensor? X { get; internal set; }
+    public Tensor? H0 { get; internal set; }
+    public Tensor? C0 { get; internal set; }
+    /// <summary>False after a forward of only the first steps (inference): no backward may follow it.</summary>
+    public bool Complete { get; internal set; }
+
     public void Dispose() { Gates.Dispose(); C.Dispose(); H.Dispose(); DGates.Dispose(); DhRec.Dispose(); DcCarry.Dispose(); WhhT.Dispose(); WihT.Dispose(); PackedWhhT?.Dispose(); }
 }
+
+/// <summary>
+/// Gradients a layer's backward gives back for its inputs; null = not wanted.
+/// </summary>
+/// <param name="Dx">[T,B,I] gradient of the input sequence, accumulated (+=): a layer below may add more to it.</param>
+/// <param name="Dh0">[B,H] gradient of the initial hidden state, overwritten.</param>
+/// <param name="Dc0">[B,H] gradient of the initial cell state, overwritten.</param>
+public readonly record struct LstmInputGrads(Tensor? Dx = null, Tensor? Dh0 = null, Tensor? Dc0 = null);
+
+/// <summary>Gradient reaching a layer's final state (h and c at its last step) from outside the output sequence.</summary>
+/// <param name="Dh">[B,H] of the final hidden state.</param>
+/// <param name="Dc">[B,H] of the final cell state.</param>
+public readonly record struct LstmFinalStateGrad(Tensor Dh, Tensor Dc);
 
 /// <summary>
 /// An LSTM layer over a whole sequence, one direction (reverse = the backward half of a bidirectional
@@ -72,6 +96,7 @@ public sealed class LstmWorkspace : IDisposable
 ///           (on an ILGPU device, one launch per step: the product for dh_rec moves into the next step's launch)
 ///           then, batched over time: dW_ih += dgates^T x, dW_hh += dgates^T h_prev, db += sum dgates,
 ///           dx += dgates W_ih.
+/// Forward records what it ran on in the workspace (<see cref="LstmWorkspace.Weights"/> ..); Backward replays that record.
 /// </summary>
 public static class LstmLayer
 {
@@ -81,18 +106,22 @@ public static class LstmLayer
     /// transposes of these exact weights (<paramref name="transposesCurrent"/>: generation, where weights never change).
     /// <paramref name="steps"/> &lt; T runs only the first steps of this direction's order (t = 0.. forward, t = T-1..
     /// reverse) and leaves the other steps of ws.H/ws.C/ws.Gates as they were: inference that needs only the reverse
-    /// half's output at T-1 (one step) uses it. Not for a forward that backward will follow.
+    /// half's output at T-1 (one step) uses it. Backward refuses to follow such a forward.
     /// </summary>
     public static void Forward(Backend be, LstmWorkspace ws, LstmWeights w, bool reverse, Tensor x, Tensor h0, Tensor c0, bool transposesCurrent = false, int steps = -1)
     {
         int T = ws.Steps, B = ws.Batch, I = ws.Input, H = ws.Hidden;
         int n = steps < 0 ? T : Math.Min(steps, T), first = reverse ? T - n : 0; // the time steps run: first .. first+n-1
+        (ws.Weights, ws.Reverse, ws.X, ws.H0, ws.C0, ws.Complete) = (w, reverse, x, h0, c0, n == T);
         if (!transposesCurrent)
         {
             Glue.Transpose(be, w.Wih, ws.WihT, 4 * H, I);
             Glue.Transpose(be, w.Whh, ws.WhhT, 4 * H, H);
         }
-        Gemm.Forward(be, false, false, n * B, 4 * H, I, 1f, x, first * B * I, I, ws.WihT, 0, 4 * H, 0f, ws.Gates, first * B * 4 * H, 4 * H);
+        var gates = MatrixView.Of(ws.Gates, T * B, 4 * H);
+        var whhT = MatrixView.Of(ws.WhhT, H, 4 * H);
+        // gates[first..first+n) = x[first..first+n) W_ih^T: all the steps run, in one product.
+        Gemm.Forward(be, MatrixView.RowsOf(x, first * B, n * B, I), MatrixView.Of(ws.WihT, I, 4 * H), MatrixView.RowsOf(ws.Gates, first * B, n * B, 4 * H));
         bool fused = be is IlgpuBackend gpu && gpu.FusesRecurrence(H); // IlgpuBackend.FusedRecurrence: where it is faster
         // Managed backend: the recurrent product h_prev[B,H] W_hh^T[H,4H] with W_hh^T packed once for all steps.
         var cpu = be as ManagedBackend;
@@ -100,7 +129,7 @@ public static class LstmLayer
         if (packed && (!transposesCurrent || ws.PackedWhhT is null))
         {
             ws.PackedWhhT?.Dispose();
-            ws.PackedWhhT = PackedGemm.PackB(cpu!, false, H, 4 * H, ManagedBackend.Of(ws.WhhT).Array, ManagedBackend.Of(ws.WhhT).Offset, 4 * H);
+            ws.PackedWhhT = PackedGemm.PackB(cpu!, whhT);
         }
         for (int s = 0; s < n; s++)
         {
@@ -113,12 +142,11 @@ public static class LstmLayer
                 LstmRecurrence.StepForward((IlgpuBackend)be, B, H, ws.Gates, t * B * 4 * H, hPrev, hPrevOff, w.Whh, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
                 continue;
             }
-            if (packed)
-            {
-                Backend.Check(hPrev, hPrevOff, B * H, "h_prev"); Backend.Check(ws.Gates, t * B * 4 * H, B * 4 * H, "gates");
-                PackedGemm.RunPacked(cpu!, false, B, 1f, ManagedBackend.Of(hPrev).Array, ManagedBackend.Of(hPrev).Offset + hPrevOff, H, ws.PackedWhhT!, ManagedBackend.Of(ws.Gates).Array, ManagedBackend.Of(ws.Gates).Offset + t * B * 4 * H, 4 * H);
-            }
-            else Gemm.Forward(be, false, false, B, 4 * H, H, 1f, hPrev, hPrevOff, H, ws.WhhT, 0, 4 * H, 1f, ws.Gates, t * B * 4 * H, 4 * H);
+            // gates[t] += h_prev W_hh^T
+            var hPrevRows = new MatrixView(hPrev, hPrevOff, B, H, H);
+            var gatesAtT = MatrixView.RowsOf(ws.Gates, t * B, B, 4 * H);
+            if (packed) PackedGemm.RunPacked(cpu!, hPrevRows, ws.PackedWhhT!, gatesAtT);
+            else Gemm.Forward(be, hPrevRows, whhT, gatesAtT, beta: 1f);
             LstmCell.StepForward(be, B, H, ws.Gates, t * B * 4 * H, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
         }
     }
@@ -127,20 +155,27 @@ public static class LstmLayer
     public static int FinalIndex(LstmWorkspace ws, bool reverse) => reverse ? 0 : ws.Steps - 1;
 
     /// <summary>
-    /// dh[T,B,H] (gradient of the output sequence), dhT/dcT[B,H] (of the final state; null = 0)
-    /// -> dx[T,B,I] (+=), grads (+=), dh0/dc0[B,H] (overwritten; null = not wanted).
+    /// Backward of the last <see cref="Forward"/> on <paramref name="ws"/> (its weights, direction, input and initial
+    /// state, as recorded): dh[T,B,H] (gradient of the output sequence) and, when given, <paramref name="final"/> (of the
+    /// final state; else 0) -> grads (+=), and the input gradients <paramref name="into"/> asks for.
     /// </summary>
-    public static void Backward(Backend be, LstmWorkspace ws, LstmWeights w, LstmWeights grads, bool reverse,
-        Tensor x, Tensor h0, Tensor c0, Tensor dh, Tensor? dhT, Tensor? dcT, Tensor? dx, Tensor? dh0, Tensor? dc0)
+    public static void Backward(Backend be, LstmWorkspace ws, LstmWeights grads, Tensor dh, LstmInputGrads into = default, LstmFinalStateGrad? final = null)
     {
+        if (ws.Weights is not { } w || ws.X is not { } x || ws.H0 is not { } h0 || ws.C0 is not { } c0)
+            throw new InvalidOperationException("LSTM backward before any forward on this workspace");
+        if (!ws.Complete) throw new InvalidOperationException("LSTM backward after a forward of only the first steps (inference): run a full forward first");
+        bool reverse = ws.Reverse;
         int T = ws.Steps, B = ws.Batch, I = ws.Input, H = ws.Hidden, n = B * H;
-        if (dhT is null) Elementwise.Fill(be, ws.DhRec, 0f); else Elementwise.Copy(be, dhT, 0, ws.DhRec, 0, n);
-        if (dcT is null) Elementwise.Fill(be, ws.DcCarry, 0f); else Elementwise.Copy(be, dcT, 0, ws.DcCarry, 0, n);
+        if (final is { } f) { Elementwise.Copy(be, f.Dh, 0, ws.DhRec, 0, n); Elementwise.Copy(be, f.Dc, 0, ws.DcCarry, 0, n); }
+        else { Elementwise.Fill(be, ws.DhRec, 0f); Elementwise.Fill(be, ws.DcCarry, 0f); }
 
         bool fused = be is IlgpuBackend gpu && gpu.FusesRecurrence(H);
+        var whh = MatrixView.Of(w.Whh, 4 * H, H);
+        var dhRec = MatrixView.Of(ws.DhRec, B, H);
+        MatrixView DGatesAt(int t) => MatrixView.RowsOf(ws.DGates, t * B, B, 4 * H);
         // Managed backend: dh_rec[B,H] = dgates[t][B,4H] W_hh[4H,H] with W_hh packed once for all steps.
         var cpu = be as ManagedBackend;
-        using var packedWhh = cpu is not null && Gemm.UsesPacked(B, H, 4 * H) ? PackedGemm.PackB(cpu, false, 4 * H, H, ManagedBackend.Of(w.Whh).Array, ManagedBackend.Of(w.Whh).Offset, H) : null;
+        using var packedWhh = cpu is not null && Gemm.UsesPacked(B, H, 4 * H) ? PackedGemm.PackB(cpu, whh) : null;
         int tNext = -1; // the step processed just before (fused: its recurrence is computed at the start of the next launch)
         for (int s = T - 1; s >= 0; s--)
         {
@@ -154,29 +189,33 @@ public static class LstmLayer
                 continue;
             }
             LstmCell.StepBackward(be, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
+            // dh_rec = dgates[t] W_hh (overwritten: it is the next step's recurrent gradient)
             if (packedWhh is not null)
             {
-                ManagedBackend.Of(ws.DhRec).Span(0, n).Clear(); // the product overwrites dh_rec (beta = 0)
-                PackedGemm.RunPacked(cpu!, false, B, 1f, ManagedBackend.Of(ws.DGates).Array, ManagedBackend.Of(ws.DGates).Offset + t * B * 4 * H, 4 * H, packedWhh, ManagedBackend.Of(ws.DhRec).Array, ManagedBackend.Of(ws.DhRec).Offset, H);
+                Elementwise.Fill(be, ws.DhRec, 0f);
+                PackedGemm.RunPacked(cpu!, DGatesAt(t), packedWhh, dhRec);
             }
-            else Gemm.Forward(be, false, false, B, H, 4 * H, 1f, ws.DGates, t * B * 4 * H, 4 * H, w.Whh, 0, H, 0f, ws.DhRec, 0, H);
+            else Gemm.Forward(be, DGatesAt(t), whh, dhRec);
         }
         // Fused: the last processed step's recurrence (the gradient reaching h0) has not been computed yet.
-        if (fused && dh0 is not null) Gemm.Forward(be, false, false, B, H, 4 * H, 1f, ws.DGates, tNext * B * 4 * H, 4 * H, w.Whh, 0, H, 0f, ws.DhRec, 0, H);
-        if (dh0 is not null) Elementwise.Copy(be, ws.DhRec, 0, dh0, 0, n);
-        if (dc0 is not null) Elementwise.Copy(be, ws.DcCarry, 0, dc0, 0, n);
+        if (fused && into.Dh0 is not null) Gemm.Forward(be, DGatesAt(tNext), whh, dhRec);
+        if (into.Dh0 is { } dh0) Elementwise.Copy(be, ws.DhRec, 0, dh0, 0, n);
+        if (into.Dc0 is { } dc0) Elementwise.Copy(be, ws.DcCarry, 0, dc0, 0, n);
 
         // Weight gradients, batched over time.
-        Gemm.Forward(be, true, false, 4 * H, I, T * B, 1f, ws.DGates, 0, 4 * H, x, 0, I, 1f, grads.Wih, 0, I);
+        var dGates = MatrixView.Of(ws.DGates, T * B, 4 * H);
+        var xs = MatrixView.Of(x, T * B, I);
+        Gemm.Forward(be, dGates.T, xs, MatrixView.Of(grads.Wih, 4 * H, I), beta: 1f);                 // dW_ih += dgates^T x
         // dW_hh += dgates[t]^T h_prev(t): the steps with a previous step in ws.H form one contiguous run.
+        var dWhh = MatrixView.Of(grads.Whh, 4 * H, H);
         int firstWithPrev = reverse ? 0 : 1;       // time index of the first such dgates row block
         int firstPrev = reverse ? 1 : 0;           // time index of its h_prev
         if (T > 1)
-            Gemm.Forward(be, true, false, 4 * H, H, (T - 1) * B, 1f, ws.DGates, firstWithPrev * B * 4 * H, 4 * H, ws.H, firstPrev * n, H, 1f, grads.Whh, 0, H);
+            Gemm.Forward(be, MatrixView.RowsOf(ws.DGates, firstWithPrev * B, (T - 1) * B, 4 * H).T, MatrixView.RowsOf(ws.H, firstPrev * B, (T - 1) * B, H), dWhh, beta: 1f);
         int first = reverse ? T - 1 : 0;           // the step whose h_prev is h0
-        Gemm.Forward(be, true, false, 4 * H, H, B, 1f, ws.DGates, first * B * 4 * H, 4 * H, h0, 0, H, 1f, grads.Whh, 0, H);
+        Gemm.Forward(be, DGatesAt(first).T, MatrixView.Of(h0, B, H), dWhh, beta: 1f);
         Elementwise.SumRowsForward(be, ws.DGates, T * B, 4 * H, grads.Bih);
         Elementwise.SumRowsForward(be, ws.DGates, T * B, 4 * H, grads.Bhh);
-        if (dx is not null) Gemm.Forward(be, false, false, T * B, I, 4 * H, 1f, ws.DGates, 0, 4 * H, w.Wih, 0, I, 1f, dx, 0, I);
+        if (into.Dx is { } dx) Gemm.Forward(be, dGates, MatrixView.Of(w.Wih, 4 * H, I), MatrixView.Of(dx, T * B, I), beta: 1f); // dx += dgates W_ih
     }
 }

@@ -54,6 +54,7 @@ public static class LstmRecurrence
         Tensor bih, Tensor bhh, Tensor cPrev, int cPrevOff, Tensor c, int cOff, Tensor h, int hOff)
     {
         int n = batch * hidden;
+        using var lap = OpClock.Start(OpClock.Kind.Cell, gpu);
         var kernel = gpu.Kernel("lstm.fused.forward", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(ForwardKernel));
         var (config, units) = Launch(gpu, n);
         kernel(config, IlgpuBackend.Of(gates).Slice(gOff, 4 * n), IlgpuBackend.Of(hPrev).Slice(hPrevOff, n), IlgpuBackend.Of(whh).Slice(0, 4 * hidden * hidden),
@@ -96,6 +97,7 @@ public static class LstmRecurrence
         Tensor dhOut, int dhOff, Tensor? dgatesNext, int dgNextOff, Tensor whhT, Tensor dhFirst, Tensor dcCarry, Tensor dGates, int dgOff)
     {
         int n = batch * hidden;
+        using var lap = OpClock.Start(OpClock.Kind.Cell, gpu);
         var kernel = gpu.Kernel("lstm.fused.backward", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(BackwardKernel));
         var next = dgatesNext is null ? IlgpuBackend.Of(dGates).Slice(dgOff, 4 * n) : IlgpuBackend.Of(dgatesNext).Slice(dgNextOff, 4 * n); // unread when first
         var (config, units) = Launch(gpu, n);

@@ -12,11 +12,14 @@ namespace MusicGen.Kernels.Ops;
 ///
 ///   for each block of KC rows of op(B) (and KC columns of op(A)):              depth block, p0 .. p0+kc
 ///     pack op(B)[p0.., all n] into strips of NR=16 columns: kc x 16 floats each, contiguous, zero-padded
-///     pack op(A)[all m, p0..] into strips of MR=6 rows:     kc x 6  floats each, contiguous, zero-padded
+///     pack op(A)[all m, p0..] into strips of MR=4 rows:     kc x 4  floats each, contiguous, zero-padded
 ///     in parallel over tiles of (MC rows x NC columns) of C:
 ///       for each 16-column strip of B in the tile:                            (kc x 16 x 4 B = 16 KB: stays in L1/L2)
-///         for each 6-row strip of A in the tile:                              (kc x 6 x 4 B = 6 KB: streams from L2)
-///           micro-kernel: the 6x16 block of C in 12 AVX2 registers, kc steps of 2 loads, 6 broadcasts, 12 FMAs
+///         for each 4-row strip of A in the tile:                              (kc x 4 x 4 B = 4 KB: streams from L2)
+///           micro-kernel: the 4x16 block of C in 8 AVX2 registers, kc steps of 2 loads, 4 broadcasts, 8 FMAs
+///
+/// (6x16 and 5x16 micro-kernels, which keep more accumulators, were written and measured 3x slower: RyuJIT spills
+/// their registers. docs/BENCHMARKS.md, section 7.)
 ///
 /// Packing makes every load of the micro-kernel contiguous and reads each element of A and B from memory once per
 /// depth block; the transposes (op) are absorbed by the packing, so NN, NT, TN and TT run the same kernel. The sum
@@ -26,11 +29,11 @@ namespace MusicGen.Kernels.Ops;
 /// </summary>
 public static class PackedGemm
 {
-    /// <summary>Rows of C per micro-kernel call (6 rows x 2 vectors = 12 accumulators of the 16 AVX2 registers).</summary>
+    /// <summary>Rows of C per micro-kernel call (4 rows x 2 vectors = 8 accumulators of the 16 AVX2 registers).</summary>
     public const int MR = 4;
     /// <summary>Columns of C per micro-kernel call (two 8-float vectors).</summary>
     public const int NR = 16;
-    /// <summary>Depth per block: a 6 x KC strip of A (6 KB) and a KC x 16 strip of B (16 KB) fit in a 32 KB L1 together.</summary>
+    /// <summary>Depth per block: a 4 x KC strip of A (4 KB) and a KC x 16 strip of B (16 KB) fit in a 32 KB L1 together.</summary>
     public const int KC = 256;
     /// <summary>Rows of C per parallel tile: MC x KC of packed A (72 KB) stays in a core's L2.</summary>
     public const int MC = 72;
@@ -80,7 +83,28 @@ public static class PackedGemm
         return new PackedMatrix(k, n, data);
     }
 
-    /// <summary>C[m,n] += alpha * op(A)[m,k] * B with B already packed (<see cref="PackB"/>).</summary>
+    /// <summary>Packs op(B) of a view, for <see cref="RunPacked(ManagedBackend, MatrixView, PackedMatrix, MatrixView, float)"/>.</summary>
+    public static PackedMatrix PackB(ManagedBackend cpu, MatrixView b)
+    {
+        Backend.Check(b.Tensor, b.Offset, b.Span, "B");
+        var t = ManagedBackend.Of(b.Tensor);
+        using var lap = OpClock.Start(OpClock.Kind.Gemm, cpu);
+        return PackB(cpu, b.Transposed, b.OpRows, b.OpCols, t.Array, t.Offset + b.Offset, b.Ld);
+    }
+
+    /// <summary>c += alpha * op(a) * B, with B packed by <see cref="PackB(ManagedBackend, MatrixView)"/>: the shapes are checked as <see cref="Gemm.Forward"/> checks them.</summary>
+    public static void RunPacked(ManagedBackend cpu, MatrixView a, PackedMatrix b, MatrixView c, float alpha = 1f)
+    {
+        if (c.Transposed) throw new ArgumentException($"the output C {c} cannot be transposed");
+        if (a.OpCols != b.K) throw new ArgumentException($"GEMM inner sizes differ: op(A) {a} has {a.OpCols} columns, packed B has {b.K} rows");
+        if (c.Rows != a.OpRows || c.Cols != b.N) throw new ArgumentException($"GEMM output C {c} should be {a.OpRows}x{b.N}");
+        Backend.Check(a.Tensor, a.Offset, a.Span, "A"); Backend.Check(c.Tensor, c.Offset, c.Span, "C");
+        var (ta, tc) = (ManagedBackend.Of(a.Tensor), ManagedBackend.Of(c.Tensor));
+        using var lap = OpClock.Start(OpClock.Kind.Gemm, cpu);
+        RunPacked(cpu, a.Transposed, a.OpRows, alpha, ta.Array, ta.Offset + a.Offset, a.Ld, b, tc.Array, tc.Offset + c.Offset, c.Ld);
+    }
+
+    /// <summary>C[m,n] += alpha * op(A)[m,k] * B with B already packed (<see cref="PackB(ManagedBackend, bool, int, int, float[], int, int)"/>).</summary>
     public static void RunPacked(ManagedBackend cpu, bool transA, int m, float alpha, float[] a, int aOff, int lda, PackedMatrix b, float[] c, int cOff, int ldc)
     {
         if (!Supported) throw new PlatformNotSupportedException("the packed GEMM needs AVX2 and FMA");

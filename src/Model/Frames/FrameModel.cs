@@ -202,7 +202,7 @@ public sealed class FrameModel : IDisposable
             input = h;
         }
         // Head: logits[T*B,88] = top[T*B,H] W^T + b.
-        Gemm.Forward(Backend, false, true, rows, c.Keys, H, 1f, input, 0, H, _headW.Value, 0, H, 0f, s.Logits, 0, c.Keys);
+        Gemm.Forward(Backend, MatrixView.Of(input, rows, H), MatrixView.Of(_headW.Value, c.Keys, H).T, MatrixView.Of(s.Logits, rows, c.Keys)); // logits = top W^T
         Glue.AddBias(Backend, s.Logits, _headB.Value, rows, c.Keys);
     }
 
@@ -233,9 +233,9 @@ public sealed class FrameModel : IDisposable
         _params.ZeroGrads();
         // Head: dW = dlogits^T top, db = sum dlogits, dtop = dlogits W.
         Tensor top = s.Top[c.Layers - 1];
-        Gemm.Forward(Backend, true, false, K, H, rows, 1f, s.DLogits, 0, K, top, 0, H, 1f, _headW.Grad, 0, H);
+        Gemm.Forward(Backend, MatrixView.Of(s.DLogits, rows, K).T, MatrixView.Of(top, rows, H), MatrixView.Of(_headW.Grad, K, H), beta: 1f); // dW += dlogits^T top
         Elementwise.SumRowsForward(Backend, s.DLogits, rows, K, _headB.Grad);
-        Gemm.Forward(Backend, false, false, rows, H, K, 1f, s.DLogits, 0, K, _headW.Value, 0, H, 0f, s.DOut[c.Layers - 1], 0, H);
+        Gemm.Forward(Backend, MatrixView.Of(s.DLogits, rows, K), MatrixView.Of(_headW.Value, K, H), MatrixView.Of(s.DOut[c.Layers - 1], rows, H)); // dtop = dlogits W
         for (int l = c.Layers - 1; l >= 0; l--)
         {
             Tensor dh = s.DOut[l];
@@ -251,10 +251,9 @@ public sealed class FrameModel : IDisposable
                 LayerNorm.Backward(Backend, rows, H, dh, s.Ws[l].H, _gain[l]!.Value, s.Mean[l], s.Rstd[l], s.DPre[l], _gain[l]!.Grad, _bias[l]!.Grad);
                 dh = s.DPre[l];
             }
-            Tensor input = l == 0 ? s.Input : s.Top[l - 1];
             Tensor? dInput = l > 0 ? s.DOut[l - 1] : null; // the input frames need no gradient
             if (dInput is not null) Elementwise.Fill(Backend, dInput, 0f);
-            LstmLayer.Backward(Backend, s.Ws[l], _lstm[l], _lstmGrad[l], reverse: false, input, s.Zero, s.Zero, dh, null, null, dInput, null, null);
+            LstmLayer.Backward(Backend, s.Ws[l], _lstmGrad[l], dh, new LstmInputGrads(Dx: dInput)); // replays the forward's record
         }
     }
 
