@@ -71,14 +71,7 @@ public static class CategoricalLoss
         for (int g = 0; g < G; g++)
         {
             int K = groups.Size(g), target = (int)targets[r * G + g];
-            float max = float.NegativeInfinity;
-            for (int j = 0; j < K; j++) max = MathF.Max(max, logits[o + j]);
-            float sum = 0;
-            for (int j = 0; j < K; j++) sum += MathF.Exp(logits[o + j] - max);
-            float logSum = MathF.Log(sum), scale = groups.Weight(g) / rows;
-            for (int j = 0; j < K; j++)
-                dlogits[o + j] = (MathF.Exp(logits[o + j] - max - logSum) - (j == target ? 1f : 0f)) * scale;
-            rowLoss[r * G + g] = logSum + max - logits[o + target];
+            rowLoss[r * G + g] = MultiHeadLoss.PitchRow(logits, o, K, target, groups.Weight(g) / rows, dlogits); // softmax cross-entropy of the group
             o += K;
         }
     }

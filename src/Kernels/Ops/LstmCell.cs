@@ -19,8 +19,10 @@ namespace MusicGen.Kernels.Ops;
 ///   dc  = dc_next + dh * o * (1 - tanh(c_t)^2)
 ///   dz_o = dh * tanh(c_t) * o(1-o)    dz_i = dc * g * i(1-i)    dz_f = dc * c_{t-1} * f(1-f)
 ///   dz_g = dc * i * (1-g^2)           dc_{t-1} = dc * f
-/// The math lives once, in <see cref="Forward(float, float, float, float, float)"/> and
-/// <see cref="Backward"/>; the managed loop and the ILGPU kernel both call it, so they cannot drift.
+/// The math is written twice, on purpose: the scalar <see cref="Forward(float, float, float, float, float)"/> and
+/// <see cref="Backward"/>, which the ILGPU kernels (and the fused LstmRecurrence kernels) call per unit; and the managed
+/// backend's SIMD transcription of the same formulas over whole rows (below), about 40x faster than calling the scalar
+/// functions per unit. tests/Kernels/WrittenTwiceTests.cs pins the transcription to the scalar functions directly.
 /// </summary>
 public static class LstmCell
 {

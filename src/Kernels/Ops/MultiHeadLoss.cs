@@ -126,19 +126,29 @@ public static class MultiHeadLoss
         return logSum + max - logits[target];
     }
 
+    /// <summary>
+    /// <see cref="PitchRow"/> written again for kernels (ILGPU kernels read ArrayViews, not spans): the K logits from
+    /// <paramref name="o"/>, the same operations in the same order. Both loss kernels (this one's and
+    /// <see cref="CategoricalLoss"/>'s) call it; a test pins it to PitchRow bit for bit.
+    /// </summary>
+    public static float PitchRow(ArrayView<float> logits, int o, int K, int target, float scale, ArrayView<float> dlogits)
+    {
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < K; j++) max = MathF.Max(max, logits[o + j]);
+        float sum = 0;
+        for (int j = 0; j < K; j++) sum += MathF.Exp(logits[o + j] - max);
+        float logSum = MathF.Log(sum);
+        for (int j = 0; j < K; j++)
+            dlogits[o + j] = (MathF.Exp(logits[o + j] - max - logSum) - (j == target ? 1f : 0f)) * scale;
+        return logSum + max - logits[o + target];
+    }
+
     // logits[B,128] reg[B,R] targets[B,1+R] -> dlogits, dreg, rowLoss; one thread per batch row.
     static void Kernel(Index1D b, ArrayView<float> logits, ArrayView<float> reg, ArrayView<float> targets, ArrayView<float> dlogits, ArrayView<float> dreg, ArrayView<float> rowLoss, LossArgs cfg, int batch)
     {
         int R = cfg.RegressionHeads, o = b * Pitches;
         int target = (int)targets[b * (1 + R)];
-        float max = float.NegativeInfinity;
-        for (int j = 0; j < Pitches; j++) max = MathF.Max(max, logits[o + j]);
-        float sum = 0;
-        for (int j = 0; j < Pitches; j++) sum += MathF.Exp(logits[o + j] - max);
-        float logSum = MathF.Log(sum), scale = cfg.PitchWeight / batch;
-        for (int j = 0; j < Pitches; j++)
-            dlogits[o + j] = (MathF.Exp(logits[o + j] - max - logSum) - (j == target ? 1f : 0f)) * scale;
-        rowLoss[b * (1 + R)] = logSum + max - logits[o + target];
+        rowLoss[b * (1 + R)] = PitchRow(logits, o, Pitches, target, cfg.PitchWeight / batch, dlogits);
         for (int k = 0; k < R; k++)
         {
             var (loss, grad) = Regression(reg[b * R + k], targets[b * (1 + R) + 1 + k], k < 2 ? cfg.PositivePressure : 0f, cfg.Huber != 0);
