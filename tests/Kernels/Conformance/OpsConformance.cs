@@ -1,21 +1,20 @@
 using MathNet.Numerics.LinearAlgebra;
 using MusicGen.Kernels;
 using MusicGen.Kernels.Ops;
+using MusicGen.Tests.Kernels.Conformance;
 using MusicGen.Tests.Reference;
 
 namespace MusicGen.Tests.Kernels;
 
-/// <summary>Every non-LSTM op, on each backend, against the double reference.</summary>
-public class OpsConformanceTests
+/// <summary>Every non-LSTM op against the double reference, written once and run on each backend by the subclasses at the end.</summary>
+public abstract class OpsConformance : BackendConformance
 {
-    public static TheoryData<string> Backends => new() { "cpu", "ilgpu-cpu" };
-
-    [Theory, MemberData(nameof(Backends))]
-    public void Layer_norm_forward_and_backward(string device)
+    [BackendFact]
+    public void Layer_norm_forward_and_backward()
     {
-        using var be = TestBackends.Create(device);
+        using var be = CreateBackend();
         var r = new Rand(21);
-        int R = device == "cpu" ? 640 : 5, N = device == "cpu" ? 256 : 7;
+        int R = Size(640, 5), N = Size(256, 7);
         var x = r.Floats(R * N, 2f); var gain = r.Floats(N); var bias = r.Floats(N); var dy = r.Floats(R * N); var dx0 = r.Floats(R * N);
         var gx = Rand.Mat(x, R, N); var gg = Rand.Vec(gain); var gb = Rand.Vec(bias);
         var expectedY = RefOps.LayerNorm(gx, gg, gb);
@@ -33,11 +32,11 @@ public class OpsConformanceTests
         Close.All(be.Download(tdb), i => edb[i], "dbias", atol: 1e-4);
     }
 
-    [Theory, MemberData(nameof(Backends))]
-    public void Dropout_draws_the_same_mask_as_the_reference_hash_and_backward_reuses_it(string device)
+    [BackendFact]
+    public void Dropout_draws_the_same_mask_as_the_reference_hash_and_backward_reuses_it()
     {
-        using var be = TestBackends.Create(device);
-        int n = device == "cpu" ? 100_000 : 257;
+        using var be = CreateBackend();
+        int n = Size(100_000, 257);
         const float p = 0.3f;
         var x = new Rand(8).Floats(n);
         using var tx = be.Upload(x, n); using var ty = be.Allocate(n);
@@ -62,11 +61,11 @@ public class OpsConformanceTests
         Assert.Throws<ArgumentOutOfRangeException>(() => Dropout.Forward(be, tx, ty, n, 1f, 1, 1));
     }
 
-    [Theory, MemberData(nameof(Backends))]
-    public void Dropout_on_a_shard_of_the_batch_draws_the_whole_batchs_mask_for_those_rows(string device)
+    [BackendFact]
+    public void Dropout_on_a_shard_of_the_batch_draws_the_whole_batchs_mask_for_those_rows()
     {
         // A batch [T=3, B=5, D=4] dropped whole, and rows 2..3 of it dropped as a data-parallel rank holds them ([3, 2, 4]).
-        using var be = TestBackends.Create(device);
+        using var be = CreateBackend();
         const int T = 3, B = 5, D = 4, first = 2, rows = 2;
         const float p = 0.4f;
         var x = new Rand(9).Floats(T * B * D);
@@ -86,14 +85,13 @@ public class OpsConformanceTests
         Assert.Equal(DropoutShard.Whole, DropoutShard.Rows(0, B, B, D));
     }
 
-    [Theory]
-    [InlineData("cpu", 64, 2, false)]
-    [InlineData("cpu", 64, 3, true)]
-    [InlineData("ilgpu-cpu", 3, 2, false)]
-    [InlineData("ilgpu-cpu", 3, 3, true)]
-    public void Multi_head_loss_values_and_gradients(string device, int B, int R, bool huber)
+    [BackendTheory]
+    [InlineData(2, false)]
+    [InlineData(3, true)]
+    public void Multi_head_loss_values_and_gradients(int R, bool huber)
     {
-        using var be = TestBackends.Create(device);
+        int B = Size(64, 3);
+        using var be = CreateBackend();
         var r = new Rand(B + R);
         var logits = r.Floats(B * 128, 3f); var reg = r.Floats(B * R, 1f);
         var targets = new float[B * (1 + R)];
@@ -117,14 +115,13 @@ public class OpsConformanceTests
         Close.Matrix(be.Download(dr), edr, "dreg");
     }
 
-    [Theory]
-    [InlineData("cpu", 64, true)]
-    [InlineData("cpu", 5, false)]
-    [InlineData("ilgpu-cpu", 3, true)]
-    [InlineData("ilgpu-cpu", 2, false)]
-    public void Categorical_loss_values_and_gradients(string device, int N, bool velocity)
+    [BackendTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Categorical_loss_values_and_gradients(bool velocity)
     {
-        using var be = TestBackends.Create(device);
+        int N = velocity ? Size(64, 3) : Size(5, 2);
+        using var be = CreateBackend();
         int[] sizes = velocity ? [128, 64, 64, 32] : [128, 9, 6];
         float[] weights = velocity ? [1f, 0.5f, 0.7f, 0.25f] : [0.8f, 1f, 2f];
         var groups = CategoricalGroups.From(sizes, weights);
@@ -148,12 +145,11 @@ public class OpsConformanceTests
         Assert.Equal(128 + sizes[1], groups.Offset(2));
     }
 
-    [Theory]
-    [InlineData("cpu", 37, 88)]
-    [InlineData("ilgpu-cpu", 5, 7)]
-    public void Binary_cross_entropy_values_and_gradients(string device, int N, int K)
+    [BackendFact]
+    public void Binary_cross_entropy_values_and_gradients()
     {
-        using var be = TestBackends.Create(device);
+        int N = Size(37, 5), K = Size(88, 7);
+        using var be = CreateBackend();
         var r = new Rand(N * K);
         var logits = r.Floats(N * K, 8f);
         logits[0] = 60f; logits[1] = -60f; // far in the tails: no overflow, no log(0)
@@ -175,12 +171,11 @@ public class OpsConformanceTests
         Assert.True(total > 0);
     }
 
-    [Theory]
-    [InlineData("cpu", 33)]
-    [InlineData("ilgpu-cpu", 4)]
-    public void Class_conditioning_forward_and_backward(string device, int N)
+    [BackendFact]
+    public void Class_conditioning_forward_and_backward()
     {
-        using var be = TestBackends.Create(device);
+        int N = Size(33, 4);
+        using var be = CreateBackend();
         const int K = 20, G = 3, group = 1, from = 8, count = 5; // columns 8..12 are the conditioning group
         var r = new Rand(N);
         var logits = r.Floats(N * K, 2f); var table = r.Floats(count * K, 1f); var dlogits = r.Floats(N * K, 1f);
@@ -199,34 +194,13 @@ public class OpsConformanceTests
         Assert.Equal(logits[from], be.Download(tl)[from]); // the group's own columns are untouched
     }
 
-    [Fact]
-    public void Categorical_loss_rejects_a_target_outside_its_group()
+    [BackendTheory]
+    [InlineData(false, 0f)]
+    [InlineData(true, 0.5f)]
+    public void Adam_steps_with_bias_correction_weight_decay_and_global_norm_clipping(bool decoupled, float maxNorm)
     {
-        using var be = TestBackends.Create("cpu");
-        var groups = CategoricalGroups.From([128, 4], [1f, 1f]);
-        using var l = be.Allocate(1, 132); using var t = be.Upload([60f, 4f], 1, 2); using var dl = be.Allocate(1, 132); using var rows = be.Allocate(1, 2);
-        Assert.Contains("group 1", Assert.Throws<ArgumentException>(() => CategoricalLoss.ForwardBackward(be, 1, groups, l, t, dl, rows)).Message);
-        Assert.Throws<ArgumentException>(() => CategoricalGroups.From([128, 0], [1f, 1f]));
-    }
-
-    [Fact]
-    public void Loss_rejects_a_pitch_target_out_of_range()
-    {
-        using var be = TestBackends.Create("cpu");
-        using var l = be.Allocate(1, 128); using var y = be.Allocate(1, 2); using var t = be.Upload([128f, 0, 0], 1, 3);
-        using var dl = be.Allocate(1, 128); using var dy = be.Allocate(1, 2); using var rows = be.Allocate(1, 3);
-        Assert.Throws<ArgumentException>(() => MultiHeadLoss.ForwardBackward(be, 1, new LossConfig(), l, y, t, dl, dy, rows));
-    }
-
-    [Theory]
-    [InlineData("cpu", false, 0f)]
-    [InlineData("cpu", true, 0.5f)]
-    [InlineData("ilgpu-cpu", true, 0.5f)]
-    [InlineData("ilgpu-cpu", false, 0f)]
-    public void Adam_steps_with_bias_correction_weight_decay_and_global_norm_clipping(string device, bool decoupled, float maxNorm)
-    {
-        using var be = TestBackends.Create(device);
-        int n = device == "cpu" ? 10_000 : 37;
+        using var be = CreateBackend();
+        int n = Size(10_000, 37);
         var r = new Rand(n);
         var p = r.Floats(n); var g1 = r.Floats(n); var g2 = r.Floats(n, 0.1f);
         var cfg = new AdamConfig(LearningRate: 0.01f, WeightDecay: 0.1f, Decoupled: decoupled, MaxGradNorm: maxNorm);
@@ -251,13 +225,12 @@ public class OpsConformanceTests
         Close.All(be.Download(tv), i => ev[i], "v", atol: 1e-7);
     }
 
-    [Theory]
-    [InlineData("cpu", 5)]
-    [InlineData("ilgpu-cpu", 5)]
-    [InlineData("cpu", 1)]
-    public void Select_ends_reads_forward_at_the_last_step_and_reverse_at_the_first(string device, int T)
+    [BackendTheory]
+    [InlineData(5)]
+    [InlineData(1)]
+    public void Select_ends_reads_forward_at_the_last_step_and_reverse_at_the_first(int T)
     {
-        using var be = TestBackends.Create(device);
+        using var be = CreateBackend();
         var r = new Rand(4);
         const int B = 3, H = 4, W = 2 * H;
         var x = r.Floats(T * B * W); var dy = r.Floats(B * W); var dx0 = r.Floats(T * B * W);
@@ -277,10 +250,10 @@ public class OpsConformanceTests
                 }
     }
 
-    [Theory, MemberData(nameof(Backends))]
-    public void Glue_ops_forward_and_backward(string device)
+    [BackendFact]
+    public void Glue_ops_forward_and_backward()
     {
-        using var be = TestBackends.Create(device);
+        using var be = CreateBackend();
         var r = new Rand(2);
         const int R = 6, Na = 3, Nb = 4;
         var a = r.Floats(R * Na); var b = r.Floats(R * Nb);
@@ -328,5 +301,32 @@ public class OpsConformanceTests
         Glue.EmbeddingBackward(be, tids, te, dt, 4, V, E);
         var d = be.Download(dt);
         Close.All(d, i => (i / E) switch { 4 => 2.0 * table[i], 0 or 2 => table[i], _ => 0 }, "dtable");
+    }
+}
+
+[Backend("cpu")] public sealed class ManagedOpsConformance : OpsConformance { protected override string Device => "cpu"; protected override bool Large => true; }
+[Backend("ilgpu-cpu")] public sealed class IlgpuCpuOpsConformance : OpsConformance { protected override string Device => "ilgpu-cpu"; protected override bool Large => false; }
+[Backend("cuda")] public sealed class CudaOpsConformance : OpsConformance { protected override string Device => "cuda"; protected override bool Large => true; }
+
+/// <summary>Bad input to the losses: one line saying what is wrong, before any work (the managed backend checks targets on the host).</summary>
+public class LossInputChecks
+{
+    [Fact]
+    public void Categorical_loss_rejects_a_target_outside_its_group()
+    {
+        using var be = TestBackends.Create("cpu");
+        var groups = CategoricalGroups.From([128, 4], [1f, 1f]);
+        using var l = be.Allocate(1, 132); using var t = be.Upload([60f, 4f], 1, 2); using var dl = be.Allocate(1, 132); using var rows = be.Allocate(1, 2);
+        Assert.Contains("group 1", Assert.Throws<ArgumentException>(() => CategoricalLoss.ForwardBackward(be, 1, groups, l, t, dl, rows)).Message);
+        Assert.Throws<ArgumentException>(() => CategoricalGroups.From([128, 0], [1f, 1f]));
+    }
+
+    [Fact]
+    public void Loss_rejects_a_pitch_target_out_of_range()
+    {
+        using var be = TestBackends.Create("cpu");
+        using var l = be.Allocate(1, 128); using var y = be.Allocate(1, 2); using var t = be.Upload([128f, 0, 0], 1, 3);
+        using var dl = be.Allocate(1, 128); using var dy = be.Allocate(1, 2); using var rows = be.Allocate(1, 3);
+        Assert.Throws<ArgumentException>(() => MultiHeadLoss.ForwardBackward(be, 1, new LossConfig(), l, y, t, dl, dy, rows));
     }
 }
