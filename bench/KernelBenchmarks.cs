@@ -10,9 +10,9 @@ namespace MusicGen.Bench;
 /// <summary>
 /// Managed GEMM at 512^3. Baseline, in the same run: the plain single-threaded TensorPrimitives row loop
 /// (C[i,:] += A[i,p] * B[p,:]), the plainest SIMD GEMM (about 27 GFLOP/s at 512^3 on the development machine, README).
-/// GFLOP/s = 2*512^3 / median.
+/// GFLOP/s = 2*512^3 / median. At this size Auto picks the packed, cache-blocked GEMM; GemmPlain forces the plain kernel.
 /// </summary>
-[MedianColumn]
+[MedianColumn, MemoryDiagnoser]
 [SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 15)]
 public class GemmBenchmarks
 {
@@ -47,13 +47,21 @@ public class GemmBenchmarks
 
     [Benchmark(Description = "Gemm.Forward NT (managed backend)")]
     public void GemmNT() => Gemm.Forward(_cpu, MatrixView.Of(_ta, N, N), MatrixView.Of(_tb, N, N).T, MatrixView.Of(_tc, N, N));
+
+    [Benchmark(Description = "Gemm.Forward NN, the plain 4x16 kernel forced")]
+    public void GemmPlain()
+    {
+        Gemm.ManagedKernel = ManagedGemmKernel.Plain;
+        try { Gemm.Forward(_cpu, MatrixView.Of(_ta, N, N), MatrixView.Of(_tb, N, N), MatrixView.Of(_tc, N, N)); }
+        finally { Gemm.ManagedKernel = ManagedGemmKernel.Auto; }
+    }
 }
 
 /// <summary>
 /// One LSTM direction at the seed's shapes (B=64, H=128, T=10, I=3), forward and forward + backward,
 /// on the managed backend. Baseline: the forward pass alone.
 /// </summary>
-[MedianColumn]
+[MedianColumn, MemoryDiagnoser]
 [SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 15)]
 public class LstmBenchmarks
 {

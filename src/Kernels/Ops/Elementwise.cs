@@ -32,20 +32,23 @@ public static class Elementwise
         IlgpuBackend.Of(src).View.SubView(sOff, n).CopyTo(IlgpuBackend.Of(dst).View.SubView(dOff, n));
     }
 
-    /// <summary>Forward: sum[j] += x[r, j] over rows r (x[R,N] -> sum[N]); the bias gradient of a broadcast add. Rows summed in order.</summary>
-    public static void SumRowsForward(Backend backend, Tensor x, int rows, int cols, Tensor sum)
+    /// <summary>
+    /// Forward: sum[j] += x[r, j] over rows r (x[R,N] from <paramref name="xOff"/> -> sum[N]); the bias gradient of a
+    /// broadcast add. Rows summed in order.
+    /// </summary>
+    public static void SumRowsForward(Backend backend, Tensor x, int rows, int cols, Tensor sum, int xOff = 0)
     {
-        Backend.Check(x, 0, rows * cols, "x");
+        Backend.Check(x, xOff, rows * cols, "x");
         Backend.Check(sum, 0, cols, "sum");
         if (backend is ManagedBackend)
         {
             var xs = ManagedBackend.Of(x); var s = ManagedBackend.Of(sum).Span(0, cols);
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(s, xs.Span(r * cols, cols), s);
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(s, xs.Span(xOff + r * cols, cols), s);
             return;
         }
         var gpu = (IlgpuBackend)backend;
         var kernel = gpu.Kernel("sumrows", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(SumRowsKernel));
-        kernel(cols, IlgpuBackend.Of(x).Slice(0, rows * cols), IlgpuBackend.Of(sum).Slice(0, cols), rows, cols);
+        kernel(cols, IlgpuBackend.Of(x).Slice(xOff, rows * cols), IlgpuBackend.Of(sum).Slice(0, cols), rows, cols);
     }
 
     // x[R,N] -> sum[N] (+=); one thread per column, rows in order (deterministic).

@@ -32,6 +32,7 @@ public sealed class LstmWorkspace : IDisposable
         WihT = backend.Allocate(input, 4 * hidden);
         DhRec = backend.Allocate(batch, hidden);
         DcCarry = backend.Allocate(batch, hidden);
+        DBias = backend.Allocate(4 * hidden);
     }
 
     public int Steps { get; }
@@ -51,6 +52,8 @@ public sealed class LstmWorkspace : IDisposable
     public Tensor WihT { get; }
     public Tensor DhRec { get; }
     public Tensor DcCarry { get; }
+    /// <summary>[4H] the column sums of DGates over all steps: the gradient of either bias (b_ih and b_hh get the same).</summary>
+    public Tensor DBias { get; }
     /// <summary>Managed backend, where the packed GEMM runs the per-step recurrent product: W_hh^T packed once per forward
     /// (kept while the weights do not change), so no step packs it again.</summary>
     internal PackedGemm.PackedMatrix? PackedWhhT { get; set; }
@@ -66,7 +69,7 @@ public sealed class LstmWorkspace : IDisposable
     /// <summary>False after a forward of only the first steps (inference): no backward may follow it.</summary>
     public bool Complete { get; internal set; }
 
-    public void Dispose() { Gates.Dispose(); C.Dispose(); H.Dispose(); DGates.Dispose(); DhRec.Dispose(); DcCarry.Dispose(); WhhT.Dispose(); WihT.Dispose(); PackedWhhT?.Dispose(); }
+    public void Dispose() { Gates.Dispose(); C.Dispose(); H.Dispose(); DGates.Dispose(); DhRec.Dispose(); DcCarry.Dispose(); DBias.Dispose(); WhhT.Dispose(); WihT.Dispose(); PackedWhhT?.Dispose(); }
 }
 
 /// <summary>
@@ -176,6 +179,9 @@ public static class LstmLayer
         // Managed backend: dh_rec[B,H] = dgates[t][B,4H] W_hh[4H,H] with W_hh packed once for all steps.
         var cpu = be as ManagedBackend;
         using var packedWhh = cpu is not null && Gemm.UsesPacked(B, H, 4 * H) ? PackedGemm.PackB(cpu, whh) : null;
+        // Managed backend: the bias gradient is summed step by step, right after each step's dgates rows are written and
+        // while they are still in cache, instead of in two passes over all T*B rows at the end (one per bias).
+        if (cpu is not null) Elementwise.Fill(be, ws.DBias, 0f);
         int tNext = -1; // the step processed just before (fused: its recurrence is computed at the start of the next launch)
         for (int s = T - 1; s >= 0; s--)
         {
@@ -189,6 +195,7 @@ public static class LstmLayer
                 continue;
             }
             LstmCell.StepBackward(be, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
+            if (cpu is not null) Elementwise.SumRowsForward(be, ws.DGates, B, 4 * H, ws.DBias, xOff: t * B * 4 * H);
             // dh_rec = dgates[t] W_hh (overwritten: it is the next step's recurrent gradient)
             if (packedWhh is not null)
             {
@@ -214,8 +221,18 @@ public static class LstmLayer
             Gemm.Forward(be, MatrixView.RowsOf(ws.DGates, firstWithPrev * B, (T - 1) * B, 4 * H).T, MatrixView.RowsOf(ws.H, firstPrev * B, (T - 1) * B, H), dWhh, beta: 1f);
         int first = reverse ? T - 1 : 0;           // the step whose h_prev is h0
         Gemm.Forward(be, DGatesAt(first).T, MatrixView.Of(h0, B, H), dWhh, beta: 1f);
-        Elementwise.SumRowsForward(be, ws.DGates, T * B, 4 * H, grads.Bih);
-        Elementwise.SumRowsForward(be, ws.DGates, T * B, 4 * H, grads.Bhh);
+        // db_ih += sum dgates, db_hh += sum dgates (both biases get the same gradient). Managed: the sum made step by
+        // step above, added to each. ILGPU: one column-sum launch per bias (two launches; fewer than fill + sum + two adds).
+        if (cpu is not null)
+        {
+            Glue.Axpy(be, 1f, ws.DBias, 0, grads.Bih, 0, 4 * H);
+            Glue.Axpy(be, 1f, ws.DBias, 0, grads.Bhh, 0, 4 * H);
+        }
+        else
+        {
+            Elementwise.SumRowsForward(be, ws.DGates, T * B, 4 * H, grads.Bih);
+            Elementwise.SumRowsForward(be, ws.DGates, T * B, 4 * H, grads.Bhh);
+        }
         if (into.Dx is { } dx) Gemm.Forward(be, dGates, MatrixView.Of(w.Wih, 4 * H, I), MatrixView.Of(dx, T * B, I), beta: 1f); // dx += dgates W_ih
     }
 }
