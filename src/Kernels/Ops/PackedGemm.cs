@@ -40,6 +40,13 @@ public static class PackedGemm
     /// <summary>Columns of C per parallel tile.</summary>
     public const int NC = 256;
 
+    /// <summary>
+    /// Where the packing buffers come from. ArrayPool.Shared keeps arrays of up to 2^20 floats only; a packed W_ih of a
+    /// second layer at H=512 is 2^21 (8 MB), and a fresh 8 MB array per product (four per training step) is a large-object
+    /// allocation that the GC must clear and collect. This pool keeps up to 2^26 floats, a few arrays per size.
+    /// </summary>
+    static readonly ArrayPool<float> s_pool = ArrayPool<float>.Create(maxArrayLength: 1 << 26, maxArraysPerBucket: 8);
+
     /// <summary>Whether this CPU has the instructions the micro-kernel uses (AVX2 with FMA).</summary>
     public static bool Supported => Fma.IsSupported && Avx2.IsSupported;
 
@@ -67,14 +74,14 @@ public static class PackedGemm
         internal int Strips => (N + NR - 1) / NR;
         /// <summary>Where depth block starting at row p0 begins.</summary>
         internal int BlockOffset(int p0) => p0 * Strips * NR;
-        public void Dispose() { if (Data.Length > 0) ArrayPool<float>.Shared.Return(Data); Data = []; }
+        public void Dispose() { if (Data.Length > 0) s_pool.Return(Data); Data = []; }
     }
 
     /// <summary>Packs op(B)[k,n] (B stored [k,n], or [n,k] when transB, row stride ldb, from bOff).</summary>
     public static PackedMatrix PackB(ManagedBackend cpu, bool transB, int k, int n, float[] b, int bOff, int ldb)
     {
         int strips = (n + NR - 1) / NR;
-        var data = ArrayPool<float>.Shared.Rent(Math.Max(1, strips * NR * k));
+        var data = s_pool.Rent(Math.Max(1, strips * NR * k));
         for (int p0 = 0; p0 < k; p0 += KC)
         {
             int kc = Math.Min(KC, k - p0), at = p0 * strips * NR;
@@ -109,7 +116,7 @@ public static class PackedGemm
     {
         if (!Supported) throw new PlatformNotSupportedException("the packed GEMM needs AVX2 and FMA");
         int n = b.N, k = b.K, mStrips = (m + MR - 1) / MR;
-        float[] packedA = ArrayPool<float>.Shared.Rent(Math.Max(1, mStrips * MR * Math.Min(k, KC)));
+        float[] packedA = s_pool.Rent(Math.Max(1, mStrips * MR * Math.Min(k, KC)));
         try
         {
             int mTiles = (m + MC - 1) / MC, nTiles = (n + NC - 1) / NC;
@@ -128,10 +135,10 @@ public static class PackedGemm
                 });
             }
         }
-        finally { ArrayPool<float>.Shared.Return(packedA); }
+        finally { s_pool.Return(packedA); }
     }
 
-    /// <summary>op(A)[i0..i0+rows, p0..p0+kc] -> dst[p * 6 + r] (row r of the strip at depth p), rows past the edge zero.</summary>
+    /// <summary>op(A)[i0..i0+rows, p0..p0+kc] -> dst[p * MR + r] (row r of the strip at depth p), rows past the edge zero.</summary>
     static void PackA(float[] a, int aOff, int lda, bool transA, int p0, int kc, int i0, int rows, Span<float> dst)
     {
         if (rows < MR) dst.Clear();
@@ -145,9 +152,23 @@ public static class PackedGemm
             }
     }
 
-    /// <summary>op(B)[p0..p0+kc, j0..j0+cols] -> dst[p * 16 + j] (the strip's row at depth p), columns past the edge zero.</summary>
-    static void PackB(float[] b, int bOff, int ldb, bool transB, int p0, int kc, int j0, int cols, Span<float> dst)
+    /// <summary>op(B)[p0..p0+kc, j0..j0+cols] -> dst[p * NR + j] (the strip's row at depth p), columns past the edge zero.</summary>
+    static unsafe void PackB(float[] b, int bOff, int ldb, bool transB, int p0, int kc, int j0, int cols, Span<float> dst)
     {
+        if (!transB && cols == NR)
+        {
+            // A full strip of a row-major B: 16 contiguous floats per depth step, two 256-bit loads and stores.
+            if (bOff + p0 * ldb + j0 < 0 || bOff + (long)(p0 + kc - 1) * ldb + j0 + NR > b.Length) throw new ArgumentOutOfRangeException(nameof(b), "B strip outside its array");
+            if (dst.Length < kc * NR) throw new ArgumentException("packing buffer too small");
+            fixed (float* src0 = &b[bOff + p0 * ldb + j0], d0 = dst)
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = src0 + (long)p * ldb;
+                    Avx.Store(d0 + p * NR, Avx.LoadVector256(src));
+                    Avx.Store(d0 + p * NR + 8, Avx.LoadVector256(src + 8));
+                }
+            return;
+        }
         if (cols < NR) dst.Clear();
         if (transB) // B stored [n, k]: op(B)[p, j] = B[j, p]
             for (int j = 0; j < cols; j++)
@@ -160,9 +181,9 @@ public static class PackedGemm
     }
 
     /// <summary>
-    /// C[0..rows, 0..cols] (at cOff, stride ldc) += alpha * (packed A strip) x (packed B strip): the 6x16 product in
-    /// twelve 256-bit accumulators over kc steps; a full block is added to C directly, an edge block through a
-    /// 6x16 buffer on the stack so that nothing outside C is touched.
+    /// C[0..rows, 0..cols] (at cOff, stride ldc) += alpha * (packed A strip) x (packed B strip): the 4x16 product in
+    /// eight 256-bit accumulators over kc steps; a full block is added to C directly, an edge block through a
+    /// 4x16 buffer on the stack so that nothing outside C is touched.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void MicroKernel(float[] packedA, int aAt, float[] packedB, int bAt, int kc, float[] c, int cOff, int ldc, int rows, int cols, float alpha)
