@@ -90,6 +90,22 @@ public static class PackedGemm
         return new PackedMatrix(k, n, data);
     }
 
+    /// <summary>
+    /// The micro-kernel's own ceiling, for `musicgen bench fma`: runs it <paramref name="calls"/> times on one pair of
+    /// strips of depth KC that stay in L1 (no packing, no blocking, no memory traffic) and returns the seconds taken.
+    /// Each call is 2 x MR x NR x KC flops.
+    /// </summary>
+    public static double TimeMicroKernel(int calls)
+    {
+        if (!Supported) throw new PlatformNotSupportedException("the packed GEMM needs AVX2 and FMA");
+        var a = new float[MR * KC]; var b = new float[NR * KC]; var c = new float[MR * NR];
+        for (int i = 0; i < a.Length; i++) a[i] = 1f / (i + 1);
+        for (int i = 0; i < b.Length; i++) b[i] = 1f / (i + 2);
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        for (int i = 0; i < calls; i++) MicroKernel(a, 0, b, 0, KC, c, 0, NR, MR, NR, 1e-6f);
+        return System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds;
+    }
+
     /// <summary>Packs op(B) of a view, for <see cref="RunPacked(ManagedBackend, MatrixView, PackedMatrix, MatrixView, float)"/>.</summary>
     public static PackedMatrix PackB(ManagedBackend cpu, MatrixView b)
     {
