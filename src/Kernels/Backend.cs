@@ -48,6 +48,20 @@ public abstract class Backend : IDisposable
         return host;
     }
 
+    /// <summary>
+    /// Runs two pieces of work that write nothing in common (the two directions of a bidirectional LSTM layer). A
+    /// backend may run them side by side; the base runs them one after the other, which is always correct. Model code
+    /// calls this instead of asking which backend it has.
+    /// </summary>
+    public virtual void RunIndependently(Action first, Action second) { first(); second(); }
+
+    /// <summary>
+    /// The error an op throws for a backend it has no case for: it names the op and the backend. Each op picks its
+    /// implementation in one <c>switch (backend)</c> whose default throws this (docs/ARCHITECTURE.md, "Adding a backend").
+    /// </summary>
+    public static NotSupportedException NotImplemented(string op, Backend backend) =>
+        new($"op {op} has no implementation for backend '{backend.Kind}' ({backend.GetType().Name}): add a case for it to the op's switch");
+
     /// <summary>Waits for queued work (a no-op on the managed backend).</summary>
     public abstract void Synchronize();
 

@@ -92,6 +92,8 @@ public sealed record ModelConfig
     [JsonIgnore] public int Continuous => Velocity ? 3 : 2;
     [JsonIgnore] public int InputSize => Input == "embedding" ? EmbeddingDim + Continuous : 1 + Continuous;
     [JsonIgnore] public int LayerOutput => Hidden * Directions;
+    /// <summary>The recurrent body this config describes.</summary>
+    [JsonIgnore] public LstmStackShape Stack => new(InputSize, Hidden, Layers, Bidirectional, LayerNorm, Dropout);
     /// <summary>Rows the heads and the loss see for a batch of B windows of T steps: T*B with <see cref="EveryStep"/>, else B.</summary>
     public int HeadRows(int batch, int steps) => EveryStep ? batch * steps : batch;
 

@@ -1,12 +1,11 @@
 using MusicGen.Kernels;
-using MusicGen.Kernels.Backends;
 using MusicGen.Kernels.Ops;
 
 namespace MusicGen.Model;
 
 /// <summary>
 /// The network: [pitch embedding] -> N stacked (bi)LSTM layers, each followed by layer norm and dropout
-/// -> the output at the last time step (or at every step, <see cref="ModelConfig.EveryStep"/>) -> the heads:
+/// (<see cref="LstmStack"/>, shared with the frame model) -> the output at the last time step (or at every step, <see cref="ModelConfig.EveryStep"/>) -> the heads:
 ///   categorical (default): one Linear D->K whose K logits are 128 pitches, then the step, duration (and velocity)
 ///     bins (<see cref="NoteBins"/>), each group its own softmax -> <see cref="CategoricalLoss"/>;
 ///   regression (the original design): a pitch head (Linear D->128) and a regression head (Linear D->2 or 3:
@@ -21,8 +20,7 @@ public sealed class MusicModel : IDisposable
     public const int Pitches = MultiHeadLoss.Pitches;
 
     readonly Dictionary<(int Batch, int Steps), StepBuffers> _buffers = [];
-    readonly LstmWeights[][] _lstm, _lstmGrad;   // [layer][direction]
-    readonly Parameter?[] _gain, _bias;          // layer norm per layer
+    readonly LstmStack _stack;
     readonly Parameter _pitchW, _pitchB;          // categorical: all K logits; regression: the 128 pitch logits
     readonly Parameter? _regW, _regB;             // regression heads only
     readonly Parameter? _stepCondition;           // StepFirst: [StepBins, K] logit offsets per step bin
@@ -38,20 +36,7 @@ public sealed class MusicModel : IDisposable
         var layout = new ParameterBuffer.Layout();
         int H = config.Hidden, D = config.LayerOutput;
         int embedding = config.Input == "embedding" ? layout.Add("embedding.weight", Pitches, config.EmbeddingDim) : -1;
-        var lstm = new int[config.Layers, config.Directions];    // index of each direction's weight_ih; the other three follow it
-        var norm = new int[config.Layers];                        // index of each layer norm's weight; its bias follows it
-        for (int l = 0; l < config.Layers; l++)
-        {
-            int input = l == 0 ? config.InputSize : D;
-            for (int d = 0; d < config.Directions; d++)
-            {
-                string suffix = $"l{l}" + (d == 1 ? "_reverse" : "");
-                lstm[l, d] = layout.Add($"lstm.weight_ih_{suffix}", 4 * H, input);
-                layout.Add($"lstm.weight_hh_{suffix}", 4 * H, H); layout.Add($"lstm.bias_ih_{suffix}", 4 * H); layout.Add($"lstm.bias_hh_{suffix}", 4 * H);
-            }
-            norm[l] = config.LayerNorm ? layout.Add($"norm.{l}.weight", D) : -1;
-            if (config.LayerNorm) layout.Add($"norm.{l}.bias", D);
-        }
+        _stack = new LstmStack(layout, config.Stack);
         int heads, stepCondition = -1;
         if (config.Categorical)
         {
@@ -66,22 +51,7 @@ public sealed class MusicModel : IDisposable
         _params = new ParameterBuffer(backend, layout);
 
         if (embedding >= 0) _embedding = _params[embedding];
-        _lstm = new LstmWeights[config.Layers][];
-        _lstmGrad = new LstmWeights[config.Layers][];
-        _gain = new Parameter?[config.Layers];
-        _bias = new Parameter?[config.Layers];
-        for (int l = 0; l < config.Layers; l++)
-        {
-            _lstm[l] = new LstmWeights[config.Directions];
-            _lstmGrad[l] = new LstmWeights[config.Directions];
-            for (int d = 0; d < config.Directions; d++)
-            {
-                var (wih, whh, bih, bhh) = (_params[lstm[l, d]], _params[lstm[l, d] + 1], _params[lstm[l, d] + 2], _params[lstm[l, d] + 3]);
-                _lstm[l][d] = new LstmWeights(wih.Value, whh.Value, bih.Value, bhh.Value);
-                _lstmGrad[l][d] = new LstmWeights(wih.Grad, whh.Grad, bih.Grad, bhh.Grad);
-            }
-            if (norm[l] >= 0) { _gain[l] = _params[norm[l]]; _bias[l] = _params[norm[l] + 1]; }
-        }
+        _stack.Bind(_params);
         _pitchW = _params[heads]; _pitchB = _params[heads + 1];
         if (!config.Categorical) { _regW = _params[heads + 2]; _regB = _params[heads + 3]; }
         if (stepCondition >= 0) _stepCondition = _params[stepCondition];
@@ -131,33 +101,17 @@ public sealed class MusicModel : IDisposable
 
     // ------------------------------------------------------------------ buffers per batch size
 
-    /// <summary>Activations, gradients and scratch for one batch size: allocated once, reused every step.</summary>
+    /// <summary>Activations, gradients and scratch for one (batch, steps) shape: the stack's workspace and the model's own; allocated once, reused every step.</summary>
     sealed class StepBuffers : IDisposable
     {
-        public StepBuffers(Backend be, ModelConfig c, int batch, int steps)
+        public StepBuffers(Backend be, ModelConfig c, LstmStackShape stack, int batch, int steps)
         {
-            int T = steps, B = batch, H = c.Hidden, D = c.LayerOutput, rows = T * B;
+            int T = steps, B = batch, D = c.LayerOutput, rows = T * B;
             var all = new List<IDisposable>();
-            T Keep<T>(T x) where T : IDisposable { all.Add(x); return x; }
-            Tensor A(params int[] s) => Keep(be.Allocate(s));
+            Tensor A(params int[] s) { var t = be.Allocate(s); all.Add(t); return t; }
+            Stack = new LstmStack.Workspace(be, stack, batch, steps); all.Add(Stack);
             X = A(T, B, c.InputSize); DX = A(T, B, c.InputSize);
             if (c.Input == "embedding") { Ids = A(rows); Cont = A(rows, c.Continuous); Emb = A(rows, c.EmbeddingDim); DEmb = A(rows, c.EmbeddingDim); DCont = A(rows, c.Continuous); }
-            Ws = new LstmWorkspace[c.Layers][];
-            Cat = new Tensor[c.Layers]; Normed = new Tensor[c.Layers]; Out = new Tensor[c.Layers]; Mean = new Tensor[c.Layers]; Rstd = new Tensor[c.Layers];
-            Top = new Tensor[c.Layers];
-            DOut = new Tensor[c.Layers]; DNormed = new Tensor[c.Layers]; DCat = new Tensor[c.Layers]; DH = new Tensor[c.Layers][]; DInputReverse = new Tensor[c.Layers];
-            for (int l = 0; l < c.Layers; l++)
-            {
-                int input = l == 0 ? c.InputSize : D;
-                Ws[l] = new LstmWorkspace[c.Directions];
-                DH[l] = new Tensor[c.Directions];
-                for (int d = 0; d < c.Directions; d++) { Ws[l][d] = Keep(new LstmWorkspace(be, T, B, input, H)); DH[l][d] = A(T, B, H); }
-                Cat[l] = A(rows, D); Normed[l] = A(rows, D); Out[l] = A(rows, D); Mean[l] = A(rows); Rstd[l] = A(rows);
-                DOut[l] = A(rows, D); DNormed[l] = A(rows, D); DCat[l] = A(rows, D);
-                if (c.Directions == 2) DInputReverse[l] = A(T, B, input);
-            }
-            Zero = A(B, H);
-            TransposedAt = -1;
             Last = A(B, D); DLast = A(B, D);
             int heads = c.HeadRows(B, T);
             Logits = A(heads, c.ClassCount); Reg = A(heads, c.RegressionHeads); Targets = A(heads, 1 + c.RegressionHeads);
@@ -166,55 +120,26 @@ public sealed class MusicModel : IDisposable
         }
 
         readonly List<IDisposable> _all;
-        /// <summary>The weights version whose transposes the LSTM workspaces hold (-1: none yet).</summary>
-        public long TransposedAt;
-        /// <summary>The last forward computed only what the last step's prediction needs (inference shortcut): no backward may follow it.</summary>
-        public bool Partial;
+        public LstmStack.Workspace Stack { get; }
         /// <summary>StepFirst: the logits already hold the offsets of the targets' step bins (added once per forward, by the loss).</summary>
         public bool Conditioned;
-        /// <summary>What the last forward did that backward must repeat: whether dropout ran, its seed and call counter, and which rows of
-        /// the whole batch these are (data-parallel training). Backward reads these; it takes no dropout arguments of its own.</summary>
-        public bool Training;
-        public uint DropoutSeed, DropoutCounter;
-        public BatchShard? Shard;
-        /// <summary>Last/DLast: the top layer's last step [B,D] (what the heads read without EveryStep). Logits..RowLoss: [HeadRows, ...]
-        /// (Logits, DLogits: [HeadRows, ClassCount]; Reg, DReg: used by regression heads only).</summary>
-        public Tensor X, DX, Zero, Last, DLast, Logits, Reg, Targets, DLogits, DReg, RowLoss;
+        /// <summary>X, DX: the stack's input [T,B,I] and its gradient. Last/DLast: the top layer's last step [B,D] (what the heads read without
+        /// EveryStep). Logits..RowLoss: [HeadRows, ...] (Logits, DLogits: [HeadRows, ClassCount]; Reg, DReg: used by regression heads only).</summary>
+        public Tensor X, DX, Last, DLast, Logits, Reg, Targets, DLogits, DReg, RowLoss;
         /// <summary>What the heads read: Last [B,D], or with EveryStep the top layer's whole output [T*B,D]. Not owned.</summary>
         public Tensor HeadInput = null!;
         public Tensor? Ids, Cont, Emb, DEmb, DCont;
-        public LstmWorkspace[][] Ws;
-        public Tensor[] Cat, Normed, Out, Mean, Rstd, DOut, DNormed, DCat;
-        /// <summary>Bidirectional layers: the reverse direction's gradient of the layer input [T,B,I], added to the forward's after both ran.</summary>
-        public Tensor[] DInputReverse;
-        /// <summary>Per layer, the tensor holding its output (Out, Normed, Cat or the LSTM's H, by configuration). Not owned.</summary>
-        public Tensor[] Top;
-        public Tensor[][] DH;
         public void Dispose() { foreach (var d in _all) d.Dispose(); }
     }
 
     StepBuffers Buffers(int batch, int steps)
     {
-        if (!_buffers.TryGetValue((batch, steps), out var b)) _buffers[(batch, steps)] = b = new StepBuffers(Backend, Config, batch, steps);
+        if (!_buffers.TryGetValue((batch, steps), out var b)) _buffers[(batch, steps)] = b = new StepBuffers(Backend, Config, _stack.Shape, batch, steps);
         return b;
     }
 
-    /// <summary>The hidden and cell state of every layer of a unidirectional model, per batch row: what generation carries from note to note.</summary>
-    public sealed class RecurrentState(Tensor[] h, Tensor[] c) : IDisposable
-    {
-        public Tensor[] H { get; } = h;   // [layer] -> [B,H]
-        public Tensor[] C { get; } = c;
-        public void Dispose() { foreach (var t in H.Concat(C)) t.Dispose(); }
-    }
-
-    /// <summary>A zero state for <paramref name="batch"/> rows (unidirectional models only).</summary>
-    public RecurrentState NewState(int batch)
-    {
-        if (Config.Bidirectional) throw new ArgumentException("a bidirectional model cannot carry its state forward: it re-reads the whole window");
-        return new RecurrentState(
-            Enumerable.Range(0, Config.Layers).Select(_ => Backend.Allocate(batch, Config.Hidden)).ToArray(),
-            Enumerable.Range(0, Config.Layers).Select(_ => Backend.Allocate(batch, Config.Hidden)).ToArray());
-    }
+    /// <summary>A zero state for <paramref name="batch"/> rows (unidirectional models only): what generation carries from note to note.</summary>
+    public LstmState NewState(int batch) => _stack.NewState(Backend, batch);
 
     // ------------------------------------------------------------------ forward
 
@@ -224,51 +149,25 @@ public sealed class MusicModel : IDisposable
     /// </summary>
     /// <param name="state">Unidirectional models only: the initial (h, c) of every layer, replaced by the final ones afterwards.</param>
     /// <param name="shard">Data-parallel training: which rows of the whole batch this batch is, so dropout draws the whole batch's masks for them.</param>
-    public void Forward(Batch batch, bool training, uint seed = 0, uint dropoutCounter = 0, RecurrentState? state = null, BatchShard? shard = null)
+    public void Forward(Batch batch, bool training, uint seed = 0, uint dropoutCounter = 0, LstmState? state = null, BatchShard? shard = null)
     {
         var c = Config;
-        if (state is not null && c.Bidirectional) throw new ArgumentException("a bidirectional model cannot carry its state forward");
         var s = Buffers(batch.Size, batch.Steps);
         int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B;
         Upload(batch, s);
         s.Conditioned = false;
-        (s.Training, s.DropoutSeed, s.DropoutCounter, s.Shard) = (training, seed, dropoutCounter, shard);
-        var dropoutRows = shard is { } sh ? DropoutShard.Rows(sh.First, B, sh.Total, D) : DropoutShard.Whole;
 
-        Tensor input = s.X;
         if (c.Input == "embedding")
         {
             Glue.EmbeddingForward(Backend, s.Ids!, _embedding!.Value, s.Emb!, rows, Pitches, c.EmbeddingDim);
             Glue.ConcatForward(Backend, s.Emb!, s.Cont!, s.X, rows, c.EmbeddingDim, c.Continuous);
         }
-        bool transposesCurrent = s.TransposedAt == _weightsVersion;
-        s.TransposedAt = _weightsVersion;
         // Inference shortcut for the old reading (BidirectionalHeads "last"): only t = T-1 feeds the heads, and the
         // top layer's reverse half computes it first, from x[T-1] and a zero state: one step instead of T. With the
         // default "ends" reading the reverse half's output at t = 0 is read, after the whole window: no shortcut.
-        s.Partial = !training && c.Bidirectional && !c.EveryStep && !c.ReadsEnds && T > 1;
-        for (int l = 0; l < c.Layers; l++)
-        {
-            void Direction(int d)
-            {
-                int steps = s.Partial && l == c.Layers - 1 && d == 1 ? 1 : T;
-                LstmLayer.Forward(Backend, s.Ws[l][d], _lstm[l][d], reverse: d == 1, input, state?.H[l] ?? s.Zero, state?.C[l] ?? s.Zero, transposesCurrent, steps);
-            }
-            // The two directions of a layer are independent: on the managed backend they run side by side, one thread each.
-            if (c.Directions == 2 && Backend is ManagedBackend cpu) cpu.Concurrently(() => Direction(0), () => Direction(1));
-            else for (int d = 0; d < c.Directions; d++) Direction(d);
-            if (state is not null)
-            {
-                Elementwise.Copy(Backend, s.Ws[l][0].H, (T - 1) * B * c.Hidden, state.H[l], 0, B * c.Hidden);
-                Elementwise.Copy(Backend, s.Ws[l][0].C, (T - 1) * B * c.Hidden, state.C[l], 0, B * c.Hidden);
-            }
-            Tensor h = s.Ws[l][0].H;
-            if (c.Bidirectional) { Glue.ConcatForward(Backend, s.Ws[l][0].H, s.Ws[l][1].H, s.Cat[l], rows, c.Hidden, c.Hidden); h = s.Cat[l]; }
-            if (c.LayerNorm) { LayerNorm.Forward(Backend, rows, D, h, _gain[l]!.Value, _bias[l]!.Value, s.Normed[l], s.Mean[l], s.Rstd[l]); h = s.Normed[l]; }
-            if (training && c.Dropout > 0) { Dropout.Forward(Backend, h, s.Out[l], rows * D, c.Dropout, seed, DropoutCall(dropoutCounter, l), dropoutRows); h = s.Out[l]; }
-            s.Top[l] = h; // the layer's output: whichever stage wrote last
-            input = h;
-        }
+        _stack.Forward(Backend, s.Stack, s.X, _weightsVersion, new LstmStack.ForwardOptions(training, seed, dropoutCounter,
+            shard is { } sh ? DropoutShard.Rows(sh.First, B, sh.Total, D) : null, state, TopReverseLastStepOnly: !training && !c.EveryStep && !c.ReadsEnds));
+        Tensor input = s.Stack.Output;
         // Heads on the last step [B,D], on each direction's end (forward at T-1, reverse at 0), or on every step
         // [T*B,D] (rows are time-major, like the targets).
         int n = c.HeadRows(B, T);
@@ -335,9 +234,6 @@ public sealed class MusicModel : IDisposable
 
     // ------------------------------------------------------------------ loss and backward
 
-    /// <summary>The dropout call counter of layer l in the forward numbered <paramref name="counter"/> (the training step): one formula for forward and backward.</summary>
-    static uint DropoutCall(uint counter, int layer) => counter * 64 + (uint)layer;
-
     /// <summary>
     /// Loss of the last forward against the batch's targets, and the gradient of every parameter (overwritten).
     /// Dropout repeats exactly what that forward recorded (on or off, seed, counter, shard). Returns the per-head mean
@@ -347,9 +243,7 @@ public sealed class MusicModel : IDisposable
     {
         var c = Config;
         var s = Buffers(batch.Size, batch.Steps);
-        if (s.Partial) throw new InvalidOperationException("backward needs a forward with training: true (an inference forward skips work backward needs)");
-        bool training = s.Training;
-        var dropoutRows = s.Shard is { } sh ? DropoutShard.Rows(sh.First, batch.Size, sh.Total, c.LayerOutput) : DropoutShard.Whole;
+        if (s.Stack.Partial) throw new InvalidOperationException("backward needs a forward with training: true (an inference forward skips work backward needs)");
         int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B, R = c.RegressionHeads, n = c.HeadRows(B, T), K = c.ClassCount;
         _params.ZeroGrads();
 
@@ -357,7 +251,7 @@ public sealed class MusicModel : IDisposable
         // Heads: logits = in W^T + b  ->  dW += dlogits^T in, db += sum dlogits, din = dlogits W.
         // "in" is the last step [B,D] (its gradient DLast then lands at step T-1 of the top layer's output),
         // or with EveryStep the top layer's whole output [T*B,D] (its gradient is that output's gradient).
-        Tensor dHeadInput = c.EveryStep ? s.DOut[c.Layers - 1] : s.DLast;
+        Tensor dHeadInput = c.EveryStep ? s.Stack.DOutput : s.DLast;
         if (_stepCondition is not null)
             ClassConditioning.Backward(Backend, s.DLogits, s.Targets, _stepCondition.Grad, n, K, 1 + R, 1, Pitches, c.StepBins);
         Gemm.Forward(Backend, MatrixView.Of(s.DLogits, n, K).T, MatrixView.Of(s.HeadInput, n, D), MatrixView.Of(_pitchW.Grad, K, D), beta: 1f); // dW += dlogits^T in
@@ -373,55 +267,14 @@ public sealed class MusicModel : IDisposable
         {
             // Only the last time step of the top layer feeds the heads (or, reading the ends, its forward half at T-1
             // and its reverse half at 0).
-            Elementwise.Fill(Backend, s.DOut[c.Layers - 1], 0f);
-            if (c.ReadsEnds) Glue.SelectEndsBackward(Backend, s.DLast, s.DOut[c.Layers - 1], T, B, c.Hidden);
-            else Glue.SelectStepBackward(Backend, s.DLast, T - 1, B * D, s.DOut[c.Layers - 1]);
+            Elementwise.Fill(Backend, s.Stack.DOutput, 0f);
+            if (c.ReadsEnds) Glue.SelectEndsBackward(Backend, s.DLast, s.Stack.DOutput, T, B, c.Hidden);
+            else Glue.SelectStepBackward(Backend, s.DLast, T - 1, B * D, s.Stack.DOutput);
         }
 
-        for (int l = c.Layers - 1; l >= 0; l--)
-        {
-            Tensor dh = s.DOut[l];
-            if (training && c.Dropout > 0)
-            {
-                Elementwise.Fill(Backend, s.DNormed[l], 0f);
-                Dropout.Backward(Backend, dh, s.DNormed[l], rows * D, c.Dropout, s.DropoutSeed, DropoutCall(s.DropoutCounter, l), dropoutRows);
-                dh = s.DNormed[l];
-            }
-            if (c.LayerNorm)
-            {
-                Tensor preNorm = c.Bidirectional ? s.Cat[l] : s.Ws[l][0].H;
-                Elementwise.Fill(Backend, s.DCat[l], 0f);
-                LayerNorm.Backward(Backend, rows, D, dh, preNorm, _gain[l]!.Value, s.Mean[l], s.Rstd[l], s.DCat[l], _gain[l]!.Grad, _bias[l]!.Grad);
-                dh = s.DCat[l];
-            }
-            Tensor[] dDir;
-            if (c.Bidirectional)
-            {
-                Elementwise.Fill(Backend, s.DH[l][0], 0f);
-                Elementwise.Fill(Backend, s.DH[l][1], 0f);
-                Glue.ConcatBackward(Backend, dh, s.DH[l][0], s.DH[l][1], rows, c.Hidden, c.Hidden);
-                dDir = s.DH[l];
-            }
-            else dDir = [dh];
-
-            // Each direction's backward replays what its forward recorded in s.Ws[l][d] (weights, direction, input, state).
-            Tensor? dInput = l > 0 ? s.DOut[l - 1] : c.Input == "embedding" ? s.DX : null;
-            if (dInput is not null) Elementwise.Fill(Backend, dInput, 0f);
-            if (c.Directions == 1)
-                LstmLayer.Backward(Backend, s.Ws[l][0], _lstmGrad[l][0], dDir[0], new LstmInputGrads(Dx: dInput));
-            else
-            {
-                // The reverse direction's input gradient goes to its own buffer and is added afterwards, so the two directions
-                // write nothing in common and can run side by side (one thread each on the managed backend); the sum is the
-                // same whichever way they run.
-                Tensor? dInputReverse = dInput is null ? null : s.DInputReverse[l];
-                if (dInputReverse is not null) Elementwise.Fill(Backend, dInputReverse, 0f);
-                void Direction(int d) => LstmLayer.Backward(Backend, s.Ws[l][d], _lstmGrad[l][d], dDir[d], new LstmInputGrads(Dx: d == 0 ? dInput : dInputReverse));
-                if (Backend is ManagedBackend cpu) cpu.Concurrently(() => Direction(0), () => Direction(1));
-                else { Direction(0); Direction(1); }
-                if (dInput is not null) Glue.Axpy(Backend, 1f, dInputReverse!, 0, dInput, 0, dInput.Length);
-            }
-        }
+        // The stack replays what its forward recorded (dropout on or off, seed, counter, shard); the input's gradient is
+        // wanted only when an embedding learns from it.
+        _stack.Backward(Backend, s.Stack, c.Input == "embedding" ? s.DX : null);
         if (c.Input == "embedding")
         {
             Elementwise.Fill(Backend, s.DEmb!, 0f);

@@ -154,8 +154,7 @@ public static class BenchCommand
             }
             void Layer()
             {
-                if (be is MusicGen.Kernels.Backends.ManagedBackend cpu) cpu.Concurrently(() => Direction(0), () => Direction(1));
-                else { Direction(0); Direction(1); }
+                be.RunIndependently(() => Direction(0), () => Direction(1));
             }
             double full = Median(Time(be, R, Layer));
             // Where the time goes: the same real code, directions one after the other, with OpClock recording the time

@@ -40,6 +40,9 @@ public sealed class ManagedBackend(int threads = 0) : Backend
     /// thread, each op inside them on its own thread only; with one thread, one after the other. For many small ops this
     /// beats splitting every op over the threads (a fork and join per op). The two must not write the same tensors.
     /// </summary>
+    public override void RunIndependently(Action first, Action second) => Concurrently(first, second);
+
+    /// <summary>See <see cref="RunIndependently"/>.</summary>
     public void Concurrently(Action first, Action second)
     {
         if (Threads < 2 || t_oneThreadEach) { first(); second(); return; }

@@ -33,17 +33,24 @@ public static class Adam
         const int chunk = 4096;
         int chunks = (n + chunk - 1) / chunk;
         Backend.Check(x, 0, n, "x"); Backend.Check(partials, 0, chunks, "partials"); Backend.Check(norm2, 0, 1, "norm2");
-        if (backend is ManagedBackend)
+        switch (backend)
         {
-            ManagedBackend.Of(norm2).Span(0, 1)[0] += TensorPrimitives.SumOfSquares(ManagedBackend.Of(x).Span(0, n));
-            return;
+            case ManagedBackend:
+            {
+                ManagedBackend.Of(norm2).Span(0, 1)[0] += TensorPrimitives.SumOfSquares(ManagedBackend.Of(x).Span(0, n));
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var partial = gpu.Kernel("adam.sumsq.partial", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(PartialKernel));
+                var finish = gpu.Kernel("adam.sumsq.finish", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(FinishKernel));
+                if (chunks == 0) return;
+                partial(chunks, IlgpuBackend.Of(x).Slice(0, n), IlgpuBackend.Of(partials).Slice(0, chunks), n, chunk);
+                finish(1, IlgpuBackend.Of(partials).Slice(0, chunks), IlgpuBackend.Of(norm2).Slice(0, 1), chunks);
+                return;
+            }
+            default: throw Backend.NotImplemented("Adam.SumSquares", backend);
         }
-        var gpu = (IlgpuBackend)backend;
-        var partial = gpu.Kernel("adam.sumsq.partial", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(PartialKernel));
-        var finish = gpu.Kernel("adam.sumsq.finish", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(FinishKernel));
-        if (chunks == 0) return;
-        partial(chunks, IlgpuBackend.Of(x).Slice(0, n), IlgpuBackend.Of(partials).Slice(0, chunks), n, chunk);
-        finish(1, IlgpuBackend.Of(partials).Slice(0, chunks), IlgpuBackend.Of(norm2).Slice(0, 1), chunks);
     }
 
     // x[N] -> partials[ceil(N/chunk)]; one thread per chunk.
@@ -112,22 +119,30 @@ public static class Adam
         if (t < 1) throw new ArgumentOutOfRangeException(nameof(t), "Adam steps count from 1");
         Backend.Check(param, 0, n, "param"); Backend.Check(grad, 0, n, "grad"); Backend.Check(m, 0, n, "m"); Backend.Check(v, 0, n, "v"); Backend.Check(norm2, 0, 1, "norm2");
         float bc1 = 1f - MathF.Pow(c.Beta1, t), bc2 = 1f - MathF.Pow(c.Beta2, t);
-        if (backend is ManagedBackend cpu)
+        switch (backend)
         {
-            ManagedTensor Pt = ManagedBackend.Of(param), Gt = ManagedBackend.Of(grad), Mt = ManagedBackend.Of(m), Vt = ManagedBackend.Of(v);
-            float clip = Clip(ManagedBackend.Of(norm2).Span(0, 1)[0], c.MaxGradNorm);
-            const int chunk = 4096;
-            cpu.For((n + chunk - 1) / chunk, chunk * 10L, k =>
+            case ManagedBackend cpu:
             {
-                int from = k * chunk, len = Math.Min(n, from + chunk) - from;
-                Span<float> P = Pt.Span(from, len), G = Gt.Span(from, len), M = Mt.Span(from, len), V = Vt.Span(from, len);
-                int i = ManagedUpdate(P, G, M, V, c, clip, bc1, bc2);
-                for (; i < len; i++) (P[i], M[i], V[i]) = Update(P[i], G[i], M[i], V[i], c, clip, bc1, bc2);
-            });
-            return;
+                ManagedTensor Pt = ManagedBackend.Of(param), Gt = ManagedBackend.Of(grad), Mt = ManagedBackend.Of(m), Vt = ManagedBackend.Of(v);
+                float clip = Clip(ManagedBackend.Of(norm2).Span(0, 1)[0], c.MaxGradNorm);
+                const int chunk = 4096;
+                cpu.For((n + chunk - 1) / chunk, chunk * 10L, k =>
+                {
+                    int from = k * chunk, len = Math.Min(n, from + chunk) - from;
+                    Span<float> P = Pt.Span(from, len), G = Gt.Span(from, len), M = Mt.Span(from, len), V = Vt.Span(from, len);
+                    int i = ManagedUpdate(P, G, M, V, c, clip, bc1, bc2);
+                    for (; i < len; i++) (P[i], M[i], V[i]) = Update(P[i], G[i], M[i], V[i], c, clip, bc1, bc2);
+                });
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var kernel = gpu.Kernel("adam.step", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamArgs, float, float>(StepKernel));
+                kernel(n, IlgpuBackend.Of(param).Slice(0, n), IlgpuBackend.Of(grad).Slice(0, n), IlgpuBackend.Of(m).Slice(0, n), IlgpuBackend.Of(v).Slice(0, n), IlgpuBackend.Of(norm2).Slice(0, 1), new AdamArgs(c), bc1, bc2);
+                return;
+            }
+            default: throw Backend.NotImplemented("Adam.Step", backend);
         }
-        var kernel = ((IlgpuBackend)backend).Kernel("adam.step", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamArgs, float, float>(StepKernel));
-        kernel(n, IlgpuBackend.Of(param).Slice(0, n), IlgpuBackend.Of(grad).Slice(0, n), IlgpuBackend.Of(m).Slice(0, n), IlgpuBackend.Of(v).Slice(0, n), IlgpuBackend.Of(norm2).Slice(0, 1), new AdamArgs(c), bc1, bc2);
     }
 
     // param[N] grad[N] m[N] v[N] norm2[1] -> param, m, v; one thread per element.

@@ -23,16 +23,24 @@ public static class BinaryCrossEntropy
         Backend.Check(logits, 0, rows * keys, "logits"); Backend.Check(targets, 0, rows * keys, "targets"); Backend.Check(dlogits, 0, rows * keys, "dlogits");
         Backend.Check(rowWeight, 0, rows, "rowWeight"); Backend.Check(rowLoss, 0, rows, "rowLoss");
         if (rows == 0) return;
-        if (backend is ManagedBackend cpu)
+        switch (backend)
         {
-            ManagedTensor Z = ManagedBackend.Of(logits), Y = ManagedBackend.Of(targets), W = ManagedBackend.Of(rowWeight),
-                DZ = ManagedBackend.Of(dlogits), RL = ManagedBackend.Of(rowLoss);
-            cpu.For(rows, keys * 8L, r => RL.Span(r, 1)[0] = Row(Z.Span(r * keys, keys), Y.Span(r * keys, keys), W.Span(r, 1)[0], scale, DZ.Span(r * keys, keys)));
-            return;
+            case ManagedBackend cpu:
+            {
+                ManagedTensor Z = ManagedBackend.Of(logits), Y = ManagedBackend.Of(targets), W = ManagedBackend.Of(rowWeight),
+                    DZ = ManagedBackend.Of(dlogits), RL = ManagedBackend.Of(rowLoss);
+                cpu.For(rows, keys * 8L, r => RL.Span(r, 1)[0] = Row(Z.Span(r * keys, keys), Y.Span(r * keys, keys), W.Span(r, 1)[0], scale, DZ.Span(r * keys, keys)));
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var kernel = gpu.Kernel("loss.bce", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(Kernel));
+                kernel(rows, IlgpuBackend.Of(logits).Slice(0, rows * keys), IlgpuBackend.Of(targets).Slice(0, rows * keys), IlgpuBackend.Of(rowWeight).Slice(0, rows),
+                    IlgpuBackend.Of(dlogits).Slice(0, rows * keys), IlgpuBackend.Of(rowLoss).Slice(0, rows), keys, scale);
+                return;
+            }
+            default: throw Backend.NotImplemented("BinaryCrossEntropy.ForwardBackward", backend);
         }
-        var kernel = ((IlgpuBackend)backend).Kernel("loss.bce", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(Kernel));
-        kernel(rows, IlgpuBackend.Of(logits).Slice(0, rows * keys), IlgpuBackend.Of(targets).Slice(0, rows * keys), IlgpuBackend.Of(rowWeight).Slice(0, rows),
-            IlgpuBackend.Of(dlogits).Slice(0, rows * keys), IlgpuBackend.Of(rowLoss).Slice(0, rows), keys, scale);
     }
 
     /// <summary>One row: writes dz and returns the weighted row loss (the managed path; the kernel below is the same arithmetic).</summary>

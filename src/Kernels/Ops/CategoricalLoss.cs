@@ -44,24 +44,32 @@ public static class CategoricalLoss
         int W = groups.Width, G = groups.Count;
         Backend.Check(logits, 0, rows * W, "logits"); Backend.Check(dlogits, 0, rows * W, "dlogits");
         Backend.Check(targets, 0, rows * G, "targets"); Backend.Check(rowLoss, 0, rows * G, "rowLoss");
-        if (backend is ManagedBackend cpu)
+        Span<int> sizes = stackalloc int[G];
+        for (int g = 0; g < G; g++) sizes[g] = groups.Size(g);
+        IndexCheck.Columns(backend, targets, rows, G, 0, sizes, "target");
+        switch (backend)
         {
-            ManagedTensor L = ManagedBackend.Of(logits), DL = ManagedBackend.Of(dlogits), RL = ManagedBackend.Of(rowLoss);
-            ManagedTensor Tt = ManagedBackend.Of(targets);
-            float[] T = Tt.Array; int to = Tt.Offset; // targets: T[to + ...]
-            for (int r = 0; r < rows; r++)
-                for (int g = 0; g < G; g++)
-                    if (!(T[to + r * G + g] >= 0 && T[to + r * G + g] < groups.Size(g))) throw new ArgumentException($"target {T[to + r * G + g]} of group {g} outside 0..{groups.Size(g) - 1} in row {r}");
-            cpu.For(rows, W * 4L, r =>
+            case ManagedBackend cpu:
             {
-                for (int g = 0, o = 0; g < G; o += groups.Size(g), g++)
-                    RL.Span(r * G + g, 1)[0] = MultiHeadLoss.PitchRow(L.Span(r * W + o, groups.Size(g)), (int)T[to + r * G + g], groups.Weight(g) / rows, DL.Span(r * W + o, groups.Size(g)));
-            });
-            return;
+                ManagedTensor L = ManagedBackend.Of(logits), DL = ManagedBackend.Of(dlogits), RL = ManagedBackend.Of(rowLoss);
+                ManagedTensor Tt = ManagedBackend.Of(targets);
+                float[] T = Tt.Array; int to = Tt.Offset; // targets: T[to + ...]
+                cpu.For(rows, W * 4L, r =>
+                {
+                    for (int g = 0, o = 0; g < G; o += groups.Size(g), g++)
+                        RL.Span(r * G + g, 1)[0] = MultiHeadLoss.PitchRow(L.Span(r * W + o, groups.Size(g)), (int)T[to + r * G + g], groups.Weight(g) / rows, DL.Span(r * W + o, groups.Size(g)));
+                });
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var kernel = gpu.Kernel("loss.categorical", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, CategoricalGroups, int>(Kernel));
+                kernel(rows, IlgpuBackend.Of(logits).Slice(0, rows * W), IlgpuBackend.Of(targets).Slice(0, rows * G),
+                    IlgpuBackend.Of(dlogits).Slice(0, rows * W), IlgpuBackend.Of(rowLoss).Slice(0, rows * G), groups, rows);
+                return;
+            }
+            default: throw Backend.NotImplemented("CategoricalLoss.ForwardBackward", backend);
         }
-        var kernel = ((IlgpuBackend)backend).Kernel("loss.categorical", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, CategoricalGroups, int>(Kernel));
-        kernel(rows, IlgpuBackend.Of(logits).Slice(0, rows * W), IlgpuBackend.Of(targets).Slice(0, rows * G),
-            IlgpuBackend.Of(dlogits).Slice(0, rows * W), IlgpuBackend.Of(rowLoss).Slice(0, rows * G), groups, rows);
     }
 
     // logits[N,W] targets[N,G] -> dlogits[N,W], rowLoss[N,G]; one thread per row, the groups one after another.

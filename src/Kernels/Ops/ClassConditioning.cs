@@ -22,37 +22,53 @@ public static class ClassConditioning
     public static void Forward(Backend backend, Tensor logits, Tensor targets, Tensor table, int rows, int K, int G, int group, int from, int count)
     {
         Check(logits, targets, table, rows, K, G, group, from, count);
-        if (backend is ManagedBackend cpu)
+        switch (backend)
         {
-            ManagedTensor L = ManagedBackend.Of(logits), T = ManagedBackend.Of(targets), W = ManagedBackend.Of(table);
-            cpu.For(rows, K, r =>
+            case ManagedBackend cpu:
             {
-                int c = Class(T.Span(r * G + group, 1)[0], count, r);
-                Span<float> l = L.Span(r * K, K), w = W.Span(c * K, K);
-                for (int j = 0; j < K; j++) if (j < from || j >= from + count) l[j] += w[j];
-            });
-            return;
+                ManagedTensor L = ManagedBackend.Of(logits), T = ManagedBackend.Of(targets), W = ManagedBackend.Of(table);
+                cpu.For(rows, K, r =>
+                {
+                    int c = (int)T.Span(r * G + group, 1)[0];
+                    Span<float> l = L.Span(r * K, K), w = W.Span(c * K, K);
+                    for (int j = 0; j < K; j++) if (j < from || j >= from + count) l[j] += w[j];
+                });
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var k = gpu.Kernel("conditioning.forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Args>(ForwardKernel));
+                k(rows * K, IlgpuBackend.Of(logits).Slice(0, rows * K), IlgpuBackend.Of(targets).Slice(0, rows * G), IlgpuBackend.Of(table).Slice(0, count * K), new Args(K, G, group, from, count));
+                return;
+            }
+            default: throw Backend.NotImplemented("ClassConditioning.Forward", backend);
         }
-        var k = ((IlgpuBackend)backend).Kernel("conditioning.forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Args>(ForwardKernel));
-        k(rows * K, IlgpuBackend.Of(logits).Slice(0, rows * K), IlgpuBackend.Of(targets).Slice(0, rows * G), IlgpuBackend.Of(table).Slice(0, count * K), new Args(K, G, group, from, count));
     }
 
     public static void Backward(Backend backend, Tensor dlogits, Tensor targets, Tensor dtable, int rows, int K, int G, int group, int from, int count)
     {
         Check(dlogits, targets, dtable, rows, K, G, group, from, count);
-        if (backend is ManagedBackend)
+        switch (backend)
         {
-            ManagedTensor D = ManagedBackend.Of(dlogits), T = ManagedBackend.Of(targets), W = ManagedBackend.Of(dtable);
-            for (int r = 0; r < rows; r++) // rows in order: a fixed summation order, deterministic
+            case ManagedBackend:
             {
-                int c = Class(T.Span(r * G + group, 1)[0], count, r);
-                Span<float> w = W.Span(c * K, K), d = D.Span(r * K, K);
-                for (int j = 0; j < K; j++) if (j < from || j >= from + count) w[j] += d[j];
+                ManagedTensor D = ManagedBackend.Of(dlogits), T = ManagedBackend.Of(targets), W = ManagedBackend.Of(dtable);
+                for (int r = 0; r < rows; r++) // rows in order: a fixed summation order, deterministic
+                {
+                    int c = (int)T.Span(r * G + group, 1)[0];
+                    Span<float> w = W.Span(c * K, K), d = D.Span(r * K, K);
+                    for (int j = 0; j < K; j++) if (j < from || j >= from + count) w[j] += d[j];
+                }
+                return;
             }
-            return;
+            case IlgpuBackend gpu:
+            {
+                var k = gpu.Kernel("conditioning.backward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Args, int>(BackwardKernel));
+                k(K, IlgpuBackend.Of(dlogits).Slice(0, rows * K), IlgpuBackend.Of(targets).Slice(0, rows * G), IlgpuBackend.Of(dtable).Slice(0, count * K), new Args(K, G, group, from, count), rows);
+                return;
+            }
+            default: throw Backend.NotImplemented("ClassConditioning.Backward", backend);
         }
-        var k = ((IlgpuBackend)backend).Kernel("conditioning.backward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Args, int>(BackwardKernel));
-        k(K, IlgpuBackend.Of(dlogits).Slice(0, rows * K), IlgpuBackend.Of(targets).Slice(0, rows * G), IlgpuBackend.Of(dtable).Slice(0, count * K), new Args(K, G, group, from, count), rows);
     }
 
     /// <summary>The shape arguments as a kernel takes them (blittable): logits per row, target columns, which one, the group's columns.</summary>
@@ -79,12 +95,11 @@ public static class ClassConditioning
         }
     }
 
-    static int Class(float value, int count, int row) =>
-        value >= 0 && value < count ? (int)value : throw new ArgumentException($"conditioning class {value} outside 0..{count - 1} in row {row}");
 
     static void Check(Tensor logits, Tensor targets, Tensor table, int rows, int K, int G, int group, int from, int count)
     {
         if (group < 0 || group >= G || from < 0 || count < 1 || from + count > K) throw new ArgumentException("conditioning group outside the logits");
         Backend.Check(logits, 0, rows * K, "logits"); Backend.Check(targets, 0, rows * G, "targets"); Backend.Check(table, 0, count * K, "table");
+        IndexCheck.Column(logits.Backend, targets, rows, G, group, count, "conditioning class");
     }
 }

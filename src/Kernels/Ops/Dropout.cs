@@ -68,24 +68,32 @@ public static class Dropout
 
     static void Run(Backend backend, string key, Tensor src, Tensor dst, int n, float p, uint seed, uint counter, DropoutShard shard, bool accumulate)
     {
-        if (backend is ManagedBackend cpu)
+        switch (backend)
         {
-            ManagedTensor st = ManagedBackend.Of(src), dt = ManagedBackend.Of(dst);
-            const int chunk = 4096;
-            cpu.For((n + chunk - 1) / chunk, chunk * 8L, c =>
+            case ManagedBackend cpu:
             {
-                int from = c * chunk, len = Math.Min(n, from + chunk) - from;
-                Span<float> s = st.Span(from, len), d = dt.Span(from, len);
-                for (int j = 0; j < len; j++)
+                ManagedTensor st = ManagedBackend.Of(src), dt = ManagedBackend.Of(dst);
+                const int chunk = 4096;
+                cpu.For((n + chunk - 1) / chunk, chunk * 8L, c =>
                 {
-                    float v = s[j] * Scale(seed, counter, shard.Index(from + j), p);
-                    d[j] = accumulate ? d[j] + v : v;
-                }
-            });
-            return;
+                    int from = c * chunk, len = Math.Min(n, from + chunk) - from;
+                    Span<float> s = st.Span(from, len), d = dt.Span(from, len);
+                    for (int j = 0; j < len; j++)
+                    {
+                        float v = s[j] * Scale(seed, counter, shard.Index(from + j), p);
+                        d[j] = accumulate ? d[j] + v : v;
+                    }
+                });
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var kernel = gpu.Kernel(key, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, uint, uint, DropoutShard, int>(Kernel));
+                kernel(n, IlgpuBackend.Of(src).Slice(0, n), IlgpuBackend.Of(dst).Slice(0, n), p, seed, counter, shard, accumulate ? 1 : 0);
+                return;
+            }
+            default: throw Backend.NotImplemented(key, backend);
         }
-        var kernel = ((IlgpuBackend)backend).Kernel(key, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, uint, uint, DropoutShard, int>(Kernel));
-        kernel(n, IlgpuBackend.Of(src).Slice(0, n), IlgpuBackend.Of(dst).Slice(0, n), p, seed, counter, shard, accumulate ? 1 : 0);
     }
 
     // src[N] -> dst[N] (= or +=) src * scale(shard index of i); one thread per element.

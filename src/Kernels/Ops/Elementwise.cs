@@ -14,9 +14,17 @@ public static class Elementwise
         if (length < 0) length = x.Length - offset;
         Backend.Check(x, offset, length, "x");
         if (length == 0) return;
-        if (backend is ManagedBackend) { ManagedBackend.Of(x).Span(offset, length).Fill(value); return; }
-        var kernel = ((IlgpuBackend)backend).Kernel("fill", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(FillKernel));
-        kernel(length, IlgpuBackend.Of(x).Slice(offset, length), value);
+        switch (backend)
+        {
+            case ManagedBackend:
+                ManagedBackend.Of(x).Span(offset, length).Fill(value);
+                return;
+            case IlgpuBackend gpu:
+                var kernel = gpu.Kernel("fill", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(FillKernel));
+                kernel(length, IlgpuBackend.Of(x).Slice(offset, length), value);
+                return;
+            default: throw Backend.NotImplemented("Elementwise.Fill", backend);
+        }
     }
 
     // x[N] = value; one thread per element.
@@ -28,8 +36,16 @@ public static class Elementwise
         Backend.Check(src, sOff, n, "src");
         Backend.Check(dst, dOff, n, "dst");
         if (n == 0) return;
-        if (backend is ManagedBackend) { ManagedBackend.Of(src).Span(sOff, n).CopyTo(ManagedBackend.Of(dst).Span(dOff, n)); return; }
-        IlgpuBackend.Of(src).View.SubView(sOff, n).CopyTo(IlgpuBackend.Of(dst).View.SubView(dOff, n));
+        switch (backend)
+        {
+            case ManagedBackend:
+                ManagedBackend.Of(src).Span(sOff, n).CopyTo(ManagedBackend.Of(dst).Span(dOff, n));
+                return;
+            case IlgpuBackend:
+                IlgpuBackend.Of(src).View.SubView(sOff, n).CopyTo(IlgpuBackend.Of(dst).View.SubView(dOff, n));
+                return;
+            default: throw Backend.NotImplemented("Elementwise.Copy", backend);
+        }
     }
 
     /// <summary>
@@ -40,15 +56,22 @@ public static class Elementwise
     {
         Backend.Check(x, xOff, rows * cols, "x");
         Backend.Check(sum, 0, cols, "sum");
-        if (backend is ManagedBackend)
+        switch (backend)
         {
-            var xs = ManagedBackend.Of(x); var s = ManagedBackend.Of(sum).Span(0, cols);
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(s, xs.Span(xOff + r * cols, cols), s);
-            return;
+            case ManagedBackend:
+            {
+                var xs = ManagedBackend.Of(x); var s = ManagedBackend.Of(sum).Span(0, cols);
+                for (int r = 0; r < rows; r++) TensorPrimitives.Add(s, xs.Span(xOff + r * cols, cols), s);
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var kernel = gpu.Kernel("sumrows", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(SumRowsKernel));
+                kernel(cols, IlgpuBackend.Of(x).Slice(xOff, rows * cols), IlgpuBackend.Of(sum).Slice(0, cols), rows, cols);
+                return;
+            }
+            default: throw Backend.NotImplemented("Elementwise.SumRowsForward", backend);
         }
-        var gpu = (IlgpuBackend)backend;
-        var kernel = gpu.Kernel("sumrows", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(SumRowsKernel));
-        kernel(cols, IlgpuBackend.Of(x).Slice(xOff, rows * cols), IlgpuBackend.Of(sum).Slice(0, cols), rows, cols);
     }
 
     // x[R,N] -> sum[N] (+=); one thread per column, rows in order (deterministic).

@@ -61,7 +61,7 @@ public static class Gemm
             case IlgpuBackend gpu:
                 Ilgpu(gpu, a.Transposed, b.Transposed, m, n, k, alpha, a.Tensor, a.Offset, a.Ld, b.Tensor, b.Offset, b.Ld, beta, c.Tensor, c.Offset, c.Ld);
                 break;
-            default: throw new NotSupportedException(backend.Kind);
+            default: throw Backend.NotImplemented("Gemm.Forward", backend);
         }
     }
 

@@ -19,14 +19,22 @@ public static class Glue
     {
         Backend.Check(x, xOff, n, "x"); Backend.Check(y, yOff, n, "y");
         if (n == 0) return;
-        if (backend is ManagedBackend)
+        switch (backend)
         {
-            var ys = ManagedBackend.Of(y).Span(yOff, n);
-            TensorPrimitives.MultiplyAdd(ManagedBackend.Of(x).Span(xOff, n), alpha, ys, ys);
-            return;
+            case ManagedBackend:
+            {
+                var ys = ManagedBackend.Of(y).Span(yOff, n);
+                TensorPrimitives.MultiplyAdd(ManagedBackend.Of(x).Span(xOff, n), alpha, ys, ys);
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var k = gpu.Kernel("glue.axpy", a => a.LoadAutoGroupedStreamKernel<Index1D, float, ArrayView<float>, ArrayView<float>>(AxpyKernel));
+                k(n, alpha, IlgpuBackend.Of(x).Slice(xOff, n), IlgpuBackend.Of(y).Slice(yOff, n));
+                return;
+            }
+            default: throw Backend.NotImplemented("Glue.Axpy", backend);
         }
-        var k = ((IlgpuBackend)backend).Kernel("glue.axpy", a => a.LoadAutoGroupedStreamKernel<Index1D, float, ArrayView<float>, ArrayView<float>>(AxpyKernel));
-        k(n, alpha, IlgpuBackend.Of(x).Slice(xOff, n), IlgpuBackend.Of(y).Slice(yOff, n));
     }
 
     // x[N] y[N] -> y += alpha x; one thread per element.
@@ -38,14 +46,22 @@ public static class Glue
     public static void AddBias(Backend backend, Tensor y, Tensor bias, int rows, int n)
     {
         Backend.Check(y, 0, rows * n, "y"); Backend.Check(bias, 0, n, "bias");
-        if (backend is ManagedBackend)
+        switch (backend)
         {
-            var Y = ManagedBackend.Of(y); var b = ManagedBackend.Of(bias).Span(0, n);
-            for (int r = 0; r < rows; r++) { var row = Y.Span(r * n, n); TensorPrimitives.Add(row, b, row); }
-            return;
+            case ManagedBackend:
+            {
+                var Y = ManagedBackend.Of(y); var b = ManagedBackend.Of(bias).Span(0, n);
+                for (int r = 0; r < rows; r++) { var row = Y.Span(r * n, n); TensorPrimitives.Add(row, b, row); }
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var k = gpu.Kernel("glue.addbias", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AddBiasKernel));
+                k(rows * n, IlgpuBackend.Of(y).Slice(0, rows * n), IlgpuBackend.Of(bias).Slice(0, n), n);
+                return;
+            }
+            default: throw Backend.NotImplemented("Glue.AddBias", backend);
         }
-        var k = ((IlgpuBackend)backend).Kernel("glue.addbias", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(AddBiasKernel));
-        k(rows * n, IlgpuBackend.Of(y).Slice(0, rows * n), IlgpuBackend.Of(bias).Slice(0, n), n);
     }
 
     // y[R,N] bias[N] -> y += bias; one thread per element.
@@ -64,27 +80,35 @@ public static class Glue
     static void ConcatRun(Backend backend, Tensor a, Tensor b, Tensor y, int rows, int na, int nb, bool backward)
     {
         Backend.Check(a, 0, rows * na, "a"); Backend.Check(b, 0, rows * nb, "b"); Backend.Check(y, 0, rows * (na + nb), "y");
-        if (backend is ManagedBackend)
+        switch (backend)
         {
-            ManagedTensor A = ManagedBackend.Of(a), B = ManagedBackend.Of(b), Y = ManagedBackend.Of(y);
-            int w = na + nb;
-            for (int r = 0; r < rows; r++)
+            case ManagedBackend:
             {
-                if (!backward)
+                ManagedTensor A = ManagedBackend.Of(a), B = ManagedBackend.Of(b), Y = ManagedBackend.Of(y);
+                int w = na + nb;
+                for (int r = 0; r < rows; r++)
                 {
-                    A.Span(r * na, na).CopyTo(Y.Span(r * w, na));
-                    B.Span(r * nb, nb).CopyTo(Y.Span(r * w + na, nb));
+                    if (!backward)
+                    {
+                        A.Span(r * na, na).CopyTo(Y.Span(r * w, na));
+                        B.Span(r * nb, nb).CopyTo(Y.Span(r * w + na, nb));
+                    }
+                    else
+                    {
+                        var ra = A.Span(r * na, na); TensorPrimitives.Add(ra, Y.Span(r * w, na), ra);
+                        var rb = B.Span(r * nb, nb); TensorPrimitives.Add(rb, Y.Span(r * w + na, nb), rb);
+                    }
                 }
-                else
-                {
-                    var ra = A.Span(r * na, na); TensorPrimitives.Add(ra, Y.Span(r * w, na), ra);
-                    var rb = B.Span(r * nb, nb); TensorPrimitives.Add(rb, Y.Span(r * w + na, nb), rb);
-                }
+                return;
             }
-            return;
+            case IlgpuBackend gpu:
+            {
+                var k = gpu.Kernel("glue.concat", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(ConcatKernel));
+                k(rows * (na + nb), IlgpuBackend.Of(a).Slice(0, rows * na), IlgpuBackend.Of(b).Slice(0, rows * nb), IlgpuBackend.Of(y).Slice(0, rows * (na + nb)), na, nb, backward ? 1 : 0);
+                return;
+            }
+            default: throw Backend.NotImplemented(backward ? "Glue.ConcatBackward" : "Glue.ConcatForward", backend);
         }
-        var k = ((IlgpuBackend)backend).Kernel("glue.concat", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(ConcatKernel));
-        k(rows * (na + nb), IlgpuBackend.Of(a).Slice(0, rows * na), IlgpuBackend.Of(b).Slice(0, rows * nb), IlgpuBackend.Of(y).Slice(0, rows * (na + nb)), na, nb, backward ? 1 : 0);
     }
 
     // a[R,Na] b[R,Nb] <-> y[R,Na+Nb]; one thread per element of y. Forward copies; backward accumulates into a, b.
@@ -121,14 +145,22 @@ public static class Glue
     static void EndsRun(Backend backend, Tensor x, Tensor y, int T, int B, int H, bool backward)
     {
         Backend.Check(x, 0, T * B * 2 * H, "x"); Backend.Check(y, 0, B * 2 * H, "y");
-        if (backend is ManagedBackend)
+        switch (backend)
         {
-            Span<float> X = ManagedBackend.Of(x).Span(), Y = ManagedBackend.Of(y).Span();
-            for (int i = 0; i < B * 2 * H; i++) EndsElement(X, Y, i, T, B, H, backward);
-            return;
+            case ManagedBackend:
+            {
+                Span<float> X = ManagedBackend.Of(x).Span(), Y = ManagedBackend.Of(y).Span();
+                for (int i = 0; i < B * 2 * H; i++) EndsElement(X, Y, i, T, B, H, backward);
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var k = gpu.Kernel("glue.ends", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>(EndsKernel));
+                k(B * 2 * H, IlgpuBackend.Of(x).Slice(0, T * B * 2 * H), IlgpuBackend.Of(y).Slice(0, B * 2 * H), T, B, H, backward ? 1 : 0);
+                return;
+            }
+            default: throw Backend.NotImplemented("Glue.SelectEnds", backend);
         }
-        var k = ((IlgpuBackend)backend).Kernel("glue.ends", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int>(EndsKernel));
-        k(B * 2 * H, IlgpuBackend.Of(x).Slice(0, T * B * 2 * H), IlgpuBackend.Of(y).Slice(0, B * 2 * H), T, B, H, backward ? 1 : 0);
     }
 
     /// <summary>Element i of y[B,2H] and where it lives in x[T,B,2H]: row T-1 for the forward half, row 0 for the reverse.</summary>
@@ -159,26 +191,34 @@ public static class Glue
     public static void Transpose(Backend backend, Tensor x, Tensor y, int rows, int cols)
     {
         Backend.Check(x, 0, rows * cols, "x"); Backend.Check(y, 0, rows * cols, "y");
-        if (backend is ManagedBackend cpu)
+        switch (backend)
         {
-            float[] X = ManagedBackend.Of(x).Array, Y = ManagedBackend.Of(y).Array;
-            int xo = ManagedBackend.Of(x).Offset, yo = ManagedBackend.Of(y).Offset; // views start at their Offset
-            const int tile = 32; // tiles keep both the reads and the strided writes within cache
-            int tilesR = (rows + tile - 1) / tile;
-            cpu.For(tilesR, (long)tile * cols, tr =>
+            case ManagedBackend cpu:
             {
-                int r0 = tr * tile, r1 = Math.Min(rows, r0 + tile);
-                for (int c0 = 0; c0 < cols; c0 += tile)
+                float[] X = ManagedBackend.Of(x).Array, Y = ManagedBackend.Of(y).Array;
+                int xo = ManagedBackend.Of(x).Offset, yo = ManagedBackend.Of(y).Offset; // views start at their Offset
+                const int tile = 32; // tiles keep both the reads and the strided writes within cache
+                int tilesR = (rows + tile - 1) / tile;
+                cpu.For(tilesR, (long)tile * cols, tr =>
                 {
-                    int c1 = Math.Min(cols, c0 + tile);
-                    for (int r = r0; r < r1; r++)
-                        for (int col = c0; col < c1; col++) Y[yo + col * rows + r] = X[xo + r * cols + col];
-                }
-            });
-            return;
+                    int r0 = tr * tile, r1 = Math.Min(rows, r0 + tile);
+                    for (int c0 = 0; c0 < cols; c0 += tile)
+                    {
+                        int c1 = Math.Min(cols, c0 + tile);
+                        for (int r = r0; r < r1; r++)
+                            for (int col = c0; col < c1; col++) Y[yo + col * rows + r] = X[xo + r * cols + col];
+                    }
+                });
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var k = gpu.Kernel("glue.transpose", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(TransposeKernel));
+                k(rows * cols, IlgpuBackend.Of(x).Slice(0, rows * cols), IlgpuBackend.Of(y).Slice(0, rows * cols), rows, cols);
+                return;
+            }
+            default: throw Backend.NotImplemented("Glue.Transpose", backend);
         }
-        var k = ((IlgpuBackend)backend).Kernel("glue.transpose", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(TransposeKernel));
-        k(rows * cols, IlgpuBackend.Of(x).Slice(0, rows * cols), IlgpuBackend.Of(y).Slice(0, rows * cols), rows, cols);
     }
 
     // x[R,N] -> y[N,R]; one thread per element of y.
@@ -194,23 +234,30 @@ public static class Glue
     public static void EmbeddingForward(Backend backend, Tensor ids, Tensor table, Tensor y, int n, int vocab, int dim)
     {
         Backend.Check(ids, 0, n, "ids"); Backend.Check(table, 0, vocab * dim, "table"); Backend.Check(y, 0, n * dim, "y");
-        if (backend is ManagedBackend)
+        IndexCheck.Column(backend, ids, n, 1, 0, vocab, "embedding id");
+        switch (backend)
         {
-            ManagedTensor I = ManagedBackend.Of(ids), W = ManagedBackend.Of(table), Y = ManagedBackend.Of(y);
-            for (int r = 0; r < n; r++)
+            case ManagedBackend:
             {
-                float idValue = I.Span(r, 1)[0];
-                int id = (int)idValue;
-                if ((uint)id >= (uint)vocab) throw new ArgumentException($"embedding id {idValue} outside 0..{vocab - 1}");
-                W.Span(id * dim, dim).CopyTo(Y.Span(r * dim, dim));
+                ManagedTensor I = ManagedBackend.Of(ids), W = ManagedBackend.Of(table), Y = ManagedBackend.Of(y);
+                for (int r = 0; r < n; r++)
+                {
+                    int id = (int)I.Span(r, 1)[0];
+                    W.Span(id * dim, dim).CopyTo(Y.Span(r * dim, dim));
+                }
+                return;
             }
-            return;
+            case IlgpuBackend gpu:
+            {
+                var k = gpu.Kernel("glue.embedding.forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(EmbeddingForwardKernel));
+                k(n * dim, IlgpuBackend.Of(ids).Slice(0, n), IlgpuBackend.Of(table).Slice(0, vocab * dim), IlgpuBackend.Of(y).Slice(0, n * dim), vocab, dim);
+                return;
+            }
+            default: throw Backend.NotImplemented("Glue.EmbeddingForward", backend);
         }
-        var k = ((IlgpuBackend)backend).Kernel("glue.embedding.forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(EmbeddingForwardKernel));
-        k(n * dim, IlgpuBackend.Of(ids).Slice(0, n), IlgpuBackend.Of(table).Slice(0, vocab * dim), IlgpuBackend.Of(y).Slice(0, n * dim), vocab, dim);
     }
 
-    // ids[N] table[V,E] -> y[N,E]; one thread per output element (out-of-range ids read row 0 on a device; the host path throws).
+    // ids[N] table[V,E] -> y[N,E]; one thread per output element (ids were checked before the launch: IndexCheck).
     static void EmbeddingForwardKernel(Index1D i, ArrayView<float> ids, ArrayView<float> table, ArrayView<float> y, int vocab, int dim)
     {
         int r = i / dim, e = i - r * dim, id = (int)ids[r];
@@ -222,20 +269,28 @@ public static class Glue
     public static void EmbeddingBackward(Backend backend, Tensor ids, Tensor dy, Tensor dtable, int n, int vocab, int dim)
     {
         Backend.Check(ids, 0, n, "ids"); Backend.Check(dtable, 0, vocab * dim, "dtable"); Backend.Check(dy, 0, n * dim, "dy");
-        if (backend is ManagedBackend)
+        IndexCheck.Column(backend, ids, n, 1, 0, vocab, "embedding id");
+        switch (backend)
         {
-            ManagedTensor I = ManagedBackend.Of(ids), D = ManagedBackend.Of(dtable), DY = ManagedBackend.Of(dy);
-            for (int r = 0; r < n; r++)
+            case ManagedBackend:
             {
-                int id = (int)I.Span(r, 1)[0];
-                if ((uint)id >= (uint)vocab) continue;
-                var row = D.Span(id * dim, dim);
-                TensorPrimitives.Add(row, DY.Span(r * dim, dim), row);
+                ManagedTensor I = ManagedBackend.Of(ids), D = ManagedBackend.Of(dtable), DY = ManagedBackend.Of(dy);
+                for (int r = 0; r < n; r++)
+                {
+                    int id = (int)I.Span(r, 1)[0];
+                    var row = D.Span(id * dim, dim);
+                    TensorPrimitives.Add(row, DY.Span(r * dim, dim), row);
+                }
+                return;
             }
-            return;
+            case IlgpuBackend gpu:
+            {
+                var k = gpu.Kernel("glue.embedding.backward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(EmbeddingBackwardKernel));
+                k(vocab * dim, IlgpuBackend.Of(ids).Slice(0, n), IlgpuBackend.Of(dy).Slice(0, n * dim), IlgpuBackend.Of(dtable).Slice(0, vocab * dim), n, dim);
+                return;
+            }
+            default: throw Backend.NotImplemented("Glue.EmbeddingBackward", backend);
         }
-        var k = ((IlgpuBackend)backend).Kernel("glue.embedding.backward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(EmbeddingBackwardKernel));
-        k(vocab * dim, IlgpuBackend.Of(ids).Slice(0, n), IlgpuBackend.Of(dy).Slice(0, n * dim), IlgpuBackend.Of(dtable).Slice(0, vocab * dim), n, dim);
     }
 
     // ids[N] dy[N,E] -> dtable[V,E] (+=); one thread per table element, scanning the ids in order.

@@ -24,14 +24,22 @@ public static class LayerNorm
         Backend.Check(x, 0, rows * n, "x"); Backend.Check(y, 0, rows * n, "y");
         Backend.Check(gain, 0, n, "gain"); Backend.Check(bias, 0, n, "bias");
         Backend.Check(mean, 0, rows, "mean"); Backend.Check(rstd, 0, rows, "rstd");
-        if (backend is ManagedBackend cpu)
+        switch (backend)
         {
-            ManagedTensor X = ManagedBackend.Of(x), G = ManagedBackend.Of(gain), Bs = ManagedBackend.Of(bias), Y = ManagedBackend.Of(y), M = ManagedBackend.Of(mean), S = ManagedBackend.Of(rstd);
-            cpu.For(rows, n * 6L, r => ForwardRow(X.Span(r * n, n), G.Span(0, n), Bs.Span(0, n), Y.Span(r * n, n), out M.Span(r, 1)[0], out S.Span(r, 1)[0]));
-            return;
+            case ManagedBackend cpu:
+            {
+                ManagedTensor X = ManagedBackend.Of(x), G = ManagedBackend.Of(gain), Bs = ManagedBackend.Of(bias), Y = ManagedBackend.Of(y), M = ManagedBackend.Of(mean), S = ManagedBackend.Of(rstd);
+                cpu.For(rows, n * 6L, r => ForwardRow(X.Span(r * n, n), G.Span(0, n), Bs.Span(0, n), Y.Span(r * n, n), out M.Span(r, 1)[0], out S.Span(r, 1)[0]));
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var kernel = gpu.Kernel("layernorm.forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ForwardKernel));
+                kernel(rows, IlgpuBackend.Of(x).Slice(0, rows * n), IlgpuBackend.Of(gain).Slice(0, n), IlgpuBackend.Of(bias).Slice(0, n), IlgpuBackend.Of(y).Slice(0, rows * n), IlgpuBackend.Of(mean).Slice(0, rows), IlgpuBackend.Of(rstd).Slice(0, rows), n);
+                return;
+            }
+            default: throw Backend.NotImplemented("LayerNorm.Forward", backend);
         }
-        var kernel = ((IlgpuBackend)backend).Kernel("layernorm.forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ForwardKernel));
-        kernel(rows, IlgpuBackend.Of(x).Slice(0, rows * n), IlgpuBackend.Of(gain).Slice(0, n), IlgpuBackend.Of(bias).Slice(0, n), IlgpuBackend.Of(y).Slice(0, rows * n), IlgpuBackend.Of(mean).Slice(0, rows), IlgpuBackend.Of(rstd).Slice(0, rows), n);
     }
 
     /// <summary>dy[R,N], x[R,N], gain[N], mean[R], rstd[R] -> dx[R,N] (+=), dgain[N] (+=), dbias[N] (+=).</summary>
@@ -39,32 +47,39 @@ public static class LayerNorm
     {
         Backend.Check(dy, 0, rows * n, "dy"); Backend.Check(dx, 0, rows * n, "dx"); Backend.Check(x, 0, rows * n, "x");
         Backend.Check(dgain, 0, n, "dgain"); Backend.Check(dbias, 0, n, "dbias");
-        if (backend is ManagedBackend cpu)
+        switch (backend)
         {
-            ManagedTensor DY = ManagedBackend.Of(dy), X = ManagedBackend.Of(x), G = ManagedBackend.Of(gain), DX = ManagedBackend.Of(dx);
-            ManagedTensor Mt = ManagedBackend.Of(mean), St = ManagedBackend.Of(rstd);
-            cpu.For(rows, n * 8L, r => BackwardRowInput(DY.Span(r * n, n), X.Span(r * n, n), G.Span(0, n), Mt.Span(r, 1)[0], St.Span(r, 1)[0], DX.Span(r * n, n)));
-            ReadOnlySpan<float> M = Mt.Span(0, rows), S = St.Span(0, rows);
-            var xhat = System.Buffers.ArrayPool<float>.Shared.Rent(n);
-            var dg = ManagedBackend.Of(dgain).Span(0, n); var db = ManagedBackend.Of(dbias).Span(0, n); var xh = xhat.AsSpan(0, n);
-            for (int r = 0; r < rows; r++) // parameter gradients: rows in order, so the sum is deterministic
+            case ManagedBackend cpu:
             {
-                var dyRow = DY.Span(r * n, n);
-                TensorPrimitives.Subtract(X.Span(r * n, n), M[r], xh);  // xhat = (x - mean) * rstd
-                TensorPrimitives.Multiply(xh, S[r], xh);
-                TensorPrimitives.FusedMultiplyAdd(dyRow, xh, dg, dg);
-                TensorPrimitives.Add(db, dyRow, db);
+                ManagedTensor DY = ManagedBackend.Of(dy), X = ManagedBackend.Of(x), G = ManagedBackend.Of(gain), DX = ManagedBackend.Of(dx);
+                ManagedTensor Mt = ManagedBackend.Of(mean), St = ManagedBackend.Of(rstd);
+                cpu.For(rows, n * 8L, r => BackwardRowInput(DY.Span(r * n, n), X.Span(r * n, n), G.Span(0, n), Mt.Span(r, 1)[0], St.Span(r, 1)[0], DX.Span(r * n, n)));
+                ReadOnlySpan<float> M = Mt.Span(0, rows), S = St.Span(0, rows);
+                var xhat = System.Buffers.ArrayPool<float>.Shared.Rent(n);
+                var dg = ManagedBackend.Of(dgain).Span(0, n); var db = ManagedBackend.Of(dbias).Span(0, n); var xh = xhat.AsSpan(0, n);
+                for (int r = 0; r < rows; r++) // parameter gradients: rows in order, so the sum is deterministic
+                {
+                    var dyRow = DY.Span(r * n, n);
+                    TensorPrimitives.Subtract(X.Span(r * n, n), M[r], xh);  // xhat = (x - mean) * rstd
+                    TensorPrimitives.Multiply(xh, S[r], xh);
+                    TensorPrimitives.FusedMultiplyAdd(dyRow, xh, dg, dg);
+                    TensorPrimitives.Add(db, dyRow, db);
+                }
+                System.Buffers.ArrayPool<float>.Shared.Return(xhat);
+                return;
             }
-            System.Buffers.ArrayPool<float>.Shared.Return(xhat);
-            return;
+            case IlgpuBackend gpu:
+            {
+                var rowsKernel = gpu.Kernel("layernorm.backward.input", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(BackwardInputKernel));
+                var paramKernel = gpu.Kernel("layernorm.backward.params", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(BackwardParamsKernel));
+                var dyv = IlgpuBackend.Of(dy).Slice(0, rows * n); var xv = IlgpuBackend.Of(x).Slice(0, rows * n);
+                var mv = IlgpuBackend.Of(mean).Slice(0, rows); var sv = IlgpuBackend.Of(rstd).Slice(0, rows);
+                rowsKernel(rows, dyv, xv, IlgpuBackend.Of(gain).Slice(0, n), mv, sv, IlgpuBackend.Of(dx).Slice(0, rows * n), n);
+                paramKernel(n, dyv, xv, mv, sv, IlgpuBackend.Of(dgain).Slice(0, n), IlgpuBackend.Of(dbias).Slice(0, n), rows, n);
+                return;
+            }
+            default: throw Backend.NotImplemented("LayerNorm.Backward", backend);
         }
-        var gpu = (IlgpuBackend)backend;
-        var rowsKernel = gpu.Kernel("layernorm.backward.input", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(BackwardInputKernel));
-        var paramKernel = gpu.Kernel("layernorm.backward.params", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(BackwardParamsKernel));
-        var dyv = IlgpuBackend.Of(dy).Slice(0, rows * n); var xv = IlgpuBackend.Of(x).Slice(0, rows * n);
-        var mv = IlgpuBackend.Of(mean).Slice(0, rows); var sv = IlgpuBackend.Of(rstd).Slice(0, rows);
-        rowsKernel(rows, dyv, xv, IlgpuBackend.Of(gain).Slice(0, n), mv, sv, IlgpuBackend.Of(dx).Slice(0, rows * n), n);
-        paramKernel(n, dyv, xv, mv, sv, IlgpuBackend.Of(dgain).Slice(0, n), IlgpuBackend.Of(dbias).Slice(0, n), rows, n);
     }
 
     // ---------------------------------------------------------------- the row math, shared

@@ -110,18 +110,25 @@ public static class LstmCell
     {
         int n = batch * hidden;
         using var lap = OpClock.Start(OpClock.Kind.Cell, backend);
-        if (backend is ManagedBackend cpu)
+        switch (backend)
         {
-            ManagedTensor G = ManagedBackend.Of(gates), Bi = ManagedBackend.Of(bih), Bh = ManagedBackend.Of(bhh);
-            ManagedTensor Cp = ManagedBackend.Of(cPrev), C = ManagedBackend.Of(c), Hs = ManagedBackend.Of(h);
-            cpu.For(batch, hidden * 40L, b => ManagedForwardRow(G.Span(gOff + b * 4 * hidden, 4 * hidden), Bi.Span(0, 4 * hidden), Bh.Span(0, 4 * hidden),
-                Cp.Span(cPrevOff + b * hidden, hidden), C.Span(cOff + b * hidden, hidden), Hs.Span(hOff + b * hidden, hidden)));
-            return;
+            case ManagedBackend cpu:
+            {
+                ManagedTensor G = ManagedBackend.Of(gates), Bi = ManagedBackend.Of(bih), Bh = ManagedBackend.Of(bhh);
+                ManagedTensor Cp = ManagedBackend.Of(cPrev), C = ManagedBackend.Of(c), Hs = ManagedBackend.Of(h);
+                cpu.For(batch, hidden * 40L, b => ManagedForwardRow(G.Span(gOff + b * 4 * hidden, 4 * hidden), Bi.Span(0, 4 * hidden), Bh.Span(0, 4 * hidden),
+                    Cp.Span(cPrevOff + b * hidden, hidden), C.Span(cOff + b * hidden, hidden), Hs.Span(hOff + b * hidden, hidden)));
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var kernel = gpu.Kernel("lstm.step.forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ForwardKernel));
+                kernel(n, IlgpuBackend.Of(gates).Slice(gOff, 4 * n), IlgpuBackend.Of(bih).Slice(0, 4 * hidden), IlgpuBackend.Of(bhh).Slice(0, 4 * hidden),
+                    IlgpuBackend.Of(cPrev).Slice(cPrevOff, n), IlgpuBackend.Of(c).Slice(cOff, n), IlgpuBackend.Of(h).Slice(hOff, n), hidden);
+                return;
+            }
+            default: throw Backend.NotImplemented("LstmCell.StepForward", backend);
         }
-        var gpu = (IlgpuBackend)backend;
-        var kernel = gpu.Kernel("lstm.step.forward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ForwardKernel));
-        kernel(n, IlgpuBackend.Of(gates).Slice(gOff, 4 * n), IlgpuBackend.Of(bih).Slice(0, 4 * hidden), IlgpuBackend.Of(bhh).Slice(0, 4 * hidden),
-            IlgpuBackend.Of(cPrev).Slice(cPrevOff, n), IlgpuBackend.Of(c).Slice(cOff, n), IlgpuBackend.Of(h).Slice(hOff, n), hidden);
     }
 
     // gates[B,4H] bih[4H] bhh[4H] cPrev[B,H] -> gates (activations), c[B,H], h[B,H]; one thread per (b, j).
@@ -145,19 +152,26 @@ public static class LstmCell
     {
         int n = batch * hidden;
         using var lap = OpClock.Start(OpClock.Kind.Cell, backend);
-        if (backend is ManagedBackend cpu)
+        switch (backend)
         {
-            ManagedTensor G = ManagedBackend.Of(gates), C = ManagedBackend.Of(c), Cp = ManagedBackend.Of(cPrev);
-            ManagedTensor Dh = ManagedBackend.Of(dhOut), Dr = ManagedBackend.Of(dhRec), Dc = ManagedBackend.Of(dcCarry), Dg = ManagedBackend.Of(dGates);
-            cpu.For(batch, hidden * 40L, b => ManagedBackwardRow(G.Span(gOff + b * 4 * hidden, 4 * hidden), C.Span(cOff + b * hidden, hidden),
-                Cp.Span(cPrevOff + b * hidden, hidden), Dh.Span(dhOff + b * hidden, hidden), Dr.Span(b * hidden, hidden),
-                Dc.Span(b * hidden, hidden), Dg.Span(dgOff + b * 4 * hidden, 4 * hidden)));
-            return;
+            case ManagedBackend cpu:
+            {
+                ManagedTensor G = ManagedBackend.Of(gates), C = ManagedBackend.Of(c), Cp = ManagedBackend.Of(cPrev);
+                ManagedTensor Dh = ManagedBackend.Of(dhOut), Dr = ManagedBackend.Of(dhRec), Dc = ManagedBackend.Of(dcCarry), Dg = ManagedBackend.Of(dGates);
+                cpu.For(batch, hidden * 40L, b => ManagedBackwardRow(G.Span(gOff + b * 4 * hidden, 4 * hidden), C.Span(cOff + b * hidden, hidden),
+                    Cp.Span(cPrevOff + b * hidden, hidden), Dh.Span(dhOff + b * hidden, hidden), Dr.Span(b * hidden, hidden),
+                    Dc.Span(b * hidden, hidden), Dg.Span(dgOff + b * 4 * hidden, 4 * hidden)));
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var kernel = gpu.Kernel("lstm.step.backward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(BackwardKernel));
+                kernel(n, IlgpuBackend.Of(gates).Slice(gOff, 4 * n), IlgpuBackend.Of(c).Slice(cOff, n), IlgpuBackend.Of(cPrev).Slice(cPrevOff, n),
+                    IlgpuBackend.Of(dhOut).Slice(dhOff, n), IlgpuBackend.Of(dhRec).Slice(0, n), IlgpuBackend.Of(dcCarry).Slice(0, n), IlgpuBackend.Of(dGates).Slice(dgOff, 4 * n), hidden);
+                return;
+            }
+            default: throw Backend.NotImplemented("LstmCell.StepBackward", backend);
         }
-        var gpu = (IlgpuBackend)backend;
-        var kernel = gpu.Kernel("lstm.step.backward", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(BackwardKernel));
-        kernel(n, IlgpuBackend.Of(gates).Slice(gOff, 4 * n), IlgpuBackend.Of(c).Slice(cOff, n), IlgpuBackend.Of(cPrev).Slice(cPrevOff, n),
-            IlgpuBackend.Of(dhOut).Slice(dhOff, n), IlgpuBackend.Of(dhRec).Slice(0, n), IlgpuBackend.Of(dcCarry).Slice(0, n), IlgpuBackend.Of(dGates).Slice(dgOff, 4 * n), hidden);
     }
 
     // gates[B,4H] c[B,H] cPrev[B,H] dhOut[B,H] dhRec[B,H] dcCarry[B,H] -> dGates[B,4H], dcCarry; one thread per (b, j).

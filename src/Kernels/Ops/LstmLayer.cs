@@ -125,9 +125,11 @@ public static class LstmLayer
         var whhT = MatrixView.Of(ws.WhhT, H, 4 * H);
         // gates[first..first+n) = x[first..first+n) W_ih^T: all the steps run, in one product.
         Gemm.Forward(be, MatrixView.RowsOf(x, first * B, n * B, I), MatrixView.Of(ws.WihT, I, 4 * H), MatrixView.RowsOf(ws.Gates, first * B, n * B, 4 * H));
-        bool fused = be is IlgpuBackend gpu && gpu.FusesRecurrence(H); // IlgpuBackend.FusedRecurrence: where it is faster
-        // Managed backend: the recurrent product h_prev[B,H] W_hh^T[H,4H] with W_hh^T packed once for all steps.
-        var cpu = be as ManagedBackend;
+        // How this backend runs the recurrence, chosen here once (every other backend runs the plain GEMM + cell path):
+        //   ILGPU: one fused launch per step where it measured faster (IlgpuBackend.FusedRecurrence);
+        //   managed: the recurrent product h_prev[B,H] W_hh^T[H,4H] with W_hh^T packed once for all steps.
+        var (cpu, gpu) = (be as ManagedBackend, be as IlgpuBackend);
+        bool fused = gpu is not null && gpu.FusesRecurrence(H);
         bool packed = cpu is not null && Gemm.UsesPacked(B, 4 * H, H);
         if (packed && (!transposesCurrent || ws.PackedWhhT is null))
         {
@@ -142,7 +144,7 @@ public static class LstmLayer
             if (fused)
             {
                 // One launch: the recurrent product and the cell (LstmRecurrence).
-                LstmRecurrence.StepForward((IlgpuBackend)be, B, H, ws.Gates, t * B * 4 * H, hPrev, hPrevOff, w.Whh, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
+                LstmRecurrence.StepForward(gpu!, B, H, ws.Gates, t * B * 4 * H, hPrev, hPrevOff, w.Whh, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
                 continue;
             }
             // gates[t] += h_prev W_hh^T
@@ -172,12 +174,13 @@ public static class LstmLayer
         if (final is { } f) { Elementwise.Copy(be, f.Dh, 0, ws.DhRec, 0, n); Elementwise.Copy(be, f.Dc, 0, ws.DcCarry, 0, n); }
         else { Elementwise.Fill(be, ws.DhRec, 0f); Elementwise.Fill(be, ws.DcCarry, 0f); }
 
-        bool fused = be is IlgpuBackend gpu && gpu.FusesRecurrence(H);
+        // The backend's recurrence, chosen as in Forward (fused on ILGPU where faster, W_hh packed on the managed backend).
+        var (cpu, gpu) = (be as ManagedBackend, be as IlgpuBackend);
+        bool fused = gpu is not null && gpu.FusesRecurrence(H);
         var whh = MatrixView.Of(w.Whh, 4 * H, H);
         var dhRec = MatrixView.Of(ws.DhRec, B, H);
         MatrixView DGatesAt(int t) => MatrixView.RowsOf(ws.DGates, t * B, B, 4 * H);
         // Managed backend: dh_rec[B,H] = dgates[t][B,4H] W_hh[4H,H] with W_hh packed once for all steps.
-        var cpu = be as ManagedBackend;
         using var packedWhh = cpu is not null && Gemm.UsesPacked(B, H, 4 * H) ? PackedGemm.PackB(cpu, whh) : null;
         // Managed backend: the bias gradient is summed step by step, right after each step's dgates rows are written and
         // while they are still in cache, instead of in two passes over all T*B rows at the end (one per bias).
@@ -189,7 +192,7 @@ public static class LstmLayer
             var (cPrev, cPrevOff) = s == 0 ? (c0, 0) : (ws.C, prev * B * H);
             if (fused)
             {
-                LstmRecurrence.StepBackward((IlgpuBackend)be, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n,
+                LstmRecurrence.StepBackward(gpu!, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n,
                     tNext < 0 ? null : ws.DGates, tNext * B * 4 * H, ws.WhhT, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
                 tNext = t;
                 continue;

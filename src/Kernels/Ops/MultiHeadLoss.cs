@@ -46,30 +46,37 @@ public static class MultiHeadLoss
         Backend.Check(logits, 0, batch * Pitches, "logits"); Backend.Check(dlogits, 0, batch * Pitches, "dlogits");
         Backend.Check(reg, 0, batch * R, "reg"); Backend.Check(dreg, 0, batch * R, "dreg");
         Backend.Check(targets, 0, batch * (1 + R), "targets"); Backend.Check(rowLoss, 0, batch * (1 + R), "rowLoss");
-        if (backend is ManagedBackend cpu)
+        IndexCheck.Column(backend, targets, batch, 1 + R, 0, Pitches, "pitch target");
+        switch (backend)
         {
-            ManagedTensor L = ManagedBackend.Of(logits), Y = ManagedBackend.Of(reg), DL = ManagedBackend.Of(dlogits), DY = ManagedBackend.Of(dreg), RL = ManagedBackend.Of(rowLoss);
-            ManagedTensor Tt = ManagedBackend.Of(targets);
-            float[] T = Tt.Array; int to = Tt.Offset; // targets: T[to + ...]
-            for (int b = 0; b < batch; b++)
-                if (!(T[to + b * (1 + R)] >= 0 && T[to + b * (1 + R)] < Pitches)) throw new ArgumentException($"pitch target {T[to + b * (1 + R)]} outside 0-127 in row {b}");
-            cpu.For(batch, Pitches * 4L, b =>
+            case ManagedBackend cpu:
             {
-                int target = (int)T[to + b * (1 + R)];
-                Span<float> y = Y.Span(b * R, R), dy = DY.Span(b * R, R), rl = RL.Span(b * (1 + R), 1 + R);
-                rl[0] = PitchRow(L.Span(b * Pitches, Pitches), target, cfg.PitchWeight / batch, DL.Span(b * Pitches, Pitches));
-                for (int k = 0; k < R; k++)
+                ManagedTensor L = ManagedBackend.Of(logits), Y = ManagedBackend.Of(reg), DL = ManagedBackend.Of(dlogits), DY = ManagedBackend.Of(dreg), RL = ManagedBackend.Of(rowLoss);
+                ManagedTensor Tt = ManagedBackend.Of(targets);
+                float[] T = Tt.Array; int to = Tt.Offset; // targets: T[to + ...]
+                cpu.For(batch, Pitches * 4L, b =>
                 {
-                    var (loss, grad) = Regression(y[k], T[to + b * (1 + R) + 1 + k], k < 2 ? cfg.PositivePressure : 0f, cfg.Huber);
-                    rl[1 + k] = loss;
-                    dy[k] = grad * cfg.Weight(1 + k) / batch;
-                }
-            });
-            return;
+                    int target = (int)T[to + b * (1 + R)];
+                    Span<float> y = Y.Span(b * R, R), dy = DY.Span(b * R, R), rl = RL.Span(b * (1 + R), 1 + R);
+                    rl[0] = PitchRow(L.Span(b * Pitches, Pitches), target, cfg.PitchWeight / batch, DL.Span(b * Pitches, Pitches));
+                    for (int k = 0; k < R; k++)
+                    {
+                        var (loss, grad) = Regression(y[k], T[to + b * (1 + R) + 1 + k], k < 2 ? cfg.PositivePressure : 0f, cfg.Huber);
+                        rl[1 + k] = loss;
+                        dy[k] = grad * cfg.Weight(1 + k) / batch;
+                    }
+                });
+                return;
+            }
+            case IlgpuBackend gpu:
+            {
+                var kernel = gpu.Kernel("loss.multihead", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossArgs, int>(Kernel));
+                kernel(batch, IlgpuBackend.Of(logits).Slice(0, batch * Pitches), IlgpuBackend.Of(reg).Slice(0, batch * R), IlgpuBackend.Of(targets).Slice(0, batch * (1 + R)),
+                    IlgpuBackend.Of(dlogits).Slice(0, batch * Pitches), IlgpuBackend.Of(dreg).Slice(0, batch * R), IlgpuBackend.Of(rowLoss).Slice(0, batch * (1 + R)), new LossArgs(cfg), batch);
+                return;
+            }
+            default: throw Backend.NotImplemented("MultiHeadLoss.ForwardBackward", backend);
         }
-        var kernel = ((IlgpuBackend)backend).Kernel("loss.multihead", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LossArgs, int>(Kernel));
-        kernel(batch, IlgpuBackend.Of(logits).Slice(0, batch * Pitches), IlgpuBackend.Of(reg).Slice(0, batch * R), IlgpuBackend.Of(targets).Slice(0, batch * (1 + R)),
-            IlgpuBackend.Of(dlogits).Slice(0, batch * Pitches), IlgpuBackend.Of(dreg).Slice(0, batch * R), IlgpuBackend.Of(rowLoss).Slice(0, batch * (1 + R)), new LossArgs(cfg), batch);
     }
 
     /// <summary>Mean over the batch of each head's loss: [pitch, step, duration(, velocity)]. Downloads (one small copy).</summary>

@@ -16,6 +16,8 @@ public sealed record FrameConfig
     public float InputDropout { get; init; }
     public bool LayerNorm { get; init; } = true;
     [JsonIgnore] public int Keys => FrameCorpus.Keys;
+    /// <summary>The recurrent body: unidirectional layers reading the 88 keys.</summary>
+    [JsonIgnore] public LstmStackShape Stack => new(Keys, Hidden, Layers, Bidirectional: false, LayerNorm, Dropout);
 
     public void Validate()
     {
@@ -50,8 +52,7 @@ public sealed record FrameConfig
 public sealed class FrameModel : IDisposable
 {
     readonly Dictionary<(int Batch, int Steps), Buffers> _buffers = [];
-    readonly LstmWeights[] _lstm, _lstmGrad;
-    readonly Parameter?[] _gain, _bias;
+    readonly LstmStack _stack;
     readonly Parameter _headW, _headB;
     readonly ParameterBuffer _params;
 
@@ -63,31 +64,23 @@ public sealed class FrameModel : IDisposable
         // Declare every parameter, then allocate them all in one flat buffer (ParameterBuffer).
         var layout = new ParameterBuffer.Layout();
         int H = config.Hidden;
-        var lstm = new int[config.Layers]; var norm = new int[config.Layers];
-        for (int l = 0; l < config.Layers; l++)
-        {
-            lstm[l] = layout.Add($"lstm.weight_ih_l{l}", 4 * H, l == 0 ? config.Keys : H);
-            layout.Add($"lstm.weight_hh_l{l}", 4 * H, H); layout.Add($"lstm.bias_ih_l{l}", 4 * H); layout.Add($"lstm.bias_hh_l{l}", 4 * H);
-            norm[l] = config.LayerNorm ? layout.Add($"norm.{l}.weight", H) : -1;
-            if (config.LayerNorm) layout.Add($"norm.{l}.bias", H);
-        }
+        _stack = new LstmStack(layout, config.Stack);
         int head = layout.Add("head.weight", config.Keys, H); layout.Add("head.bias", config.Keys);
         _params = new ParameterBuffer(backend, layout);
 
-        _lstm = new LstmWeights[config.Layers]; _lstmGrad = new LstmWeights[config.Layers];
-        _gain = new Parameter?[config.Layers]; _bias = new Parameter?[config.Layers];
-        for (int l = 0; l < config.Layers; l++)
-        {
-            var (wih, whh, bih, bhh) = (_params[lstm[l]], _params[lstm[l] + 1], _params[lstm[l] + 2], _params[lstm[l] + 3]);
-            _lstm[l] = new LstmWeights(wih.Value, whh.Value, bih.Value, bhh.Value);
-            _lstmGrad[l] = new LstmWeights(wih.Grad, whh.Grad, bih.Grad, bhh.Grad);
-            if (norm[l] >= 0) { _gain[l] = _params[norm[l]]; _bias[l] = _params[norm[l] + 1]; }
-        }
+        _stack.Bind(_params);
         _headW = _params[head]; _headB = _params[head + 1];
     }
 
     public Backend Backend { get; }
     public FrameConfig Config { get; }
+
+    /// <summary>Bumped whenever parameter values change (optimizer step, initialisation, averaging swap, <see cref="MarkWeightsChanged"/>):
+    /// the stack keeps its transposed weights while it stays the same.</summary>
+    long _weightsVersion;
+
+    /// <summary>Call after writing parameter values directly (loading a checkpoint), so cached weight transposes are redone.</summary>
+    public void MarkWeightsChanged() => _weightsVersion++;
     /// <summary>Every parameter, in checkpoint order: named views into <see cref="Flat"/>.</summary>
     public IReadOnlyList<Parameter> Parameters => _params.Parameters;
     /// <summary>The flat buffers holding all values, gradients and Adam moments.</summary>
@@ -117,58 +110,37 @@ public sealed class FrameModel : IDisposable
             }
             Backend.CopyFromHost(host, p.Value);
         }
+        _weightsVersion++;
         _params.ZeroMoments();
     }
 
-    /// <summary>Activations, gradients and scratch for one (batch, steps) shape: allocated once, reused.</summary>
+    /// <summary>Activations, gradients and scratch for one (batch, steps) shape: the stack's workspace and the head's; allocated once, reused.</summary>
     sealed class Buffers : IDisposable
     {
-        public Buffers(Backend be, FrameConfig c, int B, int T)
+        public Buffers(Backend be, FrameConfig c, LstmStackShape stack, int B, int T)
         {
-            int H = c.Hidden, K = c.Keys, rows = T * B;
+            int K = c.Keys, rows = T * B;
             Tensor A(params int[] s) { var t = be.Allocate(s); _all.Add(t); return t; }
+            Stack = new LstmStack.Workspace(be, stack, B, T); _all.Add(Stack);
             X = A(T, B, K); XDropped = A(T, B, K); Targets = A(rows, K); Weights = A(rows);
-            Ws = new LstmWorkspace[c.Layers]; Normed = new Tensor[c.Layers]; Out = new Tensor[c.Layers]; Mean = new Tensor[c.Layers]; Rstd = new Tensor[c.Layers];
-            Top = new Tensor[c.Layers]; DOut = new Tensor[c.Layers]; DNormed = new Tensor[c.Layers]; DPre = new Tensor[c.Layers];
-            for (int l = 0; l < c.Layers; l++)
-            {
-                Ws[l] = new LstmWorkspace(be, T, B, l == 0 ? K : H, H); _all.Add(Ws[l]);
-                Normed[l] = A(rows, H); Out[l] = A(rows, H); Mean[l] = A(rows); Rstd[l] = A(rows);
-                DOut[l] = A(rows, H); DNormed[l] = A(rows, H); DPre[l] = A(rows, H);
-            }
-            Zero = A(B, H);
             Logits = A(rows, K); DLogits = A(rows, K); RowLoss = A(rows);
         }
 
         readonly List<IDisposable> _all = [];
+        public LstmStack.Workspace Stack { get; }
         /// <summary>X: the input frames [T,B,88]; XDropped: after input dropout; Targets [T*B,88] the next frames; Weights [T*B] 1 real, 0 padding.</summary>
-        public Tensor X, XDropped, Targets, Weights, Zero, Logits, DLogits, RowLoss;
-        /// <summary>The network's input as the first layer read it (X or XDropped). Not owned.</summary>
-        public Tensor Input = null!;
-        public LstmWorkspace[] Ws;
-        public Tensor[] Normed, Out, Mean, Rstd, DOut, DNormed, DPre;
-        /// <summary>Per layer, the tensor holding its output (the LSTM's H, Normed or Out, by configuration). Not owned.</summary>
-        public Tensor[] Top;
+        public Tensor X, XDropped, Targets, Weights, Logits, DLogits, RowLoss;
         public void Dispose() { foreach (var d in _all) d.Dispose(); }
     }
 
     Buffers For(int batch, int steps)
     {
-        if (!_buffers.TryGetValue((batch, steps), out var b)) _buffers[(batch, steps)] = b = new Buffers(Backend, Config, batch, steps);
+        if (!_buffers.TryGetValue((batch, steps), out var b)) _buffers[(batch, steps)] = b = new Buffers(Backend, Config, _stack.Shape, batch, steps);
         return b;
     }
 
-    /// <summary>The hidden and cell state of every layer, per piece: what generation carries from frame to frame.</summary>
-    public sealed class State(Tensor[] h, Tensor[] c) : IDisposable
-    {
-        public Tensor[] H { get; } = h;   // [layer] -> [B,H]
-        public Tensor[] C { get; } = c;
-        public void Dispose() { foreach (var t in H.Concat(C)) t.Dispose(); }
-    }
-
-    public State NewState(int batch) => new(
-        Enumerable.Range(0, Config.Layers).Select(_ => Backend.Allocate(batch, Config.Hidden)).ToArray(),
-        Enumerable.Range(0, Config.Layers).Select(_ => Backend.Allocate(batch, Config.Hidden)).ToArray());
+    /// <summary>A zero state of every layer for <paramref name="batch"/> pieces: what generation carries from frame to frame.</summary>
+    public LstmState NewState(int batch) => _stack.NewState(Backend, batch);
 
     /// <summary>
     /// Runs the network on frames x[T,B,88] (host, time-major), leaving logits [T*B,88] on the device. With targets
@@ -176,7 +148,7 @@ public sealed class FrameModel : IDisposable
     /// state: the initial (h, c) of every layer, replaced by the final ones (generation); null: zeros.
     /// </summary>
     public void Forward(int batch, int steps, ReadOnlySpan<float> x, ReadOnlySpan<float> targets, ReadOnlySpan<float> weights, bool training,
-        uint seed = 0, uint counter = 0, State? state = null)
+        uint seed = 0, uint counter = 0, LstmState? state = null)
     {
         var c = Config;
         var s = For(batch, steps);
@@ -185,22 +157,10 @@ public sealed class FrameModel : IDisposable
         if (!targets.IsEmpty) Backend.CopyFromHost(targets, s.Targets);
         if (!weights.IsEmpty) Backend.CopyFromHost(weights, s.Weights);
         Tensor input = s.X;
+        // Input dropout uses the call counter above the stack's (LstmStack.DropoutCall: counter * 64 + layer).
         if (training && c.InputDropout > 0) { Dropout.Forward(Backend, s.X, s.XDropped, rows * c.Keys, c.InputDropout, seed, counter * 64 + 63); input = s.XDropped; }
-        s.Input = input;
-        for (int l = 0; l < c.Layers; l++)
-        {
-            LstmLayer.Forward(Backend, s.Ws[l], _lstm[l], reverse: false, input, state?.H[l] ?? s.Zero, state?.C[l] ?? s.Zero);
-            if (state is not null)
-            {
-                Elementwise.Copy(Backend, s.Ws[l].H, (T - 1) * B * H, state.H[l], 0, B * H);
-                Elementwise.Copy(Backend, s.Ws[l].C, (T - 1) * B * H, state.C[l], 0, B * H);
-            }
-            Tensor h = s.Ws[l].H;
-            if (c.LayerNorm) { LayerNorm.Forward(Backend, rows, H, h, _gain[l]!.Value, _bias[l]!.Value, s.Normed[l], s.Mean[l], s.Rstd[l]); h = s.Normed[l]; }
-            if (training && c.Dropout > 0) { Dropout.Forward(Backend, h, s.Out[l], rows * H, c.Dropout, seed, counter * 64 + (uint)l); h = s.Out[l]; }
-            s.Top[l] = h;
-            input = h;
-        }
+        _stack.Forward(Backend, s.Stack, input, _weightsVersion, new LstmStack.ForwardOptions(training, seed, counter, State: state));
+        input = s.Stack.Output;
         // Head: logits[T*B,88] = top[T*B,H] W^T + b.
         Gemm.Forward(Backend, MatrixView.Of(input, rows, H), MatrixView.Of(_headW.Value, c.Keys, H).T, MatrixView.Of(s.Logits, rows, c.Keys)); // logits = top W^T
         Glue.AddBias(Backend, s.Logits, _headB.Value, rows, c.Keys);
@@ -225,36 +185,18 @@ public sealed class FrameModel : IDisposable
     }
 
     /// <summary>The gradient of every parameter (overwritten) from the dlogits <see cref="Loss"/> left, after a forward with training: true.</summary>
-    public void Backward(int batch, int steps, uint seed = 0, uint counter = 0)
+    public void Backward(int batch, int steps)
     {
         var c = Config;
         var s = For(batch, steps);
         int T = steps, B = batch, H = c.Hidden, K = c.Keys, rows = T * B;
         _params.ZeroGrads();
         // Head: dW = dlogits^T top, db = sum dlogits, dtop = dlogits W.
-        Tensor top = s.Top[c.Layers - 1];
+        Tensor top = s.Stack.Output;
         Gemm.Forward(Backend, MatrixView.Of(s.DLogits, rows, K).T, MatrixView.Of(top, rows, H), MatrixView.Of(_headW.Grad, K, H), beta: 1f); // dW += dlogits^T top
         Elementwise.SumRowsForward(Backend, s.DLogits, rows, K, _headB.Grad);
-        Gemm.Forward(Backend, MatrixView.Of(s.DLogits, rows, K), MatrixView.Of(_headW.Value, K, H), MatrixView.Of(s.DOut[c.Layers - 1], rows, H)); // dtop = dlogits W
-        for (int l = c.Layers - 1; l >= 0; l--)
-        {
-            Tensor dh = s.DOut[l];
-            if (c.Dropout > 0)
-            {
-                Elementwise.Fill(Backend, s.DNormed[l], 0f);
-                Dropout.Backward(Backend, dh, s.DNormed[l], rows * H, c.Dropout, seed, counter * 64 + (uint)l);
-                dh = s.DNormed[l];
-            }
-            if (c.LayerNorm)
-            {
-                Elementwise.Fill(Backend, s.DPre[l], 0f);
-                LayerNorm.Backward(Backend, rows, H, dh, s.Ws[l].H, _gain[l]!.Value, s.Mean[l], s.Rstd[l], s.DPre[l], _gain[l]!.Grad, _bias[l]!.Grad);
-                dh = s.DPre[l];
-            }
-            Tensor? dInput = l > 0 ? s.DOut[l - 1] : null; // the input frames need no gradient
-            if (dInput is not null) Elementwise.Fill(Backend, dInput, 0f);
-            LstmLayer.Backward(Backend, s.Ws[l], _lstmGrad[l], dh, new LstmInputGrads(Dx: dInput)); // replays the forward's record
-        }
+        Gemm.Forward(Backend, MatrixView.Of(s.DLogits, rows, K), MatrixView.Of(_headW.Value, K, H), MatrixView.Of(s.Stack.DOutput, rows, H)); // dtop = dlogits W
+        _stack.Backward(Backend, s.Stack, dx: null); // the input frames need no gradient; dropout replays the forward's record
     }
 
     // ------------------------------------------------------------------ weight averaging
@@ -293,6 +235,7 @@ public sealed class FrameModel : IDisposable
         Elementwise.Copy(Backend, _params.Values, 0, _swap, 0, n);
         Elementwise.Copy(Backend, _average, 0, _params.Values, 0, n);
         Elementwise.Copy(Backend, _swap, 0, _average, 0, n);
+        _weightsVersion++;
     }
 
     /// <summary>One Adam step on every parameter, clipping the global gradient norm as <paramref name="adam"/> says.</summary>
@@ -300,6 +243,7 @@ public sealed class FrameModel : IDisposable
     {
         _params.ComputeGradNorm2();
         _params.AdamStep(adam, step);
+        _weightsVersion++;
     }
 
     public void Dispose()

@@ -126,7 +126,7 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
                 var (sum, n) = model.Loss(batch.Size, batch.Steps, batch.Frames);
                 if (!double.IsFinite(sum)) throw new TrainingDivergedException($"training diverged at step {step + 1} (loss {sum}); '{Path.Combine(runDir, Last)}' holds the last good epoch");
                 nll += sum; frames += n;
-                model.Backward(batch.Size, batch.Steps, seed, (uint)step);
+                model.Backward(batch.Size, batch.Steps);
                 lr = o.LearningRateAt(step, totalSteps);
                 model.OptimizerStep(adam with { LearningRate = lr }, step + 1);
                 if (o.AverageDecay > 0) model.UpdateAverage(o.AverageDecay);
@@ -257,6 +257,7 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
                 model.StartAverage();
                 foreach (var p in model.Parameters) backend.CopyFromHost(Tensor(file, $"average.{p.Name}", p, path), model.AverageOf(p));
             }
+            model.MarkWeightsChanged();
         }
         catch { model.Dispose(); throw; }
         return (model, file);

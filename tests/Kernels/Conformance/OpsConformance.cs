@@ -194,6 +194,41 @@ public abstract class OpsConformance : BackendConformance
         Assert.Equal(logits[from], be.Download(tl)[from]); // the group's own columns are untouched
     }
 
+    /// <summary>Every op that indexes by a value held as a float (targets, ids, classes) refuses one out of range, on every backend, with its row.</summary>
+    [BackendFact]
+    public void Ops_reject_an_index_outside_its_range_with_the_row()
+    {
+        using var be = CreateBackend();
+        // Categorical loss: group 1 has 4 classes; row 1 asks for class 4.
+        var groups = CategoricalGroups.From([128, 4], [1f, 1f]);
+        using (var l = be.Allocate(2, 132)) using (var t = be.Upload([60f, 1f, 61f, 4f], 2, 2)) using (var dl = be.Allocate(2, 132)) using (var rows = be.Allocate(2, 2))
+        {
+            var m = Assert.Throws<ArgumentException>(() => CategoricalLoss.ForwardBackward(be, 2, groups, l, t, dl, rows)).Message;
+            Assert.Contains("group 1", m); Assert.Contains("row 1", m);
+        }
+        // Regression heads: a pitch of 128.
+        using (var l = be.Allocate(1, 128)) using (var y = be.Allocate(1, 2)) using (var t = be.Upload([128f, 0, 0], 1, 3))
+        using (var dl = be.Allocate(1, 128)) using (var dy = be.Allocate(1, 2)) using (var rows = be.Allocate(1, 3))
+            Assert.Contains("pitch target 128", Assert.Throws<ArgumentException>(() => MultiHeadLoss.ForwardBackward(be, 1, new LossConfig(RegressionHeads: 2), l, y, t, dl, dy, rows)).Message); // (new LossConfig() is default: 0 heads)
+        // Class conditioning: 3 classes in column 1; row 2 holds 3 (forward) and -1 (backward).
+        using (var l = be.Allocate(3, 6)) using (var table = be.Allocate(3, 6))
+        {
+            using var t = be.Upload([0f, 0f, 0f, 2f, 0f, 3f], 3, 2);
+            Assert.Contains("row 2", Assert.Throws<ArgumentException>(() => ClassConditioning.Forward(be, l, t, table, 3, 6, 2, 1, 0, 3)).Message);
+            using var tn = be.Upload([0f, 0f, 0f, 2f, 0f, -1f], 3, 2);
+            Assert.Contains("-1", Assert.Throws<ArgumentException>(() => ClassConditioning.Backward(be, l, tn, table, 3, 6, 2, 1, 0, 3)).Message);
+        }
+        // Embedding: 5 ids into a table of 4 rows; row 3 holds 4, and a fraction is refused too.
+        using (var table = be.Allocate(4, 2)) using (var y = be.Allocate(5, 2))
+        {
+            using var ids = be.Upload([0f, 1f, 2f, 4f, 3f], 5);
+            Assert.Contains("embedding id 4", Assert.Throws<ArgumentException>(() => Glue.EmbeddingForward(be, ids, table, y, 5, 4, 2)).Message);
+            Assert.Contains("row 3", Assert.Throws<ArgumentException>(() => Glue.EmbeddingBackward(be, ids, y, table, 5, 4, 2)).Message);
+            using var half = be.Upload([0f, 1.5f, 2f, 3f, 3f], 5);
+            Assert.Contains("row 1", Assert.Throws<ArgumentException>(() => Glue.EmbeddingForward(be, half, table, y, 5, 4, 2)).Message);
+        }
+    }
+
     [BackendTheory]
     [InlineData(false, 0f)]
     [InlineData(true, 0.5f)]
@@ -307,26 +342,3 @@ public abstract class OpsConformance : BackendConformance
 [Backend("cpu")] public sealed class ManagedOpsConformance : OpsConformance { protected override string Device => "cpu"; protected override bool Large => true; }
 [Backend("ilgpu-cpu")] public sealed class IlgpuCpuOpsConformance : OpsConformance { protected override string Device => "ilgpu-cpu"; protected override bool Large => false; }
 [Backend("cuda")] public sealed class CudaOpsConformance : OpsConformance { protected override string Device => "cuda"; protected override bool Large => true; }
-
-/// <summary>Bad input to the losses: one line saying what is wrong, before any work (the managed backend checks targets on the host).</summary>
-public class LossInputChecks
-{
-    [Fact]
-    public void Categorical_loss_rejects_a_target_outside_its_group()
-    {
-        using var be = TestBackends.Create("cpu");
-        var groups = CategoricalGroups.From([128, 4], [1f, 1f]);
-        using var l = be.Allocate(1, 132); using var t = be.Upload([60f, 4f], 1, 2); using var dl = be.Allocate(1, 132); using var rows = be.Allocate(1, 2);
-        Assert.Contains("group 1", Assert.Throws<ArgumentException>(() => CategoricalLoss.ForwardBackward(be, 1, groups, l, t, dl, rows)).Message);
-        Assert.Throws<ArgumentException>(() => CategoricalGroups.From([128, 0], [1f, 1f]));
-    }
-
-    [Fact]
-    public void Loss_rejects_a_pitch_target_out_of_range()
-    {
-        using var be = TestBackends.Create("cpu");
-        using var l = be.Allocate(1, 128); using var y = be.Allocate(1, 2); using var t = be.Upload([128f, 0, 0], 1, 3);
-        using var dl = be.Allocate(1, 128); using var dy = be.Allocate(1, 2); using var rows = be.Allocate(1, 3);
-        Assert.Throws<ArgumentException>(() => MultiHeadLoss.ForwardBackward(be, 1, new LossConfig(), l, y, t, dl, dy, rows));
-    }
-}
