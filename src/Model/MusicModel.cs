@@ -77,24 +77,11 @@ public sealed class MusicModel : IDisposable
     /// </summary>
     public void Initialize(ulong seed)
     {
-        var rng = new SplitMix(seed);
-        int H = Config.Hidden;
-        foreach (var p in Parameters)
-        {
-            var host = new float[p.Length];
-            if (p.Name.StartsWith("norm.", StringComparison.Ordinal)) Array.Fill(host, p.Name.EndsWith(".weight", StringComparison.Ordinal) ? 1f : 0f);
-            else if (p == _stepCondition) { } // zeros: training starts from the independent heads
-            else
-            {
-                float bound = p.Name.StartsWith("lstm.", StringComparison.Ordinal) ? 1f / MathF.Sqrt(H)
-                    : p.Name.StartsWith("embedding", StringComparison.Ordinal) ? 0.5f
-                    : 1f / MathF.Sqrt(Config.LayerOutput);
-                for (int i = 0; i < host.Length; i++) host[i] = (float)(rng.NextDouble() * 2 - 1) * bound;
-                if (p.Name.StartsWith("lstm.bias_ih", StringComparison.Ordinal)) Array.Fill(host, 1f, H, H);
-                if (p.Name.StartsWith("lstm.bias_hh", StringComparison.Ordinal)) Array.Fill(host, 0f, H, H);
-            }
-            Backend.CopyFromHost(host, p.Value);
-        }
+        TrainingCore.InitializeLikePyTorch(Backend, Parameters, seed, Config.Hidden,
+            constant: p => p == _stepCondition ? 0f : null, // zeros: training starts from the independent heads
+            bound: p => p.Name.StartsWith("lstm.", StringComparison.Ordinal) ? 1f / MathF.Sqrt(Config.Hidden)
+                : p.Name.StartsWith("embedding", StringComparison.Ordinal) ? 0.5f
+                : 1f / MathF.Sqrt(Config.LayerOutput));
         _weightsVersion++;
         _params.ZeroMoments();
     }

@@ -80,12 +80,13 @@ public sealed class TrainingDivergedException(string message) : Exception(messag
 /// </summary>
 public sealed class Trainer
 {
-    public const string Last = "last.safetensors", Best = "best.safetensors", Metrics = "metrics.jsonl";
-    static readonly JsonSerializerOptions StateJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    public const string Last = RunFolder.Last, Best = RunFolder.Best, Metrics = RunFolder.Metrics;
+    static JsonSerializerOptions StateJson => TrainingCore.StateJson;
 
     readonly Backend _backend;
     readonly NoteCorpus _corpus;
     readonly string _runDir, _corpusPath, _fingerprint;
+    RunFolder Folder => new(_runDir, writes: Root);
 
     public Trainer(Backend backend, NoteCorpus corpus, string corpusPath, string runDir)
     {
@@ -124,8 +125,7 @@ public sealed class Trainer
     public TrainOutcome Train(ModelConfig config, TrainOptions options, CancellationToken cancel = default)
     {
         options.Validate();
-        if (File.Exists(Path.Combine(_runDir, Last))) throw new ArgumentException($"'{_runDir}' already holds a run; use --resume {_runDir} to continue it or choose another --out");
-        if (Root) { Directory.CreateDirectory(_runDir); File.Delete(Path.Combine(_runDir, Metrics)); }
+        Folder.StartNew($"use --resume {_runDir} to continue it or choose another --out");
         using var model = new MusicModel(_backend, config);
         model.Initialize(options.Seed);
         return Run(model, options, new TrainingState(0, 0, 0, double.PositiveInfinity, 0), cancel);
@@ -155,8 +155,9 @@ public sealed class Trainer
             var state = JsonSerializer.Deserialize<TrainingState>(meta["state"], StateJson) ?? throw new InvalidDataException("checkpoint has no training state");
             if (Root)
             {
-                TruncateMetrics(state);
-                if (Midi.AtomicFile.DeleteOrphans(_runDir) is int orphans and > 0) OnMessage?.Invoke($"removed {orphans} half-written temp file(s) left by an interrupted run");
+                // Drops metrics written after the checkpoint (by a run that was killed), so the file reads as one uninterrupted run.
+                int orphans = Folder.TrimAfterCheckpoint(o => o["kind"]!.GetValue<string>() == "epoch" ? o["epoch"]!.GetValue<int>() <= state.Epoch : o["step"]!.GetValue<int>() <= state.Step);
+                if (orphans > 0) OnMessage?.Invoke($"removed {orphans} half-written temp file(s) left by an interrupted run");
                 OnMessage?.Invoke($"resuming at epoch {state.Epoch + 1}, batch {state.Batch}, step {state.Step}");
             }
             return Run(model, options, state with { Finished = false }, cancel);
@@ -214,8 +215,7 @@ public sealed class Trainer
                 if (Parallel is not null && AllReduce(model, heads, exchange!, shardRows / (float)o.BatchSize, cancel.IsCancellationRequested)) stopAll = true;
                 float loss = MultiHeadLoss.Total(c.Loss, heads);
                 float norm2 = model.GradNorm2();
-                if (!float.IsFinite(loss) || !float.IsFinite(norm2))
-                    throw new TrainingDivergedException($"{(!float.IsFinite(loss) ? "loss" : "gradient norm")} became {(!float.IsFinite(loss) ? loss : norm2)} at step {step} (epoch {epoch + 1}, batch {b}); the last good checkpoint is kept");
+                TrainingCore.CheckFinite(loss, norm2, $"step {step} (epoch {epoch + 1}, batch {b})");
                 model.OptimizerStep(adamBase with { LearningRate = lr }, step);
                 lossSum += loss; lossCount++;
                 state = state with { Epoch = epoch, Batch = b + 1, Step = step, EpochLossSum = lossSum, EpochLossCount = lossCount };
@@ -247,12 +247,11 @@ public sealed class Trainer
             var (valLoss, valNll, valAcc) = Validate(model, valid, o.BatchSize);
             var (trainEvalLoss, trainEvalNll, _) = trainScored is null ? (double.NaN, double.NaN, double.NaN) : Validate(model, trainScored, o.BatchSize);
             double score = valid.Count > 0 ? valLoss : trainLoss;
-            bool improved = score < state.BestValidationLoss;
+            var (stopping, improved) = new EarlyStopping(state.BestValidationLoss, state.EpochsWithoutImprovement).Observe(score);
             state = state with
             {
                 Epoch = epoch + 1, Batch = 0, EpochLossSum = 0, EpochLossCount = 0,
-                BestValidationLoss = improved ? score : state.BestValidationLoss,
-                EpochsWithoutImprovement = improved ? 0 : state.EpochsWithoutImprovement + 1,
+                BestValidationLoss = stopping.Best, EpochsWithoutImprovement = stopping.EpochsWithoutImprovement,
             };
             double seconds = clock.Elapsed.TotalSeconds;
             var report = new EpochReport(epoch + 1, state.Step, trainLoss, valLoss, valNll, valAcc, bigram.Nll, bigram.Accuracy, lossCount * batch.TargetRows * (o.BatchSize / (double)shardRows) / Math.Max(trainSeconds, 1e-9), seconds, improved);
@@ -265,7 +264,7 @@ public sealed class Trainer
                 ["train_seconds"] = Math.Round(trainSeconds, 3),
                 ["ranks"] = Parallel?.Size ?? 1, ["exchange_ms_per_step"] = Parallel is null || lossCount == 0 ? null : Math.Round(_exchangeSeconds * 1000 / lossCount, 3),
             });
-            bool stop = o.Patience > 0 && valid.Count > 0 && state.EpochsWithoutImprovement >= o.Patience;
+            bool stop = valid.Count > 0 && stopping.ShouldStop(o.Patience);
             bool done = stop || epoch + 1 == o.Epochs;
             if (improved) Save(model, Best, o, state, withOptimizer: false);
             Save(model, Last, o, state with { Finished = done }, withOptimizer: true);
@@ -319,14 +318,8 @@ public sealed class Trainer
     static double? Num(double v) => double.IsFinite(v) ? Math.Round(v, 6) : null;
 
     /// <summary>Linear warm-up, then cosine decay to MinLearningRateFraction of the peak at the last step.</summary>
-    public static float LearningRate(TrainOptions o, int step, int totalSteps)
-    {
-        int warm = Math.Min(o.WarmupSteps, Math.Max(1, totalSteps / 10));
-        if (step <= warm) return o.LearningRate * step / warm;
-        double progress = Math.Clamp((step - warm) / (double)Math.Max(1, totalSteps - warm), 0, 1);
-        double floor = o.MinLearningRateFraction;
-        return (float)(o.LearningRate * (floor + (1 - floor) * 0.5 * (1 + Math.Cos(Math.PI * progress))));
-    }
+    public static float LearningRate(TrainOptions o, int step, int totalSteps) =>
+        TrainingCore.WarmupCosine(o.LearningRate, o.MinLearningRateFraction, o.WarmupSteps, step, totalSteps);
 
     /// <summary>
     /// Mean total loss, pitch NLL and pitch accuracy of the note after each window (no dropout, no transposition).
@@ -426,25 +419,7 @@ public sealed class Trainer
         Checkpoint.Save(Path.Combine(_runDir, name), model, meta, withOptimizer);
     }
 
-    string MetricsPath => Path.Combine(_runDir, Metrics);
+    void AppendMetrics(JsonObject line) => Folder.AppendMetrics(line);
 
-    void AppendMetrics(JsonObject line) { if (Root) File.AppendAllText(MetricsPath, line.ToJsonString() + "\n"); }
-
-    string? LastMetricsLine() => File.Exists(MetricsPath) ? File.ReadLines(MetricsPath).LastOrDefault(l => l.Contains("\"kind\":\"epoch\"")) : null;
-
-    /// <summary>Drops metrics written after the checkpoint (by a run that was killed), so the file reads as one uninterrupted run.</summary>
-    void TruncateMetrics(TrainingState state)
-    {
-        if (!File.Exists(MetricsPath)) return;
-        var kept = File.ReadAllLines(MetricsPath).Where(line =>
-        {
-            try
-            {
-                var o = JsonNode.Parse(line)!.AsObject();
-                return o["kind"]!.GetValue<string>() == "epoch" ? o["epoch"]!.GetValue<int>() <= state.Epoch : o["step"]!.GetValue<int>() <= state.Step;
-            }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException) { return false; }
-        }).ToList();
-        Midi.AtomicFile.Write(MetricsPath, s => { using var w = new StreamWriter(s, leaveOpen: true); foreach (var l in kept) w.WriteLine(l); });
-    }
+    string? LastMetricsLine() => Folder.LastMetricsLine(l => l.Contains("\"kind\":\"epoch\""));
 }

@@ -94,22 +94,9 @@ public sealed class FrameModel : IDisposable
     /// </summary>
     public void Initialize(ulong seed)
     {
-        var rng = new SplitMix(seed);
-        int H = Config.Hidden;
-        float bound = 1f / MathF.Sqrt(H), baseRate = MathF.Log(4f / (Config.Keys - 4));
-        foreach (var p in Parameters)
-        {
-            var host = new float[p.Length];
-            if (p.Name.StartsWith("norm.", StringComparison.Ordinal)) Array.Fill(host, p.Name.EndsWith(".weight", StringComparison.Ordinal) ? 1f : 0f);
-            else if (p == _headB) Array.Fill(host, baseRate);
-            else
-            {
-                for (int i = 0; i < host.Length; i++) host[i] = (float)(rng.NextDouble() * 2 - 1) * bound;
-                if (p.Name.StartsWith("lstm.bias_ih", StringComparison.Ordinal)) Array.Fill(host, 1f, H, H);
-                if (p.Name.StartsWith("lstm.bias_hh", StringComparison.Ordinal)) Array.Fill(host, 0f, H, H);
-            }
-            Backend.CopyFromHost(host, p.Value);
-        }
+        float baseRate = MathF.Log(4f / (Config.Keys - 4));
+        TrainingCore.InitializeLikePyTorch(Backend, Parameters, seed, Config.Hidden,
+            constant: p => p == _headB ? baseRate : null, bound: _ => 1f / MathF.Sqrt(Config.Hidden));
         _weightsVersion++;
         _params.ZeroMoments();
     }

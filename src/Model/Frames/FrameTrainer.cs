@@ -40,12 +40,7 @@ public sealed record FrameTrainOptions
     }
 
     /// <summary>The learning rate at optimizer step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>.</summary>
-    public float LearningRateAt(int step, int totalSteps)
-    {
-        double progress = totalSteps <= 1 ? 0 : Math.Min(1.0, step / (double)(totalSteps - 1));
-        double min = LearningRate * MinLearningRateFraction;
-        return (float)(min + (LearningRate - min) * 0.5 * (1 + Math.Cos(Math.PI * progress)));
-    }
+    public float LearningRateAt(int step, int totalSteps) => TrainingCore.Cosine(LearningRate, MinLearningRateFraction, step, totalSteps);
 
     public string ToJson() => JsonSerializer.Serialize(this);
     public static FrameTrainOptions FromJson(string json) => JsonSerializer.Deserialize<FrameTrainOptions>(json) ?? throw new InvalidDataException("empty frame training options");
@@ -66,7 +61,8 @@ public sealed record FrameEpochReport(int Epoch, int Epochs, int Step, double Tr
 /// </summary>
 public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string runDir)
 {
-    public const string Format = "musicgen-frames-1", Last = "last.safetensors", Best = "best.safetensors", Metrics = "metrics.jsonl";
+    public const string Format = "musicgen-frames-1", Last = RunFolder.Last, Best = RunFolder.Best, Metrics = RunFolder.Metrics;
+    readonly RunFolder _folder = new(runDir);
 
     public Action<FrameEpochReport>? OnEpoch { get; init; }
 
@@ -74,9 +70,7 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
     public FrameTrainState Train(FrameConfig config, FrameTrainOptions options, CancellationToken cancel = default)
     {
         config.Validate(); options.Validate();
-        if (File.Exists(Path.Combine(runDir, Last))) throw new ArgumentException($"'{runDir}' already holds a run; resume it or choose another output folder");
-        Directory.CreateDirectory(runDir);
-        File.Delete(Path.Combine(runDir, Metrics));
+        _folder.StartNew("resume it or choose another output folder");
         using var model = new FrameModel(backend, config);
         model.Initialize(options.Seed);
         return Run(model, options, new FrameTrainState(0, 0, double.PositiveInfinity, -1, 0), cancel);
@@ -94,11 +88,12 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
             var state = JsonSerializer.Deserialize<FrameTrainState>(file.Metadata["state"], StateJson)!;
             if (file.Metadata.GetValueOrDefault("corpus") != Fingerprint(corpus))
                 throw new ArgumentException($"the data differs from the data this run was trained on ({file.Metadata.GetValueOrDefault("corpus_path")})");
+            _folder.TrimAfterCheckpoint(line => line["Epoch"]?.GetValue<int>() <= state.Epoch); // metrics of an epoch after the checkpoint
             return Run(model, options, state with { Finished = false }, cancel);
         }
     }
 
-    static readonly JsonSerializerOptions StateJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    static JsonSerializerOptions StateJson => TrainingCore.StateJson;
 
     FrameTrainState Run(FrameModel model, FrameTrainOptions o, FrameTrainState state, CancellationToken cancel)
     {
@@ -124,7 +119,7 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
                 var batch = FrameBatch.From(pieces, shifts);
                 model.Forward(batch.Size, batch.Steps, batch.Inputs, batch.Targets, batch.Weights, training: true, seed, (uint)step);
                 var (sum, n) = model.Loss(batch.Size, batch.Steps, batch.Frames);
-                if (!double.IsFinite(sum)) throw new TrainingDivergedException($"training diverged at step {step + 1} (loss {sum}); '{Path.Combine(runDir, Last)}' holds the last good epoch");
+                TrainingCore.CheckFinite(sum, 0, $"step {step + 1} (epoch {epoch + 1}); '{_folder.LastPath}' holds the last good epoch");
                 nll += sum; frames += n;
                 model.Backward(batch.Size, batch.Steps);
                 lr = o.LearningRateAt(step, totalSteps);
@@ -134,16 +129,15 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
             }
             if (o.AverageDecay > 0) model.SwapAverage(); // validate (and keep as best) the averaged weights
             double validNll = valid is null ? nll / frames : Evaluate(model, valid).Nll;
-            bool improved = validNll < state.BestValidationNll;
-            state = new FrameTrainState(epoch + 1, step, Math.Min(validNll, state.BestValidationNll), improved ? epoch : state.BestEpoch,
-                improved ? 0 : state.EpochsWithoutImprovement + 1);
-            bool stop = o.Patience > 0 && state.EpochsWithoutImprovement >= o.Patience;
+            var (stopping, improved) = new EarlyStopping(state.BestValidationNll, state.EpochsWithoutImprovement).Observe(validNll);
+            state = new FrameTrainState(epoch + 1, step, stopping.Best, improved ? epoch : state.BestEpoch, stopping.EpochsWithoutImprovement);
+            bool stop = stopping.ShouldStop(o.Patience);
             if (stop || state.Epoch >= o.Epochs) state = state with { Finished = true };
             if (improved) Save(Path.Combine(runDir, Best), model, o, state, withOptimizer: false, new() { ["valid_nll"] = validNll.ToString("R", CultureInfo.InvariantCulture), ["epoch"] = (epoch + 1).ToString(CultureInfo.InvariantCulture) });
             if (o.AverageDecay > 0) model.SwapAverage();
             Save(Path.Combine(runDir, Last), model, o, state, withOptimizer: true, []);
             var report = new FrameEpochReport(epoch + 1, o.Epochs, step, nll / frames, validNll, lr, clock.Elapsed.TotalSeconds, improved);
-            File.AppendAllText(Path.Combine(runDir, Metrics), JsonSerializer.Serialize(report, StateJson) + "\n");
+            _folder.AppendMetrics(report);
             OnEpoch?.Invoke(report);
             if (stop) break;
         }
