@@ -38,11 +38,26 @@ public static class Cli
         }
         catch (Exception e)
         {
-            // A bug or an unexpected device failure: still one line, with the type so it can be reported
-            // (MUSICGEN_TRACE=1 prints the whole exception, inner ones and stack traces, for a bug report).
+            // A bug or an unexpected device failure: one line, with the type, and the whole exception (inner ones and stack
+            // traces) written to a file for a bug report (MUSICGEN_TRACE=1 prints it here as well).
             if (Environment.GetEnvironmentVariable("MUSICGEN_TRACE") == "1") Console.Error.WriteLine(e);
-            return Error($"internal error ({e.GetType().Name}): {e.Message}" + (e.InnerException is { } inner ? $" ({inner.GetType().Name}: {inner.Message})" : ""), InternalError);
+            string? report = WriteCrashReport(e);
+            return Error($"internal error ({e.GetType().Name}): {e.Message}" + (e.InnerException is { } inner ? $" ({inner.GetType().Name}: {inner.Message})" : "") +
+                (report is null ? "" : $"; details in {report}"), InternalError);
         }
+    }
+
+    /// <summary>Writes the exception with its stack traces to a new file in the temp folder; its path, or null if it could not be written.</summary>
+    static string? WriteCrashReport(Exception e)
+    {
+        try
+        {
+            string path = Path.Combine(Path.GetTempPath(), $"musicgen-error-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}.txt");
+            File.WriteAllText(path, $"musicgen {typeof(Cli).Assembly.GetName().Version} on {Environment.OSVersion}, .NET {Environment.Version}\n" +
+                $"command: {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}\n\n{e}\n");
+            return path;
+        }
+        catch (Exception io) when (io is IOException or UnauthorizedAccessException) { return null; }
     }
 
     /// <summary>

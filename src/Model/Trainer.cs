@@ -137,6 +137,14 @@ public sealed class Trainer
             ? $"the run in '{runDir}' stopped before its first checkpoint (one is saved every --checkpoint-every steps, every --checkpoint-minutes minutes and at each epoch's end): nothing to resume; start it again with --out"
             : $"no checkpoint to resume in '{runDir}' (expected {Last})";
 
+    /// <summary>The epoch count of a run that has finished (its last checkpoint says so); null while it can still go on.</summary>
+    public static int? FinishedEpochs(string runDir)
+    {
+        var (_, file) = Checkpoint.Read(Path.Combine(runDir, Last));
+        var state = JsonSerializer.Deserialize<TrainingState>(file.Metadata.GetValueOrDefault("state") ?? "null", StateJson);
+        return state is { Finished: true } ? state.Epoch : null;
+    }
+
     /// <summary>Continues the run in the run directory from its last checkpoint (optionally with a new epoch count).</summary>
     public TrainOutcome Resume(int? epochs, CancellationToken cancel = default)
     {

@@ -45,6 +45,37 @@ public class TrainCommandTests
     }
 
     [Fact]
+    public void Resume_refuses_flags_it_would_ignore_and_says_how_to_train_a_finished_run_further()
+    {
+        using var dir = new TempDir();
+        var data = MakeFolder(dir);
+        Assert.Equal(0, CliRunner.Run(["train", "--data", data, "--out", dir["run"], "--epochs", "1", .. Tiny]).ExitCode);
+        var changed = CliRunner.Run("train", "--resume", dir["run"], "--hidden", "16", "--epochs", "2", "--quiet");
+        Assert.Equal(2, changed.ExitCode);
+        Assert.Contains("--hidden cannot change on --resume", changed.Stderr);
+        var finished = CliRunner.Run("train", "--resume", dir["run"], "--quiet");
+        Assert.Equal(2, finished.ExitCode);
+        Assert.Contains("finished its 1 epoch(s); give --epochs", finished.Stderr);
+        Assert.Single(finished.Stderr.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void A_preset_is_the_shipped_models_recipe_and_flags_given_beside_it_override_it()
+    {
+        using var dir = new TempDir();
+        var data = MakeFolder(dir);
+        // --preset pop with a smaller network: the preset's other choices (unidirectional, every step, stride 32) stay.
+        var r = CliRunner.Run("train", "--preset", "pop", "--data", data, "--out", dir["run"], "--epochs", "1", "--hidden", "8", "--seq", "4", "--batch", "4", "--quiet");
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        var info = CliRunner.Run("info", dir["run"]);
+        Assert.Contains("\"Hidden\":8", info.Stdout);
+        Assert.Contains("\"Bidirectional\":false", info.Stdout);
+        Assert.Contains("\"EveryStep\":true", info.Stdout);
+        Assert.Contains("\"Stride\":32", info.Stdout);
+        Assert.Equal(2, CliRunner.Run("train", "--preset", "jazz", "--data", data, "--out", dir["run2"]).ExitCode);
+    }
+
+    [Fact]
     public void Bad_train_invocations_are_one_line_errors()
     {
         using var dir = new TempDir();

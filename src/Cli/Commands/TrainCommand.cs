@@ -62,6 +62,11 @@ public static class TrainCommand
         var logEvery = Opt("--log-every", t.LogEvery, "Write a step line to metrics.jsonl every N steps");
         var sustain = new Option<bool>("--sustain") { Description = "When --data is a MIDI folder: read it with the sustain pedal" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar; one line per epoch" };
+        var preset = new Option<string?>("--preset")
+        {
+            Description = "Start from a shipped model's recipe; flags given beside it override it. " + string.Join("; ", TrainingPresets.Names.Select(n => $"{n}: {TrainingPresets.Describe(n)}")),
+        };
+        preset.AcceptOnlyFromAmong([.. TrainingPresets.Names]);
         var distributed = new Option<bool>("--distributed")
         {
             Description = "Data-parallel over MPI: launch as `mpiexec -n N musicgen train --distributed ...`; each rank trains on its shard of every batch, one all-reduce per step, rank 0 writes (MPICH-compatible MPI; docs/SCALE.md)",
@@ -70,8 +75,11 @@ public static class TrainCommand
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
             data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
-            pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, distributed,
+            pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, preset, distributed,
         };
+        // What a run keeps from its first start: none of these may be given with --resume (they would be silently ignored).
+        Option[] fixedAtStart = [batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins,
+            independent, biHeads, huber, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, preset];
         cmd.SetAction(p =>
         {
             if (!p.GetValue(distributed)) return Cli.Run(() => Body(p, null));
@@ -101,8 +109,12 @@ public static class TrainCommand
             if (resumeDir is null && (p.GetValue(data) is null || p.GetValue(output) is null))
                 return Cli.Error("give --data and --out for a new run, or --resume RUN_DIR");
             if (resumeDir is not null && p.GetValue(output) is not null) return Cli.Error("--out is for new runs; --resume continues in its own directory");
+            if (resumeDir is not null && fixedAtStart.FirstOrDefault(o => Given(p, o)) is { } fixedOption)
+                return Cli.Error($"{fixedOption.Name} cannot change on --resume: a run keeps the network and options it started with (only --epochs, --device, --data, --sustain and --quiet apply)");
             string? dataPath = p.GetValue(data);
             if (resumeDir is not null && !File.Exists(Path.Combine(resumeDir, Trainer.Last))) return Cli.Error(Trainer.MissingCheckpoint(resumeDir));
+            if (resumeDir is not null && Trainer.FinishedEpochs(resumeDir) is int finished && (p.GetValue(epochs) ?? finished) <= finished)
+                return Cli.Error($"the run in '{resumeDir}' has finished its {finished} epoch(s); give --epochs with a larger total to train it further");
             if (resumeDir is not null && dataPath is null)
             {
                 var (_, file) = Checkpoint.Read(Path.Combine(resumeDir, Trainer.Last));
@@ -133,13 +145,17 @@ public static class TrainCommand
             {
                 return Run(backend, corpus, cachePath, resumeDir ?? p.GetValue(output)!, resumeDir is not null, q, cts.Token, p.GetValue(epochs), mpi, () =>
                 {
+                    // The preset (or the defaults) first; every flag the user gave overrides it.
+                    var (pc, po) = p.GetValue(preset) is { } name ? TrainingPresets.Get(name) : (d, t);
+                    T Pick<T>(Option<T> o, T fallback) => Given(p, o) ? p.GetValue(o)! : fallback;
+                    bool Flag(Option<bool> o, bool fallback) => Given(p, o) ? p.GetValue(o) : fallback;
                     var config = new ModelConfig
                     {
-                        SeqLen = p.GetValue(seq), Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Bidirectional = !p.GetValue(uni), EveryStep = p.GetValue(everyStep),
-                        Dropout = p.GetValue(dropout), LayerNorm = !p.GetValue(noNorm), Input = p.GetValue(input)!, EmbeddingDim = p.GetValue(embDim),
-                        Velocity = !p.GetValue(noVelocity), Heads = p.GetValue(heads)!, StepBins = p.GetValue(stepBins), DurationBins = p.GetValue(durationBins),
-                        VelocityBins = p.GetValue(velocityBins), StepFirst = !p.GetValue(independent), BidirectionalHeads = p.GetValue(biHeads)!, Huber = p.GetValue(huber), PitchWeight = p.GetValue(pw), StepWeight = p.GetValue(sw),
-                        DurationWeight = p.GetValue(dw), VelocityWeight = p.GetValue(vw),
+                        SeqLen = Pick(seq, pc.SeqLen), Layers = Pick(layers, pc.Layers), Hidden = Pick(hidden, pc.Hidden), Bidirectional = !Flag(uni, !pc.Bidirectional), EveryStep = Flag(everyStep, pc.EveryStep),
+                        Dropout = Pick(dropout, pc.Dropout), LayerNorm = !Flag(noNorm, !pc.LayerNorm), Input = Pick(input, pc.Input)!, EmbeddingDim = Pick(embDim, pc.EmbeddingDim),
+                        Velocity = !Flag(noVelocity, !pc.Velocity), Heads = Pick(heads, pc.Heads)!, StepBins = Pick(stepBins, pc.StepBins), DurationBins = Pick(durationBins, pc.DurationBins),
+                        VelocityBins = Pick(velocityBins, pc.VelocityBins), StepFirst = !Flag(independent, !pc.StepFirst), BidirectionalHeads = Pick(biHeads, pc.BidirectionalHeads)!, Huber = Flag(huber, pc.Huber),
+                        PitchWeight = Pick(pw, pc.PitchWeight), StepWeight = Pick(sw, pc.StepWeight), DurationWeight = Pick(dw, pc.DurationWeight), VelocityWeight = Pick(vw, pc.VelocityWeight),
                     };
                     config.Validate();
                     // Refuse what cannot fit before allocating it, rather than failing deep inside the first step.
@@ -147,11 +163,13 @@ public static class TrainCommand
                     if (need > have * 0.8)
                         throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
                             $"this network needs about {need / 1e9:F1} GB to train at --batch {p.GetValue(batch)} ({config.ParameterCount():N0} parameters), and {have / 1e9:F1} GB is available: use a smaller --hidden, --layers, --seq or --batch"));
-                    var options = new TrainOptions
+                    var options = po with
                     {
-                        Epochs = p.GetValue(epochs) ?? t.Epochs, BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Transpose = p.GetValue(transpose),
-                        Stride = p.GetValue(stride), TrainFraction = p.GetValue(fraction), ValidationStride = p.GetValue(valStride), TrainEvaluation = p.GetValue(trainEval), Patience = p.GetValue(patience), MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(wd),
-                        Seed = p.GetValue(seed) >= 0 ? (ulong)p.GetValue(seed) : throw new ArgumentException($"--seed must be 0 or more (got {p.GetValue(seed)})"), CheckpointEvery = p.GetValue(every), CheckpointMinutes = p.GetValue(everyMinutes), LogEvery = p.GetValue(logEvery),
+                        Epochs = p.GetValue(epochs) ?? po.Epochs, BatchSize = Pick(batch, po.BatchSize), LearningRate = Pick(lr, po.LearningRate), Transpose = Pick(transpose, po.Transpose),
+                        Stride = Pick(stride, po.Stride), TrainFraction = Pick(fraction, po.TrainFraction), ValidationStride = Pick(valStride, po.ValidationStride), TrainEvaluation = Flag(trainEval, po.TrainEvaluation),
+                        Patience = Pick(patience, po.Patience), MaxGradNorm = Pick(clip, po.MaxGradNorm), WeightDecay = Pick(wd, po.WeightDecay),
+                        Seed = p.GetValue(seed) >= 0 ? (ulong)p.GetValue(seed) : throw new ArgumentException($"--seed must be 0 or more (got {p.GetValue(seed)})"),
+                        CheckpointEvery = Pick(every, po.CheckpointEvery), CheckpointMinutes = Pick(everyMinutes, po.CheckpointMinutes), LogEvery = Pick(logEvery, po.LogEvery),
                     };
                     options.Validate();
                     return (config, options);
@@ -161,6 +179,9 @@ public static class TrainCommand
     }
 
     static Option<T> Opt<T>(string name, T value, string description) => new(name) { Description = description, DefaultValueFactory = _ => value };
+
+    /// <summary>Whether the user wrote <paramref name="option"/> on the command line (not its default).</summary>
+    static bool Given(ParseResult p, Option option) => p.GetResult(option) is { Implicit: false };
 
     /// <summary>A .mgcache file is loaded; a folder is prepared (incrementally) into ./cache first.</summary>
     public static (NoteCorpus Corpus, string CachePath) LoadCorpus(string dataPath, bool sustain, bool quiet)

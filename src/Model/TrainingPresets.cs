@@ -1,0 +1,30 @@
+namespace MusicGen.Model;
+
+/// <summary>
+/// The recipes of the shipped models, as one name each (<c>musicgen train --preset pop</c>): the network and the
+/// training options the embedded models were trained with (docs/DEFAULT_MODEL.md). Flags given beside a preset override it.
+/// </summary>
+public static class TrainingPresets
+{
+    public static IReadOnlyList<string> Names { get; } = ["pop", "classical"];
+
+    /// <summary>What each preset is, in a line (for --help).</summary>
+    public static string Describe(string name) => name switch
+    {
+        "pop" => "the embedded pop model: a 2-layer LSTM of 256, every step predicting its next note, windows of 32, every 32nd window per epoch, 9 epochs (POP909)",
+        "classical" => "the embedded classical model: the pop network and options, 2 epochs (ASAP, read with --sustain)",
+        _ => throw new ArgumentException($"unknown preset '{name}' (known: {string.Join(", ", Names)})"),
+    };
+
+    /// <summary>The network and training options of preset <paramref name="name"/>.</summary>
+    public static (ModelConfig Model, TrainOptions Options) Get(string name)
+    {
+        var model = new ModelConfig { Bidirectional = false, EveryStep = true, Hidden = 256, SeqLen = 32 };
+        return name switch
+        {
+            "pop" => (model, new TrainOptions { Stride = 32, Epochs = 9 }),
+            "classical" => (model, new TrainOptions { Stride = 32, Epochs = 2 }),
+            _ => throw new ArgumentException($"unknown preset '{name}' (known: {string.Join(", ", Names)})"),
+        };
+    }
+}
