@@ -27,7 +27,7 @@ public static class MusicEvaluation
         if (r.Seeds is < 1 or > 100) return Cli.Error($"--seeds must be in 1..100 (got {r.Seeds})");
         var split = r.Split.ToLowerInvariant() switch
         {
-            "train" => Split.Train, "validation" => Split.Validation, "test" => Split.Test,
+            "train" => Split.Train, "validation" or "valid" => Split.Validation, "test" => Split.Test,
             var s => throw new ArgumentException($"--split '{s}': choose train, validation or test"),
         };
         if (r.Generated is not null && !Directory.Exists(r.Generated)) return Cli.Error($"--generated '{r.Generated}': no such folder");

@@ -13,6 +13,13 @@ public static class Program
             root.Parse(["--help"]).Invoke();
             return Cli.BadInput;
         }
+        // An unknown verb: say so, and suggest the nearest one (System.CommandLine would say "Required command was not provided").
+        if (!args[0].StartsWith('-') && root.Subcommands.All(c => c.Name != args[0]))
+        {
+            var nearest = root.Subcommands.Select(c => c.Name).OrderBy(n => EditDistance(n, args[0])).First();
+            string hint = EditDistance(nearest, args[0]) <= Math.Max(2, args[0].Length / 3) ? $"; did you mean '{nearest}'?" : "";
+            return Cli.Error($"unknown command '{args[0]}'{hint} (commands: {string.Join(", ", root.Subcommands.Select(c => c.Name))}; see `musicgen --help`)");
+        }
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -21,6 +28,24 @@ public static class Program
             return Cli.Error($"{Plain(parsed.Errors[0].Message)} (see `musicgen{verb} --help`)");
         }
         return parsed.Invoke();
+    }
+
+    /// <summary>Levenshtein distance: how many single-letter edits turn one word into the other.</summary>
+    public static int EditDistance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (int i = 1; i <= a.Length; i++)
+        {
+            int diagonal = row[0];
+            row[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+        return row[b.Length];
     }
 
     /// <summary>System.CommandLine's "Cannot parse argument 'abc' for option '--seed' as expected type 'System.Nullable`1[System.Int64]'"

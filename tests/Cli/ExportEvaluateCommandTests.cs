@@ -93,12 +93,13 @@ public class MusicEvaluateCommandTests
         Assert.Equal("test", a["split"]!.GetValue<string>());
         Assert.Equal(16, a["features"]!.AsArray().Count);
         Assert.Equal(2, a["headline_per_seed"]!.AsArray().Count);
-        foreach (var f in a["features"]!.AsArray())
-        {
-            Assert.InRange(f!["overlap"]!.GetValue<double>(), 0, 1);
-            Assert.InRange(f["real_vs_real"]!.GetValue<double>(), 0, 1);
-        }
-        Assert.InRange(a["mean_overlap_headline"]!.GetValue<double>(), 0, 1);
+        // The embedded model's music resembles real POP909: its histograms overlap the real ones by more than half (measured
+        // 0.73-0.89 at this size; a generator of random pitches or steps falls far below), and so does the headline mean
+        // (measured 0.68; 0.78 at the published 3 x 64 x 200).
+        var overlaps = a["features"]!.AsArray().ToDictionary(f => f!["name"]!.GetValue<string>(), f => f!["overlap"]!.GetValue<double>());
+        foreach (var h in new[] { "step histogram", "duration histogram", "interval histogram", "key-relative pitch classes" })
+            Assert.True(overlaps[h] > 0.5, $"{h}: overlap {overlaps[h]}");
+        Assert.True(a["mean_overlap_headline"]!.GetValue<double>() > 0.45, a.ToJsonString());
         Assert.True(new FileInfo(dir["cmp.png"]).Length > 10_000);
         Assert.Contains("generating", model.Stderr); // progress
 

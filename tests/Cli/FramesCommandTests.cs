@@ -38,6 +38,10 @@ public class FramesCommandTests
         r = CliRunner.Run("frames", "show", "--data", data, "--split", "valid", "--piece", "0", "--out", dir["real.mid"], "--png");
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.True(File.Exists(dir["real.mid"]) && File.Exists(dir["real.png"]));
+        // "validation", the note verbs' name for the split, means the same here.
+        r = CliRunner.Run("frames", "show", "--data", data, "--split", "validation", "--piece", "0", "--out", dir["real2.mid"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal(File.ReadAllBytes(dir["real.mid"]), File.ReadAllBytes(dir["real2.mid"]));
     }
 
     [Theory]

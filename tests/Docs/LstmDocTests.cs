@@ -43,24 +43,38 @@ public class LstmDocTests
         LstmLayer.Backward(be, ws, grads, dh, new LstmInputGrads(Dh0: dh0, Dc0: dc0));
         var dz = be.Download(ws.DGates);
 
+        // Every number read from its place in the worked example (a table cell or a named list), not just anywhere in the page.
         string doc = File.ReadAllText(DocPath);
-        void Shown(float value, int digits)
+        string example = doc[doc.IndexOf("## A worked example", StringComparison.Ordinal)..];
+        example = example[..example.IndexOf("\n## ", 5, StringComparison.Ordinal)];
+        static double[] Numbers(string text) => [.. Regex.Matches(text, @"-?\d+\.\d+").Select(m => double.Parse(m.Value, CultureInfo.InvariantCulture))];
+        string[] Row(string table, int t) => example[example.IndexOf(table, StringComparison.Ordinal)..].Split('\n')
+            .First(l => l.StartsWith($"| {t} |", StringComparison.Ordinal)).Split('|', StringSplitOptions.TrimEntries);
+        double[] Named(string name)
         {
-            string text = Math.Round(value, digits).ToString("F" + digits, CultureInfo.InvariantCulture);
-            if (text == "-0." + new string('0', digits)) text = text[1..];
-            Assert.True(doc.Contains(text, StringComparison.Ordinal), $"docs/LSTM.md does not show {text} (the code computes {value})");
+            var m = Regex.Match(example, Regex.Escape(name) + @" = [^()]*?(\([^)]*\)|-?\d+\.\d+)"); // "dW_ih = sum_t dz_t x_t = (...)", "dh0 = -0.02756"
+            Assert.True(m.Success, $"docs/LSTM.md's worked example does not give {name}");
+            return Numbers(m.Groups[1].Value);
         }
-        foreach (var v in gates) Shown(v, 4);
-        foreach (var v in c) Shown(v, 4);
-        foreach (var v in h) Shown(v, 4);
-        foreach (var v in dz) Shown(v, 4);
-        foreach (var v in be.Download(grads.Wih)) Shown(v, 5);
-        foreach (var v in be.Download(grads.Whh)) Shown(v, 5);
+        void Same(double[] shown, IEnumerable<float> computed, int digits, string what)
+        {
+            var expected = computed.Select(v => Math.Round(v, digits)).ToArray();
+            Assert.True(shown.SequenceEqual(expected), $"docs/LSTM.md shows {what} = ({string.Join(", ", shown)}); the code computes ({string.Join(", ", expected)})");
+        }
+        for (int t = 0; t < T; t++)
+        {
+            var forward = Row("Forward:", t);    // | t | z | i | f | g | o | c_t | h_t |
+            Same([.. forward[3..9].Select(double.Parse)], [.. gates.Skip(4 * t).Take(4), c[t], h[t]], 4, $"i, f, g, o, c, h at t = {t}");
+            var backward = Row("Backward,", t);  // | t | dh | dc | dz (i, f, g, o) | dc carried |
+            Same(Numbers(backward[4]), dz.Skip(4 * t).Take(4), 4, $"dz at t = {t}");
+        }
+        Same(Named("dW_ih"), be.Download(grads.Wih), 5, "dW_ih");
+        Same(Named("dW_hh"), be.Download(grads.Whh), 5, "dW_hh");
         var db = be.Download(grads.Bih);
         Assert.Equal(db, be.Download(grads.Bhh)); // both biases get the column sums of dz
-        foreach (var v in db) Shown(v, 5);
-        Shown(be.Download(dh0)[0], 5);
-        Shown(be.Download(dc0)[0], 5);
+        Same(Named("db"), db, 5, "db");
+        Same(Named("dh0"), be.Download(dh0), 5, "dh0");
+        Same(Named("dc0"), be.Download(dc0), 5, "dc0");
         // Spot values, so that a table of the right numbers in the wrong places would not pass.
         Assert.Equal(0.2998, h[0], 4);
         Assert.Equal(0.0222, h[1], 4);

@@ -19,7 +19,7 @@ public static class EvaluateCommand
         var modelName = GenerateCommand.ModelOption();
         var data = new Option<string>("--data", "-d") { Description = "A prepared cache (.mgcache) or a MIDI folder (prepared into ./cache first)", Required = true };
         var sustain = new Option<bool>("--sustain") { Description = "When --data is a MIDI folder: read it with the sustain pedal (as the model's training corpus was, if it was)" };
-        var split = new Option<string?>("--split") { Description = "train, validation or test (default: validation; with --music: test)" };
+        var split = new Option<string?>("--split") { Description = "train, validation (or valid) or test (default: validation; with --music: test)" };
         var window = new Option<int?>("--window") { Description = "Notes of context per prediction (default: the model's own window)" };
         var batch = new Option<int>("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 256 };
         var stride = new Option<int>("--stride") { Description = "Score every Nth window of the split (1: all; a quicker, evenly spread estimate)", DefaultValueFactory = _ => 1 };
@@ -46,7 +46,7 @@ public static class EvaluateCommand
             if (p.GetValue(generated) is not null || p.GetValue(png) is not null) return Cli.Error("--generated and --png need --music");
             var which = (p.GetValue(split) ?? "validation").ToLowerInvariant() switch
             {
-                "train" => Split.Train, "validation" => Split.Validation, "test" => Split.Test,
+                "train" => Split.Train, "validation" or "valid" => Split.Validation, "test" => Split.Test,
                 var s => throw new ArgumentException($"--split '{s}': choose train, validation or test"),
             };
             if (p.GetValue(batch) is < 1 or > 65536) return Cli.Error($"--batch must be in 1..65536 (got {p.GetValue(batch)})");

@@ -107,7 +107,7 @@ public static class FramesCommand
     {
         var checkpoint = new Option<string>("--checkpoint", "-c") { Description = "A frame checkpoint, or a run directory (its best.safetensors)", Required = true };
         var data = DataOption(required: true);
-        var split = Opt("--split", "test", "The split to score (train, valid, test)");
+        var split = Opt("--split", "test", "The split to score (train, valid (or validation), test)");
         var device = DevicesCommand.DeviceOption("cpu");
         var json = new Option<bool>("--json") { Description = "Print one JSON line" };
         var cmd = new Command("evaluate", "The negative log-likelihood per frame (nats, summed over the 88 keys, averaged over every predicted frame of the split): the JSB Chorales benchmark's number")

@@ -28,6 +28,7 @@ public sealed class FrameCorpus
     public string Source { get; }
 
     public int[][][] Split(string name) => Splits.TryGetValue(name, out var s) ? s
+        : name == "validation" && Splits.TryGetValue("valid", out var v) ? v // the note verbs' name for the same split
         : throw new ArgumentException($"'{Source}' has no split '{name}' (it has {string.Join(", ", Splits.Keys)})");
 
     /// <summary>Reads a frames JSON file; a one-line reason for anything that is not one.</summary>
