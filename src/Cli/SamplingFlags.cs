@@ -10,10 +10,7 @@ namespace MusicGen.Cli;
 public sealed class SamplingFlags
 {
     /// <summary>The defaults, measured with <c>evaluate --music</c> on POP909 (docs/DEFAULT_MODEL.md).</summary>
-    public static readonly SamplingOptions Defaults = new(Temperature: 0.9f, TopK: 0, TopP: 0.95f, RepetitionPenalty: 1f, RepetitionWindow: 8)
-    {
-        Step = new HeadSampling(1f, 1f), Duration = new HeadSampling(1f, 1f), Velocity = new HeadSampling(1f, 1f),
-    };
+    public static SamplingOptions Defaults => SamplingOptions.Measured;
 
     readonly Option<float> _temperature, _topP, _penalty, _stepT, _stepP, _durationT, _durationP, _velocityT, _velocityP;
     readonly Option<int?> _topK;

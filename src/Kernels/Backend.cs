@@ -59,6 +59,9 @@ public abstract class Backend : IDisposable
     /// The error an op throws for a backend it has no case for: it names the op and the backend. Each op picks its
     /// implementation in one <c>switch (backend)</c> whose default throws this (docs/ARCHITECTURE.md, "Adding a backend").
     /// </summary>
+    /// <remarks>Never inlined: inlined into a hot op (Gemm.Forward, called per time step) its string building made every call
+    /// 10-20 % slower (measured with bench/before-after.sh), though it runs only on the error path.</remarks>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     public static NotSupportedException NotImplemented(string op, Backend backend) =>
         new($"op {op} has no implementation for backend '{backend.Kind}' ({backend.GetType().Name}): add a case for it to the op's switch");
 

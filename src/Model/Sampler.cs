@@ -21,6 +21,14 @@ public readonly record struct HeadSampling(float Temperature = 1f, float TopP = 
 /// when positive and multiplied when negative (CTRL's rule); 1 disables it. Fights one-note loops.</param>
 public sealed record SamplingOptions(float Temperature = 1f, int TopK = 0, float TopP = 1f, float RepetitionPenalty = 1f, int RepetitionWindow = 8)
 {
+    /// <summary>
+    /// The defaults of generation, measured with <c>evaluate --music</c> on POP909 (docs/DEFAULT_MODEL.md): pitch at
+    /// temperature 0.9 with nucleus 0.95, the other heads drawn as predicted. What the CLI uses and what
+    /// <see cref="GenerateOptions"/> without sampling options uses, so a library caller gets the CLI's music.
+    /// (The constructor's own defaults, temperature 1 and no nucleus, are the plain distribution.)
+    /// </summary>
+    public static SamplingOptions Measured { get; } = new(Temperature: 0.9f, TopK: 0, TopP: 0.95f, RepetitionPenalty: 1f, RepetitionWindow: 8);
+
     /// <summary>Categorical models: how the step, duration and velocity bins are drawn.</summary>
     public HeadSampling Step { get; init; } = new(1f, 1f);
     public HeadSampling Duration { get; init; } = new(1f, 1f);
