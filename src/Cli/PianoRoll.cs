@@ -7,9 +7,26 @@ namespace MusicGen.Cli;
 /// <summary>A piano-roll picture of notes: time (s) across, pitch up, velocity as shade (darker = louder).</summary>
 public static class PianoRoll
 {
-    public static void SavePng(string path, IReadOnlyList<Note> notes, string title, int width = 1400, int height = 500)
+    /// <param name="takeoverSeconds">When &gt; 0: a red line where a continuation's own notes start.</param>
+    /// <param name="barSeconds">When &gt; 0: a faint line at every bar line.</param>
+    public static void SavePng(string path, IReadOnlyList<Note> notes, string title, int width = 1400, int height = 500, double takeoverSeconds = 0, double barSeconds = 0)
     {
-        var plot = Build(notes, title, notes.Count > 0 ? notes.Max(n => n.End) : 1);
+        double end = notes.Count > 0 ? notes.Max(n => n.End) : 1;
+        var plot = Build(notes, title, end);
+        if (barSeconds > 0 && end / barSeconds < 2000)
+            for (double t = 0; t <= end; t += barSeconds)
+            {
+                var line = plot.Add.VerticalLine(t);
+                line.Color = new Color(0, 0, 0, 40);
+                line.LineWidth = 1;
+            }
+        if (takeoverSeconds > 0)
+        {
+            var line = plot.Add.VerticalLine(takeoverSeconds);
+            line.Color = Colors.Red;
+            line.LineWidth = 2;
+            line.Text = "model";
+        }
         Write(path, temp => plot.SavePng(temp, width, height));
     }
 

@@ -33,28 +33,70 @@ public static class MidiReader
     public const double MaxNoteSeconds = 3600, MaxPieceSeconds = 24 * 3600;
 
     /// <summary>Reads the file at <paramref name="path"/>; throws <see cref="MidiFormatException"/> with a reason on bad input.</summary>
-    public static List<Note> ReadFile(string path, MidiReadOptions? options = null)
+    public static List<Note> ReadFile(string path, MidiReadOptions? options = null) => Read(ReadBytes(path), options);
+
+    /// <summary>Reads MIDI file bytes; throws <see cref="MidiFormatException"/> with a reason on bad input.</summary>
+    public static List<Note> Read(byte[] bytes, MidiReadOptions? options = null)
     {
-        byte[] bytes;
+        options ??= MidiReadOptions.Default;
+        var (file, layout) = Parse(bytes);
+        return ExtractNotes(file, layout, options).Select(n => n.Note).ToList();
+    }
+
+    /// <summary>
+    /// Reads a file with its musical time: every note's onset and release in quarter-note beats (ticks / PPQ), the
+    /// time signatures and the tempos. Throws <see cref="MidiFormatException"/> on bad input, and for SMPTE-timed
+    /// files, which have no beats.
+    /// </summary>
+    public static MidiScore ReadScoreFile(string path, MidiReadOptions? options = null) => ReadScore(ReadBytes(path), options);
+
+    /// <inheritdoc cref="ReadScoreFile"/>
+    public static MidiScore ReadScore(byte[] bytes, MidiReadOptions? options = null)
+    {
+        options ??= MidiReadOptions.Default;
+        var (file, layout) = Parse(bytes);
+        if (layout.IsSmpte) throw new MidiFormatException("SMPTE time division: the file counts frames, not beats");
+        var timed = ExtractNotes(file, layout, options);
+        int ppq = layout.TicksPerQuarter;
+        var meters = new List<Meter>();
+        var tempos = new List<(double Beat, double Bpm)>();
+        var keys = new List<(double Beat, int SharpsFlats, bool Minor)>();
+        for (int t = 0; t < file.Tracks; t++)
+            foreach (var ev in file.Events[t])
+                switch (ev)
+                {
+                    case TimeSignatureEvent ts when ts.Numerator > 0 && ts.Denominator is >= 0 and <= 6:
+                        meters.Add(new Meter(ev.AbsoluteTime / (double)ppq, ts.Numerator, 1 << ts.Denominator)); break;
+                    case TempoEvent te when te.MicrosecondsPerQuarterNote > 0:
+                        tempos.Add((ev.AbsoluteTime / (double)ppq, 60e6 / te.MicrosecondsPerQuarterNote)); break;
+                    case KeySignatureEvent ks when ks.SharpsFlats is >= -7 and <= 7:
+                        keys.Add((ev.AbsoluteTime / (double)ppq, ks.SharpsFlats, ks.MajorMinor == 1)); break;
+                }
+        meters.Sort((a, b) => a.Beat.CompareTo(b.Beat));
+        tempos.Sort((a, b) => a.Beat.CompareTo(b.Beat));
+        keys.Sort((a, b) => a.Beat.CompareTo(b.Beat));
+        return new MidiScore(timed.Select(n => n.Note).ToList(), timed.Select(n => n.StartBeat).ToArray(), timed.Select(n => n.EndBeat).ToArray(),
+            meters, tempos, keys, ppq, layout.Format == 2);
+    }
+
+    static byte[] ReadBytes(string path)
+    {
         try
         {
             // Sized before it is opened: a FIFO or a device reports 0 bytes, and opening one would wait for a writer forever.
             long size = new FileInfo(path).Length;
             if (size == 0) throw new MidiFormatException("empty file (0 bytes), or not a regular file");
             if (size > MaxFileBytes) throw new MidiFormatException($"{size:N0} bytes: larger than any MIDI file this reader accepts ({MaxFileBytes:N0})");
-            bytes = File.ReadAllBytes(path);
+            return File.ReadAllBytes(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new MidiFormatException($"unreadable: {e.Message}");
         }
-        return Read(bytes, options);
     }
 
-    /// <summary>Reads MIDI file bytes; throws <see cref="MidiFormatException"/> with a reason on bad input.</summary>
-    public static List<Note> Read(byte[] bytes, MidiReadOptions? options = null)
+    static (MidiFile File, SmfLayout Layout) Parse(byte[] bytes)
     {
-        options ??= MidiReadOptions.Default;
         var layout = SmfScanner.Scan(bytes);
         MidiFile file;
         try
@@ -71,13 +113,19 @@ public static class MidiReader
         }
         if (file.Events.Tracks != layout.TrackCount)
             throw new MidiFormatException($"MIDI parser found {file.Events.Tracks} tracks where the scan found {layout.TrackCount}");
-        return ExtractNotes(file, layout, options);
+        return (file, layout);
     }
 
-    static List<Note> ExtractNotes(MidiFile file, SmfLayout layout, MidiReadOptions options)
+    /// <summary>A note with its onset and release in beats (ticks / PPQ; NaN for SMPTE files).</summary>
+    readonly record struct TimedNote(Note Note, double StartBeat, double EndBeat);
+
+    static List<TimedNote> ExtractNotes(MidiFile file, SmfLayout layout, MidiReadOptions options)
     {
         var programs = CollectProgramChanges(file);
         var notes = new List<Note>();
+        var beats = new List<(double Start, double End)>(); // beats[i]: notes[i]'s onset and release in beats
+        double ppq = layout.IsSmpte ? double.NaN : layout.TicksPerQuarter;
+        double trackOffsetBeats = 0;
         var pedal = options.Sustain ? new List<(double Time, bool Down)>[16] : null;
         var open = new List<(long Tick, int Velocity)>?[16 * 128];
         double trackOffsetSeconds = 0;
@@ -88,7 +136,7 @@ public static class MidiReader
             var events = file.Events[track];
             var map = shared ?? BuildTempoMap(file, layout, tracks: [track]);
             var clock = new TempoMap.Cursor(map);
-            double offset = layout.Format == 2 ? trackOffsetSeconds : 0;
+            double offset = layout.Format == 2 ? trackOffsetSeconds : 0, offsetBeats = layout.Format == 2 ? trackOffsetBeats : 0;
             int openCount = 0;
             long trackEndTick = events.Count > 0 ? events[^1].AbsoluteTime : 0;
 
@@ -116,6 +164,7 @@ public static class MidiReader
                             var (tick, velocity) = list[i];
                             if (tick == n.AbsoluteTime) { list[kept++] = list[i]; continue; }
                             notes.Add(MakeNote(n.NoteNumber, velocity, offset + map.ToSeconds(tick), end, n.Channel - 1, programs, tick));
+                            beats.Add((offsetBeats + tick / ppq, offsetBeats + n.AbsoluteTime / ppq));
                         }
                         openCount -= list.Count - kept;
                         list.RemoveRange(kept, list.Count - kept);
@@ -135,14 +184,31 @@ public static class MidiReader
                 if (list is null) continue;
                 foreach (var (tick, velocity) in list)
                     if (tick < trackEndTick)
+                    {
                         notes.Add(MakeNote(key % 128, velocity, offset + map.ToSeconds(tick), trackEnd, key / 128, programs, tick));
+                        beats.Add((offsetBeats + tick / ppq, offsetBeats + trackEndTick / ppq));
+                    }
                 list.Clear();
             }
             trackOffsetSeconds = trackEnd;
+            trackOffsetBeats += trackEndTick / ppq;
         }
 
-        if (pedal is not null) ApplySustain(notes, pedal);
-        notes.Sort(static (a, b) => a.Start != b.Start ? a.Start.CompareTo(b.Start) : a.Pitch != b.Pitch ? a.Pitch.CompareTo(b.Pitch) : a.End.CompareTo(b.End));
+        if (pedal is not null)
+        {
+            var released = notes.Select(n => n.End).ToArray();
+            ApplySustain(notes, pedal);
+            // A release the pedal moved: its beat from the tempo map (one map in formats 0 and 1).
+            for (int i = 0; i < notes.Count; i++)
+                if (notes[i].End != released[i] && shared is not null && !layout.IsSmpte)
+                    beats[i] = (beats[i].Start, shared.ToTicks(notes[i].End) / ppq);
+        }
+        var timed = notes.Select((n, i) => new TimedNote(n, beats[i].Start, beats[i].End)).ToList();
+        timed.Sort(static (x, y) =>
+        {
+            var (a, b) = (x.Note, y.Note);
+            return a.Start != b.Start ? a.Start.CompareTo(b.Start) : a.Pitch != b.Pitch ? a.Pitch.CompareTo(b.Pitch) : a.End.CompareTo(b.End);
+        });
         // Sanity: an hour-long note or a day-long piece is a corrupt delta time, not music (one would make a corpus report
         // days of audio).
         foreach (var n in notes)
@@ -150,7 +216,7 @@ public static class MidiReader
             if (n.End - n.Start > MaxNoteSeconds) throw new MidiFormatException($"a note lasting {(n.End - n.Start) / 3600:F1} h: implausible timing (a corrupt delta time?)");
             if (n.End > MaxPieceSeconds) throw new MidiFormatException($"a note ending at {n.End / 3600:F1} h: implausible timing (a corrupt delta time?)");
         }
-        return notes;
+        return timed;
     }
 
     static Note MakeNote(int pitch, int velocity, double start, double end, int channel, List<(long Tick, int Program)>[] programs, long tick)

@@ -55,23 +55,40 @@ public sealed class Batch
         if (c.Velocity) Targets[row * (1 + R) + 3] = n.Velocity / 127f;
     }
 
-    /// <summary>The input features of one note (row = t*B + b), transposed by <paramref name="shift"/>: the one place features are made.</summary>
-    public void SetInput(int row, NoteRow n, int shift, ModelConfig c)
+    /// <summary>
+    /// The input features of one note (row = t*B + b), transposed by <paramref name="shift"/>: the one place features are made.
+    /// Beats mode: <paramref name="place"/> is the note's place in its bar (<see cref="ModelConfig.BarInputs"/>).
+    /// </summary>
+    public void SetInput(int row, NoteRow n, int shift, ModelConfig c, BarPlace place = default)
     {
         float pitch = n.Pitch + shift, step = c.ClipSeconds(n.Step), duration = c.ClipSeconds(n.Duration), velocity = n.Velocity / 127f;
+        Span<float> features;
         if (c.Input == "embedding")
         {
             int C = c.Continuous;
             Ids[row] = pitch;
-            Continuous[row * C] = step; Continuous[row * C + 1] = duration;
-            if (c.Velocity) Continuous[row * C + 2] = velocity;
+            features = Continuous.AsSpan(row * C, C);
         }
         else
         {
             int I = c.InputSize;
-            Inputs[row * I] = pitch / 128f; Inputs[row * I + 1] = step; Inputs[row * I + 2] = duration;
-            if (c.Velocity) Inputs[row * I + 3] = velocity;
+            Inputs[row * I] = pitch / 128f;
+            features = Inputs.AsSpan(row * I + 1, I - 1);
         }
+        features[0] = step; features[1] = duration;
+        if (c.Velocity) features[2] = velocity;
+        if (c.Beats) SetBarInputs(features[(c.Velocity ? 3 : 2)..], place);
+    }
+
+    /// <summary>The <see cref="ModelConfig.BarInputs"/> of a note at <paramref name="place"/>: beat of the bar (one-hot of 8), grid position within the beat (one-hot of 12), bar length / 4.</summary>
+    static void SetBarInputs(Span<float> f, BarPlace place)
+    {
+        const int G = BeatFeatures.GridPerBeat;
+        f.Clear();
+        int position = Math.Max(0, BeatFeatures.ToGrid(place.Position));
+        f[Math.Min(position / G, 7)] = 1;
+        f[8 + position % G] = 1;
+        f[8 + G] = place.BarBeats / 4f;
     }
 }
 
@@ -84,6 +101,8 @@ public sealed class Windows
     /// <summary>Absolute index (in the corpus' note array) of each window's first note.</summary>
     public int[] Starts { get; }
     public NoteRow[] Notes { get; }
+    /// <summary>Beats mode: each note's place in its bar (index for index with <see cref="Notes"/>); null in seconds mode.</summary>
+    public BarPlace[]? Places { get; }
     /// <summary>The config the windows were cut for: its SeqLen is the window length.</summary>
     public ModelConfig Config => _c;
     readonly ModelConfig _c;
@@ -96,7 +115,10 @@ public sealed class Windows
         if (!(fileFraction > 0 && fileFraction <= 1)) throw new ArgumentException($"file fraction {fileFraction} outside (0, 1]");
         if (stride < 1) throw new ArgumentException($"window stride must be at least 1 (got {stride})");
         _c = config;
+        if (config.Time != corpus.Time)
+            throw new ArgumentException($"the model counts time in {config.Time.ToString().ToLowerInvariant()} and the corpus in {corpus.Time.ToString().ToLowerInvariant()}: prepare the corpus with --time {config.Time.ToString().ToLowerInvariant()}");
         Notes = corpus.Notes;
+        Places = corpus.Places;
         var starts = new List<int>();
         long n = 0;
         foreach (var f in corpus.Files)
@@ -122,7 +144,7 @@ public sealed class Windows
         for (int b = 0; b < B; b++)
         {
             int w = windowIndices[b], start = Starts[w], shift = shiftOf?.Invoke(w) ?? 0;
-            for (int t = 0; t < T; t++) batch.SetInput(t * B + b, Notes[start + t], shift, c);
+            for (int t = 0; t < T; t++) batch.SetInput(t * B + b, Notes[start + t], shift, c, Places is null ? default : Places[start + t]);
             if (c.EveryStep)
                 for (int t = 0; t < T; t++) batch.SetTarget(t * B + b, Notes[start + t + 1], shift, c);
             else batch.SetTarget(b, Notes[start + T], shift, c);

@@ -5,11 +5,20 @@ namespace MusicGen.Model;
 /// <summary>What to generate.</summary>
 /// <param name="Notes">Notes to generate per piece (the primer is not counted).</param>
 /// <param name="Count">Pieces generated together in one batched pass.</param>
-/// <param name="Seconds">When &gt; 0: generate until every piece's new notes start at or after this many seconds (then the caller trims).</param>
-public sealed record GenerateOptions(int Notes = 200, int Count = 1, ulong Seed = 1, SamplingOptions? Sampling = null, float MinDuration = 0.05f, double Seconds = 0)
+/// <param name="Length">When &gt; 0: generate until every piece's new notes start at or after this much time, in the model's unit
+/// (seconds, or beats for a beats-mode model), counted from the first new note; then the caller trims.</param>
+public sealed record GenerateOptions(int Notes = 200, int Count = 1, ulong Seed = 1, SamplingOptions? Sampling = null, float MinDuration = 0.05f, double Length = 0)
 {
     /// <summary>The most notes a --seconds run may take (a model that predicts zero steps would otherwise never reach the time).</summary>
     public const int MaxNotes = 100_000;
+
+    /// <summary>Beats mode: the place in its bar of the primers' first note (their later notes' places follow from the steps).</summary>
+    public BarPlace FirstPlace { get; init; } = new(0, 4);
+
+    /// <summary>A key to steer pitch towards: each pitch's logit gets <see cref="KeyStrength"/> x ln(its Krumhansl-Kessler
+    /// weight in the key / the tonic's), so out-of-key notes grow rarer and the tonic triad commoner; null: no steering.</summary>
+    public MusicKey? Key { get; init; }
+    public float KeyStrength { get; init; } = 1f;
 }
 
 /// <summary>
@@ -48,17 +57,22 @@ public static class Generator
     /// minor keys drawn from the seed, its root between C3 and B3. An every-step model gets only the key's triad as one
     /// block chord (3 notes; what follows is the model's own opening); a windowed model the key's arpeggio, as long as its window.
     /// </summary>
-    public static NoteRow[][] RandomPrimers(ModelConfig c, int count, ulong seed)
+    /// <param name="key">When given, every primer is in this key (root between C3 and B3) instead of a drawn one.</param>
+    public static NoteRow[][] RandomPrimers(ModelConfig c, int count, ulong seed, MusicKey? key = null)
     {
         var primers = new NoteRow[count][];
+        // Beats mode counts time in beats: the 0.5 s steps of 120 bpm are one beat.
+        float unit = c.Beats ? 2f : 1f;
         for (int i = 0; i < count; i++)
         {
             var rng = new SplitMix(seed * 0xA24BAED4963EE407UL + (ulong)i + 1);
             int root = 48 + rng.NextInt(12);
             bool minor = rng.NextInt(2) == 1;
-            primers[i] = c.EveryStep
+            if (key is { } k) (root, minor) = (48 + k.Tonic, k.Minor);
+            var primer = c.EveryStep
                 ? [new NoteRow(root, 0, 1f, 70), new NoteRow(root + (minor ? 3 : 4), 0, 1f, 70), new NoteRow(root + 7, 0, 1f, 70)]
                 : Arpeggio(c.SeqLen, root, minor);
+            primers[i] = primer.Select(r => r with { Step = r.Step * unit, Duration = r.Duration * unit }).ToArray();
         }
         return primers;
     }
@@ -80,13 +94,17 @@ public static class Generator
         var sampling = o.Sampling ?? SamplingOptions.Measured; // the CLI's defaults
         sampling.Validate();
         if (o.Count < 1) throw new ArgumentException($"--count must be at least 1 (got {o.Count})");
-        if (o.Seconds <= 0 && o.Notes < 1) throw new ArgumentException($"--notes must be at least 1 (got {o.Notes})");
-        if (o.Seconds < 0 || double.IsNaN(o.Seconds)) throw new ArgumentException($"--seconds must be positive (got {o.Seconds})");
+        if (o.Length <= 0 && o.Notes < 1) throw new ArgumentException($"--notes must be at least 1 (got {o.Notes})");
+        if (o.Length < 0 || double.IsNaN(o.Length)) throw new ArgumentException($"the length must be positive (got {o.Length})");
+        if (!(o.KeyStrength >= 0 && o.KeyStrength <= 10)) throw new ArgumentException($"the key strength must be in [0, 10] (got {o.KeyStrength})");
         if (primer.Length < MinPrimer(c)) throw new ArgumentException($"the primer has {primer.Length} notes; the model needs at least {MinPrimer(c)}");
 
         int C = o.Count, R = c.RegressionHeads, K = c.ClassCount;
         float velocity = primer.Length > 0 ? (float)primer.ToArray().Average(n => n.Velocity) : 80f;
         var pieces = primers.Select(p => new List<NoteRow>(p)).ToList();
+        // Beats mode: every note's place in its bar, walked from the first primer note's place by the steps.
+        var places = c.Beats ? primers.Select(p => Places(p, o.FirstPlace)).ToList() : null;
+        var keyBias = KeyBias(o.Key, o.KeyStrength);
         var bins = c.Categorical ? new NoteBins(c) : null;
         SamplingOptions stepSampling = sampling.Step.AsOptions(), durationSampling = sampling.Duration.AsOptions(), velocitySampling = sampling.Velocity.AsOptions();
         var stepCondition = model.StepConditionTable();
@@ -97,19 +115,19 @@ public static class Generator
         using var state = c.Bidirectional ? null : model.NewState(C);
         var single = c.Bidirectional ? null : new Batch(c, C, steps: 1);
         var elapsed = new double[C];
-        int limit = o.Seconds > 0 ? GenerateOptions.MaxNotes : o.Notes;
+        int limit = o.Length > 0 ? GenerateOptions.MaxNotes : o.Notes;
         for (int step = 0; step < limit; step++)
         {
-            if (o.Seconds > 0 && elapsed.All(e => e >= o.Seconds)) break;
+            if (o.Length > 0 && elapsed.All(e => e >= o.Length)) break;
             Batch batch;
             if (single is not null && step > 0)
             {
-                for (int b = 0; b < C; b++) single.SetInput(b, pieces[b][^1], 0, c);
+                for (int b = 0; b < C; b++) single.SetInput(b, pieces[b][^1], 0, c, places is null ? default : places[b][^1]);
                 batch = single;
             }
             else
             {
-                for (int b = 0; b < C; b++) FillWindow(window, b, C, pieces[b], c);
+                for (int b = 0; b < C; b++) FillWindow(window, b, C, pieces[b], places?[b], c);
                 batch = window;
             }
             model.Forward(batch, training: false, state: state);
@@ -139,6 +157,7 @@ public static class Generator
                         var offsets = stepCondition.AsSpan(stepBin * K, K);
                         for (int j = 0; j < K; j++) if (j < o1 || j >= o2) row[j] += offsets[j];
                     }
+                    if (keyBias is not null) for (int j = 0; j < MusicModel.Pitches; j++) row[j] += keyBias[j];
                     var p = Sampler.Distribution(row[..MusicModel.Pitches], sampling, recent);
                     pitch = Sampler.Draw(p, rngs[b].NextDouble());
                     if (stepBin < 0) stepBin = Sampler.Draw(Sampler.Distribution(row[o1..o2], stepSampling), rngs[b].NextDouble());
@@ -148,12 +167,14 @@ public static class Generator
                 }
                 else
                 {
+                    if (keyBias is not null) for (int j = 0; j < MusicModel.Pitches; j++) row[j] += keyBias[j];
                     pitch = Sampler.Draw(Sampler.Distribution(row, sampling, recent), rngs[b].NextDouble());
                     stepSeconds = Math.Clamp(reg[b * R], 0f, c.MaxSeconds);
                     duration = Math.Clamp(reg[b * R + 1], o.MinDuration, c.MaxSeconds);
                     vel = c.Velocity ? Math.Clamp(reg[b * R + 2] * 127f, 1f, 127f) : velocity;
                 }
                 piece.Add(new NoteRow(pitch, stepSeconds, duration, MathF.Round(vel)));
+                if (places is not null) places[b].Add(places[b][^1].After(stepSeconds));
                 if (step > 0) elapsed[b] += stepSeconds; // the first new note starts the generated part at 0
             }
         }
@@ -161,9 +182,27 @@ public static class Generator
     }
 
     /// <summary>Puts the last batch.Steps notes of a piece in row b of a batch, with the training features.</summary>
-    static void FillWindow(Batch batch, int b, int B, List<NoteRow> piece, ModelConfig c)
+    static void FillWindow(Batch batch, int b, int B, List<NoteRow> piece, List<BarPlace>? places, ModelConfig c)
     {
         int T = batch.Steps;
-        for (int t = 0; t < T; t++) batch.SetInput(t * B + b, piece[piece.Count - T + t], 0, c);
+        for (int t = 0; t < T; t++) batch.SetInput(t * B + b, piece[piece.Count - T + t], 0, c, places is null ? default : places[piece.Count - T + t]);
+    }
+
+    /// <summary>Beats mode: the place in its bar of every row, the first at <paramref name="first"/>, each later one after its step.</summary>
+    public static List<BarPlace> Places(ReadOnlySpan<NoteRow> rows, BarPlace first)
+    {
+        var places = new List<BarPlace>(rows.Length + 256);
+        for (int i = 0; i < rows.Length; i++) places.Add(i == 0 ? first : places[^1].After(rows[i].Step));
+        return places;
+    }
+
+    /// <summary>Per-pitch logit offsets that steer towards <paramref name="key"/>: strength x ln(weight / tonic weight) of the Krumhansl-Kessler profile.</summary>
+    public static float[]? KeyBias(MusicKey? key, float strength)
+    {
+        if (key is not { } k || strength == 0) return null;
+        var bias = new float[MusicModel.Pitches];
+        double tonic = k.ProfileWeight(k.Tonic);
+        for (int p = 0; p < bias.Length; p++) bias[p] = (float)(strength * Math.Log(k.ProfileWeight(p % 12) / tonic));
+        return bias;
     }
 }

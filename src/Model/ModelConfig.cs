@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using MusicGen.Kernels.Ops;
+using MusicGen.Midi;
 
 namespace MusicGen.Model;
 
@@ -48,6 +49,22 @@ public sealed record ModelConfig
     public bool Velocity { get; init; } = true;
     public float MaxSeconds { get; init; } = 4f;
     /// <summary>
+    /// The unit of step and duration. Seconds (default; a config stored before this option existed): performance timing,
+    /// log-spaced bins. Beats: quarter-note beats on a grid of <see cref="BeatFeatures.GridPerBeat"/> per beat, one bin per
+    /// grid unit (<see cref="NoteBins"/>), and each note's place in its bar as an input (<see cref="BarInputs"/>); generation
+    /// writes exact bars at a chosen tempo. Needs categorical heads and a corpus prepared with --time beats.
+    /// </summary>
+    [JsonConverter(typeof(JsonStringEnumConverter<TimeUnit>))]
+    public TimeUnit Time { get; init; } = TimeUnit.Seconds;
+    /// <summary>Beats mode: the training corpus' median tempo, the tempo of generated files when none is asked for (0: unknown).</summary>
+    public float Bpm { get; init; }
+    [JsonIgnore] public bool Beats => Time == TimeUnit.Beats;
+    /// <summary>Beats mode: the bar inputs per note: which beat of the bar (one-hot, 8, the last for any later beat), where
+    /// within the beat on the grid (one-hot, 12), and the bar's length in beats / 4.</summary>
+    public const int BarInputs = 8 + BeatFeatures.GridPerBeat + 1;
+    /// <summary>Beats mode: the longest step and duration the bins hold, in beats.</summary>
+    [JsonIgnore] public float MaxBeats => Math.Max(StepBins - 1, DurationBins) / (float)BeatFeatures.GridPerBeat;
+    /// <summary>
     /// How step, duration and velocity are predicted. "categorical" (default): a softmax over quantised bins per
     /// feature (<see cref="NoteBins"/>), trained with cross-entropy and sampled at generation, so a step can be
     /// exactly 0 (a chord) and rhythm varies. "regression": the original design's regression head (squared error
@@ -89,7 +106,7 @@ public sealed record ModelConfig
         : CategoricalGroups.From([Pitches, StepBins, DurationBins], [PitchWeight, StepWeight, DurationWeight]);
     const int Pitches = MultiHeadLoss.Pitches;
     /// <summary>Continuous input features: step, duration (and velocity).</summary>
-    [JsonIgnore] public int Continuous => Velocity ? 3 : 2;
+    [JsonIgnore] public int Continuous => (Velocity ? 3 : 2) + (Beats ? BarInputs : 0);
     [JsonIgnore] public int InputSize => Input == "embedding" ? EmbeddingDim + Continuous : 1 + Continuous;
     [JsonIgnore] public int LayerOutput => Hidden * Directions;
     /// <summary>The recurrent body this config describes.</summary>
@@ -122,8 +139,8 @@ public sealed record ModelConfig
         return 4 * (ParameterCount() * 5 + Layers * perLayer + heads);
     }
 
-    /// <summary>Step and duration as the model sees them: seconds clipped to [0, MaxSeconds].</summary>
-    public float ClipSeconds(float seconds) => Math.Clamp(seconds, 0f, MaxSeconds);
+    /// <summary>Step and duration as the model sees them: seconds clipped to [0, MaxSeconds]; beats clipped to [0, MaxBeats] and divided by 4 (a 4/4 bar is 1).</summary>
+    public float ClipSeconds(float time) => Beats ? Math.Clamp(time, 0f, MaxBeats) / 4f : Math.Clamp(time, 0f, MaxSeconds);
 
     [JsonIgnore] public LossConfig Loss => new(PitchWeight, StepWeight, DurationWeight, VelocityWeight, RegressionHeads, Huber, PositivePressure);
 
@@ -139,6 +156,7 @@ public sealed record ModelConfig
         if (!(MaxSeconds > NoteBins.ChordSeconds)) throw new ArgumentException($"max seconds must be above {NoteBins.ChordSeconds}");
         if (Heads is not ("categorical" or "regression")) throw new ArgumentException($"heads '{Heads}': choose categorical or regression");
         if (BidirectionalHeads is not ("ends" or "last")) throw new ArgumentException($"bidirectional heads '{BidirectionalHeads}': choose ends or last");
+        if (Beats && !Categorical) throw new ArgumentException("--time beats needs categorical heads");
         if (Categorical && (StepBins is < 2 or > 1024 || DurationBins is < 1 or > 1024 || VelocityBins is < 1 or > 127))
             throw new ArgumentException("bins: step 2..1024, duration 1..1024, velocity 1..127");
     }

@@ -20,11 +20,14 @@ public sealed class NoteBins
 
     readonly float[] _stepEdges, _durationEdges;   // lower edges of bins 1.. (step) and 1.. (duration), ascending
 
+    readonly bool _beats;
+
     public NoteBins(ModelConfig c)
     {
         StepBins = c.StepBins;
         DurationBins = c.DurationBins;
         VelocityBins = c.VelocityBins;
+        _beats = c.Beats;
         // Step: bins 1..S-1 split [ChordSeconds, MaxSeconds] evenly in log time; edge k is the lower edge of bin k.
         _stepEdges = LogEdges(ChordSeconds, c.MaxSeconds, StepBins - 1);
         StepValues = new float[StepBins];
@@ -34,7 +37,14 @@ public sealed class NoteBins
         for (int k = 0; k < DurationBins; k++) DurationValues[k] = MathF.Sqrt(_durationEdges[k] * _durationEdges[k + 1]);
         VelocityValues = new float[VelocityBins];
         for (int k = 0; k < VelocityBins; k++) VelocityValues[k] = 1 + 126f * (k + 0.5f) / VelocityBins;
+        if (_beats)
+        {
+            for (int k = 0; k < StepBins; k++) StepValues[k] = k / (float)Grid;
+            for (int k = 0; k < DurationBins; k++) DurationValues[k] = (k + 1) / (float)Grid;
+        }
     }
+
+    const int Grid = MusicGen.Midi.BeatFeatures.GridPerBeat;
 
     public int StepBins { get; }
     public int DurationBins { get; }
@@ -65,7 +75,9 @@ public sealed class NoteBins
         return lo;
     }
 
-    public int StepBin(float seconds) => seconds < ChordSeconds ? 0 : 1 + Find(_stepEdges, StepBins - 1, seconds);
-    public int DurationBin(float seconds) => Find(_durationEdges, DurationBins, seconds);
+    public int StepBin(float time) => _beats ? Math.Clamp((int)MathF.Round(time * Grid), 0, StepBins - 1)
+        : time < ChordSeconds ? 0 : 1 + Find(_stepEdges, StepBins - 1, time);
+    public int DurationBin(float time) => _beats ? Math.Clamp((int)MathF.Round(time * Grid) - 1, 0, DurationBins - 1)
+        : Find(_durationEdges, DurationBins, time);
     public int VelocityBin(float velocity) => Math.Clamp((int)((velocity - 1) * VelocityBins / 126f), 0, VelocityBins - 1);
 }

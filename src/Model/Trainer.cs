@@ -1,3 +1,4 @@
+using MusicGen.Midi;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -116,7 +117,7 @@ public sealed class Trainer
     public static string Fingerprint(NoteCorpus c)
     {
         var h = new System.IO.Hashing.XxHash3();
-        h.Append(System.Text.Encoding.UTF8.GetBytes($"{c.Sustain}|{c.IncludeDrums}|{c.Notes.Length}"));
+        h.Append(System.Text.Encoding.UTF8.GetBytes($"{c.Sustain}|{c.IncludeDrums}|{c.Notes.Length}" + (c.Time == TimeUnit.Beats ? "|beats" : "")));
         foreach (var f in c.Files) h.Append(System.Text.Encoding.UTF8.GetBytes($"{f.RelativePath}|{f.Size}|{f.ModifiedTicks}|{f.Split}|{f.NoteCount}\n"));
         return h.GetCurrentHashAsUInt64().ToString("x16");
     }
@@ -421,6 +422,7 @@ public sealed class Trainer
             ["corpus_path"] = _corpusPath,
             ["corpus_root"] = _corpus.Root, // the folder the cache was read from: resume rebuilds a deleted cache from it
             ["corpus_sustain"] = _corpus.Sustain ? "true" : "false",
+            ["corpus_time"] = _corpus.Time.ToString().ToLowerInvariant(),
             ["backend"] = _backend.Kind,
             ["last_metrics"] = LastMetricsLine() ?? "",
         };

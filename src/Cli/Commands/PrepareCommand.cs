@@ -24,26 +24,42 @@ public static class PrepareCommand
         var strict = new Option<bool>("--strict") { Description = "Exit non-zero if any file is skipped" };
         var force = new Option<bool>("--force") { Description = "Parse every file again even if the cache is up to date" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar or table; one summary line" };
+        var time = TimeOption();
 
         var command = new Command("prepare", "Read a MIDI collection into a compact note cache that training and evaluation load without re-parsing")
         {
-            data, merge, output, sustain, drums, split, strict, force, quiet,
+            data, merge, output, sustain, drums, split, strict, force, quiet, time,
         };
         command.SetAction(parse => Cli.Run(() => parse.GetValue(merge) is { Length: > 0 } caches
             ? (parse.GetValue(data) is null ? Merge(caches, parse.GetValue(output)!) : Cli.Error("give --data or --merge, not both"))
             : parse.GetValue(data) is null ? Cli.Error("give --data FOLDER (or --merge CACHE...)") : Execute(
             parse.GetValue(data)!, parse.GetValue(output)!, parse.GetValue(split)!,
             new MidiReadOptions { Sustain = parse.GetValue(sustain), IncludeDrums = parse.GetValue(drums) },
-            parse.GetValue(strict), parse.GetValue(force), parse.GetValue(quiet))));
+            parse.GetValue(strict), parse.GetValue(force), parse.GetValue(quiet), parse.GetValue(time))));
         return command;
     }
 
-    static int Execute(string dataPath, string outDir, string splitText, MidiReadOptions read, bool strict, bool force, bool quiet)
+    /// <summary>The --time option of prepare and train.</summary>
+    public static Option<TimeUnit> TimeOption() => new("--time")
+    {
+        Description = "seconds: performance timing (any MIDI); beats: onsets and durations in beats on a 1/12-beat grid, with the bar position (scores and sequencer files, such as POP909)",
+        DefaultValueFactory = _ => TimeUnit.Seconds,
+    };
+
+    /// <summary>The smallest fraction of onsets on the beat grid for which --time beats accepts a corpus.</summary>
+    public const double MinOnGrid = 0.9;
+
+    /// <summary>The refusal of --time beats for a corpus whose onsets are not on a beat grid (performance recordings), or null when it has one.</summary>
+    public static string? OffGridRefusal(NoteCorpus corpus) => corpus.Time == TimeUnit.Beats && corpus.OnGridFraction < MinOnGrid
+        ? string.Create(CultureInfo.InvariantCulture, $"--time beats: only {corpus.OnGridFraction:P1} of the onsets lie on a 1/12-beat grid (at least {MinOnGrid:P0} needed; performance recordings have no grid): use --time seconds")
+        : null;
+
+    static int Execute(string dataPath, string outDir, string splitText, MidiReadOptions read, bool strict, bool force, bool quiet, TimeUnit time)
     {
         if (!Directory.Exists(dataPath))
             return Cli.Error(File.Exists(dataPath) ? $"--data '{dataPath}' is a file; give the folder that holds the MIDI files" : $"--data '{dataPath}': no such folder");
-        var options = new PrepareOptions { Read = read, Ratios = SplitRatios.Parse(splitText), Force = force, Strict = strict };
-        string cachePath = CorpusPreparer.DefaultCachePath(dataPath, outDir, read, options.Ratios);
+        var options = new PrepareOptions { Read = read, Ratios = SplitRatios.Parse(splitText), Force = force, Strict = strict, Time = time };
+        string cachePath = CorpusPreparer.DefaultCachePath(dataPath, outDir, read, options.Ratios, time);
 
         PrepareResult result;
         if (Cli.Interactive(quiet))
@@ -69,6 +85,12 @@ public static class PrepareCommand
 
         if (corpus.Files.Count == 0)
             return Cli.Error($"no usable MIDI file in '{dataPath}' ({corpus.Skipped.Count} skipped)", Cli.Failed);
+        if (time == TimeUnit.Beats)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"beat grid: {corpus.OnGridFraction:P1} of onsets within 1/48 beat of the 1/12-beat grid (uniformly random onsets: 50 %); median tempo {corpus.MedianBpm():F0} bpm"));
+            if (OffGridRefusal(corpus) is { } refusal) return Cli.Error(refusal);
+        }
         if (strict && corpus.Skipped.Count > 0)
             return Cli.Error($"--strict: {corpus.Skipped.Count} file(s) skipped; no cache written", Cli.Failed);
         return Cli.Ok;
@@ -98,7 +120,7 @@ public static class PrepareCommand
             if (c.Kind == "asap" || asapSources.Count == 0) continue;
             var kept = c.Files.Where(f => !asapSources.Contains(Path.GetFileName(f.RelativePath))).ToList();
             dropped += c.Files.Count - kept.Count;
-            parts[i] = (name, new NoteCorpus { Root = c.Root, Kind = c.Kind, Sustain = c.Sustain, IncludeDrums = c.IncludeDrums, Files = kept, Skipped = c.Skipped, Notes = c.Notes });
+            parts[i] = (name, new NoteCorpus { Root = c.Root, Kind = c.Kind, Sustain = c.Sustain, IncludeDrums = c.IncludeDrums, Files = kept, Skipped = c.Skipped, Notes = c.Notes, Time = c.Time, Places = c.Places });
         }
         if (dropped > 0) Console.WriteLine($"left out {dropped} file(s) that ASAP's metadata.csv names as the MAESTRO source of its performances");
         var merged = NoteCorpus.Merge(parts);

@@ -62,6 +62,7 @@ public static class TrainCommand
         var logEvery = Opt("--log-every", t.LogEvery, "Write a step line to metrics.jsonl every N steps");
         var sustain = new Option<bool>("--sustain") { Description = "When --data is a MIDI folder: read it with the sustain pedal" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress bar; one line per epoch" };
+        var time = PrepareCommand.TimeOption();
         var preset = new Option<string?>("--preset")
         {
             Description = "Start from a shipped model's recipe; flags given beside it override it. " + string.Join("; ", TrainingPresets.Names.Select(n => $"{n}: {TrainingPresets.Describe(n)}")),
@@ -75,11 +76,11 @@ public static class TrainCommand
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
             data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
-            pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, preset, distributed,
+            pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, preset, distributed, time,
         };
         // What a run keeps from its first start: none of these may be given with --resume (they would be silently ignored).
         Option[] fixedAtStart = [batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins,
-            independent, biHeads, huber, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, preset];
+            independent, biHeads, huber, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, preset, time];
         cmd.SetAction(p =>
         {
             if (!p.GetValue(distributed)) return Cli.Run(() => Body(p, null));
@@ -126,14 +127,21 @@ public static class TrainCommand
                     if (root is null || !Directory.Exists(root))
                         return Cli.Error($"the run's corpus cache '{dataPath}' is gone{(root is null ? "" : $" and so is its folder '{root}'")}; give --data with the corpus the run was trained on");
                     Console.Error.WriteLine($"musicgen: the run's cache '{dataPath}' is gone; reading '{root}' again");
-                    LoadCorpus(root, file.Metadata.GetValueOrDefault("corpus_sustain") == "true", quiet: true); // prepares cache/<name>
-                    dataPath = CorpusPreparer.DefaultCachePath(root, "cache", new MidiReadOptions { Sustain = file.Metadata.GetValueOrDefault("corpus_sustain") == "true" });
+                    var runTime = file.Metadata.GetValueOrDefault("corpus_time") == "beats" ? TimeUnit.Beats : TimeUnit.Seconds;
+                    LoadCorpus(root, file.Metadata.GetValueOrDefault("corpus_sustain") == "true", quiet: true, runTime); // prepares cache/<name>
+                    dataPath = CorpusPreparer.DefaultCachePath(root, "cache", new MidiReadOptions { Sustain = file.Metadata.GetValueOrDefault("corpus_sustain") == "true" }, time: runTime);
                 }
             }
             bool q = p.GetValue(quiet) || !isRoot;
             // Several ranks given a MIDI folder: rank 0 prepares the cache, then the others read it (the all-gather is the barrier).
             if (mpi is { Size: > 1 } && !isRoot && Directory.Exists(dataPath)) mpi.Gather(0);
-            var (corpus, cachePath) = LoadCorpus(dataPath!, p.GetValue(sustain), q);
+            // A resumed run reads its corpus as it did at the start.
+            var timeMode = resumeDir is not null && Checkpoint.Read(Path.Combine(resumeDir, Trainer.Last)).File.Metadata.GetValueOrDefault("corpus_time") == "beats"
+                ? TimeUnit.Beats : resumeDir is not null ? TimeUnit.Seconds : p.GetValue(time);
+            var (corpus, cachePath) = LoadCorpus(dataPath!, p.GetValue(sustain), q, timeMode);
+            if (corpus.Time != timeMode)
+                return Cli.Error($"the cache '{dataPath}' counts time in {corpus.Time.ToString().ToLowerInvariant()}; give --time {corpus.Time.ToString().ToLowerInvariant()}, or prepare the corpus with --time {timeMode.ToString().ToLowerInvariant()}");
+            if (PrepareCommand.OffGridRefusal(corpus) is { } refusal) return Cli.Error(refusal);
             if (mpi is { Size: > 1 } && isRoot && Directory.Exists(dataPath)) mpi.Gather(0);
             if (mpi is not null && isRoot) Console.WriteLine($"data parallel: {mpi.Size} rank(s), each {Shards.Of(p.GetValue(batch), 0, mpi.Size).Count} or fewer windows of every batch of {p.GetValue(batch)}");
             using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
@@ -156,7 +164,15 @@ public static class TrainCommand
                         Velocity = !Flag(noVelocity, !pc.Velocity), Heads = Pick(heads, pc.Heads)!, StepBins = Pick(stepBins, pc.StepBins), DurationBins = Pick(durationBins, pc.DurationBins),
                         VelocityBins = Pick(velocityBins, pc.VelocityBins), StepFirst = !Flag(independent, !pc.StepFirst), BidirectionalHeads = Pick(biHeads, pc.BidirectionalHeads)!, Huber = Flag(huber, pc.Huber),
                         PitchWeight = Pick(pw, pc.PitchWeight), StepWeight = Pick(sw, pc.StepWeight), DurationWeight = Pick(dw, pc.DurationWeight), VelocityWeight = Pick(vw, pc.VelocityWeight),
+                        Time = Pick(time, pc.Time),
                     };
+                    if (config.Beats)
+                        config = config with
+                        {
+                            // One bin per grid unit: steps up to 8 beats (two 4/4 bars), durations up to 8 beats; unless given.
+                            StepBins = Pick(stepBins, pc.Beats ? pc.StepBins : BeatsStepBins), DurationBins = Pick(durationBins, pc.Beats ? pc.DurationBins : BeatsDurationBins),
+                            Bpm = (float)Math.Round(corpus.MedianBpm()),
+                        };
                     config.Validate();
                     // Refuse what cannot fit before allocating it, rather than failing deep inside the first step.
                     long need = config.TrainingBytes(p.GetValue(batch)), have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
@@ -178,19 +194,22 @@ public static class TrainCommand
         }
     }
 
+    /// <summary>Beats mode's default bins: steps of 0..8 beats and durations of 1/12..8 beats, one bin per grid unit.</summary>
+    public const int BeatsStepBins = 8 * BeatFeatures.GridPerBeat + 1, BeatsDurationBins = 8 * BeatFeatures.GridPerBeat;
+
     static Option<T> Opt<T>(string name, T value, string description) => new(name) { Description = description, DefaultValueFactory = _ => value };
 
     /// <summary>Whether the user wrote <paramref name="option"/> on the command line (not its default).</summary>
     static bool Given(ParseResult p, Option option) => p.GetResult(option) is { Implicit: false };
 
     /// <summary>A .mgcache file is loaded; a folder is prepared (incrementally) into ./cache first.</summary>
-    public static (NoteCorpus Corpus, string CachePath) LoadCorpus(string dataPath, bool sustain, bool quiet)
+    public static (NoteCorpus Corpus, string CachePath) LoadCorpus(string dataPath, bool sustain, bool quiet, TimeUnit time = TimeUnit.Seconds)
     {
         if (File.Exists(dataPath)) return (NoteCorpus.Load(dataPath), dataPath);
         if (!Directory.Exists(dataPath)) throw new ArgumentException($"--data '{dataPath}': no such file or folder");
         var read = new MidiReadOptions { Sustain = sustain };
-        string cache = CorpusPreparer.DefaultCachePath(dataPath, "cache", read);
-        var r = CorpusPreparer.Prepare(dataPath, cache, new PrepareOptions { Read = read });
+        string cache = CorpusPreparer.DefaultCachePath(dataPath, "cache", read, time: time);
+        var r = CorpusPreparer.Prepare(dataPath, cache, new PrepareOptions { Read = read, Time = time });
         if (!quiet)
             Console.WriteLine($"corpus: {r.Corpus.Files.Count} files ({r.Corpus.Files.Count(f => f.Split == Split.Train)} train, {r.Corpus.Files.Count(f => f.Split == Split.Validation)} validation), " +
                               $"{r.Corpus.Notes.Length:N0} notes, {r.Corpus.Skipped.Count} skipped; cache {cache}");

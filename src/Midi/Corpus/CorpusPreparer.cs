@@ -11,6 +11,8 @@ public sealed record PrepareOptions
     public int MaxParallelism { get; init; } = Environment.ProcessorCount;
     /// <summary>Write no cache when any file was skipped (prepare --strict fails then, and leaves no half-corpus behind).</summary>
     public bool Strict { get; init; }
+    /// <summary>Beats: read onsets and durations in beats from the tempo map, on the grid of <see cref="BeatFeatures"/>, with each note's place in its bar.</summary>
+    public TimeUnit Time { get; init; } = TimeUnit.Seconds;
 }
 
 /// <summary>What <see cref="CorpusPreparer.Prepare"/> did.</summary>
@@ -32,13 +34,13 @@ public static class CorpusPreparer
     /// [-split-A-B-C].mgcache. Every reading option that changes the notes or the split is in the name, so caches read
     /// differently never share a file (nor overwrite each other).
     /// </summary>
-    public static string DefaultCachePath(string dataPath, string cacheDir, MidiReadOptions? read = null, SplitRatios? ratios = null)
+    public static string DefaultCachePath(string dataPath, string cacheDir, MidiReadOptions? read = null, SplitRatios? ratios = null, TimeUnit time = TimeUnit.Seconds)
     {
         string root = Path.GetFullPath(dataPath).TrimEnd(Path.DirectorySeparatorChar);
         string name = Path.GetFileName(root);
         if (name.Length == 0) name = "corpus";
         uint hash = (uint)System.IO.Hashing.XxHash32.HashToUInt32(System.Text.Encoding.UTF8.GetBytes(root));
-        string options = (read?.Sustain == true ? "-sustain" : "") + (read?.IncludeDrums == true ? "-drums" : "")
+        string options = (read?.Sustain == true ? "-sustain" : "") + (read?.IncludeDrums == true ? "-drums" : "") + (time == TimeUnit.Beats ? "-beats" : "")
             + (ratios is { } r && r != SplitRatios.Default ? "-split-" + r.ToString().Replace('/', '-') : "");
         return Path.Combine(cacheDir, $"{name}-{hash:x8}{options}.mgcache");
     }
@@ -57,9 +59,9 @@ public static class CorpusPreparer
             try
             {
                 previous = NoteCorpus.Load(cachePath);
-                if (previous.Sustain != options.Read.Sustain || previous.IncludeDrums != options.Read.IncludeDrums)
+                if (previous.Sustain != options.Read.Sustain || previous.IncludeDrums != options.Read.IncludeDrums || previous.Time != options.Time)
                 {
-                    cacheNote = "previous cache was made with other --sustain/--include-drums settings; rebuilt";
+                    cacheNote = "previous cache was made with other --sustain/--include-drums/--time settings; rebuilt";
                     previous = null;
                 }
             }
@@ -80,7 +82,10 @@ public static class CorpusPreparer
             var info = new FileInfo(file.FullPath);
             long size = info.Exists ? info.Length : -1, mtime = info.Exists ? info.LastWriteTimeUtc.Ticks : 0;
             if (oldFiles.TryGetValue(file.RelativePath, out var old) && old.Size == size && old.ModifiedTicks == mtime)
-                results[i] = new FileResult(size, mtime, previous!.NotesOf(old).ToArray(), old.Seconds, null, Reused: true);
+                results[i] = new FileResult(size, mtime, previous!.NotesOf(old).ToArray(), old.Seconds, null, Reused: true)
+                {
+                    Places = previous.Places is null ? null : previous.PlacesOf(old).ToArray(), Bpm = old.Bpm, OnGrid = old.OnGrid,
+                };
             else if (oldSkipped.TryGetValue(file.RelativePath, out var bad) && bad.Size == size && bad.ModifiedTicks == mtime)
                 results[i] = new FileResult(size, mtime, null, 0, bad.Reason, Reused: true);
             else
@@ -94,7 +99,7 @@ public static class CorpusPreparer
         progress?.Report((done, n));
         Parallel.ForEach(toParse, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.MaxParallelism) }, i =>
         {
-            results[i] = ParseOne(listing.Files[i].FullPath, results[i], options.Read);
+            results[i] = ParseOne(listing.Files[i].FullPath, results[i], options.Read, options.Time);
             progress?.Report((Interlocked.Increment(ref done), n));
         });
 
@@ -106,7 +111,7 @@ public static class CorpusPreparer
             var (file, r) = (listing.Files[i], results[i]);
             if (r.Rows is { Length: > 0 } rows)
             {
-                entries.Add(new CorpusEntry(file.RelativePath, file.Split, r.Size, r.ModifiedTicks, first, rows.Length, r.Seconds));
+                entries.Add(new CorpusEntry(file.RelativePath, file.Split, r.Size, r.ModifiedTicks, first, rows.Length, r.Seconds, r.Bpm, r.OnGrid));
                 first += rows.Length;
             }
             else skipped.Add(new SkippedEntry(file.RelativePath, r.Size, r.ModifiedTicks, r.Reason ?? "no notes"));
@@ -114,14 +119,20 @@ public static class CorpusPreparer
         foreach (var (path, reason) in listing.Missing) skipped.Add(new SkippedEntry(path, -1, 0, reason));
 
         var notes = new NoteRow[first];
+        var places = options.Time == TimeUnit.Beats ? new BarPlace[first] : null;
         int k = 0;
         foreach (var r in results)
-            if (r.Rows is { Length: > 0 } rows) { rows.CopyTo(notes, k); k += rows.Length; }
+            if (r.Rows is { Length: > 0 } rows)
+            {
+                rows.CopyTo(notes, k);
+                if (places is not null) r.Places!.CopyTo(places, k);
+                k += rows.Length;
+            }
 
         var corpus = new NoteCorpus
         {
             Root = listing.Root, Kind = listing.Kind, Sustain = options.Read.Sustain, IncludeDrums = options.Read.IncludeDrums,
-            Files = entries, Skipped = skipped, Notes = notes,
+            Files = entries, Skipped = skipped, Notes = notes, Time = options.Time, Places = places,
         };
         bool unchanged = previous is not null && toParse.Count == 0 && SameIndex(previous, corpus);
         bool write = !unchanged && !(options.Strict && corpus.Skipped.Count > 0);
@@ -129,12 +140,29 @@ public static class CorpusPreparer
         return new PrepareResult(corpus, cachePath, toParse.Count, n - toParse.Count, write, cacheNote, clock.Elapsed);
     }
 
-    readonly record struct FileResult(long Size, long ModifiedTicks, NoteRow[]? Rows, float Seconds, string? Reason, bool Reused);
+    readonly record struct FileResult(long Size, long ModifiedTicks, NoteRow[]? Rows, float Seconds, string? Reason, bool Reused)
+    {
+        public BarPlace[]? Places { get; init; }
+        public float Bpm { get; init; }
+        public float OnGrid { get; init; } = float.NaN;
+    }
 
-    static FileResult ParseOne(string path, FileResult stat, MidiReadOptions options)
+    static FileResult ParseOne(string path, FileResult stat, MidiReadOptions options, TimeUnit time)
     {
         try
         {
+            if (time == TimeUnit.Beats)
+            {
+                var score = MidiReader.ReadScoreFile(path, options);
+                if (score.Notes.Count == 0) return stat with { Reason = "no notes" };
+                var grid = BeatFeatures.EstimateGrid(score);
+                var (rows, places) = BeatFeatures.FromScore(score, grid);
+                return stat with
+                {
+                    Rows = rows, Places = places, Seconds = (float)score.Notes.Max(n => n.End),
+                    Bpm = (float)score.MedianBpm(), OnGrid = (float)BeatFeatures.OnGridFraction(score, grid),
+                };
+            }
             var notes = MidiReader.ReadFile(path, options);
             if (notes.Count == 0)
                 return stat with

@@ -25,9 +25,6 @@ public sealed class PieceFeatures
     /// <summary>Edges of the duration histogram (seconds), log-spaced.</summary>
     public static readonly double[] DurationEdges = [0, 0.05, 0.07, 0.1, 0.14, 0.2, 0.28, 0.4, 0.57, 0.8, 1.13, 1.6, 2.26, 3.2, double.PositiveInfinity];
 
-    // Krumhansl-Kessler key profiles (C major / C minor), correlated with the piece's pitch-class profile to find its key.
-    static readonly double[] MajorProfile = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88];
-    static readonly double[] MinorProfile = [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17];
     static readonly int[] MajorScale = [0, 2, 4, 5, 7, 9, 11];
     static readonly int[] MinorScale = [0, 2, 3, 5, 7, 8, 10, 11]; // natural minor plus the raised leading tone (harmonic minor)
 
@@ -118,25 +115,11 @@ public sealed class PieceFeatures
         return edges.Length - 2;
     }
 
-    /// <summary>The key whose Krumhansl-Kessler profile correlates best with the pitch-class counts (ties: the lower tonic, major first).</summary>
+    /// <summary>The key whose Krumhansl-Kessler profile correlates best with the pitch-class counts (<see cref="MusicKey.Estimate(ReadOnlySpan{double})"/>).</summary>
     public static (int Tonic, bool Minor) Key(double[] pcCounts)
     {
-        double best = double.NegativeInfinity;
-        (int, bool) key = (0, false);
-        foreach (bool minor in new[] { false, true })
-            for (int tonic = 0; tonic < 12; tonic++)
-            {
-                var profile = minor ? MinorProfile : MajorProfile;
-                double r = Correlation(pcCounts, k => profile[((k - tonic) % 12 + 12) % 12]);
-                if (r > best + 1e-12) { best = r; key = (tonic, minor); }
-            }
-        return key;
+        var k = MusicKey.Estimate(pcCounts);
+        return (k.Tonic, k.Minor);
     }
 
-    static double Correlation(double[] x, Func<int, double> y)
-    {
-        double mx = x.Average(), my = Enumerable.Range(0, 12).Average(y), sxy = 0, sxx = 0, syy = 0;
-        for (int k = 0; k < 12; k++) { double a = x[k] - mx, b = y(k) - my; sxy += a * b; sxx += a * a; syy += b * b; }
-        return sxx > 0 && syy > 0 ? sxy / Math.Sqrt(sxx * syy) : 0;
-    }
 }
