@@ -71,7 +71,7 @@ public static class BeatFeatures
         // 1. Phase within a grid unit, in 1/40ths of a unit (a tick at 480 PPQ), with a window of +-2 so jitter counts.
         const int Fine = 40;
         var histogram = new int[Fine];
-        foreach (var b in starts) histogram[(int)Math.Floor(Frac(b * GridPerBeat) * Fine) % Fine]++;
+        foreach (var b in starts) histogram[(int)Math.Round(Frac(b * GridPerBeat) * Fine) % Fine]++;
         int bestPhase = 0, bestCount = -1;
         for (int p = 0; p < Fine; p++)
         {
