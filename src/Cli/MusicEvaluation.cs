@@ -11,9 +11,8 @@ using Spectre.Console;
 namespace MusicGen.Cli;
 
 /// <summary>
-/// <c>musicgen evaluate --music</c>: generated pieces (or a folder of MIDI files) against random segments of a real
-/// split, feature by feature (<see cref="PieceFeatures"/>, <see cref="MusicComparison"/>), with real against real
-/// (the other held-out split against the same segments) beside it for scale.
+/// <c>musicgen evaluate --music</c>: binds the options to <see cref="MusicYardstick"/> (generated pieces, or a folder of
+/// MIDI files, against real segments of a split, with real against real measured the same way) and prints its table.
 /// </summary>
 public static class MusicEvaluation
 {
@@ -30,102 +29,88 @@ public static class MusicEvaluation
             "train" => Split.Train, "validation" or "valid" => Split.Validation, "test" => Split.Test,
             var s => throw new ArgumentException($"--split '{s}': choose train, validation or test"),
         };
+        if (split == Split.Train) return Cli.Error("--split train: the yardstick compares with held-out music; choose validation or test");
         if (r.Generated is not null && !Directory.Exists(r.Generated)) return Cli.Error($"--generated '{r.Generated}': no such folder");
         if (r.Png is not null && Cli.CannotWrite(r.Png, "--png") is string whyNot) return Cli.Error(whyNot); // before generating
         var started = DateTime.UtcNow;
         void Progress(string m) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{(DateTime.UtcNow - started).TotalSeconds,5:F1} s] {m}"));
 
-        Progress($"reading {r.Data}");
-        var (corpus, _) = TrainCommand.LoadCorpus(r.Data, sustain: r.Sustain, quiet: true);
-        string splitName = split.ToString().ToLowerInvariant();
-        var other = split == Split.Validation ? Split.Test : Split.Validation;
-        Progress($"{r.Count} real segments of {r.Notes} notes from the {splitName} split, and from the {other.ToString().ToLowerInvariant()} split for the baseline");
-        var realNotes = MusicComparison.RealSegments(corpus, split, r.Count, r.Notes, r.Seed);
-        var real = realNotes.Select(PieceFeatures.Of).ToList();
-        List<FeatureComparison>? baseline = null;
-        try { baseline = MusicComparison.Compare(real, MusicComparison.RealSegments(corpus, other, r.Count, r.Notes, r.Seed + 1).Select(PieceFeatures.Of).ToList()); }
-        catch (ArgumentException e) { Progress($"no real-vs-real baseline: {e.Message}"); }
+        using var backend = r.Generated is null ? Devices.Create(r.Device) : null;
+        var (model, source) = r.Generated is null ? GenerateCommand.LoadModel(r.Checkpoint, backend!, r.Model) : (null, $"MIDI files in {r.Generated}");
+        using var owned = model;
+        var time = model?.Config.Time ?? TimeUnit.Seconds;
+        Progress($"reading {r.Data}{(time == TimeUnit.Beats ? " in beats" : "")}");
+        var (corpus, _) = TrainCommand.LoadCorpus(r.Data, sustain: r.Sustain, quiet: true, time);
+        if (corpus.Time != time) return Cli.Error($"the model counts time in {time.ToString().ToLowerInvariant()} and '{r.Data}' in {corpus.Time.ToString().ToLowerInvariant()}: give the corpus prepared with --time {time.ToString().ToLowerInvariant()}");
 
-        // The candidate sets: one per sampling seed, or the folder's files.
-        var sets = new List<List<List<Note>>>();
-        string source;
         double generationSeconds = 0;
+        Func<int, ulong, IReadOnlyList<ScoredPiece>> candidates;
         if (r.Generated is not null)
         {
-            var files = Directory.EnumerateFiles(r.Generated, "*", SearchOption.AllDirectories)
-                .Where(f => f.EndsWith(".mid", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".midi", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal).ToList();
-            var pieces = new List<List<Note>>();
-            foreach (var f in files)
+            var pieces = new List<ScoredPiece>();
+            foreach (var f in Directory.EnumerateFiles(r.Generated, "*", SearchOption.AllDirectories)
+                .Where(f => f.EndsWith(".mid", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".midi", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal))
             {
                 try
                 {
                     var notes = MidiReader.ReadFile(f).OrderBy(n => n.Start).ThenBy(n => n.Pitch).Take(r.Notes).ToList();
-                    if (notes.Count >= 2) pieces.Add(notes); else Progress($"skipped {f}: fewer than 2 notes");
+                    if (notes.Count >= 2) pieces.Add(new ScoredPiece(notes)); else Progress($"skipped {f}: fewer than 2 notes");
                 }
                 catch (MidiFormatException e) { Progress($"skipped {f}: {e.Message}"); }
             }
             if (pieces.Count < 2) return Cli.Error($"--generated '{r.Generated}' holds fewer than 2 readable MIDI files with notes");
-            sets.Add(pieces);
             source = $"{pieces.Count} MIDI files in {r.Generated}";
+            candidates = (n, _) => pieces.Take(n).ToList();
         }
         else
         {
-            using var backend = Devices.Create(r.Device);
-            var (model, modelSource) = GenerateCommand.LoadModel(r.Checkpoint, backend, r.Model);
-            using (model)
+            candidates = (n, seed) =>
             {
-                source = modelSource;
-                for (int s = 0; s < r.Seeds; s++)
+                var clock = DateTime.UtcNow;
+                var pieces = Composer.Compose(model!, new ComposeRequest { Notes = r.Notes, Count = n, Seed = seed, Sampling = r.Sampling });
+                generationSeconds += (DateTime.UtcNow - clock).TotalSeconds;
+                if (!model!.Config.Beats) return pieces.Select(p => new ScoredPiece(p.Notes)).ToList();
+                // Played at tempi drawn from the training songs', so that the pieces' tempi vary as real songs' do.
+                var tempi = MusicYardstick.TrainingTempi(corpus, n, seed);
+                return pieces.Select((p, i) =>
                 {
-                    ulong seed = r.Seed + (ulong)s;
-                    Progress($"generating {r.Count} pieces x {r.Notes} notes, seed {seed}");
-                    var clock = DateTime.UtcNow;
-                    var primers = Generator.RandomPrimers(model.Config, r.Count, seed);
-                    var pieces = Generator.Generate(model, primers, new GenerateOptions(r.Notes, r.Count, seed, r.Sampling));
-                    generationSeconds += (DateTime.UtcNow - clock).TotalSeconds;
-                    sets.Add(pieces.Select((p, i) => NoteFeatures.ToNotes(p.AsSpan(primers[i].Length))).ToList());
-                }
-            }
+                    double scale = p.File.BeatsPerMinute / tempi[i];
+                    return new ScoredPiece(p.Notes.Select(x => x with { Start = x.Start * scale, End = x.End * scale }).ToList(), new PieceGrid(tempi[i], p.File.Meter.BarBeats));
+                }).ToList();
+            };
         }
-        Progress("computing features");
-        var perSet = sets.Select(set => MusicComparison.Compare(real, set.Select(PieceFeatures.Of).ToList())).ToList();
-        var rows = perSet[0].Select((row, k) => row with
-        {
-            CandidateMean = perSet.Average(s => s[k].CandidateMean),
-            Overlap = perSet.Average(s => s[k].Overlap),
-        }).ToList();
-        var (headline, all) = MusicComparison.Means(rows);
-        var (baseHeadline, baseAll) = baseline is null ? (double.NaN, double.NaN) : MusicComparison.Means(baseline);
-        double? Round(double v) => double.IsNaN(v) ? null : Math.Round(v, 4);
-        var perSeedHeadline = perSet.Select(s => MusicComparison.Means(s).Headline).ToArray();
-        // How much the pieces differ from each other (mean pairwise distance), per candidate set, against the real segments'.
-        double realDiversity = MusicComparison.Diversity(real);
-        double diversity = sets.Average(set => MusicComparison.Diversity(set.Select(PieceFeatures.Of).ToList()));
+
+        var result = MusicYardstick.Run(corpus, split, r.Count, r.Notes, r.Seeds, r.Seed, candidates, Progress);
+        foreach (var w in result.Warnings) Console.Error.WriteLine($"musicgen: warning: {w}");
+        string splitName = split.ToString().ToLowerInvariant(), baseName = result.Baseline.ToString().ToLowerInvariant();
 
         if (r.Png is string png)
         {
-            PianoRoll.SaveComparisonPng(png, realNotes[0], $"real: a {r.Notes}-note segment of the {splitName} split",
-                sets[0][0], $"generated: {source}" + (r.Generated is null ? $", seed {r.Seed}" : ""));
+            PianoRoll.SaveComparisonPng(png, result.FirstReal.Notes, $"real: a {r.Notes}-note segment of the {splitName} split",
+                result.FirstModel.Notes, $"generated: {source}" + (r.Generated is null ? $", seed {r.Seed}" : ""));
             Progress($"{png}: piano rolls, real above, generated below");
         }
 
+        double R(double v) => Math.Round(v, 4);
         if (r.Json)
         {
             var doc = new Dictionary<string, object?>
             {
-                ["candidate"] = source, ["split"] = splitName, ["baseline"] = $"{other.ToString().ToLowerInvariant()} vs {splitName}",
-                ["count"] = r.Count, ["notes"] = r.Notes, ["seeds"] = r.Generated is null ? r.Seeds : null,
-                ["features"] = rows.Select((x, k) => new Dictionary<string, object?>
+                ["candidate"] = source, ["split"] = splitName, ["baseline"] = $"{baseName} vs {splitName}",
+                ["count"] = result.PiecesPerDraw, ["notes"] = r.Notes, ["draws"] = result.Draws, ["time"] = time.ToString().ToLowerInvariant(),
+                ["features"] = result.Rows.Select(x => new Dictionary<string, object?>
                 {
-                    ["name"] = x.Name, ["histogram"] = x.IsHistogram,
-                    ["real_mean"] = x.IsHistogram ? null : Math.Round(x.ReferenceMean, 4), ["candidate_mean"] = x.IsHistogram ? null : Math.Round(x.CandidateMean, 4),
-                    ["overlap"] = Math.Round(x.Overlap, 4), ["real_vs_real"] = baseline is null ? null : Math.Round(baseline[k].Overlap, 4),
-                    ["headline"] = MusicComparison.Headline.Contains(x.Name),
+                    ["name"] = x.Name, ["histogram"] = x.IsHistogram, ["headline"] = x.IsHeadline,
+                    ["real_mean"] = x.IsHistogram ? null : R(x.RealMean), ["candidate_mean"] = x.IsHistogram ? null : R(x.ModelMean),
+                    ["overlap"] = R(x.ModelOverlap), ["overlap_sd"] = R(x.ModelOverlapSd),
+                    ["real_vs_real"] = R(x.RealOverlap), ["real_vs_real_sd"] = R(x.RealOverlapSd),
                 }).ToList(),
-                ["mean_overlap_headline"] = Math.Round(headline, 4), ["mean_overlap_all"] = Math.Round(all, 4),
-                ["real_vs_real_headline"] = Round(baseHeadline), ["real_vs_real_all"] = Round(baseAll),
-                ["headline_per_seed"] = perSeedHeadline.Select(v => Math.Round(v, 4)).ToArray(),
-                ["diversity_real"] = Round(realDiversity), ["diversity_candidate"] = Round(diversity),
+                ["mean_overlap_headline"] = R(result.ModelHeadline.Mean), ["mean_overlap_headline_sd"] = R(result.ModelHeadline.Sd),
+                ["mean_overlap_all"] = R(result.ModelAll.Mean), ["mean_overlap_all_sd"] = R(result.ModelAll.Sd),
+                ["real_vs_real_headline"] = R(result.RealHeadline.Mean), ["real_vs_real_headline_sd"] = R(result.RealHeadline.Sd),
+                ["real_vs_real_all"] = R(result.RealAll.Mean), ["real_vs_real_all_sd"] = R(result.RealAll.Sd),
+                ["diversity_real"] = R(result.RealDiversity), ["diversity_candidate"] = R(result.ModelDiversity),
+                ["warnings"] = result.Warnings,
                 ["generation_seconds"] = Math.Round(generationSeconds, 2), ["seconds"] = Math.Round((DateTime.UtcNow - started).TotalSeconds, 2),
             };
             Console.WriteLine(JsonSerializer.Serialize(doc));
@@ -133,22 +118,18 @@ public static class MusicEvaluation
         }
 
         string F(double v) => double.IsNaN(v) ? "" : v.ToString(Math.Abs(v) >= 10 ? "F1" : "F3", CultureInfo.InvariantCulture);
+        string Pm((double Mean, double Sd) v) => $"{F(v.Mean)} ± {v.Sd.ToString("F3", CultureInfo.InvariantCulture)}";
         var table = new Table().AddColumns("feature", $"real ({splitName})", "model", "overlap", "real vs real");
-        for (int k = 0; k < rows.Count; k++)
-        {
-            var x = rows[k];
-            string name = MusicComparison.Headline.Contains(x.Name) ? x.Name + " *" : x.Name;
-            table.AddRow(Markup.Escape(name), F(x.ReferenceMean), F(x.CandidateMean), F(x.Overlap), F(baseline?[k].Overlap ?? double.NaN));
-        }
-        table.AddRow("mean overlap, * features", "", "", F(headline), F(baseHeadline));
-        table.AddRow("mean overlap, all features", "", "", F(all), F(baseAll));
-        table.AddRow("between-piece distance (diversity)", F(realDiversity), F(diversity), "", "");
-        Console.WriteLine($"candidate: {source}" + (r.Generated is null ? $"; {r.Seeds} seed(s) from {r.Seed}, {r.Count} x {r.Notes} notes each" : ""));
-        Console.WriteLine($"real: {r.Count} random {r.Notes}-note segments of the {splitName} split; real vs real: {other.ToString().ToLowerInvariant()} segments against them");
+        foreach (var x in result.Rows)
+            table.AddRow(Markup.Escape(x.IsHeadline ? x.Name + " *" : x.Name), x.IsHistogram ? "" : F(x.RealMean), x.IsHistogram ? "" : F(x.ModelMean),
+                Pm((x.ModelOverlap, x.ModelOverlapSd)), Pm((x.RealOverlap, x.RealOverlapSd)));
+        table.AddRow("mean overlap, * features", "", "", Pm(result.ModelHeadline), Pm(result.RealHeadline));
+        table.AddRow("mean overlap, all features", "", "", Pm(result.ModelAll), Pm(result.RealAll));
+        table.AddRow("between-piece distance (diversity)", F(result.RealDiversity), F(result.ModelDiversity), "", "");
+        Console.WriteLine($"candidate: {source}; {result.Draws} draw(s) from seed {r.Seed}, {result.PiecesPerDraw} pieces x {r.Notes} notes each");
+        Console.WriteLine($"real: {result.PiecesPerDraw} segments of {r.Notes} notes from as many {splitName} files per draw; real vs real: {baseName} segments drawn the same way, against the same {splitName} segments");
         AnsiConsole.Write(table);
-        Console.WriteLine("overlap: 1 = the same distribution, 0 = disjoint (kernel-density overlap for numbers, intersection for histograms)");
-        if (r.Seeds > 1 && r.Generated is null)
-            Console.WriteLine("mean overlap (*) per seed: " + string.Join(", ", perSeedHeadline.Select(v => v.ToString("F3", CultureInfo.InvariantCulture))));
+        Console.WriteLine("overlap after Yang & Lerch (2018): 1 = the same distribution, 0 = disjoint (kernel-density overlap for numbers, intersection for histograms); mean ± sd over draws");
         return Cli.Ok;
     }
 }

@@ -158,6 +158,13 @@ public static class Generator
                         for (int j = 0; j < K; j++) if (j < o1 || j >= o2) row[j] += offsets[j];
                     }
                     if (keyBias is not null) for (int j = 0; j < MusicModel.Pitches; j++) row[j] += keyBias[j];
+                    // A chord (a step of 0) cannot strike a key it has already struck: those pitches are left out.
+                    if (stepBin >= 0 && bins.StepValues[stepBin] == 0)
+                        for (int i = piece.Count - 1; i >= 0; i--)
+                        {
+                            row[(int)piece[i].Pitch] = -1e9f;
+                            if (piece[i].Step != 0 || i == 0) break;
+                        }
                     var p = Sampler.Distribution(row[..MusicModel.Pitches], sampling, recent);
                     pitch = Sampler.Draw(p, rngs[b].NextDouble());
                     if (stepBin < 0) stepBin = Sampler.Draw(Sampler.Distribution(row[o1..o2], stepSampling), rngs[b].NextDouble());

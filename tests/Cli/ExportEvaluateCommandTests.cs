@@ -91,8 +91,11 @@ public class MusicEvaluateCommandTests
         Assert.True(model.ExitCode == 0, model.Stderr);
         var a = JsonNode.Parse(model.Stdout.Trim().Split('\n')[^1])!.AsObject();
         Assert.Equal("test", a["split"]!.GetValue<string>());
-        Assert.Equal(16, a["features"]!.AsArray().Count);
-        Assert.Equal(2, a["headline_per_seed"]!.AsArray().Count);
+        Assert.Equal(17, a["features"]!.AsArray().Count);
+        Assert.Equal(2, a["draws"]!.GetValue<int>());
+        Assert.Equal(6, a["count"]!.GetValue<int>());
+        Assert.True(a["real_vs_real_all_sd"]!.GetValue<double>() >= 0);
+        Assert.Contains(a["warnings"]!.AsArray(), w => w!.GetValue<string>().Contains("too few to judge"));
         // The embedded model's music resembles real POP909: its histograms overlap the real ones by more than half (measured
         // 0.73-0.89 at this size; a generator of random pitches or steps falls far below), and so does the headline mean
         // (measured 0.68; 0.78 at the published 3 x 64 x 200).
@@ -101,7 +104,7 @@ public class MusicEvaluateCommandTests
             Assert.True(overlaps[h] > 0.5, $"{h}: overlap {overlaps[h]}");
         Assert.True(a["mean_overlap_headline"]!.GetValue<double>() > 0.45, a.ToJsonString());
         Assert.True(new FileInfo(dir["cmp.png"]).Length > 10_000);
-        Assert.Contains("generating", model.Stderr); // progress
+        Assert.Contains("draw 1 of 2", model.Stderr); // progress
 
         var folder = CliRunner.Run("evaluate", "--music", "--data", SharedData.Pop909, "--generated", dir["gen"], "--count", "6", "--notes", "40");
         Assert.True(folder.ExitCode == 0, folder.Stderr);

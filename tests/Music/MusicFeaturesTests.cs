@@ -80,18 +80,64 @@ public class MusicFeaturesTests
     }
 
     [Fact]
-    public void A_set_compared_with_itself_overlaps_fully_and_real_segments_are_seeded()
+    public void A_set_compared_with_itself_overlaps_fully_and_real_segments_are_seeded_one_per_file()
     {
-        var corpus = TrainerTests.TinyCorpus();
-        var segments = MusicComparison.RealSegments(corpus, MusicGen.Midi.Corpus.Split.Train, 12, 20, seed: 4);
-        Assert.All(segments, s => Assert.Equal(20, s.Count));
-        Assert.Equal(segments.Select(s => s[5]), MusicComparison.RealSegments(corpus, MusicGen.Midi.Corpus.Split.Train, 12, 20, seed: 4).Select(s => s[5]));
-        var features = segments.Select(PieceFeatures.Of).ToList();
+        var corpus = TrainerTests.TinyCorpus(files: 14);
+        var segments = MusicYardstick.RealSegments(corpus, MusicGen.Midi.Corpus.Split.Train, 12, 20, seed: 4);
+        Assert.All(segments, s => Assert.Equal(20, s.Notes.Count));
+        Assert.Equal(segments.Select(s => s.Notes[5]), MusicYardstick.RealSegments(corpus, MusicGen.Midi.Corpus.Split.Train, 12, 20, seed: 4).Select(s => s.Notes[5]));
+        var features = segments.Select(s => PieceFeatures.Of(s.Notes)).ToList();
         var rows = MusicComparison.Compare(features, features);
-        Assert.Equal(16, rows.Count);
+        Assert.Equal(17, rows.Count);
         Assert.All(rows, x => Assert.True(x.Overlap > 0.999, $"{x.Name}: {x.Overlap}"));
         Assert.Equal(9, rows.Count(x => MusicComparison.Headline.Contains(x.Name)));
-        Assert.Throws<ArgumentException>(() => MusicComparison.RealSegments(corpus, MusicGen.Midi.Corpus.Split.Train, 4, 1000, seed: 1));
+        Assert.Throws<ArgumentException>(() => MusicYardstick.RealSegments(corpus, MusicGen.Midi.Corpus.Split.Train, 4, 1000, seed: 1));
+        // 13 training files: 13 segments can come from distinct files, 14 cannot.
+        Assert.Equal(13, MusicYardstick.RealSegments(corpus, MusicGen.Midi.Corpus.Split.Train, 13, 20, seed: 2).Count);
+        Assert.Throws<ArgumentException>(() => MusicYardstick.RealSegments(corpus, MusicGen.Midi.Corpus.Split.Train, 14, 20, seed: 2));
+    }
+
+    [Fact]
+    public void The_longest_exact_repeat_is_the_longest_motif_that_comes_back_whole()
+    {
+        Assert.Equal(0, PieceFeatures.LongestRepeat([1, 2, 3, 4, 5]));
+        Assert.Equal(3, PieceFeatures.LongestRepeat([2, 2, -4, 9, 2, 2, -4, 7]));   // 2 2 -4 comes back
+        Assert.Equal(3, PieceFeatures.LongestRepeat([0, 0, 0, 0, 0, 0, 0]));       // a repeated note: two halves of 3, not overlapping runs of 6
+        // As a fraction of the piece: 8 notes whose 4 intervals repeat, of 9 notes.
+        var notes = new[] { 60, 62, 64, 60, 60, 62, 64, 60, 61 }.Select((p, i) => new Note(p, 80, 0.5 * i, 0.5 * i + 0.4, 0, 0)).ToList();
+        Assert.Equal(4 / 9.0, PieceFeatures.Of(notes).Scalars["longest exact repeat"], 12);
+    }
+
+    [Fact]
+    public void A_piece_in_beats_reports_its_grid_and_downbeats()
+    {
+        // 90 bpm, 4/4: quarter notes, one a sixteenth-triplet after the downbeat (2 grid units: on the grid), the last 0.36 of a unit off it.
+        double beat = 60 / 90.0;
+        double[] beats = [0, 1, 2, 3, 4, 4 + 1 / 6.0, 5.5, 6.03];
+        var notes = beats.Select((b, i) => new Note(60 + i, 80, b * beat, b * beat + 0.2, 0, 0)).ToList();
+        var f = PieceFeatures.Of(notes, new PieceGrid(90, 4));
+        Assert.Equal(7 / 8.0, f.Scalars["onsets on the grid"], 12);
+        Assert.Equal(2 / 8.0, f.Scalars["notes on downbeats"], 12);
+        Assert.False(PieceFeatures.Of(notes).Scalars.ContainsKey("onsets on the grid"));
+    }
+
+    [Fact]
+    public void The_yardstick_scores_real_against_real_as_it_scores_the_candidate()
+    {
+        var corpus = TrainerTests.TinyCorpus(files: 40);
+        // 40 files, the last one validation: 39 train. The yardstick compares validation with test, so give it a corpus whose
+        // held-out splits are large enough: relabel files alternately.
+        var files = corpus.Files.Select((f, i) => f with { Split = i % 2 == 0 ? MusicGen.Midi.Corpus.Split.Validation : MusicGen.Midi.Corpus.Split.Test }).ToList();
+        var held = new MusicGen.Midi.Corpus.NoteCorpus { Root = "/tiny", Kind = "folder", Sustain = false, IncludeDrums = false, Files = files, Skipped = [], Notes = corpus.Notes };
+        // Candidate: real test segments themselves, drawn like the baseline: it must score like real against real.
+        var result = MusicYardstick.Run(held, MusicGen.Midi.Corpus.Split.Validation, count: 30, notes: 20, draws: 3, seed: 5,
+            (n, seed) => MusicYardstick.RealSegments(held, MusicGen.Midi.Corpus.Split.Test, n, 20, seed ^ 0x5A5A5A5A5A5A5A5AUL));
+        Assert.Equal(20, result.PiecesPerDraw);                       // 20 files per held-out split, one segment each
+        Assert.Contains(result.Warnings, w => w.Contains("20 segments per draw, not 30"));
+        Assert.Contains(result.Warnings, w => w.Contains("too few to judge"));
+        Assert.Equal(result.RealAll.Mean, result.ModelAll.Mean, 12);
+        Assert.All(result.Rows, r => Assert.Equal(r.RealOverlap, r.ModelOverlap, 12));
+        Assert.True(result.ModelAll.Sd >= 0 && result.Draws == 3);
     }
 
     [Fact]

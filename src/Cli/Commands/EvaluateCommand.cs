@@ -27,10 +27,10 @@ public static class EvaluateCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON line" };
         var music = new Option<bool>("--music") { Description = "Compare the music itself: generated pieces (or --generated) against segments of the split, feature by feature" };
         var generated = new Option<string?>("--generated") { Description = "With --music: a folder of MIDI files to compare instead of generating" };
-        var count = new Option<int>("--count") { Description = "With --music: pieces generated per seed, and real segments drawn", DefaultValueFactory = _ => 64 };
+        var count = new Option<int>("--count") { Description = "With --music: pieces per draw, and real segments drawn (one per file: at most the split's files)", DefaultValueFactory = _ => 64 };
         var notes = new Option<int>("--notes") { Description = "With --music: notes per piece and per real segment", DefaultValueFactory = _ => 200 };
-        var seeds = new Option<int>("--seeds") { Description = "With --music: sampling seeds to average over", DefaultValueFactory = _ => 3 };
-        var seed = new Option<long>("--seed") { Description = "With --music: the first sampling seed (and the real segments' draw)", DefaultValueFactory = _ => 1 };
+        var seeds = new Option<int>("--seeds") { Description = "With --music: draws (each a sampling seed and a fresh draw of real segments) to average over", DefaultValueFactory = _ => 3 };
+        var seed = new Option<long>("--seed") { Description = "With --music: the first draw's seed", DefaultValueFactory = _ => 1 };
         var png = new Option<string?>("--png") { Description = "With --music: draw a real segment's piano roll above a generated piece's, to this PNG file" };
         var samplingFlags = new SamplingFlags();
         var cmd = new Command("evaluate", "Pitch NLL, accuracy and loss of a model on a corpus split, next to the bigram baseline; or, with --music, the musical statistics of its output against real music")
@@ -51,11 +51,11 @@ public static class EvaluateCommand
             };
             if (p.GetValue(batch) is < 1 or > 65536) return Cli.Error($"--batch must be in 1..65536 (got {p.GetValue(batch)})");
             if (p.GetValue(window) is int w0 && w0 is < 1 or > 4096) return Cli.Error($"--window must be in 1..4096 (got {w0})");
-            var (corpus, _) = TrainCommand.LoadCorpus(p.GetValue(data)!, sustain: p.GetValue(sustain), quiet: true);
             using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
             var (model, source) = GenerateCommand.LoadModel(p.GetValue(checkpoint), backend, p.GetValue(modelName));
             using (model)
             {
+                var (corpus, _) = TrainCommand.LoadCorpus(p.GetValue(data)!, sustain: p.GetValue(sustain), quiet: true, model.Config.Time);
                 var config = model.Config with { SeqLen = p.GetValue(window) ?? model.Config.SeqLen };
                 if (p.GetValue(stride) < 1) return Cli.Error($"--stride must be at least 1 (got {p.GetValue(stride)})");
                 var windows = new Windows(corpus, which, config, stride: p.GetValue(stride));

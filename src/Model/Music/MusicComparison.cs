@@ -7,7 +7,7 @@ namespace MusicGen.Model.Music;
 public sealed record FeatureComparison(string Name, bool IsHistogram, double ReferenceMean, double CandidateMean, double Overlap);
 
 /// <summary>
-/// Two sets of pieces compared feature by feature, in the spirit of Yang and Lerch (2018), "On the evaluation of
+/// Two sets of pieces compared feature by feature, after Yang and Lerch (2018), "On the evaluation of
 /// generative models in music": each scalar feature's per-piece values form a distribution per set, estimated by a
 /// Gaussian kernel density (Silverman's bandwidth); the score is the area under the smaller of the two densities.
 /// Each histogram is pooled over a set and normalised; the score is its intersection, sum_k min(p_k, q_k).
@@ -25,7 +25,8 @@ public static class MusicComparison
     {
         if (reference.Count == 0 || candidate.Count == 0) throw new ArgumentException("both sets need at least one piece");
         var rows = new List<FeatureComparison>();
-        foreach (string name in reference[0].Scalars.Keys)
+        // Features both sets have (a piece in beats has two more: onsets on the grid and notes on downbeats).
+        foreach (string name in reference[0].Scalars.Keys.Where(candidate[0].Scalars.ContainsKey))
         {
             var a = reference.Select(p => p.Scalars[name]).ToArray();
             var b = candidate.Select(p => p.Scalars[name]).ToArray();
@@ -134,24 +135,5 @@ public static class MusicComparison
     {
         double m = v.Average();
         return Math.Sqrt(v.Average(x => (x - m) * (x - m)));
-    }
-
-    /// <summary>
-    /// <paramref name="count"/> random segments of <paramref name="notes"/> consecutive notes from a split's files
-    /// (a file drawn uniformly among those long enough, then a start within it), seeded; each as notes from time 0.
-    /// </summary>
-    public static List<List<Note>> RealSegments(NoteCorpus corpus, Split split, int count, int notes, ulong seed)
-    {
-        var files = corpus.Files.Where(f => f.Split == split && f.NoteCount >= notes).ToArray();
-        if (files.Length == 0) throw new ArgumentException($"the {split.ToString().ToLowerInvariant()} split has no file of {notes} notes or more");
-        var rng = new SplitMix(seed);
-        var segments = new List<List<Note>>(count);
-        for (int i = 0; i < count; i++)
-        {
-            var f = files[rng.NextInt(files.Length)];
-            int start = (int)f.FirstNote + rng.NextInt(f.NoteCount - notes + 1);
-            segments.Add(NoteFeatures.ToNotes(corpus.Notes.AsSpan(start, notes)));
-        }
-        return segments;
     }
 }

@@ -28,7 +28,11 @@ public sealed class PieceFeatures
     static readonly int[] MajorScale = [0, 2, 4, 5, 7, 9, 11];
     static readonly int[] MinorScale = [0, 2, 3, 5, 7, 8, 10, 11]; // natural minor plus the raised leading tone (harmonic minor)
 
-    public static PieceFeatures Of(IReadOnlyList<Note> unordered)
+    public static PieceFeatures Of(IReadOnlyList<Note> unordered) => Of(unordered, null);
+
+    /// <param name="grid">A piece in beats: its tempo and bar length, with a bar line at time 0. Adds "onsets on the grid"
+    /// (within 1/48 beat of the 1/12-beat grid) and "notes on downbeats".</param>
+    public static PieceFeatures Of(IReadOnlyList<Note> unordered, PieceGrid? grid)
     {
         var notes = unordered.OrderBy(n => n.Start).ThenBy(n => n.Pitch).ToArray();
         int N = notes.Length;
@@ -62,6 +66,7 @@ public sealed class PieceFeatures
             if (step < ChordSeconds) chordNotes++;
         }
         foreach (var n in notes) durations[Bin(DurationEdges, n.Duration)]++;
+        double longestRepeat = (LongestRepeat(intervalSeq) + 1) / (double)N;
 
         // Repeated motifs: the fraction of interval 4-grams that already occurred earlier in the piece.
         var seen = new HashSet<(int, int, int, int)>();
@@ -81,16 +86,14 @@ public sealed class PieceFeatures
         double meanVelocity = notes.Average(n => (double)n.Velocity);
         double sdVelocity = Math.Sqrt(notes.Average(n => (n.Velocity - meanVelocity) * (n.Velocity - meanVelocity)));
 
-        return new PieceFeatures
-        {
-            Tonic = tonic, Minor = minor,
-            Scalars = new Dictionary<string, double>
+        var scalars = new Dictionary<string, double>
             {
                 ["chord fraction"] = chordNotes / (double)(N - 1),
                 ["duration sd/mean"] = meanDuration > 0 ? sdDuration / meanDuration : 0,
                 ["notes sounding per onset"] = sounding / onsets.Count,
                 ["notes per second"] = span > 0 ? (N - 1) / span : 0,
                 ["repeated interval 4-grams"] = grams > 0 ? repeated / (double)grams : 0,
+                ["longest exact repeat"] = longestRepeat,
                 ["pitch range"] = notes.Max(n => n.Pitch) - notes.Min(n => n.Pitch),
                 ["distinct pitches"] = notes.Select(n => n.Pitch).Distinct().Count(),
                 ["pitch-class entropy"] = entropy,
@@ -98,7 +101,17 @@ public sealed class PieceFeatures
                 ["same-pitch fraction"] = same / (double)(N - 1),
                 ["longest same-pitch run"] = longest,
                 ["velocity sd"] = sdVelocity,
-            },
+            };
+        if (grid is { } g)
+        {
+            double perBeat = g.Bpm / 60;
+            scalars["onsets on the grid"] = notes.Count(n => OffGrid(n.Start * perBeat * 12) <= 0.25) / (double)N;
+            scalars["notes on downbeats"] = notes.Count(n => OffGrid(n.Start * perBeat / g.BarBeats) * g.BarBeats <= 1.0 / 48) / (double)N;
+        }
+        return new PieceFeatures
+        {
+            Tonic = tonic, Minor = minor,
+            Scalars = scalars,
             Histograms = new Dictionary<string, double[]>
             {
                 ["step histogram"] = steps,
@@ -107,6 +120,27 @@ public sealed class PieceFeatures
                 ["key-relative pitch classes"] = keyRelative,
             },
         };
+    }
+
+    static double OffGrid(double x) => Math.Abs(x - Math.Round(x));
+
+    /// <summary>
+    /// The longest run of intervals that occurs twice without overlapping itself (a repeated motif, at any transposition):
+    /// over every shift k, the longest run of equal intervals between positions i and i+k, capped at k.
+    /// </summary>
+    public static int LongestRepeat(int[] intervals)
+    {
+        int best = 0;
+        for (int k = 1; k < intervals.Length; k++)
+        {
+            int run = 0;
+            for (int i = 0; i + k < intervals.Length; i++)
+            {
+                run = intervals[i] == intervals[i + k] ? run + 1 : 0;
+                best = Math.Max(best, Math.Min(run, k));
+            }
+        }
+        return best;
     }
 
     static int Bin(double[] edges, double x)
@@ -123,3 +157,6 @@ public sealed class PieceFeatures
     }
 
 }
+
+/// <summary>A piece in beats: <paramref name="Bpm"/> and <paramref name="BarBeats"/> beats a bar, a bar line at time 0.</summary>
+public readonly record struct PieceGrid(double Bpm, double BarBeats);
