@@ -151,8 +151,10 @@ public static class Composer
         // Where the first new note will sit decides how much time N bars leave, so bars are counted from the bar line
         // before it: generate until every piece has passed that much time, then trim each piece to its own bar lines.
         double secondsPerBeat = 60 / bpm;
+        // With the primer included, a beats piece's bars follow the primer's last bar, which the first new note may
+        // still fall in: one bar more to generate, trimmed below.
         double length = r.Seconds is double s ? (c.Beats ? s / secondsPerBeat : s)
-            : r.Bars is int b ? (c.Beats ? b * barBeats : b * barBeats * secondsPerBeat) : 0;
+            : r.Bars is int b ? (c.Beats ? (b + (r.IncludePrimer ? 1 : 0)) * barBeats : b * barBeats * secondsPerBeat) : 0;
         var options = new GenerateOptions(r.Notes, r.Count, r.Seed, r.Sampling, Length: length)
         {
             FirstPlace = firstPlace, Key = r.Key, KeyStrength = r.Key is null ? 0 : r.KeyStrength,
@@ -173,7 +175,10 @@ public static class Composer
                 var all = BeatFeatures.ToNotes(r.IncludePrimer ? piece : piece[P..], bpm, start);
                 primerNotes = r.IncludePrimer ? all[..P] : [];
                 newNotes = r.IncludePrimer ? all[P..] : all;
-                double generatedFrom = newNotes.Count > 0 ? newNotes[0].Start - takeover.Position * secondsPerBeat : 0; // its bar line
+                // The bars start at the bar line before the first new note, or, with the primer written too, after its last bar.
+                double generatedFrom = r.IncludePrimer
+                    ? Math.Floor((firstPlace.Position + piece.Take(P).Skip(1).Sum(x => (double)x.Step)) / barBeats + 1e-9) * barBeats * secondsPerBeat + barBeats * secondsPerBeat
+                    : newNotes.Count > 0 ? newNotes[0].Start - takeover.Position * secondsPerBeat : 0;
                 limit = r.Bars is int bars ? generatedFrom + bars * barBeats * secondsPerBeat
                     : r.Seconds is double sec ? (newNotes.Count > 0 ? newNotes[0].Start : 0) + sec : double.PositiveInfinity;
             }

@@ -285,7 +285,7 @@ public static class BenchCommand
             var (model, source) = GenerateCommand.LoadModel(p.GetValue(checkpoint), be, p.GetValue(modelName));
             using (model)
             {
-                var primer = MusicGen.Model.Generator.DefaultPrimer(model.Config);
+                var primer = MusicGen.Model.Generator.RandomPrimers(model.Config, 1, 1)[0]; // in the model's time unit
                 var options = new MusicGen.Model.GenerateOptions(N, C, 1, new MusicGen.Model.SamplingOptions(TopP: 0.95f, RepetitionPenalty: 1.3f));
                 var times = Time(be, R, () => MusicGen.Model.Generator.Generate(model, primer, options));
                 double median = Median(times);

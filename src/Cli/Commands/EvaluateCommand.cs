@@ -4,6 +4,7 @@ using System.Text.Json;
 using MusicGen.Kernels;
 using MusicGen.Midi.Corpus;
 using MusicGen.Model;
+using MusicGen.Model.Music;
 
 namespace MusicGen.Cli.Commands;
 
@@ -32,14 +33,41 @@ public static class EvaluateCommand
         var seeds = new Option<int>("--seeds") { Description = "With --music: draws (each a sampling seed and a fresh draw of real segments) to average over", DefaultValueFactory = _ => 3 };
         var seed = new Option<long>("--seed") { Description = "With --music: the first draw's seed", DefaultValueFactory = _ => 1 };
         var png = new Option<string?>("--png") { Description = "With --music: draw a real segment's piano roll above a generated piece's, to this PNG file" };
+        var keys = new Option<bool>("--keys") { Description = "Measure --key: compose --count pieces of --notes notes in the 24 keys in turn and count how many come out in the asked key (Krumhansl-Kessler estimate)" };
+        var keyStrength = new Option<float>("--key-strength") { Description = "With --keys: the steering strength measured", DefaultValueFactory = _ => ComposeRequest.DefaultKeyStrength };
         var samplingFlags = new SamplingFlags();
         var cmd = new Command("evaluate", "Pitch NLL, accuracy and loss of a model on a corpus split, next to the bigram baseline; or, with --music, the musical statistics of its output against real music")
         {
-            checkpoint, modelName, data, sustain, split, window, batch, stride, device, json, music, generated, count, notes, seeds, seed, png,
+            checkpoint, modelName, data, sustain, split, window, batch, stride, device, json, music, generated, count, notes, seeds, seed, png, keys, keyStrength,
         };
+        data.Required = false; // --keys needs no corpus
         samplingFlags.AddTo(cmd);
         cmd.SetAction(p => Cli.Run(() =>
         {
+            if (p.GetValue(keys))
+            {
+                if (p.GetValue(music)) return Cli.Error("give --keys or --music, not both");
+                using var be = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
+                var (m, from) = GenerateCommand.LoadModel(p.GetValue(checkpoint), be, p.GetValue(modelName));
+                using (m)
+                {
+                    if (p.GetValue(count) is < 1 or > 4096) return Cli.Error($"--count must be in 1..4096 (got {p.GetValue(count)})");
+                    if (p.GetValue(notes) is < 10 or > 10_000) return Cli.Error($"--notes must be in 10..10000 (got {p.GetValue(notes)})");
+                    if (p.GetValue(seed) < 0) return Cli.Error($"--seed must be 0 or more (got {p.GetValue(seed)})");
+                    var k = KeyControl.Measure(m, p.GetValue(count), p.GetValue(notes), p.GetValue(keyStrength), (ulong)p.GetValue(seed), samplingFlags.Read(p));
+                    if (p.GetValue(json))
+                        Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                        {
+                            ["model"] = from, ["key_strength"] = k.Strength, ["pieces"] = k.Pieces, ["notes"] = p.GetValue(notes), ["seed"] = p.GetValue(seed),
+                            ["hits"] = k.Hits, ["hit_rate"] = Math.Round(k.HitRate, 4), ["relatives"] = k.Relatives, ["relative_rate"] = Math.Round(k.RelativeRate, 4), ["seconds"] = Math.Round(k.Seconds, 2),
+                        }));
+                    else
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"{from}: --key-strength {k.Strength}: {k.Hits} of {k.Pieces} pieces in the asked key ({k.HitRate:P1}); {k.Relatives} in its relative major/minor ({k.RelativeRate:P1}); {k.Seconds:F1} s"));
+                    return Cli.Ok;
+                }
+            }
+            if (p.GetValue(data) is null) return Cli.Error("give --data (a prepared cache or a MIDI folder)");
             if (p.GetValue(music))
                 return MusicEvaluation.Run(new MusicEvaluation.Request(p.GetValue(checkpoint), p.GetValue(modelName), p.GetValue(data)!, p.GetValue(sustain), p.GetValue(split) ?? "test", p.GetValue(generated),
                     p.GetValue(count), p.GetValue(notes), p.GetValue(seeds), p.GetValue(seed) >= 0 ? (ulong)p.GetValue(seed) : throw new ArgumentException($"--seed must be 0 or more (got {p.GetValue(seed)})"), p.GetValue(png), p.GetValue(json), p.GetValue(device)!, samplingFlags.Read(p)));
