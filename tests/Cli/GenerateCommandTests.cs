@@ -157,4 +157,70 @@ public class GenerateCommandTests
             Assert.Single(r.Stderr.Trim().Split('\n'));
         }
     }
+
+    /// <summary>A tiny beats-mode run, trained from the command line on generated files with a beat grid.</summary>
+    static string TinyBeatsCheckpoint(TempDir dir)
+    {
+        for (int f = 0; f < 12; f++)
+            dir.Write($"beats/s{f}.mid", new SmfBuilder().AddTrack(t =>
+            {
+                t.Tempo(0, 600_000); // 100 bpm
+                for (int i = 0; i < 40; i++) { int p = 55 + (i * (f % 4 + 2)) % 17; t.On(0, p).Off(i % 3 == 0 ? 480 : 240, p); }
+            }).Build());
+        var r = CliRunner.Run("train", "--data", dir["beats"], "--time", "beats", "--out", dir["brun"], "--epochs", "1", "--seq", "4", "--layers", "1", "--hidden", "8",
+            "--batch", "4", "--unidirectional", "--every-step", "--quiet");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        return dir["brun"];
+    }
+
+    [Fact]
+    public void A_beats_model_writes_the_asked_bars_on_the_grid_at_the_asked_tempo_meter_and_key()
+    {
+        using var dir = new TempDir();
+        var run = TinyBeatsCheckpoint(dir);
+        Assert.Contains("\"Time\":\"Beats\"", CliRunner.Run("info", run).Stdout);
+        var r = CliRunner.Run("generate", "--checkpoint", run, "--bars", "6", "--bpm", "90", "--meter", "3/4", "--key", "Bb", "--seed", "2", "--out", dir["b.mid"], "--png");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var score = MidiReader.ReadScoreFile(dir["b.mid"]);
+        Assert.All(score.StartBeats, b => Assert.Equal(b * 12, Math.Round(b * 12), 9));   // every onset on the 1/12-beat grid
+        Assert.InRange(score.StartBeats.Max(), 5 * 3, 6 * 3 - 1e-9);                      // in the sixth bar of 3/4, none after it
+        Assert.Equal(90, score.MedianBpm(), 2);
+        Assert.Equal(new Meter(0, 3, 4), score.Meters[0]);
+        Assert.Equal((-2, false), (score.Keys[0].SharpsFlats, score.Keys[0].Minor));      // B-flat major: two flats
+        // The tempo defaults to the training corpus' median; the primer's when a primer is given.
+        var d = CliRunner.Run("generate", "--checkpoint", run, "--bars", "2", "--seed", "2", "--out", dir["d.mid"]);
+        Assert.Contains("at 100 bpm", d.Stdout);
+        var c = CliRunner.Run("generate", "--checkpoint", run, "--primer", dir["beats/s3.mid"], "--primer-bars", "2", "--include-primer", "--bars", "2", "--seed", "2", "--out", dir["c.mid"]);
+        Assert.True(c.ExitCode == 0, c.Stderr);
+        Assert.Matches(@"primer: \d+ notes, 2 of \d+ bar\(s\)", c.Stdout);
+        Assert.Contains("at 100 bpm", c.Stdout);
+    }
+
+    [Theory]
+    [InlineData("the accepted forms", "--key", "X")]
+    [InlineData("one of --notes, --seconds and --bars", "--bars", "4", "--notes", "20")]
+    [InlineData("--bpm must be above 0 and at most 400", "--bpm", "0")]
+    [InlineData("--bpm must be above 0 and at most 400", "--bpm", "401")]
+    [InlineData("--bars must be in", "--bars", "0")]
+    [InlineData("need --primer FILE", "--include-primer")]
+    [InlineData("write it as N/D", "--meter", "3-4")]
+    public void Bad_controls_get_a_one_line_error_and_exit_2(string message, params string[] args)
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run(["generate", .. args, "--out", dir["x.mid"]]);
+        Assert.Equal(2, r.ExitCode);
+        var line = Assert.Single(r.Stderr.Trim().Split('\n'));
+        if (message == "the accepted forms") Assert.Contains("for example C, F#, Bb, Am", line); else Assert.Contains(message, line);
+        Assert.False(File.Exists(dir["x.mid"]));
+    }
+
+    [Fact]
+    public void Primer_bars_beyond_the_file_say_how_many_bars_it_has()
+    {
+        using var dir = new TempDir();
+        dir.Write("p.mid", BeatFeaturesTests.ShiftedFile(offset: 0, bars: 3));
+        var r = CliRunner.Run("generate", "--primer", dir["p.mid"], "--primer-bars", "9", "--out", dir["x.mid"]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--primer-bars 9: the file has 3 bar(s)", r.Stderr);
+    }
 }

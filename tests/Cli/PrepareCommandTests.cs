@@ -91,4 +91,22 @@ public class PrepareCommandTests
         Assert.Contains("--sustain", r.Stdout);
         Assert.Contains("--strict", r.Stdout);
     }
+
+    [SharedDataFact]
+    public void Time_in_beats_takes_a_corpus_with_a_grid_and_refuses_performances_naming_their_fraction()
+    {
+        using var dir = new TempDir();
+        var pop = CliRunner.Run("prepare", "--data", SharedData.Pop909, "--time", "beats", "--out", dir["cache"], "--quiet");
+        Assert.True(pop.ExitCode == 0, pop.Stderr);
+        var m = System.Text.RegularExpressions.Regex.Match(pop.Stdout, @"beat grid: ([\d.]+) % of onsets");
+        Assert.True(m.Success, pop.Stdout);
+        Assert.InRange(double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), 90, 100);
+        var cache = MusicGen.Midi.Corpus.NoteCorpus.Load(Directory.GetFiles(dir["cache"], "*-beats.mgcache").Single());
+        Assert.Equal(MusicGen.Midi.TimeUnit.Beats, cache.Time);
+        Assert.Equal(cache.Notes.Length, cache.Places!.Length);
+
+        var maestro = CliRunner.Run("prepare", "--data", SharedData.MaestroSample, "--time", "beats", "--out", dir["cache"], "--quiet");
+        Assert.Equal(2, maestro.ExitCode);
+        Assert.Matches(@"only [\d.]+ % of the onsets lie on a 1/12-beat grid", maestro.Stderr);
+    }
 }

@@ -59,11 +59,11 @@ public static class EvaluateCommand
                         Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                         {
                             ["model"] = from, ["key_strength"] = k.Strength, ["pieces"] = k.Pieces, ["notes"] = p.GetValue(notes), ["seed"] = p.GetValue(seed),
-                            ["hits"] = k.Hits, ["hit_rate"] = Math.Round(k.HitRate, 4), ["relatives"] = k.Relatives, ["relative_rate"] = Math.Round(k.RelativeRate, 4), ["seconds"] = Math.Round(k.Seconds, 2),
+                            ["hits"] = k.Hits, ["hit_rate"] = Math.Round(k.HitRate, 4), ["relatives"] = k.Relatives, ["relative_rate"] = Math.Round(k.RelativeRate, 4), ["scale_fit"] = Math.Round(k.ScaleFit, 4), ["seconds"] = Math.Round(k.Seconds, 2),
                         }));
                     else
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"{from}: --key-strength {k.Strength}: {k.Hits} of {k.Pieces} pieces in the asked key ({k.HitRate:P1}); {k.Relatives} in its relative major/minor ({k.RelativeRate:P1}); {k.Seconds:F1} s"));
+                            $"{from}: --key-strength {k.Strength}: {k.Hits} of {k.Pieces} pieces in the asked key ({k.HitRate:P1}); {k.Relatives} in its relative major/minor ({k.RelativeRate:P1}); scale fit {k.ScaleFit:F3}; {k.Seconds:F1} s"));
                     return Cli.Ok;
                 }
             }

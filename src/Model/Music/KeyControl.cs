@@ -6,7 +6,9 @@ namespace MusicGen.Model.Music;
 /// <param name="Hits">Pieces whose estimated key (Krumhansl-Kessler, over the piece's notes) is the asked key.</param>
 /// <param name="Relatives">Pieces estimated in the asked key's relative major or minor (same signature, other tonic): a miss.</param>
 /// <param name="Pieces">The pieces composed: the 24 major and minor keys in turn.</param>
-public sealed record KeyControlResult(float Strength, int Pieces, int Hits, int Relatives, double Seconds)
+/// <param name="ScaleFit">The pieces' mean "scale fit" (<see cref="PieceFeatures"/>): near 1, steering has pushed out every
+/// note outside the scale, which real music does not (POP909's test segments: 0.96).</param>
+public sealed record KeyControlResult(float Strength, int Pieces, int Hits, int Relatives, double ScaleFit, double Seconds)
 {
     public double HitRate => Hits / (double)Pieces;
     public double RelativeRate => Relatives / (double)Pieces;
@@ -24,6 +26,7 @@ public static class KeyControl
         if (count < 1) throw new ArgumentException($"--count must be at least 1 (got {count})");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int hits = 0, relatives = 0;
+        double scaleFit = 0;
         for (int k = 0; k < 24; k++)
         {
             int pieces = count / 24 + (k < count % 24 ? 1 : 0);
@@ -36,10 +39,11 @@ public static class KeyControl
             foreach (var p in composed)
             {
                 var estimated = MusicKey.Estimate(p.Notes.Select(n => n.Pitch));
+                scaleFit += p.Notes.Count >= 2 ? PieceFeatures.Of(p.Notes).Scalars["scale fit"] / count : 0;
                 if (estimated == key) hits++;
                 else if (estimated == key.Relative) relatives++;
             }
         }
-        return new KeyControlResult(strength, count, hits, relatives, clock.Elapsed.TotalSeconds);
+        return new KeyControlResult(strength, count, hits, relatives, scaleFit, clock.Elapsed.TotalSeconds);
     }
 }
