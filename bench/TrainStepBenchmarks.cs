@@ -26,7 +26,7 @@ public class TrainStepBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var config = new ModelConfig { Layers = 2, Hidden = 128, SeqLen = 10, Bidirectional = true, Input = "scalar", Heads = "regression", Velocity = false };
+        var config = new ModelConfig { Layers = 2, Hidden = 128, SeqLen = 10, Bidirectional = true, Input = InputKind.Scalar, Heads = HeadKind.Regression, Velocity = false };
         _model = new MusicModel(_cpu, config);
         _model.Initialize(1);
         _batch = new Batch(config, B);

@@ -63,7 +63,7 @@ public sealed class Batch
     {
         float pitch = n.Pitch + shift, step = c.ClipSeconds(n.Step), duration = c.ClipSeconds(n.Duration), velocity = n.Velocity / 127f;
         Span<float> features;
-        if (c.Input == "embedding")
+        if (c.Input == InputKind.Embedding)
         {
             int C = c.Continuous;
             Ids[row] = pitch;

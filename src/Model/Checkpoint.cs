@@ -30,10 +30,10 @@ public static class Checkpoint
     static string OptimizerName(string modelPath, string saveId) => $"{Path.GetFileNameWithoutExtension(modelPath)}.optim.{saveId}.safetensors";
 
     public static string FeatureDescription(ModelConfig c) => c.Beats
-        ? $"input {(c.Input == "embedding" ? $"pitch embedding({c.EmbeddingDim})" : "pitch/128")}, step and duration in beats / 4 (clipped to {c.MaxBeats} beats){(c.Velocity ? ", velocity/127" : "")}, " +
+        ? $"input {(c.Input == InputKind.Embedding ? $"pitch embedding({c.EmbeddingDim})" : "pitch/128")}, step and duration in beats / 4 (clipped to {c.MaxBeats} beats){(c.Velocity ? ", velocity/127" : "")}, " +
           $"beat of the bar (one-hot 8), position in the beat (one-hot 12), bar length / 4; targets: pitch index, step bin of {c.StepBins} (k/12 beat; 0: a chord), " +
           $"duration bin of {c.DurationBins} ((k+1)/12 beat){(c.Velocity ? $", velocity bin of {c.VelocityBins}" : "")}{(c.ConditionsOnStep ? "; step predicted first" : "")}; corpus tempo {c.Bpm} bpm"
-        : $"input {(c.Input == "embedding" ? $"pitch embedding({c.EmbeddingDim})" : "pitch/128")}, step s, duration s{(c.Velocity ? ", velocity/127" : "")}; " +
+        : $"input {(c.Input == InputKind.Embedding ? $"pitch embedding({c.EmbeddingDim})" : "pitch/128")}, step s, duration s{(c.Velocity ? ", velocity/127" : "")}; " +
         $"step and duration clipped to [0, {c.MaxSeconds}] s; targets: " +
         (c.Categorical
             ? $"pitch index, step bin of {c.StepBins} (0: a chord), duration bin of {c.DurationBins}{(c.Velocity ? $", velocity bin of {c.VelocityBins}" : "")}{(c.ConditionsOnStep ? "; step predicted first" : "")}"

@@ -14,6 +14,15 @@ namespace MusicGen.Model;
 /// <see cref="Velocity"/>, velocity/127 is an input feature and a fourth head.
 /// Step and duration are in seconds, clipped to [0, <see cref="MaxSeconds"/>] for inputs and targets.
 /// </summary>
+/// <summary>What the network reads per note besides step, duration and velocity: a learned pitch embedding, or pitch/128.</summary>
+public enum InputKind { Embedding, Scalar }
+
+/// <summary>How step, duration and velocity are predicted: bins with a softmax each, or the original regression head.</summary>
+public enum HeadKind { Categorical, Regression }
+
+/// <summary>Where a bidirectional last-step model's heads read its two directions: each at its own end, or both at the last step.</summary>
+public enum BidirectionalReading { Ends, Last }
+
 public sealed record ModelConfig
 {
     public int SeqLen { get; init; } = 10;
@@ -34,16 +43,16 @@ public sealed record ModelConfig
     /// halves at t = T-1, where the reverse half has read only the newest note from a zero state (its recurrent
     /// weights then get no gradient at all). A config stored before this option existed reads as "last".
     /// </summary>
-    public string BidirectionalHeads { get; init; } = "ends";
+    public BidirectionalReading BidirectionalHeads { get; init; } = BidirectionalReading.Ends;
     /// <summary>A bidirectional last-step model whose heads read the two directions' ends (<see cref="BidirectionalHeads"/>).</summary>
-    [JsonIgnore] public bool ReadsEnds => Bidirectional && !EveryStep && BidirectionalHeads == "ends";
+    [JsonIgnore] public bool ReadsEnds => Bidirectional && !EveryStep && BidirectionalHeads == BidirectionalReading.Ends;
     public float Dropout { get; init; } = 0.2f;
     public bool LayerNorm { get; init; } = true;
     /// <summary>
     /// "embedding" (default: a learned 32-dim pitch embedding; pitch is a category, and a scalar pitch/128
     /// makes neighbouring keys look alike to the network) or "scalar" (the original design's three numbers).
     /// </summary>
-    public string Input { get; init; } = "embedding";
+    public InputKind Input { get; init; } = InputKind.Embedding;
     public int EmbeddingDim { get; init; } = 32;
     /// <summary>Velocity as an input feature and a head (on by default: dynamics are part of the music).</summary>
     public bool Velocity { get; init; } = true;
@@ -54,7 +63,6 @@ public sealed record ModelConfig
     /// grid unit (<see cref="NoteBins"/>), and each note's place in its bar as an input (<see cref="BarInputs"/>); generation
     /// writes exact bars at a chosen tempo. Needs categorical heads and a corpus prepared with --time beats.
     /// </summary>
-    [JsonConverter(typeof(JsonStringEnumConverter<TimeUnit>))]
     public TimeUnit Time { get; init; } = TimeUnit.Seconds;
     /// <summary>Beats mode: the training corpus' median tempo, the tempo of generated files when none is asked for (0: unknown).</summary>
     public float Bpm { get; init; }
@@ -71,7 +79,7 @@ public sealed record ModelConfig
     /// plus positive pressure), whose prediction is a conditional mean. Checkpoints written before this option
     /// existed load as "regression".
     /// </summary>
-    public string Heads { get; init; } = "categorical";
+    public HeadKind Heads { get; init; } = HeadKind.Categorical;
     /// <summary>Categorical heads: step bins (the first is "a chord"), duration bins, velocity bins.</summary>
     public int StepBins { get; init; } = 64;
     public int DurationBins { get; init; } = 64;
@@ -95,7 +103,7 @@ public sealed record ModelConfig
     public float PositivePressure { get; init; } = 10f;
 
     [JsonIgnore] public int Directions => Bidirectional ? 2 : 1;
-    [JsonIgnore] public bool Categorical => Heads == "categorical";
+    [JsonIgnore] public bool Categorical => Heads == HeadKind.Categorical;
     /// <summary>Features after pitch that each note's prediction has: step, duration (and velocity). With regression heads, the regression outputs.</summary>
     [JsonIgnore] public int RegressionHeads => Velocity ? 3 : 2;
     /// <summary>Logits per prediction: 128 pitches, then (categorical heads) the step, duration and velocity bins.</summary>
@@ -107,7 +115,7 @@ public sealed record ModelConfig
     const int Pitches = MultiHeadLoss.Pitches;
     /// <summary>Continuous input features: step, duration (and velocity).</summary>
     [JsonIgnore] public int Continuous => (Velocity ? 3 : 2) + (Beats ? BarInputs : 0);
-    [JsonIgnore] public int InputSize => Input == "embedding" ? EmbeddingDim + Continuous : 1 + Continuous;
+    [JsonIgnore] public int InputSize => Input == InputKind.Embedding ? EmbeddingDim + Continuous : 1 + Continuous;
     [JsonIgnore] public int LayerOutput => Hidden * Directions;
     /// <summary>The recurrent body this config describes.</summary>
     [JsonIgnore] public LstmStackShape Stack => new(InputSize, Hidden, Layers, Bidirectional, LayerNorm, Dropout);
@@ -117,7 +125,7 @@ public sealed record ModelConfig
     /// <summary>Parameters of the network this config describes (what <see cref="MusicModel.ParameterCount"/> will say).</summary>
     public long ParameterCount()
     {
-        long H = Hidden, D = LayerOutput, p = Input == "embedding" ? 128L * EmbeddingDim : 0;
+        long H = Hidden, D = LayerOutput, p = Input == InputKind.Embedding ? 128L * EmbeddingDim : 0;
         for (int l = 0; l < Layers; l++)
         {
             long input = l == 0 ? InputSize : D;
@@ -150,26 +158,38 @@ public sealed record ModelConfig
         if (Layers < 1 || Layers > 16) throw new ArgumentException($"layers {Layers} outside 1..16");
         if (Hidden < 1 || Hidden > 8192) throw new ArgumentException($"hidden size {Hidden} outside 1..8192");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"dropout {Dropout} outside [0, 1)");
-        if (Input is not ("scalar" or "embedding")) throw new ArgumentException($"input '{Input}': choose scalar or embedding");
-        if (Input == "embedding" && (EmbeddingDim < 1 || EmbeddingDim > 1024)) throw new ArgumentException($"embedding size {EmbeddingDim} outside 1..1024");
+        if (!Enum.IsDefined(Input)) throw new ArgumentException($"input '{Input}': choose scalar or embedding");
+        if (Input == InputKind.Embedding && (EmbeddingDim < 1 || EmbeddingDim > 1024)) throw new ArgumentException($"embedding size {EmbeddingDim} outside 1..1024");
         if (EveryStep && Bidirectional) throw new ArgumentException("every-step targets need a unidirectional model (a bidirectional one would read the notes it predicts)");
         if (!(MaxSeconds > NoteBins.ChordSeconds)) throw new ArgumentException($"max seconds must be above {NoteBins.ChordSeconds}");
-        if (Heads is not ("categorical" or "regression")) throw new ArgumentException($"heads '{Heads}': choose categorical or regression");
-        if (BidirectionalHeads is not ("ends" or "last")) throw new ArgumentException($"bidirectional heads '{BidirectionalHeads}': choose ends or last");
+        if (!Enum.IsDefined(Heads)) throw new ArgumentException($"heads '{Heads}': choose categorical or regression");
+        if (!Enum.IsDefined(BidirectionalHeads)) throw new ArgumentException($"bidirectional heads '{BidirectionalHeads}': choose ends or last");
+        if (!Enum.IsDefined(Time)) throw new ArgumentException($"time '{Time}': choose seconds or beats");
         if (Beats && !Categorical) throw new ArgumentException("--time beats needs categorical heads");
         if (Categorical && (StepBins is < 2 or > 1024 || DurationBins is < 1 or > 1024 || VelocityBins is < 1 or > 127))
             throw new ArgumentException("bins: step 2..1024, duration 1..1024, velocity 1..127");
     }
 
-    static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+    /// <summary>Enums are stored by name in lower camel case ("categorical", "embedding", "ends", "beats"), as the strings
+    /// they replaced were; reading ignores case.</summary>
+    static readonly JsonSerializerOptions Json = new() { WriteIndented = false, Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase, allowIntegerValues: false) } };
     public string ToJson() => JsonSerializer.Serialize(this, Json);
-    /// <summary>Reads a stored config; one written before <see cref="Heads"/> existed is a regression model, one before <see cref="StepFirst"/> has independent heads.</summary>
+    /// <summary>
+    /// Reads a stored config. Options added after the first checkpoints take, when absent, the value every model had before
+    /// they existed: no <see cref="Heads"/> is a regression model, no <see cref="StepFirst"/> has independent heads, no
+    /// <see cref="BidirectionalHeads"/> reads both halves at the last step, no <see cref="Time"/> counts seconds.
+    /// </summary>
     public static ModelConfig FromJson(string json)
     {
-        var c = JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new InvalidDataException("empty model config");
-        if (!json.Contains("\"Heads\"", StringComparison.Ordinal)) c = c with { Heads = "regression" };
-        if (!json.Contains("\"StepFirst\"", StringComparison.Ordinal)) c = c with { StepFirst = false };
-        if (!json.Contains("\"BidirectionalHeads\"", StringComparison.Ordinal)) c = c with { BidirectionalHeads = "last" };
+        ModelConfig c;
+        using (var doc = JsonDocument.Parse(json))
+        {
+            c = doc.RootElement.Deserialize<ModelConfig>(Json) ?? throw new InvalidDataException("empty model config");
+            bool Has(string name) => doc.RootElement.TryGetProperty(name, out _);
+            if (!Has(nameof(Heads))) c = c with { Heads = HeadKind.Regression };
+            if (!Has(nameof(StepFirst))) c = c with { StepFirst = false };
+            if (!Has(nameof(BidirectionalHeads))) c = c with { BidirectionalHeads = BidirectionalReading.Last };
+        }
         return c;
     }
 }

@@ -35,7 +35,7 @@ public sealed class MusicModel : IDisposable
         // Declare every parameter (names follow PyTorch's nn.LSTM), then allocate them all in one flat buffer.
         var layout = new ParameterBuffer.Layout();
         int H = config.Hidden, D = config.LayerOutput;
-        int embedding = config.Input == "embedding" ? layout.Add("embedding.weight", Pitches, config.EmbeddingDim) : -1;
+        int embedding = config.Input == InputKind.Embedding ? layout.Add("embedding.weight", Pitches, config.EmbeddingDim) : -1;
         _stack = new LstmStack(layout, config.Stack);
         int heads, stepCondition = -1;
         if (config.Categorical)
@@ -98,7 +98,7 @@ public sealed class MusicModel : IDisposable
             Tensor A(params int[] s) { var t = be.Allocate(s); all.Add(t); return t; }
             Stack = new LstmStack.Workspace(be, stack, batch, steps); all.Add(Stack);
             X = A(T, B, c.InputSize); DX = A(T, B, c.InputSize);
-            if (c.Input == "embedding") { Ids = A(rows); Cont = A(rows, c.Continuous); Emb = A(rows, c.EmbeddingDim); DEmb = A(rows, c.EmbeddingDim); DCont = A(rows, c.Continuous); }
+            if (c.Input == InputKind.Embedding) { Ids = A(rows); Cont = A(rows, c.Continuous); Emb = A(rows, c.EmbeddingDim); DEmb = A(rows, c.EmbeddingDim); DCont = A(rows, c.Continuous); }
             Last = A(B, D); DLast = A(B, D);
             int heads = c.HeadRows(B, T);
             Logits = A(heads, c.ClassCount); Reg = A(heads, c.RegressionHeads); Targets = A(heads, 1 + c.RegressionHeads);
@@ -144,7 +144,7 @@ public sealed class MusicModel : IDisposable
         Upload(batch, s);
         s.Conditioned = false;
 
-        if (c.Input == "embedding")
+        if (c.Input == InputKind.Embedding)
         {
             Glue.EmbeddingForward(Backend, s.Ids!, _embedding!.Value, s.Emb!, rows, Pitches, c.EmbeddingDim);
             Glue.ConcatForward(Backend, s.Emb!, s.Cont!, s.X, rows, c.EmbeddingDim, c.Continuous);
@@ -175,7 +175,7 @@ public sealed class MusicModel : IDisposable
 
     void Upload(Batch batch, StepBuffers s)
     {
-        if (Config.Input == "embedding")
+        if (Config.Input == InputKind.Embedding)
         {
             Backend.CopyFromHost(batch.Ids, s.Ids!);
             Backend.CopyFromHost(batch.Continuous, s.Cont!);
@@ -261,8 +261,8 @@ public sealed class MusicModel : IDisposable
 
         // The stack replays what its forward recorded (dropout on or off, seed, counter, shard); the input's gradient is
         // wanted only when an embedding learns from it.
-        _stack.Backward(Backend, s.Stack, c.Input == "embedding" ? s.DX : null);
-        if (c.Input == "embedding")
+        _stack.Backward(Backend, s.Stack, c.Input == InputKind.Embedding ? s.DX : null);
+        if (c.Input == InputKind.Embedding)
         {
             Elementwise.Fill(Backend, s.DEmb!, 0f);
             Elementwise.Fill(Backend, s.DCont!, 0f);

@@ -178,7 +178,7 @@ public class GenerateCommandTests
     {
         using var dir = new TempDir();
         var run = TinyBeatsCheckpoint(dir);
-        Assert.Contains("\"Time\":\"Beats\"", CliRunner.Run("info", run).Stdout);
+        Assert.Contains("\"Time\":\"beats\"", CliRunner.Run("info", run).Stdout);
         var r = CliRunner.Run("generate", "--checkpoint", run, "--bars", "6", "--bpm", "90", "--meter", "3/4", "--key", "Bb", "--seed", "2", "--out", dir["b.mid"], "--png");
         Assert.True(r.ExitCode == 0, r.Stderr);
         var score = MidiReader.ReadScoreFile(dir["b.mid"]);

@@ -49,7 +49,7 @@ public class KernelRegistryTests
         foreach (var cfg in new[]
                  {
                      new ModelConfig { SeqLen = 3, Layers = 1, Hidden = 3, StepBins = 4, DurationBins = 3, VelocityBins = 2, EmbeddingDim = 2 },
-                     new ModelConfig { SeqLen = 3, Layers = 1, Hidden = 3, Heads = "regression", Input = "scalar", Bidirectional = false }, // last step: axpy
+                     new ModelConfig { SeqLen = 3, Layers = 1, Hidden = 3, Heads = HeadKind.Regression, Input = InputKind.Scalar, Bidirectional = false }, // last step: axpy
                  })
         {
             be.FusedRecurrence = fused;

@@ -59,10 +59,15 @@ public class CategoricalHeadsTests
         // A config stored before the Heads option existed is the original regression design.
         string old = Config.ToJson().Replace(",\"Heads\":\"categorical\"", "").Replace("\"BidirectionalHeads\":\"ends\",", "");
         Assert.DoesNotContain("Heads", old);
-        Assert.Equal("regression", ModelConfig.FromJson(old).Heads);
-        Assert.Equal("last", ModelConfig.FromJson(old).BidirectionalHeads); // and, as every config before that option, reads the last step
+        Assert.Equal(HeadKind.Regression, ModelConfig.FromJson(old).Heads);
+        Assert.Equal(BidirectionalReading.Last, ModelConfig.FromJson(old).BidirectionalHeads); // and, as every config before that option, reads the last step
         Assert.Equal(Config, ModelConfig.FromJson(Config.ToJson()));
-        Assert.Throws<ArgumentException>(() => (Config with { Heads = "mixture" }).Validate());
+        Assert.Throws<ArgumentException>(() => (Config with { Heads = (HeadKind)7 }).Validate());
+        // The stored names are the strings the options were before they became enums; a config without "Time" counts seconds.
+        Assert.Contains("\"Heads\":\"categorical\"", Config.ToJson());
+        Assert.Contains("\"Input\":\"embedding\"", Config.ToJson());
+        Assert.Equal(MusicGen.Midi.TimeUnit.Seconds, ModelConfig.FromJson(Config.ToJson().Replace(",\"Time\":\"seconds\"", "")).Time);
+        Assert.Equal(MusicGen.Midi.TimeUnit.Beats, ModelConfig.FromJson(Config.ToJson().Replace("\"Time\":\"seconds\"", "\"Time\":\"Beats\"")).Time);
     }
 
     [Fact]
@@ -137,7 +142,7 @@ public class CategoricalHeadsTests
             Assert.Equal(bins.StepValues[stepBin], piece[3].Step);
             Assert.Equal(pitch, (int)piece[3].Pitch);
         }
-        Assert.False((Config with { Heads = "regression", StepFirst = true }).ConditionsOnStep); // regression heads ignore it
+        Assert.False((Config with { Heads = HeadKind.Regression, StepFirst = true }).ConditionsOnStep); // regression heads ignore it
         Assert.True(new ModelConfig().ConditionsOnStep);                                        // the default: step first
         Assert.False(ModelConfig.FromJson(new ModelConfig().ToJson().Replace(",\"StepFirst\":true", "")).StepFirst); // stored before the option: independent
     }

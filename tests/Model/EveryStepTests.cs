@@ -12,7 +12,7 @@ namespace MusicGen.Tests.Model;
 /// </summary>
 public class EveryStepTests
 {
-    static readonly ModelConfig Config = new() { SeqLen = 4, Layers = 2, Hidden = 8, EmbeddingDim = 4, Dropout = 0, Bidirectional = false, EveryStep = true, Heads = "regression", Velocity = false };
+    static readonly ModelConfig Config = new() { SeqLen = 4, Layers = 2, Hidden = 8, EmbeddingDim = 4, Dropout = 0, Bidirectional = false, EveryStep = true, Heads = HeadKind.Regression, Velocity = false };
 
     [Fact]
     public void A_bidirectional_every_step_model_is_refused()

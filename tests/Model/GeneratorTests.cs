@@ -43,7 +43,7 @@ public class GeneratorTests
     {
         using var dir = new TempDir();
         using var be = TestBackends.Create("cpu");
-        var config = new ModelConfig { SeqLen = 4, Layers = 2, Hidden = 8, EmbeddingDim = 4, Dropout = 0, Bidirectional = false, Heads = "regression", Velocity = false };
+        var config = new ModelConfig { SeqLen = 4, Layers = 2, Hidden = 8, EmbeddingDim = 4, Dropout = 0, Bidirectional = false, Heads = HeadKind.Regression, Velocity = false };
         new Trainer(be, TrainerTests.TinyCorpus(), "/tiny", dir["run"]).Train(config, new TrainOptions { Epochs = 2, BatchSize = 8, Transpose = 0, Patience = 0 });
         var (model, _) = Checkpoint.Load(dir["run/last.safetensors"], be);
         using (model)
@@ -70,7 +70,7 @@ public class GeneratorTests
     public void A_bidirectional_inference_forward_predicts_like_the_full_forward_with_the_shortcut_only_for_the_last_step_reading(string device, string read)
     {
         using var be = TestBackends.Create(device);
-        var config = new ModelConfig { SeqLen = 5, Layers = 2, Hidden = 6, EmbeddingDim = 4, Dropout = 0, BidirectionalHeads = read };
+        var config = new ModelConfig { SeqLen = 5, Layers = 2, Hidden = 6, EmbeddingDim = 4, Dropout = 0, BidirectionalHeads = Enum.Parse<BidirectionalReading>(read, ignoreCase: true) };
         using var model = new MusicModel(be, config);
         model.Initialize(9);
         var windows = new Windows(TrainerTests.TinyCorpus(), MusicGen.Midi.Corpus.Split.Train, config);

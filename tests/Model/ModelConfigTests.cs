@@ -14,7 +14,7 @@ public class ModelConfigTests
     [InlineData(false, "regression", true, "scalar", true)]
     public void The_parameter_count_worked_out_from_a_config_is_the_models(bool bidirectional, string heads, bool stepFirst, string input, bool layerNorm)
     {
-        var config = new ModelConfig { Layers = 3, Hidden = 7, Bidirectional = bidirectional, Heads = heads, StepFirst = stepFirst, Input = input, LayerNorm = layerNorm, EmbeddingDim = 5 };
+        var config = new ModelConfig { Layers = 3, Hidden = 7, Bidirectional = bidirectional, Heads = Enum.Parse<HeadKind>(heads, ignoreCase: true), StepFirst = stepFirst, Input = Enum.Parse<InputKind>(input, ignoreCase: true), LayerNorm = layerNorm, EmbeddingDim = 5 };
         using var be = new ManagedBackend();
         using var model = new MusicModel(be, config);
         Assert.Equal(model.ParameterCount, config.ParameterCount());

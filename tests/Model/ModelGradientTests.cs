@@ -34,9 +34,9 @@ public class ModelGradientTests
         heads = heads.Replace("-last", "");
         var cfg = new ModelConfig
         {
-            SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Velocity = velocity, Huber = huber, Input = "scalar",
-            Bidirectional = !everyStep, EveryStep = everyStep, Heads = heads, StepBins = 5, DurationBins = 4, VelocityBins = 3, StepFirst = stepFirst,
-            BidirectionalHeads = read,
+            SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Velocity = velocity, Huber = huber, Input = InputKind.Scalar,
+            Bidirectional = !everyStep, EveryStep = everyStep, Heads = Enum.Parse<HeadKind>(heads, ignoreCase: true), StepBins = 5, DurationBins = 4, VelocityBins = 3, StepFirst = stepFirst,
+            BidirectionalHeads = Enum.Parse<BidirectionalReading>(read, ignoreCase: true),
         };
         bool categorical = heads == "categorical";
         int K = cfg.ClassCount;
@@ -123,7 +123,7 @@ public class ModelGradientTests
     [InlineData("ends", false)]
     public void Reading_the_last_step_leaves_the_top_reverse_recurrence_untrained_and_reading_the_ends_trains_it(string read, bool zero)
     {
-        var cfg = new ModelConfig { SeqLen = 5, Layers = 2, Hidden = 4, Dropout = 0, Input = "scalar", Velocity = false, BidirectionalHeads = read };
+        var cfg = new ModelConfig { SeqLen = 5, Layers = 2, Hidden = 4, Dropout = 0, Input = InputKind.Scalar, Velocity = false, BidirectionalHeads = Enum.Parse<BidirectionalReading>(read, ignoreCase: true) };
         using var be = new MusicGen.Kernels.Backends.ManagedBackend();
         using var model = new MusicModel(be, cfg);
         model.Initialize(3);
@@ -141,7 +141,7 @@ public class ModelGradientTests
     [Fact]
     public void Embedding_input_model_trains_its_embedding()
     {
-        var cfg = new ModelConfig { SeqLen = 3, Layers = 1, Hidden = 4, Input = "embedding", EmbeddingDim = 3, Dropout = 0 };
+        var cfg = new ModelConfig { SeqLen = 3, Layers = 1, Hidden = 4, Input = InputKind.Embedding, EmbeddingDim = 3, Dropout = 0 };
         using var be = TestBackends.Create("cpu");
         using var model = new MusicModel(be, cfg);
         model.Initialize(1);

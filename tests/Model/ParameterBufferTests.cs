@@ -11,8 +11,8 @@ public class ParameterBufferTests
 {
     static ModelConfig Config() => new()
     {
-        SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Input = "embedding", EmbeddingDim = 3, Bidirectional = true,
-        Heads = "categorical", StepBins = 5, DurationBins = 4, VelocityBins = 3, Velocity = true, StepFirst = true,
+        SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Input = InputKind.Embedding, EmbeddingDim = 3, Bidirectional = true,
+        Heads = HeadKind.Categorical, StepBins = 5, DurationBins = 4, VelocityBins = 3, Velocity = true, StepFirst = true,
     };
 
     [Theory]

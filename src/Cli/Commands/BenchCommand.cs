@@ -213,7 +213,7 @@ public static class BenchCommand
             // The seed network: 3 input features (pitch/128, step, duration), pitch logits and 2 regression outputs.
             config = p.GetValue(heads) switch
             {
-                "regression" => config with { Input = "scalar", Heads = "regression", Velocity = false },
+                "regression" => config with { Input = MusicGen.Model.InputKind.Scalar, Heads = MusicGen.Model.HeadKind.Regression, Velocity = false },
                 "categorical" => config,
                 var h => throw new ArgumentException($"--heads '{h}': choose regression or categorical"),
             };
@@ -259,7 +259,7 @@ public static class BenchCommand
             Report(p.GetValue(json), new()
             {
                 ["bench"] = "train-step", ["gemm"] = gemmWhich.ToString().ToLowerInvariant(), ["device"] = be.Kind, ["device_name"] = be.Name, ["layers"] = config.Layers, ["hidden"] = config.Hidden, ["seq"] = config.SeqLen,
-                ["batch"] = B, ["bidirectional"] = config.Bidirectional, ["heads"] = config.Heads, ["every_step"] = config.EveryStep, ["predictions_per_step"] = b.TargetRows, ["parameters"] = model.ParameterCount, ["steps"] = R,
+                ["batch"] = B, ["bidirectional"] = config.Bidirectional, ["heads"] = config.Heads.ToString().ToLowerInvariant(), ["every_step"] = config.EveryStep, ["predictions_per_step"] = b.TargetRows, ["parameters"] = model.ParameterCount, ["steps"] = R,
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["notes_per_s"] = Round(b.TargetRows / (median / 1000)), // predicted notes
                 ["launches_per_step"] = launches, // -1: not an ILGPU device
                 ["launches_by_kernel"] = (object?)byKernel ?? "n/a",

@@ -64,7 +64,7 @@ public static class ProbeCommand
                 var inputs = new float[T * W * I];
                 for (int r = 0; r < T * W; r++)
                 {
-                    if (c.Input == "embedding")
+                    if (c.Input == InputKind.Embedding)
                     {
                         inputs[r * I] = batch.Ids[r];
                         for (int j = 0; j < c.Continuous; j++) inputs[r * I + 1 + j] = batch.Continuous[r * c.Continuous + j];

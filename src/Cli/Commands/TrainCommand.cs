@@ -30,17 +30,17 @@ public static class TrainCommand
         var everyStep = new Option<bool>("--every-step") { Description = "With --unidirectional: every step of a window predicts its next note (T targets per window); generation can then start from any primer length" };
         var dropout = Opt("--dropout", d.Dropout, "Dropout after each layer");
         var noNorm = new Option<bool>("--no-layer-norm") { Description = "No layer norm between layers" };
-        var input = new Option<string>("--input") { Description = "scalar (pitch/128, step, duration) or embedding (learned pitch embedding + step, duration)", DefaultValueFactory = _ => d.Input };
+        var input = new Option<InputKind>("--input") { Description = "scalar (pitch/128, step, duration) or embedding (learned pitch embedding + step, duration)", DefaultValueFactory = _ => d.Input };
         var embDim = Opt("--embedding-dim", d.EmbeddingDim, "Pitch embedding size (--input embedding)");
         var noVelocity = new Option<bool>("--no-velocity") { Description = "No velocity input or head (generated notes take the primer's mean velocity)" };
-        var heads = new Option<string>("--heads") { Description = "categorical (step, duration, velocity as sampled bins) or regression (the original design's predicted values)", DefaultValueFactory = _ => d.Heads };
+        var heads = new Option<HeadKind>("--heads") { Description = "categorical (step, duration, velocity as sampled bins) or regression (the original design's predicted values)", DefaultValueFactory = _ => d.Heads };
         var stepBins = Opt("--step-bins", d.StepBins, "Categorical heads: step bins (the first means 'with the previous note')");
         var durationBins = Opt("--duration-bins", d.DurationBins, "Categorical heads: duration bins (log-spaced)");
         var velocityBins = Opt("--velocity-bins", d.VelocityBins, "Categorical heads: velocity bins");
-        var biHeads = new Option<string>("--bidirectional-heads")
+        var biHeads = new Option<BidirectionalReading>("--bidirectional-heads")
         {
             Description = "Bidirectional models: ends (the heads read the forward direction at the last note and the reverse direction at the first, both after the whole window) or last (both at the last note: the original reading, whose reverse half has seen one note)",
-            DefaultValueFactory = _ => "ends",
+            DefaultValueFactory = _ => BidirectionalReading.Ends,
         };
         var independent = new Option<bool>("--independent-heads") { Description = "Categorical heads: draw step, pitch, duration and velocity independently given the history (default: the step first, the other three conditioned on it)" };
         var huber = new Option<bool>("--huber") { Description = "Regression heads: Huber instead of squared error for step/duration/velocity" };
