@@ -15,6 +15,13 @@ public static class Cli
     /// <summary>Stopped by Ctrl-C or SIGTERM after saving (128 + SIGINT, the shell's convention for an interrupted command).</summary>
     public const int Interrupted = 130;
 
+    /// <summary>Thrown by a verb's helpers to end the verb with a one-line message and an exit code other than bad input's
+    /// (for example <see cref="Failed"/>: the input was fine, but nothing usable came of it).</summary>
+    public sealed class Stop(string message, int code) : Exception(message)
+    {
+        public int Code { get; } = code;
+    }
+
     public static int Error(string message, int code = BadInput)
     {
         Console.Error.WriteLine($"musicgen: error: {message}");
@@ -28,7 +35,14 @@ public static class Cli
         {
             return body();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or InvalidDataException or ArgumentException)
+        catch (Stop stop)
+        {
+            return Error(stop.Message, stop.Code);
+        }
+        // Bad input: the library throws ArgumentException (and FormatException, InvalidDataException) with a one-line reason.
+        // ArgumentNullException and ArgumentOutOfRangeException are the framework's and our own invariant checks: a bug.
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or InvalidDataException
+            or ArgumentException and not (ArgumentNullException or ArgumentOutOfRangeException))
         {
             return Error(e.Message);
         }

@@ -74,6 +74,10 @@ public class PrepareCommandTests
         var none = CliRunner.Run("prepare", "--data", dir["empty"], "--out", dir["out"], "--quiet");
         Assert.Equal(1, none.ExitCode);
         Assert.Contains("no usable MIDI file", none.Stderr);
+        // train on that folder says the same with the same exit code
+        var train = CliRunner.Run("train", "--data", dir["empty"], "--out", dir["run"], "--quiet");
+        Assert.Equal(1, train.ExitCode);
+        Assert.Contains("no usable MIDI file", Assert.Single(train.Stderr.Trim().Split('\n')));
 
         var badSplit = CliRunner.Run("prepare", "--data", dir["empty"], "--out", dir["out"], "--split", "50/x/1");
         Assert.Equal(2, badSplit.ExitCode);

@@ -23,4 +23,14 @@ public class ProgramTests
     [InlineData("", "abc", 3)]
     public void Edit_distance_counts_single_letter_edits(string a, string b, int expected) =>
         Assert.Equal(expected, MusicGen.Cli.Program.EditDistance(a, b));
+
+    [Fact]
+    public void Bad_input_exits_2_and_a_broken_invariant_exits_70_as_an_internal_error()
+    {
+        Assert.Equal(2, MusicGen.Cli.Cli.Run(() => throw new ArgumentException("--x must be positive")));
+        Assert.Equal(2, MusicGen.Cli.Cli.Run(() => throw new FormatException("key 'H': ...")));
+        Assert.Equal(70, MusicGen.Cli.Cli.Run(() => throw new ArgumentOutOfRangeException("t", "Adam steps count from 1")));
+        Assert.Equal(70, MusicGen.Cli.Cli.Run(() => throw new ArgumentNullException("x")));
+        Assert.Equal(70, MusicGen.Cli.Cli.Run(() => throw new InvalidOperationException("a bug")));
+    }
 }

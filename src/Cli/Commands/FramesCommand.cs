@@ -173,7 +173,7 @@ public static class FramesCommand
         var frames = Opt("--frames", 64, "Frames to sample after the primer (quarter notes)");
         var count = Opt("--count", 1, "Pieces to sample");
         var temperature = Opt("--temperature", 1f, "Divides the logits before the sigmoid (below 1: more confident, fewer stray keys)");
-        var seed = Opt("--seed", 1L, "Sampling seed");
+        var seed = new Option<long?>("--seed") { Description = "Seed for reproducible output (default: random, printed), as generate's" };
         var data = DataOption(required: false);
         data.Description = "With --primer-piece: the frames file the primer comes from";
         var primerPiece = Opt("--primer-piece", -1, "Prime with the start of this piece of --primer-split in --data (-1: a C-major chord)");
@@ -186,7 +186,8 @@ public static class FramesCommand
         { checkpoint, output, frames, count, temperature, seed, data, primerPiece, primerSplit, primerFrames, seconds, png, device };
         cmd.SetAction(p => Cli.Run(() =>
         {
-            if (p.GetValue(seed) < 0) return Cli.Error($"--seed must be 0 or more (got {p.GetValue(seed)})");
+            if (p.GetValue(seed) is < 0) return Cli.Error($"--seed must be 0 or more (got {p.GetValue(seed)})");
+            ulong seedValue = p.GetValue(seed) is long sv ? (ulong)sv : (ulong)Random.Shared.NextInt64(1, 1L << 40);
             if (!(p.GetValue(seconds) > 0)) return Cli.Error($"--frame-seconds must be positive (got {p.GetValue(seconds)})");
             int[][] primer = [FrameGenerator.DefaultPrimer];
             string primerText = "a C-major chord";
@@ -206,7 +207,8 @@ public static class FramesCommand
             var (model, _) = FrameTrainer.Load(p.GetValue(checkpoint)!, backend);
             using (model)
             {
-                var pieces = FrameGenerator.Sample(model, primer, p.GetValue(frames), p.GetValue(count), p.GetValue(temperature), (ulong)p.GetValue(seed));
+                var pieces = FrameGenerator.Sample(model, primer, p.GetValue(frames), p.GetValue(count), p.GetValue(temperature), seedValue);
+                Console.WriteLine($"seed {seedValue}");
                 for (int i = 0; i < pieces.Count; i++)
                 {
                     string path = pieces.Count == 1 ? outPath : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, $"{Path.GetFileNameWithoutExtension(outPath)}-{i + 1}{Path.GetExtension(outPath)}");
@@ -217,7 +219,7 @@ public static class FramesCommand
                     if (p.GetValue(png))
                     {
                         string pngPath = Path.ChangeExtension(path, ".png");
-                        PianoRoll.SavePng(pngPath, notes, FormattableString.Invariant($"{Path.GetFileName(path)} (frame model, seed {p.GetValue(seed)}, T={p.GetValue(temperature)})"));
+                        PianoRoll.SavePng(pngPath, notes, FormattableString.Invariant($"{Path.GetFileName(path)} (frame model, seed {seedValue}, T={p.GetValue(temperature)})"));
                         Console.WriteLine($"{pngPath}: piano roll");
                     }
                 }

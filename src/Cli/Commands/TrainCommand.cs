@@ -213,7 +213,8 @@ public static class TrainCommand
         if (!quiet)
             Console.WriteLine($"corpus: {r.Corpus.Files.Count} files ({r.Corpus.Files.Count(f => f.Split == Split.Train)} train, {r.Corpus.Files.Count(f => f.Split == Split.Validation)} validation), " +
                               $"{r.Corpus.Notes.Length:N0} notes, {r.Corpus.Skipped.Count} skipped; cache {cache}");
-        if (r.Corpus.Files.Count == 0) throw new ArgumentException($"no usable MIDI file in '{dataPath}'");
+        // As prepare: the folder was fine, but nothing in it could be read (exit 1, not 2).
+        if (r.Corpus.Files.Count == 0) throw new Cli.Stop($"no usable MIDI file in '{dataPath}' ({r.Corpus.Skipped.Count} skipped)", Cli.Failed);
         return (r.Corpus, cache);
     }
 
