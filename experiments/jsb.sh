@@ -25,5 +25,7 @@ while [ $# -ge 2 ]; do
   "$MG" frames evaluate -c "$dir" -d "$JSB" --split valid --json > "$dir/valid.json"
   "$MG" frames evaluate -c "$dir" -d "$JSB" --split test --json > "$dir/test.json"
   touch "$dir/done"
+  # The small files are kept under experiments/results/jsb/ (committed; the run folders with checkpoints are not).
+  mkdir -p "experiments/results/jsb/$name" && cp "$dir"/{valid.json,test.json,train.log,args,wall_s,done} "experiments/results/jsb/$name/"
   echo "    $name: $(tail -1 "$dir/train.log")"
 done

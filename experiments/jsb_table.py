@@ -37,7 +37,7 @@ def main():
     argv = sys.argv[1:]
     if "--doc" in argv: del argv[argv.index("--doc"):argv.index("--doc") + 2]
     args = [a for a in argv if not a.startswith("--")]
-    runs = args[0] if args else "experiments/jsb-runs"
+    runs = args[0] if args else ("experiments/jsb-runs" if os.path.isdir("experiments/jsb-runs") else "experiments/results/jsb")
     text = table(rows(runs))
     if "--doc" in sys.argv:
         doc = sys.argv[sys.argv.index("--doc") + 1]

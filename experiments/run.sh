@@ -41,7 +41,18 @@ run() { # run NAME DATA [train args...]
   score "$dir" "${SCORE_MUSIC:-1}"
   echo "$((t1 - t0))" > "$dir/wall_s"; echo "$(( $(date +%s) - t1 ))" > "$dir/eval_s"
   mv "$dir.train.log" "$dir/train.log"; touch "$dir/done"
+  keep "$dir" "experiments/results/asap/$name"
   echo "    $name: trained in $((t1 - t0)) s"
+}
+
+# The small files of a finished run, committed under experiments/results/ (runs themselves are not: checkpoints):
+# scores, wall times, the epoch lines of metrics.jsonl and the best checkpoint's metadata. summarize.py reads either.
+keep() { # keep RUN_DIR RESULT_DIR
+  mkdir -p "$2"
+  for f in test.json music.json wall_s eval_s done; do [ -f "$1/$f" ] && cp "$1/$f" "$2/"; done
+  grep '"kind":"epoch"' "$1/metrics.jsonl" > "$2/epochs.jsonl" || true
+  python3 -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; print(json.dumps(json.loads(f.read(n))["__metadata__"]))' \
+    "$1/best.safetensors" > "$2/checkpoint.json"
 }
 
 # The held-out classical test: every 4th window of ASAP's test pieces (36,779 windows of 10 notes), the music table

@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 args = sys.argv[1:]
-runs_dir = args[0] if args and not args[0].startswith("--") else "experiments/runs"
+runs_dir = args[0] if args and not args[0].startswith("--") else ("experiments/runs" if os.path.isdir("experiments/runs") else "experiments/results/asap")
 plots = args[args.index("--plots") + 1] if "--plots" in args else "docs/images"
 mg = args[args.index("--mg") + 1] if "--mg" in args else "src/Cli/bin/Release/net10.0/musicgen"
 doc = args[args.index("--doc") + 1] if "--doc" in args else None
@@ -32,11 +32,16 @@ def load(name):
         r["test"] = json.loads(f.read().strip().splitlines()[-1])
     music = os.path.join(d, "music.json")
     r["music"] = json.loads(open(music).read().strip().splitlines()[-1]) if os.path.exists(music) else None
-    r["epochs"] = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl")) if '"kind":"epoch"' in l]
+    # A run folder (metrics.jsonl, best.safetensors) or its kept results (epochs.jsonl, checkpoint.json; run.sh's keep).
+    metrics = os.path.join(d, "metrics.jsonl") if os.path.exists(os.path.join(d, "metrics.jsonl")) else os.path.join(d, "epochs.jsonl")
+    r["epochs"] = [json.loads(l) for l in open(metrics) if '"kind":"epoch"' in l]
     r["wall"] = int(open(os.path.join(d, "wall_s")).read())
-    with open(os.path.join(d, "best.safetensors"), "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        meta = json.loads(f.read(n))["__metadata__"]
+    if os.path.exists(os.path.join(d, "checkpoint.json")):
+        meta = json.load(open(os.path.join(d, "checkpoint.json")))
+    else:
+        with open(os.path.join(d, "best.safetensors"), "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            meta = json.loads(f.read(n))["__metadata__"]
     r["params"] = int(meta["parameters"])
     r["config"] = json.loads(meta["config"])
     return r

@@ -6,13 +6,16 @@ namespace MusicGen.Model;
 /// </summary>
 public static class TrainingPresets
 {
+    /// <summary>Beats mode's bins: steps of 0..8 beats and durations of 1/12..8 beats, one bin per grid unit.</summary>
+    public const int BeatsStepBins = 8 * MusicGen.Midi.BeatFeatures.GridPerBeat + 1, BeatsDurationBins = 8 * MusicGen.Midi.BeatFeatures.GridPerBeat;
+
     public static IReadOnlyList<string> Names { get; } = ["pop", "classical"];
 
     /// <summary>What each preset is, in a line (for --help).</summary>
     public static string Describe(string name) => name switch
     {
-        "pop" => "the embedded pop model: a 2-layer LSTM of 256, every step predicting its next note, windows of 32, every 32nd window per epoch, 9 epochs (POP909)",
-        "classical" => "the embedded classical model: the pop network and options, 2 epochs (ASAP, read with --sustain)",
+        "pop" => "the embedded pop model: time in beats, a 2-layer LSTM of 256, every step predicting its next note, windows of 32, every 32nd window per epoch, 9 epochs (POP909)",
+        "classical" => "the embedded classical model: the pop network in seconds, 2 epochs (ASAP, read with --sustain)",
         _ => throw new ArgumentException($"unknown preset '{name}' (known: {string.Join(", ", Names)})"),
     };
 
@@ -22,7 +25,8 @@ public static class TrainingPresets
         var model = new ModelConfig { Bidirectional = false, EveryStep = true, Hidden = 256, SeqLen = 32 };
         return name switch
         {
-            "pop" => (model, new TrainOptions { Stride = 32, Epochs = 9 }),
+            "pop" => (model with { Time = MusicGen.Midi.TimeUnit.Beats, StepBins = BeatsStepBins, DurationBins = BeatsDurationBins },
+                new TrainOptions { Stride = 32, Epochs = 9, ValidationStride = 4 }),
             "classical" => (model, new TrainOptions { Stride = 32, Epochs = 2 }),
             _ => throw new ArgumentException($"unknown preset '{name}' (known: {string.Join(", ", Names)})"),
         };

@@ -13,7 +13,8 @@ public class TrainingPresetsTests
         var (config, shipped) = Checkpoint.Read(Path.Combine(SharedData.RepositoryRoot, "models", file));
         var (model, options) = TrainingPresets.Get(preset);
         // The classical model was trained before "ends" became the bidirectional default; a unidirectional model never reads it.
-        Assert.Equal(config with { BidirectionalHeads = model.BidirectionalHeads }, model);
+        // The tempo is the training corpus' median, not part of the recipe.
+        Assert.Equal(config with { BidirectionalHeads = model.BidirectionalHeads, Bpm = model.Bpm }, model);
         var trained = TrainOptions.FromJson(shipped.Metadata["train_options"]);
         Assert.Equal(trained with { CheckpointMinutes = options.CheckpointMinutes, TrainFraction = options.TrainFraction, ValidationStride = options.ValidationStride }, options);
     }

@@ -137,7 +137,8 @@ public static class TrainCommand
             if (mpi is { Size: > 1 } && !isRoot && Directory.Exists(dataPath)) mpi.Gather(0);
             // A resumed run reads its corpus as it did at the start.
             var timeMode = resumeDir is not null && Checkpoint.Read(Path.Combine(resumeDir, Trainer.Last)).File.Metadata.GetValueOrDefault("corpus_time") == "beats"
-                ? TimeUnit.Beats : resumeDir is not null ? TimeUnit.Seconds : p.GetValue(time);
+                ? TimeUnit.Beats : resumeDir is not null ? TimeUnit.Seconds
+                : Given(p, time) || p.GetValue(preset) is null ? p.GetValue(time) : TrainingPresets.Get(p.GetValue(preset)!).Model.Time;
             var (corpus, cachePath) = LoadCorpus(dataPath!, p.GetValue(sustain), q, timeMode);
             if (corpus.Time != timeMode)
                 return Cli.Error($"the cache '{dataPath}' counts time in {corpus.Time.ToString().ToLowerInvariant()}; give --time {corpus.Time.ToString().ToLowerInvariant()}, or prepare the corpus with --time {timeMode.ToString().ToLowerInvariant()}");
@@ -170,7 +171,7 @@ public static class TrainCommand
                         config = config with
                         {
                             // One bin per grid unit: steps up to 8 beats (two 4/4 bars), durations up to 8 beats; unless given.
-                            StepBins = Pick(stepBins, pc.Beats ? pc.StepBins : BeatsStepBins), DurationBins = Pick(durationBins, pc.Beats ? pc.DurationBins : BeatsDurationBins),
+                            StepBins = Pick(stepBins, pc.Beats ? pc.StepBins : TrainingPresets.BeatsStepBins), DurationBins = Pick(durationBins, pc.Beats ? pc.DurationBins : TrainingPresets.BeatsDurationBins),
                             Bpm = (float)Math.Round(corpus.MedianBpm()),
                         };
                     config.Validate();
@@ -193,9 +194,6 @@ public static class TrainCommand
             }
         }
     }
-
-    /// <summary>Beats mode's default bins: steps of 0..8 beats and durations of 1/12..8 beats, one bin per grid unit.</summary>
-    public const int BeatsStepBins = 8 * BeatFeatures.GridPerBeat + 1, BeatsDurationBins = 8 * BeatFeatures.GridPerBeat;
 
     static Option<T> Opt<T>(string name, T value, string description) => new(name) { Description = description, DefaultValueFactory = _ => value };
 
