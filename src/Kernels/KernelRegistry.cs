@@ -37,6 +37,7 @@ public static class KernelRegistry
     public static IReadOnlyList<KernelInfo> All { get; } =
     [
         K("gemm.tiled", typeof(Gemm), "TiledKernel", KernelGrouping.Explicit),
+        K("gemm.blocked", typeof(BlockedGemm), "Kernel", KernelGrouping.Explicit),
         K("lstm.step.forward", typeof(LstmCell), "ForwardKernel"),
         K("lstm.step.backward", typeof(LstmCell), "BackwardKernel"),
         K("lstm.fused.forward", typeof(LstmRecurrence), "ForwardKernel", KernelGrouping.Explicit, openCl: false),

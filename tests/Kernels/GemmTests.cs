@@ -108,4 +108,45 @@ public class GemmTests
         // A swapped leading dimension that stays inside a big enough tensor: the product's sizes still catch it.
         Assert.Throws<ArgumentException>(() => Gemm.Forward(be, new MatrixView(big, 0, 4, 3, 4), B, C));
     }
+
+    public static IEnumerable<object[]> BlockedShapes()
+    {
+        // On ILGPU's CPU simulator a block tile is 32 x 32 (4 x 4 threads, 8 x 8 each) and a K slice 8: sizes below,
+        // at, and past one tile and one slice, every transpose pair.
+        (int, int, int)[] shapes = [(1, 1, 1), (3, 17, 5), (32, 32, 8), (33, 31, 9), (65, 40, 17), (17, 70, 64)];
+        foreach (var (m, n, k) in shapes)
+            foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
+                yield return [m, n, k, ta, tb];
+    }
+
+    /// <summary>
+    /// The register-blocked ILGPU GEMM (the kernel large shapes run on a GPU), called directly on the CPU simulator at
+    /// shapes that leave partial block tiles and K slices, with offsets, padded leading dimensions, alpha and beta,
+    /// against the double reference; nothing outside C touched.
+    /// </summary>
+    [Theory, MemberData(nameof(BlockedShapes))]
+    public void Blocked_ilgpu_gemm_matches_double_reference_at_awkward_shapes(int m, int n, int k, bool transA, bool transB)
+    {
+        using var be = TestBackends.Create("ilgpu-cpu");
+        var gpu = (MusicGen.Kernels.Backends.IlgpuBackend)be;
+        var r = new Rand(m * 7 + n * 13 + k + (transA ? 1 : 0) + (transB ? 2 : 0));
+        int lda = (transA ? m : k) + 1, ldb = (transB ? k : n) + 3, ldc = n + 2, off = 3;
+        int aRows = transA ? k : m, bRows = transB ? n : k;
+        var aHost = r.Floats(off + aRows * lda); var bHost = r.Floats(off + bRows * ldb); var cHost = r.Floats(off + m * ldc + 2);
+        var A = Matrix<double>.Build.Dense(aRows, transA ? m : k, (i, j) => aHost[off + i * lda + j]);
+        var B = Matrix<double>.Build.Dense(bRows, transB ? k : n, (i, j) => bHost[off + i * ldb + j]);
+        var C0 = Matrix<double>.Build.Dense(m, n, (i, j) => cHost[off + i * ldc + j]);
+        const float alpha = -1.25f, beta = 0.5f;
+        var expected = alpha * (transA ? A.Transpose() : A) * (transB ? B.Transpose() : B) + beta * C0;
+        using var a = be.Upload(aHost, aHost.Length); using var b = be.Upload(bHost, bHost.Length); using var c = be.Upload(cHost, cHost.Length);
+        MusicGen.Kernels.Ops.BlockedGemm.Run(gpu, transA, transB, m, n, k, alpha,
+            MusicGen.Kernels.Backends.IlgpuBackend.Of(a).Slice(off, a.Length - off), lda,
+            MusicGen.Kernels.Backends.IlgpuBackend.Of(b).Slice(off, b.Length - off), ldb, beta,
+            MusicGen.Kernels.Backends.IlgpuBackend.Of(c).Slice(off, c.Length - off), ldc);
+        var got = be.Download(c);
+        for (int i = 0; i < m; i++)
+            Close.All(got.AsSpan(off + i * ldc, n), j => expected[i, j], $"C[{i}]", atol: 1e-5 * Math.Sqrt(k), rtol: 1e-4);
+        Assert.Equal(cHost[..off], got[..off]);
+        for (int i = 0; i < m; i++) Assert.Equal(cHost.AsSpan(off + i * ldc + n, 2).ToArray(), got.AsSpan(off + i * ldc + n, 2).ToArray());
+    }
 }

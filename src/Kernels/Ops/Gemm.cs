@@ -10,6 +10,9 @@ namespace MusicGen.Kernels.Ops;
 /// <summary>The managed GEMM kernels: <see cref="Gemm.ManagedKernel"/>.</summary>
 public enum ManagedGemmKernel { Auto, Plain, Packed }
 
+/// <summary>The ILGPU GEMM kernels: <see cref="Gemm.IlgpuKernel"/>.</summary>
+public enum IlgpuGemmKernel { Auto, Tiled, Blocked }
+
 /// <summary>
 /// General matrix multiply, the one op honestly written twice (a register-blocked AVX2/FMA micro-kernel
 /// on the managed backend, a shared-memory tiled kernel on ILGPU), because it is where the time goes.
@@ -31,6 +34,12 @@ public static class Gemm
     /// two kernels together; nothing else sets it.
     /// </summary>
     public static ManagedGemmKernel ManagedKernel { get; set; } = ManagedGemmKernel.Auto;
+
+    /// <summary>
+    /// Which ILGPU kernel runs a GEMM: Auto (the register-blocked <see cref="BlockedGemm"/> where its block tile is filled,
+    /// else the 16 x 16 tiled kernel), or one of them always. Like <see cref="ManagedKernel"/>, for `bench gemm` and the tests.
+    /// </summary>
+    public static IlgpuGemmKernel IlgpuKernel { get; set; } = IlgpuGemmKernel.Auto;
 
     /// <summary>Whether Auto picks the packed GEMM for this shape: enough work per packed element to pay for the packing.</summary>
     public static bool UsesPacked(int m, int n, int k) => ManagedKernel switch
@@ -254,14 +263,20 @@ public static class Gemm
     static void Ilgpu(IlgpuBackend gpu, bool transA, bool transB, int m, int n, int k, float alpha,
         Tensor a, int aOffset, int lda, Tensor b, int bOffset, int ldb, float beta, Tensor c, int cOffset, int ldc)
     {
+        var av = IlgpuBackend.Of(a).Slice(aOffset, a.Length - aOffset);
+        var bv = IlgpuBackend.Of(b).Slice(bOffset, b.Length - bOffset);
+        var cv = IlgpuBackend.Of(c).Slice(cOffset, c.Length - cOffset);
+        if (IlgpuKernel == IlgpuGemmKernel.Blocked
+            || IlgpuKernel == IlgpuGemmKernel.Auto && BlockedGemm.Suits(m, n, k, BlockedGemm.ThreadsPerSide(gpu.Accelerator)))
+        {
+            BlockedGemm.Run(gpu, transA, transB, m, n, k, alpha, av, lda, bv, ldb, beta, cv, ldc);
+            return;
+        }
         var kernel = gpu.Kernel("gemm.tiled", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmShape>(TiledKernel));
         int tile = TileFor(gpu.Accelerator);
         var shape = new GemmShape(m, n, k, lda, ldb, ldc, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, tile);
         var grid = new Index2D((n + tile - 1) / tile, (m + tile - 1) / tile);
         var group = new Index2D(tile, tile);
-        var av = IlgpuBackend.Of(a).Slice(aOffset, a.Length - aOffset);
-        var bv = IlgpuBackend.Of(b).Slice(bOffset, b.Length - bOffset);
-        var cv = IlgpuBackend.Of(c).Slice(cOffset, c.Length - cOffset);
         kernel(new KernelConfig(grid, group, SharedMemoryConfig.RequestDynamic<float>(2 * tile * tile)), av, bv, cv, shape);
     }
 

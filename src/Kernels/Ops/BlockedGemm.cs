@@ -1,0 +1,141 @@
+using ILGPU;
+using ILGPU.Runtime;
+using MusicGen.Kernels.Backends;
+
+namespace MusicGen.Kernels.Ops;
+
+/// <summary>
+/// The ILGPU GEMM for large shapes, written the way fast SIMT GEMMs are (siboehm's SGEMM worklog, CUTLASS's SIMT
+/// kernels): C = alpha * op(A) * op(B) + beta * C with
+///   - a block tile of BM x BN outputs per group (BM = 8 x group rows, BN = 8 x group columns: 128 x 128 for 16 x 16
+///     threads on a GPU), stepping through K in slices of <see cref="BK"/>;
+///   - a register micro-tile of 8 x 8 outputs per thread (<see cref="Row8"/>: 64 accumulators, 8 values of A and 8 of B
+///     per step: 64 fused multiply-adds for 16 shared-memory loads);
+///   - double-buffered shared memory: the next K slice is loaded while this one is multiplied, one barrier per slice;
+///   - transposes absorbed into the loads (A is stored k-major in shared memory whatever its layout, so the inner loop
+///     is the same for NN, NT, TN and TT), zero-filled edges, guarded stores.
+/// A thread's outputs are strided: rows ty + TY*i and columns tx + TX*j (i, j in 0..8), so a warp's shared-memory
+/// reads of B are 16 consecutive words (no bank conflicts) and its stores of C are coalesced.
+/// Gemm.cs keeps the simple 16 x 16 tiled kernel as the readable reference and for small shapes.
+/// </summary>
+public static class BlockedGemm
+{
+    /// <summary>Outputs per thread along each side of its micro-tile.</summary>
+    public const int Micro = 8;
+    /// <summary>The K slice a block tile steps by.</summary>
+    public const int BK = 8;
+    /// <summary>Padding of each shared-memory row (a k of the slice), so that the loads of A in its stored layout do not
+    /// all land in one bank.</summary>
+    const int Pad = 4;
+
+    /// <summary>Threads per group side: 16 on a GPU (a 128 x 128 block tile), 4 on ILGPU's CPU simulator (its groups hold 16 threads).</summary>
+    public static int ThreadsPerSide(Accelerator accelerator) => accelerator.MaxNumThreadsPerGroup >= 256 ? 16 : 4;
+
+    /// <summary>Whether the blocked kernel pays for its block tile here: both output sides at least half a block tile on a GPU.</summary>
+    public static bool Suits(int m, int n, int k, int threadsPerSide) => m >= 4 * threadsPerSide && n >= 4 * threadsPerSide && k >= BK;
+
+    public static void Run(IlgpuBackend gpu, bool transA, bool transB, int m, int n, int k, float alpha,
+        ArrayView<float> a, int lda, ArrayView<float> b, int ldb, float beta, ArrayView<float> c, int ldc)
+    {
+        var kernel = gpu.Kernel("gemm.blocked", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, Gemm.GemmShape>(Kernel));
+        int side = ThreadsPerSide(gpu.Accelerator), tile = side * Micro;
+        var shape = new Gemm.GemmShape(m, n, k, lda, ldb, ldc, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, side);
+        var grid = new Index2D((n + tile - 1) / tile, (m + tile - 1) / tile);
+        var group = new Index2D(side, side);
+        kernel(new KernelConfig(grid, group, SharedMemoryConfig.RequestDynamic<float>(SharedFloats(side))), a, b, c, shape);
+    }
+
+    /// <summary>Shared memory per group: two buffers, each a K slice of A (BK x (BM + Pad)) and of B (BK x (BN + Pad)).</summary>
+    public static int SharedFloats(int threadsPerSide) => 2 * 2 * BK * (threadsPerSide * Micro + Pad);
+
+    // op(A)[m,k] x op(B)[k,n] -> C[m,n]; group (TX, TY) = (s.Tile, s.Tile) threads per BM x BN block tile,
+    // grid (ceil(n / BN), ceil(m / BM)); thread (tx, ty) owns C[row0 + ty + TY*i, col0 + tx + TX*j], i, j in 0..8.
+    static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, Gemm.GemmShape s)
+    {
+        int side = s.Tile, tile = side * Micro, stride = tile + Pad, slice = BK * stride;
+        var shared = SharedMemory.GetDynamic<float>();
+        int tx = Group.IdxX, ty = Group.IdxY, thread = ty * side + tx, threads = side * side;
+        int row0 = Grid.IdxY * tile, col0 = Grid.IdxX * tile;
+
+        Row8 c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        int slices = (s.K + BK - 1) / BK;
+        LoadSlice(a, b, shared, 0, s, row0, col0, 0, thread, threads, tile, stride);
+        Group.Barrier();
+        for (int t = 0; t < slices; t++)
+        {
+            int current = (t & 1) * 2 * slice;
+            // The next slice goes to the other buffer, which every thread finished reading before the last barrier.
+            if (t + 1 < slices) LoadSlice(a, b, shared, ((t + 1) & 1) * 2 * slice, s, row0, col0, (t + 1) * BK, thread, threads, tile, stride);
+            for (int kk = 0; kk < BK; kk++)
+            {
+                var x = Row8.Load(shared, current + kk * stride + ty, side);          // A[row0 + ty + TY*i, k]
+                var y = Row8.Load(shared, current + slice + kk * stride + tx, side);  // B[k, col0 + tx + TX*j]
+                c0.MultiplyAdd(x.V0, y); c1.MultiplyAdd(x.V1, y); c2.MultiplyAdd(x.V2, y); c3.MultiplyAdd(x.V3, y);
+                c4.MultiplyAdd(x.V4, y); c5.MultiplyAdd(x.V5, y); c6.MultiplyAdd(x.V6, y); c7.MultiplyAdd(x.V7, y);
+            }
+            Group.Barrier();
+        }
+        int row = row0 + ty, col = col0 + tx;
+        c0.Store(c, row + 0 * side, col, side, s); c1.Store(c, row + 1 * side, col, side, s);
+        c2.Store(c, row + 2 * side, col, side, s); c3.Store(c, row + 3 * side, col, side, s);
+        c4.Store(c, row + 4 * side, col, side, s); c5.Store(c, row + 5 * side, col, side, s);
+        c6.Store(c, row + 6 * side, col, side, s); c7.Store(c, row + 7 * side, col, side, s);
+    }
+
+    /// <summary>
+    /// Copies the K slice [k0, k0 + BK) of op(A)'s block rows and op(B)'s block columns into shared memory at
+    /// <paramref name="at"/>: A as [BK][BM + Pad] (k-major), then B as [BK][BN + Pad]; zeros outside the matrices.
+    /// Consecutive threads read consecutive addresses of each operand in its stored layout (coalesced).
+    /// </summary>
+    static void LoadSlice(ArrayView<float> a, ArrayView<float> b, ArrayView<float> shared, int at, Gemm.GemmShape s,
+        int row0, int col0, int k0, int thread, int threads, int tile, int stride)
+    {
+        int count = BK * tile;
+        for (int e = thread; e < count; e += threads)
+        {
+            // A stored [m,k]: k fastest; stored [k,m] (transposed): m fastest.
+            int mi = s.TransA != 0 ? e % tile : e / BK, ki = s.TransA != 0 ? e / tile : e % BK;
+            int row = row0 + mi, kA = k0 + ki;
+            shared[at + ki * stride + mi] = row < s.M && kA < s.K ? (s.TransA != 0 ? a[kA * s.Lda + row] : a[row * s.Lda + kA]) : 0f;
+            // B stored [k,n]: n fastest; stored [n,k] (transposed): k fastest.
+            int ni = s.TransB != 0 ? e / BK : e % tile, kj = s.TransB != 0 ? e % BK : e / tile;
+            int col = col0 + ni, kB = k0 + kj;
+            shared[at + BK * stride + kj * stride + ni] = col < s.N && kB < s.K ? (s.TransB != 0 ? b[col * s.Ldb + kB] : b[kB * s.Ldb + col]) : 0f;
+        }
+    }
+
+    /// <summary>Eight floats in registers: a row of a thread's micro-tile, or the eight values of A or B it reads per k.</summary>
+    public struct Row8
+    {
+        public float V0, V1, V2, V3, V4, V5, V6, V7;
+
+        /// <summary>v[at + stride*j] for j in 0..8.</summary>
+        public static Row8 Load(ArrayView<float> v, int at, int stride) => new()
+        {
+            V0 = v[at], V1 = v[at + stride], V2 = v[at + 2 * stride], V3 = v[at + 3 * stride],
+            V4 = v[at + 4 * stride], V5 = v[at + 5 * stride], V6 = v[at + 6 * stride], V7 = v[at + 7 * stride],
+        };
+
+        /// <summary>this += x * y, element by element (eight fused multiply-adds).</summary>
+        public void MultiplyAdd(float x, Row8 y)
+        {
+            V0 += x * y.V0; V1 += x * y.V1; V2 += x * y.V2; V3 += x * y.V3;
+            V4 += x * y.V4; V5 += x * y.V5; V6 += x * y.V6; V7 += x * y.V7;
+        }
+
+        /// <summary>C[row, col + stride*j] = alpha * this_j + beta * C[...], for the elements inside C.</summary>
+        public readonly void Store(ArrayView<float> c, int row, int col, int stride, Gemm.GemmShape s)
+        {
+            if (row >= s.M) return;
+            Put(c, row, col, V0, s); Put(c, row, col + stride, V1, s); Put(c, row, col + 2 * stride, V2, s); Put(c, row, col + 3 * stride, V3, s);
+            Put(c, row, col + 4 * stride, V4, s); Put(c, row, col + 5 * stride, V5, s); Put(c, row, col + 6 * stride, V6, s); Put(c, row, col + 7 * stride, V7, s);
+        }
+
+        static void Put(ArrayView<float> c, int row, int col, float sum, Gemm.GemmShape s)
+        {
+            if (col >= s.N) return;
+            int at = row * s.Ldc + col;
+            c[at] = s.Beta == 0f ? s.Alpha * sum : s.Alpha * sum + s.Beta * c[at];
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using MusicGen.Kernels;
+
+namespace MusicGen.Tests.Kernels;
+
+/// <summary>A fact that needs NVIDIA's PTX assembler (Debian's nvidia-cuda-toolkit, which .ci/run installs); skipped without it.</summary>
+public sealed class PtxasFactAttribute : FactAttribute
+{
+    public static string? Ptxas { get; } = Find();
+    public PtxasFactAttribute() { if (Ptxas is null) Skip = "ptxas not found (apt-get install nvidia-cuda-toolkit, from Debian's non-free component)"; }
+
+    static string? Find() => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
+        .Select(d => Path.Combine(d, "ptxas")).FirstOrDefault(File.Exists);
+}
+
+/// <summary>
+/// What a GPU would run, checked without one: ptxas assembles the PTX that ILGPU emits and reports each kernel's
+/// registers, spills and stack frame (the figures in docs/BENCHMARKS.md, "What ptxas says").
+/// </summary>
+public class PtxasTests
+{
+    public static (int Registers, int SpillStores, int SpillLoads, int Stack) Assemble(string ptx, string arch)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"mg-ptxas-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "k.ptx"), ptx);
+            var p = Process.Start(new ProcessStartInfo(PtxasFactAttribute.Ptxas!, $"-arch={arch} -v k.ptx -o k.cubin")
+            {
+                WorkingDirectory = dir, RedirectStandardError = true, RedirectStandardOutput = true,
+            })!;
+            string report = p.StandardError.ReadToEnd() + p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            Assert.True(p.ExitCode == 0, report);
+            int Num(string pattern) => int.Parse(Regex.Match(report, pattern).Groups[1].Value);
+            return (Num(@"Used (\d+) registers"), Num(@"(\d+) bytes spill stores"), Num(@"(\d+) bytes spill loads"), Num(@"(\d+) bytes stack frame"));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [PtxasFact]
+    public void The_blocked_gemm_keeps_its_micro_tile_in_registers_on_sm_80_and_sm_90()
+    {
+        foreach (var arch in new[] { "sm_80", "sm_90" })
+        {
+            var ptx = KernelRegistry.CompilePtx(arch).Single(k => k.Kernel.Name == "gemm.blocked").Ptx;
+            var (registers, stores, loads, stack) = Assemble(ptx, arch);
+            // 64 accumulators and 16 operands live in registers: no spill, no stack, and few enough registers that
+            // 256-thread groups still fit two to a multiprocessor (65,536 registers: at most 128 each).
+            Assert.True(stores == 0 && loads == 0 && stack == 0, $"{arch}: {stores} B spill stores, {loads} B spill loads, {stack} B stack");
+            Assert.InRange(registers, 80, 128);
+        }
+    }
+
+    [PtxasFact]
+    public void Every_kernel_assembles_for_sm_90_without_spilling()
+    {
+        foreach (var (kernel, ptx) in KernelRegistry.CompilePtx("sm_90"))
+        {
+            var (_, stores, loads, _) = Assemble(ptx, "sm_90");
+            Assert.True(stores == 0 && loads == 0, $"{kernel.Name}: {stores} B spill stores, {loads} B spill loads");
+        }
+    }
+}
