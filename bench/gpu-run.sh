@@ -1,46 +1,62 @@
 #!/usr/bin/env bash
-# The GPU measurements of docs/BENCHMARKS.md, in one run on the lent GPU machine (no .NET there: a packed build).
-# Here, from the project root:
-#   ../shared/tools/gpu-pack.sh src/Cli
-#   mkdir -p .gpu/ckpt && cp RUN_A/best.safetensors .gpu/ckpt/bi-seed.safetensors && cp RUN_B/best.safetensors .gpu/ckpt/bi-cat.safetensors
-# There (the device tool's run, carry [".gpu"]):  bash bench/gpu-run.sh
-# Every step has its own time limit and the script goes on past a failure; all output goes to $OUT/gpu-run.log.
+# Issue 24's targets in one device call (under 8 minutes): our GEMM and training steps beside PyTorch's cuBLAS and
+# cuDNN on the same GPU, medians, written to $OUT/gpu-latest.json (commit it as bench/results/gpu-latest.json).
+# Here, from the project root:   ../shared/tools/gpu-pack.sh src/Cli
+# There (the device tool's run, carry [".gpu"]):   bash bench/gpu-run.sh
+# Every step has its own time limit and the script goes on past a failure; the raw lines go to $OUT/gpu-run.log.
+# (bench/gpu-survey.sh is the longer survey: interoperability, generation, the recurrence variants.)
 set -u
-OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"; LOG=$OUT/gpu-run.log
+OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"; LOG=$OUT/gpu-run.log; : > "$LOG"
 mkdir -p /tmp/mg && tar xzf .gpu/musicgen.tgz -C /tmp/mg
 MG=/tmp/mg/musicgen; PY="python3 bench/pytorch"
-step() { local limit=$1; shift; echo "### $*" | tee -a "$LOG"; local t0=$(date +%s.%N)
-  timeout "$limit" "$@" 2>&1 | tee -a "$LOG"; local rc=${PIPESTATUS[0]}
-  echo "### rc=$rc wall_s=$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}")" | tee -a "$LOG"; }
+step() { # step TAG LIMIT COMMAND...: the command's last JSON line goes to the log under TAG
+  local tag=$1 limit=$2; shift 2
+  local line; line=$(timeout "$limit" "$@" 2>>"$OUT/stderr.log" | grep '^{' | tail -1)
+  echo "$tag ${line:-null}" | tee -a "$LOG"; }
 
-step 20 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-step 30 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), torch.cuda.get_device_name(0))"
-step 20 nproc
-step 60 $MG devices
-step 150 $MG selftest --device cuda
-# (a) the seed network: 2-layer Bi-LSTM, H=128, T=10, B=64, 3 inputs, pitch head 128 + 2 regression outputs
-step 90 $MG bench train-step --device cuda --steps 50 --json
-step 90 $PY/train_step.py --steps 50
-# (b) a large network: H=512, T=64, B=256
-step 120 $MG bench train-step --device cuda --hidden 512 --seq 64 --batch 256 --steps 20 --json
-step 90 $PY/train_step.py --hidden 512 --seq 64 --batch 256 --steps 20
-step 60 $PY/train_step.py --hidden 512 --seq 64 --batch 256 --steps 20 --tf32
-# GEMM at 4096^3
-step 90 $MG bench gemm --device cuda --m 4096 --n 4096 --k 4096 --reps 10 --json
-step 60 $PY/gemm.py --n 4096
-step 60 $PY/gemm.py --n 4096 --tf32
-# Interoperability: our checkpoints in PyTorch nn.LSTM, the same windows, outputs compared (ours on cuda and on cpu)
-for m in default:embedded bi-seed:.gpu/ckpt/bi-seed.safetensors bi-cat:.gpu/ckpt/bi-cat.safetensors; do
-  name=${m%%:*}; file=${m#*:}; ck=(); [ "$file" != embedded ] && ck=(--checkpoint "$file")
-  [ "$file" = embedded ] && file=models/default-pop909.safetensors
-  for dev in cuda cpu; do
-    step 60 $MG probe "${ck[@]}" --device $dev --windows 64 --out /tmp/probe-$name-$dev.safetensors
-    step 60 $PY/interop.py "$file" /tmp/probe-$name-$dev.safetensors --device cuda
-  done
+echo "device $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" | tee -a "$LOG"
+# GEMM at 4096^3, float32: ours (the kernel Auto picks, then each by name), cuBLAS with TF32 off and on.
+step gemm_4096 120 $MG bench gemm --device cuda --m 4096 --n 4096 --k 4096 --reps 10 --json
+step gemm_4096_tiled 120 $MG bench gemm --device cuda --m 4096 --n 4096 --k 4096 --reps 5 --kernel tiled --json
+step cublas_4096 60 $PY/gemm.py --n 4096 --reps 10
+step cublas_4096_tf32 60 $PY/gemm.py --n 4096 --reps 10 --tf32
+# The large step's GEMM shapes (2-layer Bi-LSTM, H=512, T=64, B=256): input projection, recurrent product, and their
+# backward products, each ours against cuBLAS.
+for shape in "16384 2048 1024 NT" "256 2048 512 NT" "16384 1024 2048 NN" "2048 1024 16384 TN" "256 512 2048 NN" "2048 512 256 TN"; do
+  set -- $shape
+  step "gemm_${1}x${2}x${3}_$4" 60 $MG bench gemm --device cuda --m $1 --n $2 --k $3 --trans $4 --reps 10 --json
+  step "cublas_${1}x${2}x${3}_$4" 60 $PY/gemm.py --m $1 --n $2 --k $3 --trans $4 --reps 10
 done
-# Generation with the embedded default model, single and 64 pieces at once (and on this machine's CPU for scale)
-step 90 $MG bench generate --device cuda --count 1 --notes 200 --reps 3 --json
-step 90 $MG bench generate --device cuda --count 64 --notes 100 --reps 3 --json
-step 60 $MG bench generate --device cpu --count 1 --notes 200 --reps 3 --json
-step 60 $MG bench generate --device cpu --count 64 --notes 100 --reps 3 --json
-echo "### done" | tee -a "$LOG"
+# Training steps: the seed network (2-layer Bi-LSTM, H=128, T=10, B=64) and the large one, against cuDNN.
+step step_seed 120 $MG bench train-step --device cuda --steps 50 --json
+step step_seed_torch 90 $PY/train_step.py --steps 50
+step step_large 180 $MG bench train-step --device cuda --hidden 512 --seq 64 --batch 256 --steps 20 --json
+step step_large_torch 90 $PY/train_step.py --hidden 512 --seq 64 --batch 256 --steps 20
+step step_large_torch_tf32 90 $PY/train_step.py --hidden 512 --seq 64 --batch 256 --steps 20 --tf32
+
+python3 - "$LOG" "$OUT/gpu-latest.json" <<'PY'
+import json, sys, datetime
+lines = {}
+device = ""
+for l in open(sys.argv[1]):
+    tag, _, rest = l.strip().partition(" ")
+    if tag == "device": device = rest; continue
+    lines[tag] = None if rest == "null" else json.loads(rest)
+def get(tag, key):
+    v = lines.get(tag)
+    return None if v is None else v.get(key)
+out = {
+    "date": datetime.date.today().isoformat(), "device": device,
+    "gemm_4096_gflops": get("gemm_4096", "gflops"), "gemm_4096_kernel": get("gemm_4096", "kernel"),
+    "gemm_4096_tiled_gflops": get("gemm_4096_tiled", "gflops"),
+    "cublas_4096_gflops": get("cublas_4096", "gflops"), "cublas_4096_tf32_gflops": get("cublas_4096_tf32", "gflops"),
+    "step_seed_ms": get("step_seed", "median_ms"), "step_seed_torch_ms": get("step_seed_torch", "median_ms"),
+    "step_large_ms": get("step_large", "median_ms"), "step_large_torch_ms": get("step_large_torch", "median_ms"),
+    "step_large_tf32_ms": None,  # --precision tf32 is not built yet
+    "step_large_torch_tf32_ms": get("step_large_torch_tf32", "median_ms"),
+    "large_step_gemms": {t[5:]: {"ours_gflops": get(t, "gflops"), "kernel": get(t, "kernel"), "cublas_gflops": get("cublas_" + t[5:], "gflops")}
+                         for t in lines if t.startswith("gemm_") and "x" in t},
+}
+json.dump(out, open(sys.argv[2], "w"), indent=1)
+print(json.dumps(out, indent=1))
+PY

@@ -93,7 +93,7 @@ public static class BenchCommand
         var reps = Int("--reps", 20, "Timed repetitions"); var device = DevicesCommand.DeviceOption("cpu");
         var json = new Option<bool>("--json") { Description = "Print one JSON line" };
         var trans = new Option<string>("--trans") { Description = "NN, NT or TN", DefaultValueFactory = _ => "NN" };
-        var kernel = new Option<string>("--kernel") { Description = "cpu: auto (what training uses), plain (the 4x16 kernel) or packed (the cache-blocked GEMM)", DefaultValueFactory = _ => "auto" };
+        var kernel = new Option<string>("--kernel") { Description = "cpu: auto (what training uses), plain (the 4x16 kernel) or packed (the cache-blocked GEMM); ILGPU devices: auto, tiled (16x16 tiles) or blocked (8x8 per thread in registers)", DefaultValueFactory = _ => "auto" };
         var cmd = new Command("gemm", "C[m,n] = A[m,k] B[k,n]: median ms and GFLOP/s") { m, n, k, trans, kernel, reps, device, json };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -101,9 +101,17 @@ public static class BenchCommand
             string t = p.GetValue(trans)!.ToUpperInvariant();
             if (t is not ("NN" or "NT" or "TN")) return Cli.Error($"--trans '{t}': choose NN, NT or TN");
             bool ta = t[0] == 'T', tb = t[1] == 'T';
-            if (!Enum.TryParse<MusicGen.Kernels.Ops.ManagedGemmKernel>(p.GetValue(kernel), ignoreCase: true, out var which)) return Cli.Error($"--kernel '{p.GetValue(kernel)}': choose auto, plain or packed");
-            MusicGen.Kernels.Ops.Gemm.ManagedKernel = which;
             using var be = Devices.Create(p.GetValue(device)!);
+            if (be.Kind == "cpu")
+            {
+                if (!Enum.TryParse<MusicGen.Kernels.Ops.ManagedGemmKernel>(p.GetValue(kernel), ignoreCase: true, out var which)) return Cli.Error($"--kernel '{p.GetValue(kernel)}': choose auto, plain or packed");
+                MusicGen.Kernels.Ops.Gemm.ManagedKernel = which;
+            }
+            else
+            {
+                if (!Enum.TryParse<MusicGen.Kernels.Ops.IlgpuGemmKernel>(p.GetValue(kernel), ignoreCase: true, out var which)) return Cli.Error($"--kernel '{p.GetValue(kernel)}': choose auto, tiled or blocked");
+                MusicGen.Kernels.Ops.Gemm.IlgpuKernel = which;
+            }
             var r = new Random(1);
             float[] Rand(int len) { var a = new float[len]; for (int i = 0; i < len; i++) a[i] = (float)r.NextDouble() - 0.5f; return a; }
             using var a = be.Upload(Rand(M * K), M * K); using var b = be.Upload(Rand(K * N), K * N); using var c = be.Allocate(M * N);
@@ -113,7 +121,8 @@ public static class BenchCommand
             Report(p.GetValue(json), new()
             {
                 ["bench"] = "gemm", ["device"] = be.Kind, ["device_name"] = be.Name, ["m"] = M, ["n"] = N, ["k"] = K, ["trans"] = t, ["reps"] = R,
-                ["kernel"] = be.Kind == "cpu" ? (MusicGen.Kernels.Ops.Gemm.UsesPacked(M, N, K) ? "packed" : "plain") : "ilgpu",
+                ["kernel"] = be.Kind == "cpu" ? (MusicGen.Kernels.Ops.Gemm.UsesPacked(M, N, K) ? "packed" : "plain")
+                    : be is MusicGen.Kernels.Backends.IlgpuBackend g && MusicGen.Kernels.Ops.Gemm.UsesBlocked(g, M, N, K) ? "blocked" : "tiled",
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["gflops"] = Round(gflops),
             });
             return Cli.Ok;

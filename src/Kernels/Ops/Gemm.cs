@@ -257,6 +257,14 @@ public static class Gemm
 
     // ---------------------------------------------------------------- ILGPU: shared-memory tiles
 
+    /// <summary>Whether an ILGPU GEMM of this shape runs the register-blocked kernel (<see cref="IlgpuKernel"/>).</summary>
+    public static bool UsesBlocked(IlgpuBackend gpu, int m, int n, int k) => IlgpuKernel switch
+    {
+        IlgpuGemmKernel.Tiled => false,
+        IlgpuGemmKernel.Blocked => true,
+        _ => BlockedGemm.Suits(m, n, k, BlockedGemm.ThreadsPerSide(gpu.Accelerator)),
+    };
+
     /// <summary>16x16 tiles on a GPU; smaller where the device caps a group lower (ILGPU's CPU simulator: 16 threads).</summary>
     static int TileFor(Accelerator accelerator) => accelerator.MaxNumThreadsPerGroup >= 256 ? 16 : 4;
 
@@ -266,8 +274,7 @@ public static class Gemm
         var av = IlgpuBackend.Of(a).Slice(aOffset, a.Length - aOffset);
         var bv = IlgpuBackend.Of(b).Slice(bOffset, b.Length - bOffset);
         var cv = IlgpuBackend.Of(c).Slice(cOffset, c.Length - cOffset);
-        if (IlgpuKernel == IlgpuGemmKernel.Blocked
-            || IlgpuKernel == IlgpuGemmKernel.Auto && BlockedGemm.Suits(m, n, k, BlockedGemm.ThreadsPerSide(gpu.Accelerator)))
+        if (UsesBlocked(gpu, m, n, k))
         {
             BlockedGemm.Run(gpu, transA, transB, m, n, k, alpha, av, lda, bv, ldb, beta, cv, ldc);
             return;
