@@ -23,7 +23,8 @@ class MusicNet(nn.Module):
         self.H = c["Hidden"]
         self.dirs = 2 if c["Bidirectional"] else 1
         D = self.H * self.dirs
-        continuous = 3 if c["Velocity"] else 2
+        # step, duration (, velocity); a beats-mode model also reads its bar place: beat (8), position in the beat (12), bar length
+        continuous = (3 if c["Velocity"] else 2) + (21 if str(c.get("Time", "seconds")).lower() == "beats" else 0)
         self.embedding = nn.Embedding(PITCHES, c["EmbeddingDim"]) if c["Input"] == "embedding" else None
         first_input = (c["EmbeddingDim"] if self.embedding is not None else 1) + continuous
         # One nn.LSTM per layer (not num_layers=N), because layer norm sits between the layers.
@@ -37,7 +38,7 @@ class MusicNet(nn.Module):
             self.heads = nn.Linear(D, PITCHES + bins)
         else:
             self.pitch_head = nn.Linear(D, PITCHES)
-            self.regression_head = nn.Linear(D, continuous)
+            self.regression_head = nn.Linear(D, 3 if c["Velocity"] else 2)
         # "ends" (forward h at T-1, reverse h at 0) or "last" (the old reading: both directions at t = T-1; what a
         # config written before the option existed means).
         self.read = c.get("BidirectionalHeads", "last")

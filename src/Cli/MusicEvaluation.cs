@@ -17,7 +17,7 @@ namespace MusicGen.Cli;
 public static class MusicEvaluation
 {
     public sealed record Request(string? Checkpoint, string? Model, string Data, bool Sustain, string Split, string? Generated, int Count, int Notes, int Seeds, ulong Seed,
-        string? Png, bool Json, string Device, SamplingOptions Sampling);
+        string? Png, bool Json, string Device, Func<ModelConfig, SamplingOptions> Sampling);
 
     public static int Run(Request r)
     {
@@ -67,7 +67,7 @@ public static class MusicEvaluation
             candidates = (n, seed) =>
             {
                 var clock = DateTime.UtcNow;
-                var pieces = Composer.Compose(model!, new ComposeRequest { Notes = r.Notes, Count = n, Seed = seed, Sampling = r.Sampling });
+                var pieces = Composer.Compose(model!, new ComposeRequest { Notes = r.Notes, Count = n, Seed = seed, Sampling = r.Sampling(model!.Config) });
                 generationSeconds += (DateTime.UtcNow - clock).TotalSeconds;
                 if (!model!.Config.Beats) return pieces.Select(p => new ScoredPiece(p.Notes)).ToList();
                 // Played at tempi drawn from the training songs', so that the pieces' tempi vary as real songs' do.

@@ -26,10 +26,10 @@ public sealed class SamplingFlags
         _topP = F("--top-p", d.TopP, "Pitch nucleus: the smallest set of pitches with this much probability, in (0, 1]");
         _penalty = F("--repetition-penalty", d.RepetitionPenalty, "Penalty (>= 1) on pitches used in the last --repetition-window notes (1: off)");
         _window = new Option<int>("--repetition-window") { Description = "Notes the repetition penalty looks back over", DefaultValueFactory = _ => d.RepetitionWindow };
-        _stepT = F("--step-temperature", d.Step.Temperature, "Categorical models: temperature of the step (onset) bins");
+        _stepT = F("--step-temperature", d.Step.Temperature, $"Categorical models: temperature of the step (onset) bins (beats models: {SamplingOptions.MeasuredBeats.Step.Temperature})");
         _stepP = F("--step-top-p", d.Step.TopP, "Categorical models: nucleus of the step bins");
         _durationT = F("--duration-temperature", d.Duration.Temperature, "Categorical models: temperature of the duration bins");
-        _durationP = F("--duration-top-p", d.Duration.TopP, "Categorical models: nucleus of the duration bins");
+        _durationP = F("--duration-top-p", d.Duration.TopP, $"Categorical models: nucleus of the duration bins (beats models: {SamplingOptions.MeasuredBeats.Duration.TopP})");
         _velocityT = F("--velocity-temperature", d.Velocity.Temperature, "Categorical models: temperature of the velocity bins");
         _velocityP = F("--velocity-top-p", d.Velocity.TopP, "Categorical models: nucleus of the velocity bins");
     }
@@ -39,15 +39,21 @@ public sealed class SamplingFlags
         foreach (var o in new Option[] { _temperature, _topK, _topP, _penalty, _window, _stepT, _stepP, _durationT, _durationP, _velocityT, _velocityP }) cmd.Options.Add(o);
     }
 
-    /// <summary>The options as given; throws ArgumentException (a one-line error) for a bad value.</summary>
-    public SamplingOptions Read(ParseResult p)
+    /// <summary>
+    /// The measured defaults for <paramref name="config"/>'s model (<see cref="SamplingOptions.MeasuredFor"/>; without a
+    /// model, a seconds model's), with every flag the user gave in their place. Throws ArgumentException (a one-line
+    /// error) for a bad value.
+    /// </summary>
+    public SamplingOptions Read(ParseResult p, ModelConfig? config = null)
     {
         if (p.GetValue(_topK) is int k0 && k0 < 1) throw new ArgumentException($"--top-k must be at least 1 (got {k0})");
-        var s = new SamplingOptions(p.GetValue(_temperature), p.GetValue(_topK) ?? 0, p.GetValue(_topP), p.GetValue(_penalty), p.GetValue(_window))
+        var d = config is null ? Defaults : SamplingOptions.MeasuredFor(config);
+        T Pick<T>(Option<T> o, T fallback) => p.GetResult(o) is { Implicit: false } ? p.GetValue(o)! : fallback;
+        var s = new SamplingOptions(Pick(_temperature, d.Temperature), p.GetValue(_topK) ?? 0, Pick(_topP, d.TopP), Pick(_penalty, d.RepetitionPenalty), Pick(_window, d.RepetitionWindow))
         {
-            Step = new HeadSampling(p.GetValue(_stepT), p.GetValue(_stepP)),
-            Duration = new HeadSampling(p.GetValue(_durationT), p.GetValue(_durationP)),
-            Velocity = new HeadSampling(p.GetValue(_velocityT), p.GetValue(_velocityP)),
+            Step = new HeadSampling(Pick(_stepT, d.Step.Temperature), Pick(_stepP, d.Step.TopP)),
+            Duration = new HeadSampling(Pick(_durationT, d.Duration.Temperature), Pick(_durationP, d.Duration.TopP)),
+            Velocity = new HeadSampling(Pick(_velocityT, d.Velocity.Temperature), Pick(_velocityP, d.Velocity.TopP)),
         };
         s.Validate();
         return s;

@@ -96,7 +96,7 @@ public sealed record ComposeRequest
     public bool IncludePrimer { get; init; }
 
     /// <summary>The key strength chosen by measurement (docs/DEFAULT_MODEL.md, "Key control").</summary>
-    public const float DefaultKeyStrength = 1.5f;
+    public const float DefaultKeyStrength = 2f;
     public const double MaxBpm = 400;
     public const int MaxBars = 1000;
 

@@ -91,7 +91,7 @@ public static class Generator
         if (primers.Count != o.Count) throw new ArgumentException($"{primers.Count} primers for --count {o.Count}");
         if (primers.Any(p => p.Length != primers[0].Length)) throw new ArgumentException("the primers of one batch must have one length");
         ReadOnlySpan<NoteRow> primer = primers.Count > 0 ? primers[0] : [];
-        var sampling = o.Sampling ?? SamplingOptions.Measured; // the CLI's defaults
+        var sampling = o.Sampling ?? SamplingOptions.MeasuredFor(c); // the CLI's defaults
         sampling.Validate();
         if (o.Count < 1) throw new ArgumentException($"--count must be at least 1 (got {o.Count})");
         if (o.Length <= 0 && o.Notes < 1) throw new ArgumentException($"--notes must be at least 1 (got {o.Notes})");

@@ -91,7 +91,7 @@ public class MusicEvaluateCommandTests
         Assert.True(model.ExitCode == 0, model.Stderr);
         var a = JsonNode.Parse(model.Stdout.Trim().Split('\n')[^1])!.AsObject();
         Assert.Equal("test", a["split"]!.GetValue<string>());
-        Assert.Equal(17, a["features"]!.AsArray().Count);
+        Assert.Equal(19, a["features"]!.AsArray().Count); // 17, and the embedded model counts beats: onsets on the grid, notes on downbeats
         Assert.Equal(2, a["draws"]!.GetValue<int>());
         Assert.Equal(6, a["count"]!.GetValue<int>());
         Assert.True(a["real_vs_real_all_sd"]!.GetValue<double>() >= 0);

@@ -109,8 +109,12 @@ public class KernelCommandsTests
             var batch = new MusicGen.Model.Batch(config, 3);
             for (int row = 0; row < T * 3; row++)
                 batch.SetInput(row, new NoteRow(notes[row * 4], notes[row * 4 + 1], notes[row * 4 + 2], notes[row * 4 + 3]), 0, config);
-            // The embedded model reads a pitch index and step, duration, velocity/127: the probe's first row says so.
-            Assert.Equal(new[] { batch.Ids[0], batch.Continuous[0], batch.Continuous[1], batch.Continuous[2] }, probe.Tensors["inputs"].Data[..I]);
+            // The embedded model reads a pitch index and step, duration, velocity/127, then (in beats) its place in the bar:
+            // the probe's inputs hold them all; the place is the probe's own draw, so it is taken from there.
+            var inputs = probe.Tensors["inputs"].Data;
+            Assert.Equal(new[] { batch.Ids[0], batch.Continuous[0], batch.Continuous[1], batch.Continuous[2] }, inputs[..4]);
+            for (int row = 0; row < T * 3; row++)
+                for (int j = 0; j < config.Continuous; j++) batch.Continuous[row * config.Continuous + j] = inputs[row * I + 1 + j];
             model.Forward(batch, training: false);
             var (logits, _) = model.Outputs(3);
             Assert.Equal(probe.Tensors["logits"].Data, logits);

@@ -54,7 +54,7 @@ public static class EvaluateCommand
                     if (p.GetValue(count) is < 1 or > 4096) return Cli.Error($"--count must be in 1..4096 (got {p.GetValue(count)})");
                     if (p.GetValue(notes) is < 10 or > 10_000) return Cli.Error($"--notes must be in 10..10000 (got {p.GetValue(notes)})");
                     if (p.GetValue(seed) < 0) return Cli.Error($"--seed must be 0 or more (got {p.GetValue(seed)})");
-                    var k = KeyControl.Measure(m, p.GetValue(count), p.GetValue(notes), p.GetValue(keyStrength), (ulong)p.GetValue(seed), samplingFlags.Read(p));
+                    var k = KeyControl.Measure(m, p.GetValue(count), p.GetValue(notes), p.GetValue(keyStrength), (ulong)p.GetValue(seed), samplingFlags.Read(p, m.Config));
                     if (p.GetValue(json))
                         Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                         {
@@ -69,8 +69,12 @@ public static class EvaluateCommand
             }
             if (p.GetValue(data) is null) return Cli.Error("give --data (a prepared cache or a MIDI folder)");
             if (p.GetValue(music))
+            {
+                samplingFlags.Read(p); // bad values refused before any work; the model's own defaults apply once it is loaded
                 return MusicEvaluation.Run(new MusicEvaluation.Request(p.GetValue(checkpoint), p.GetValue(modelName), p.GetValue(data)!, p.GetValue(sustain), p.GetValue(split) ?? "test", p.GetValue(generated),
-                    p.GetValue(count), p.GetValue(notes), p.GetValue(seeds), p.GetValue(seed) >= 0 ? (ulong)p.GetValue(seed) : throw new ArgumentException($"--seed must be 0 or more (got {p.GetValue(seed)})"), p.GetValue(png), p.GetValue(json), p.GetValue(device)!, samplingFlags.Read(p)));
+                    p.GetValue(count), p.GetValue(notes), p.GetValue(seeds), p.GetValue(seed) >= 0 ? (ulong)p.GetValue(seed) : throw new ArgumentException($"--seed must be 0 or more (got {p.GetValue(seed)})"), p.GetValue(png), p.GetValue(json), p.GetValue(device)!,
+                    config => samplingFlags.Read(p, config)));
+            }
             if (p.GetValue(generated) is not null || p.GetValue(png) is not null) return Cli.Error("--generated and --png need --music");
             var which = (p.GetValue(split) ?? "validation").ToLowerInvariant() switch
             {

@@ -66,7 +66,7 @@ public static class GenerateCommand
                 try { askedMeter = Meter.Parse(meterText); }
                 catch (FormatException e) { return Cli.Error($"--{e.Message}"); }
             }
-            var sampling = samplingFlags.Read(p);
+            var sampling = samplingFlags.Read(p); // bad values refused before the model is loaded; the model's defaults below
             string outPath = p.GetValue(output)!;
             if (!outPath.EndsWith(".mid", StringComparison.OrdinalIgnoreCase) && !outPath.EndsWith(".midi", StringComparison.OrdinalIgnoreCase))
                 return Cli.Error($"--out '{outPath}' should end in .mid");
@@ -85,6 +85,8 @@ public static class GenerateCommand
             var (model, source) = LoadModel(p.GetValue(checkpoint), backend, p.GetValue(modelName));
             using (model)
             {
+                sampling = samplingFlags.Read(p, model.Config);
+                request = request with { Sampling = sampling };
                 if (p.GetValue(primer) is string primerPath)
                 {
                     if (!File.Exists(primerPath)) return Cli.Error($"--primer '{primerPath}': no such file");

@@ -53,7 +53,8 @@ public static class ProbeCommand
                     {
                         // Notes spread over what music has: chords (step 0), short and long steps, all loudnesses.
                         var n = new NoteRow(rng.Next(21, 109), rng.Next(4) == 0 ? 0f : (float)(rng.NextDouble() * 1.5), (float)(0.05 + rng.NextDouble() * 2), rng.Next(20, 128));
-                        batch.SetInput(t * W + b, n, 0, c);
+                        // A beats model also reads where in its bar each note starts: random places on the grid of a 4/4 bar.
+                        batch.SetInput(t * W + b, n, 0, c, c.Beats ? new BarPlace(rng.Next(4 * BeatFeatures.GridPerBeat) / (float)BeatFeatures.GridPerBeat, 4) : default);
                         int row = (t * W + b) * 4;
                         notes[row] = n.Pitch; notes[row + 1] = n.Step; notes[row + 2] = n.Duration; notes[row + 3] = n.Velocity;
                     }
