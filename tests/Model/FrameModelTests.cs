@@ -85,6 +85,28 @@ public class FrameModelTests
     }
 
     [Fact]
+    public void Many_batch_shapes_keep_a_bounded_number_of_buffer_sets_and_the_same_results()
+    {
+        using var be = new MusicGen.Kernels.Backends.ManagedBackend(1);
+        using var model = new FrameModel(be, new FrameConfig { Hidden = 8, Layers = 1 });
+        model.Initialize(3);
+        var r = new Random(4);
+        float[] Frames(int n) => Enumerable.Range(0, n * 88).Select(_ => r.Next(20) == 0 ? 1f : 0f).ToArray();
+        // A corpus of pieces of many lengths: every batch a new shape. The cache never holds more than its bound.
+        var first = Frames(3 * 8);
+        model.Forward(3, 8, first, default, default, training: false);
+        var logits = model.Logits(3, 8);
+        for (int steps = 16; steps <= 160; steps += 8)
+        {
+            model.Forward(2, steps, Frames(2 * steps), default, default, training: false);
+            Assert.InRange(model.CachedShapes, 1, FrameModel.MaxCachedShapes);
+        }
+        // A shape whose buffers were freed gets new ones, and the same numbers.
+        model.Forward(3, 8, first, default, default, training: false);
+        Assert.Equal(logits, model.Logits(3, 8));
+    }
+
+    [Fact]
     public void Evaluation_does_not_depend_on_how_pieces_are_batched()
     {
         using var dir = new TempDir();

@@ -51,7 +51,8 @@ public sealed record FrameConfig
 /// </summary>
 public sealed class FrameModel : IDisposable
 {
-    readonly Dictionary<(int Batch, int Steps), Buffers> _buffers = [];
+    /// <summary>Buffer sets by shape, most recently used first; at most <see cref="MaxCachedShapes"/>.</summary>
+    readonly List<((int Batch, int Steps) Shape, Buffers Buffers)> _buffers = [];
     readonly LstmStack _stack;
     readonly Parameter _headW, _headB;
     readonly ParameterBuffer _params;
@@ -120,9 +121,28 @@ public sealed class FrameModel : IDisposable
         public void Dispose() { foreach (var d in _all) d.Dispose(); }
     }
 
+    /// <summary>
+    /// The most buffer sets kept. A batch of frames is as long as its longest piece (rounded up to 8), so a corpus of
+    /// pieces of many lengths meets many shapes (MuseData's training split: 156); keeping one set per shape forever
+    /// grew a run to 24 GB and the kernel killed it. Four cover a training batch, a validation batch and the
+    /// generation shapes; an older set is freed when a fifth shape comes.
+    /// </summary>
+    public const int MaxCachedShapes = 4;
+
+    /// <summary>How many buffer sets are allocated now (at most <see cref="MaxCachedShapes"/>).</summary>
+    public int CachedShapes => _buffers.Count;
+
     Buffers For(int batch, int steps)
     {
-        if (!_buffers.TryGetValue((batch, steps), out var b)) _buffers[(batch, steps)] = b = new Buffers(Backend, Config, _stack.Shape, batch, steps);
+        int i = _buffers.FindIndex(x => x.Shape == (batch, steps));
+        Buffers b;
+        if (i >= 0) { b = _buffers[i].Buffers; _buffers.RemoveAt(i); }
+        else
+        {
+            if (_buffers.Count == MaxCachedShapes) { _buffers[^1].Buffers.Dispose(); _buffers.RemoveAt(_buffers.Count - 1); }
+            b = new Buffers(Backend, Config, _stack.Shape, batch, steps);
+        }
+        _buffers.Insert(0, ((batch, steps), b));
         return b;
     }
 
@@ -235,7 +255,7 @@ public sealed class FrameModel : IDisposable
 
     public void Dispose()
     {
-        foreach (var b in _buffers.Values) b.Dispose();
+        foreach (var (_, b) in _buffers) b.Dispose();
         _params.Dispose();
         _average?.Dispose();
         _swap?.Dispose();
