@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Util;
 using MusicGen.Kernels.Backends;
 
 namespace MusicGen.Kernels.Ops;
@@ -10,12 +11,13 @@ namespace MusicGen.Kernels.Ops;
 ///   - a block tile of BM x BN outputs per group (BM = 8 x group rows, BN = 8 x group columns: 128 x 128 for 16 x 16
 ///     threads on a GPU), stepping through K in slices of <see cref="BK"/>;
 ///   - a register micro-tile of 8 x 8 outputs per thread (<see cref="Row8"/>: 64 accumulators, 8 values of A and 8 of B
-///     per step: 64 fused multiply-adds for 16 shared-memory loads);
+///     per step, each read as two 128-bit loads: 64 fused multiply-adds for 4 shared-memory loads);
 ///   - double-buffered shared memory: the next K slice is loaded while this one is multiplied, one barrier per slice;
 ///   - transposes absorbed into the loads (A is stored k-major in shared memory whatever its layout, so the inner loop
 ///     is the same for NN, NT, TN and TT), zero-filled edges, guarded stores.
-/// A thread's outputs are strided: rows ty + TY*i and columns tx + TX*j (i, j in 0..8), so a warp's shared-memory
-/// reads of B are 16 consecutive words (no bank conflicts) and its stores of C are coalesced.
+/// A thread's outputs are two 4 x 4 quadrants half a block tile apart: rows 4ty + {0..3} and BM/2 + 4ty + {0..3},
+/// columns 4tx + {0..3} and BN/2 + 4tx + {0..3}. So its 8 values of A and of B per k are two aligned groups of four
+/// (`ld.shared.v4.f32`), and a quarter-warp's reads of B are 128 consecutive bytes (no bank conflicts).
 /// Gemm.cs keeps the simple 16 x 16 tiled kernel as the readable reference and for small shapes.
 /// </summary>
 public static class BlockedGemm
@@ -25,7 +27,7 @@ public static class BlockedGemm
     /// <summary>The K slice a block tile steps by.</summary>
     public const int BK = 8;
     /// <summary>Padding of each shared-memory row (a k of the slice), so that the loads of A in its stored layout do not
-    /// all land in one bank.</summary>
+    /// all land in one bank; 4 floats keep every row 16-byte aligned for the 128-bit loads.</summary>
     const int Pad = 4;
 
     /// <summary>Threads per group side: 16 on a GPU (a 128 x 128 block tile), 4 on ILGPU's CPU simulator (its groups hold 16 threads).</summary>
@@ -49,7 +51,7 @@ public static class BlockedGemm
     public static int SharedFloats(int threadsPerSide) => 2 * 2 * BK * (threadsPerSide * Micro + Pad);
 
     // op(A)[m,k] x op(B)[k,n] -> C[m,n]; group (TX, TY) = (s.Tile, s.Tile) threads per BM x BN block tile,
-    // grid (ceil(n / BN), ceil(m / BM)); thread (tx, ty) owns C[row0 + ty + TY*i, col0 + tx + TX*j], i, j in 0..8.
+    // grid (ceil(n / BN), ceil(m / BM)); thread (tx, ty) owns C[row0 + 4ty + {0..3} and + BM/2, col0 + 4tx + {0..3} and + BN/2].
     static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, Gemm.GemmShape s)
     {
         int side = s.Tile, tile = side * Micro, stride = tile + Pad, slice = BK * stride;
@@ -59,6 +61,8 @@ public static class BlockedGemm
 
         Row8 c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
         int slices = (s.K + BK - 1) / BK;
+        var quads = shared.Cast<Float4>(); // the same memory as groups of four floats, for 128-bit loads
+        int half = tile / 2;
         LoadSlice(a, b, shared, 0, s, row0, col0, 0, thread, threads, tile, stride);
         Group.Barrier();
         for (int t = 0; t < slices; t++)
@@ -68,18 +72,16 @@ public static class BlockedGemm
             if (t + 1 < slices) LoadSlice(a, b, shared, ((t + 1) & 1) * 2 * slice, s, row0, col0, (t + 1) * BK, thread, threads, tile, stride);
             for (int kk = 0; kk < BK; kk++)
             {
-                var x = Row8.Load(shared, current + kk * stride + ty, side);          // A[row0 + ty + TY*i, k]
-                var y = Row8.Load(shared, current + slice + kk * stride + tx, side);  // B[k, col0 + tx + TX*j]
+                var x = Row8.Load(quads, (current + kk * stride + ty * 4) / 4, half / 4);          // A[row0 + 4ty + {0..3}, half + 4ty + {0..3}; k]
+                var y = Row8.Load(quads, (current + slice + kk * stride + tx * 4) / 4, half / 4);  // B[k; col0 + 4tx + {0..3}, half + ...]
                 c0.MultiplyAdd(x.V0, y); c1.MultiplyAdd(x.V1, y); c2.MultiplyAdd(x.V2, y); c3.MultiplyAdd(x.V3, y);
                 c4.MultiplyAdd(x.V4, y); c5.MultiplyAdd(x.V5, y); c6.MultiplyAdd(x.V6, y); c7.MultiplyAdd(x.V7, y);
             }
             Group.Barrier();
         }
-        int row = row0 + ty, col = col0 + tx;
-        c0.Store(c, row + 0 * side, col, side, s); c1.Store(c, row + 1 * side, col, side, s);
-        c2.Store(c, row + 2 * side, col, side, s); c3.Store(c, row + 3 * side, col, side, s);
-        c4.Store(c, row + 4 * side, col, side, s); c5.Store(c, row + 5 * side, col, side, s);
-        c6.Store(c, row + 6 * side, col, side, s); c7.Store(c, row + 7 * side, col, side, s);
+        int row = row0 + ty * 4, col = col0 + tx * 4, h = tile / 2;
+        c0.Store(c, row + 0, col, h, s); c1.Store(c, row + 1, col, h, s); c2.Store(c, row + 2, col, h, s); c3.Store(c, row + 3, col, h, s);
+        c4.Store(c, row + h + 0, col, h, s); c5.Store(c, row + h + 1, col, h, s); c6.Store(c, row + h + 2, col, h, s); c7.Store(c, row + h + 3, col, h, s);
     }
 
     /// <summary>
@@ -109,12 +111,12 @@ public static class BlockedGemm
     {
         public float V0, V1, V2, V3, V4, V5, V6, V7;
 
-        /// <summary>v[at + stride*j] for j in 0..8.</summary>
-        public static Row8 Load(ArrayView<float> v, int at, int stride) => new()
+        /// <summary>Two 128-bit loads: the four floats at quad <paramref name="at"/> and the four at quad at + <paramref name="apart"/>.</summary>
+        public static Row8 Load(ArrayView<Float4> v, int at, int apart)
         {
-            V0 = v[at], V1 = v[at + stride], V2 = v[at + 2 * stride], V3 = v[at + 3 * stride],
-            V4 = v[at + 4 * stride], V5 = v[at + 5 * stride], V6 = v[at + 6 * stride], V7 = v[at + 7 * stride],
-        };
+            Float4 lo = v[at], hi = v[at + apart];
+            return new() { V0 = lo.X, V1 = lo.Y, V2 = lo.Z, V3 = lo.W, V4 = hi.X, V5 = hi.Y, V6 = hi.Z, V7 = hi.W };
+        }
 
         /// <summary>this += x * y, element by element (eight fused multiply-adds).</summary>
         public void MultiplyAdd(float x, Row8 y)
@@ -123,12 +125,12 @@ public static class BlockedGemm
             V4 += x * y.V4; V5 += x * y.V5; V6 += x * y.V6; V7 += x * y.V7;
         }
 
-        /// <summary>C[row, col + stride*j] = alpha * this_j + beta * C[...], for the elements inside C.</summary>
-        public readonly void Store(ArrayView<float> c, int row, int col, int stride, Gemm.GemmShape s)
+        /// <summary>C[row, col + {0..3}] and C[row, col + apart + {0..3}] = alpha * this + beta * C, for the elements inside C.</summary>
+        public readonly void Store(ArrayView<float> c, int row, int col, int apart, Gemm.GemmShape s)
         {
             if (row >= s.M) return;
-            Put(c, row, col, V0, s); Put(c, row, col + stride, V1, s); Put(c, row, col + 2 * stride, V2, s); Put(c, row, col + 3 * stride, V3, s);
-            Put(c, row, col + 4 * stride, V4, s); Put(c, row, col + 5 * stride, V5, s); Put(c, row, col + 6 * stride, V6, s); Put(c, row, col + 7 * stride, V7, s);
+            Put(c, row, col, V0, s); Put(c, row, col + 1, V1, s); Put(c, row, col + 2, V2, s); Put(c, row, col + 3, V3, s);
+            Put(c, row, col + apart, V4, s); Put(c, row, col + apart + 1, V5, s); Put(c, row, col + apart + 2, V6, s); Put(c, row, col + apart + 3, V7, s);
         }
 
         static void Put(ArrayView<float> c, int row, int col, float sum, Gemm.GemmShape s)
