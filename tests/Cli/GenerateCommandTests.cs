@@ -62,6 +62,12 @@ public class GenerateCommandTests
         Assert.Contains("\"Bidirectional\":false,\"EveryStep\":true", info.Stdout);
         Assert.Contains("\"Heads\":\"categorical\"", info.Stdout);
         Assert.Contains("\"StepFirst\":true", info.Stdout);
+        // The embedded models themselves, without a file: `info` alone is the pop model; --model names the other.
+        var embedded = CliRunner.Run("info");
+        Assert.Contains("embedded pop model (POP909)", embedded.Stdout);
+        Assert.Contains("\"Time\":\"beats\"", embedded.Stdout);
+        Assert.Contains("embedded classical model (ASAP)", CliRunner.Run("info", "--model", "classical").Stdout);
+        Assert.Equal(2, CliRunner.Run("info", "--model", "jazz").ExitCode);
     }
 
     [Fact]

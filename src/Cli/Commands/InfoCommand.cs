@@ -3,20 +3,39 @@ using MusicGen.Model;
 
 namespace MusicGen.Cli.Commands;
 
-/// <summary><c>musicgen info CHECKPOINT</c>.</summary>
+/// <summary><c>musicgen info [CHECKPOINT | --model NAME]</c>.</summary>
 public static class InfoCommand
 {
     public static Command Build()
     {
-        var path = new Argument<string>("checkpoint") { Description = "A .safetensors checkpoint (or a run directory: its last.safetensors)" };
-        var cmd = new Command("info", "Show a checkpoint's config, parameter count, data fingerprint and last metrics") { path };
+        var path = new Argument<string?>("checkpoint") { Description = "A .safetensors checkpoint (or a run directory: its last.safetensors); none: an embedded model (--model)", Arity = ArgumentArity.ZeroOrOne };
+        var modelName = GenerateCommand.ModelOption();
+        var cmd = new Command("info", "Show a checkpoint's (or an embedded model's) config, parameter count, data fingerprint and last metrics") { path, modelName };
         cmd.SetAction(p => Cli.Run(() =>
         {
-            string file = p.GetValue(path)!;
-            if (Directory.Exists(file)) file = Path.Combine(file, Trainer.Last);
-            var (config, st) = Checkpoint.Read(file);
+            string? file = p.GetValue(path);
+            if (file is not null && p.GetValue(modelName) is not null) return Cli.Error("give a checkpoint or --model, not both");
+            ModelConfig config;
+            SafeTensors.File st;
+            string shown;
+            if (file is null)
+            {
+                string name = p.GetValue(modelName) ?? "pop";
+                if (!GenerateCommand.EmbeddedModels.TryGetValue(name, out var m))
+                    return Cli.Error($"--model '{name}': choose {string.Join(" or ", GenerateCommand.EmbeddedModels.Keys)}");
+                using var stream = typeof(GenerateCommand).Assembly.GetManifestResourceStream(m.Resource)
+                    ?? throw new InvalidDataException($"this build has no embedded {name} model");
+                (config, st) = Checkpoint.Read(stream, $"embedded {name} model");
+                shown = $"embedded {name} model ({m.Corpus})";
+            }
+            else
+            {
+                if (Directory.Exists(file)) file = Path.Combine(file, Trainer.Last);
+                (config, st) = Checkpoint.Read(file);
+                shown = Path.GetFullPath(file);
+            }
             long parameters = st.Tensors.Values.Sum(t => (long)t.Data.Length);
-            Console.WriteLine($"checkpoint   {Path.GetFullPath(file)}");
+            Console.WriteLine($"checkpoint   {shown}");
             Console.WriteLine($"parameters   {parameters:N0} in {st.Tensors.Count} tensors, stored as {st.Storage}");
             Console.WriteLine($"config       {config.ToJson()}");
             Console.WriteLine($"features     {st.Metadata.GetValueOrDefault("features")}");
