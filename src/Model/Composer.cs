@@ -175,11 +175,14 @@ public static class Composer
                 var all = BeatFeatures.ToNotes(r.IncludePrimer ? piece : piece[P..], bpm, start);
                 primerNotes = r.IncludePrimer ? all[..P] : [];
                 newNotes = r.IncludePrimer ? all[P..] : all;
-                // The bars start at the bar line before the first new note, or, with the primer written too, after its last bar.
-                double generatedFrom = r.IncludePrimer
-                    ? Math.Floor((firstPlace.Position + piece.Take(P).Skip(1).Sum(x => (double)x.Step)) / barBeats + 1e-9) * barBeats * secondsPerBeat + barBeats * secondsPerBeat
-                    : newNotes.Count > 0 ? newNotes[0].Start - takeover.Position * secondsPerBeat : 0;
-                limit = r.Bars is int bars ? generatedFrom + bars * barBeats * secondsPerBeat
+                // The asked bars start at the bar line before the first new note or, with the primer written too, at the
+                // bar line after the primer's last bar (the primer's last onset, in beats from output time 0).
+                double bar = barBeats * secondsPerBeat;
+                double primerLastOnset = firstPlace.Position + piece.Take(P).Skip(1).Sum(x => (double)x.Step);
+                double barsFrom = r.IncludePrimer
+                    ? (Math.Floor(primerLastOnset / barBeats + 1e-9) + 1) * bar
+                    : (newNotes.Count > 0 ? newNotes[0].Start : 0) - takeover.Position * secondsPerBeat;
+                limit = r.Bars is int bars ? barsFrom + bars * bar
                     : r.Seconds is double sec ? (newNotes.Count > 0 ? newNotes[0].Start : 0) + sec : double.PositiveInfinity;
             }
             else
