@@ -141,6 +141,11 @@ public sealed class LstmStack
                 if (c.Directions == 2) DInputReverse[l] = A(T, B, c.InputOf(l));
             }
             Zero = A(B, H);
+            if (!c.Bidirectional)
+            {
+                InitialH = new Tensor[c.Layers]; InitialC = new Tensor[c.Layers];
+                for (int l = 0; l < c.Layers; l++) { InitialH[l] = A(B, H); InitialC[l] = A(B, H); }
+            }
         }
 
         readonly List<IDisposable> _all = [];
@@ -165,6 +170,11 @@ public sealed class LstmStack
         public Tensor[] DInputReverse { get; }
         /// <summary>[B,H] zeros: the initial state when none is carried.</summary>
         public Tensor Zero { get; }
+        /// <summary>Unidirectional stacks, per layer [B,H]: a copy of the carried state a forward started from. The carried
+        /// state itself is overwritten with the final one, and backward still needs the initial one (W_hh's gradient at the
+        /// first step is dgates^T h0).</summary>
+        public Tensor[]? InitialH { get; }
+        public Tensor[]? InitialC { get; }
 
         /// <summary>The stack's output [T*B, D] after the last forward.</summary>
         public Tensor Output => Top[^1];
@@ -215,7 +225,13 @@ public sealed class LstmStack
             void Direction(int d)
             {
                 int steps = ws.Partial && l == c.Layers - 1 && d == 1 ? 1 : T;
-                LstmLayer.Forward(backend, lstm[d], _weights[l][d], reverse: d == 1, input, state?.H[l] ?? ws.Zero, state?.C[l] ?? ws.Zero, transposesCurrent, steps);
+                LstmLayer.Forward(backend, lstm[d], _weights[l][d], reverse: d == 1, input, state is null ? ws.Zero : ws.InitialH![l], state is null ? ws.Zero : ws.InitialC![l], transposesCurrent, steps);
+            }
+            if (state is not null)
+            {
+                // The layer reads (and its backward re-reads) the copy; the carried state then takes the final one.
+                Elementwise.Copy(backend, state.H[l], 0, ws.InitialH![l], 0, B * c.Hidden);
+                Elementwise.Copy(backend, state.C[l], 0, ws.InitialC![l], 0, B * c.Hidden);
             }
             // The two directions of a layer are independent: a backend may run them side by side.
             if (c.Directions == 2) backend.RunIndependently(() => Direction(0), () => Direction(1));

@@ -104,3 +104,56 @@ public class EveryStepTests
         }
     }
 }
+
+/// <summary>Training from a carried state (what truncated backpropagation through time needs): the gradient is of the
+/// loss as a function of the weights with that initial state, although the forward replaces the state with the final one.</summary>
+public class CarriedStateGradientTests
+{
+    [Fact]
+    public void Backward_after_a_forward_from_a_carried_state_matches_finite_differences()
+    {
+        var cfg = new ModelConfig
+        {
+            SeqLen = 3, Layers = 2, Hidden = 5, EmbeddingDim = 3, Dropout = 0, LayerNorm = false, Bidirectional = false, EveryStep = true,
+            StepBins = 4, DurationBins = 3, VelocityBins = 2, StepFirst = false,
+        };
+        using var be = MusicGen.Tests.Kernels.TestBackends.Create("cpu");
+        using var model = new MusicModel(be, cfg);
+        model.Initialize(7);
+        var batch = new Batch(cfg, 2);
+        var r = new Random(3);
+        for (int row = 0; row < 3 * 2; row++)
+        {
+            batch.SetInput(row, new MusicGen.Midi.NoteRow(50 + r.Next(20), r.Next(3) * 0.25f, 0.3f, 70), 0, cfg);
+            batch.SetTarget(row, new MusicGen.Midi.NoteRow(50 + r.Next(20), r.Next(3) * 0.25f, 0.3f, 70), 0, cfg);
+        }
+        // A state far from zero, as one window's end leaves it for the next.
+        var h0 = Enumerable.Range(0, cfg.Layers).Select(_ => Enumerable.Range(0, 2 * cfg.Hidden).Select(_ => (float)(r.NextDouble() * 1.6 - 0.8)).ToArray()).ToArray();
+        var c0 = Enumerable.Range(0, cfg.Layers).Select(_ => Enumerable.Range(0, 2 * cfg.Hidden).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray()).ToArray();
+        double[] weights = [cfg.PitchWeight, cfg.StepWeight, cfg.DurationWeight, cfg.VelocityWeight];
+        double Objective()
+        {
+            using var state = model.NewState(2);
+            for (int l = 0; l < cfg.Layers; l++) { be.CopyFromHost(h0[l], state.H[l]); be.CopyFromHost(c0[l], state.C[l]); }
+            model.Forward(batch, training: true, state: state);
+            var heads = model.Backward(batch);
+            return heads.Select((v, k) => weights[k] * v).Sum();
+        }
+        Objective();
+        var whh = model.Parameters.Single(p => p.Name == "lstm.weight_hh_l0");
+        var analytic = be.Download(whh.Grad);
+        var values = be.Download(whh.Value);
+        const float eps = 1e-2f;
+        foreach (int i in new[] { 0, 7, 31, 60, 99 })
+        {
+            float v = values[i];
+            values[i] = v + eps; be.CopyFromHost(values, whh.Value); model.MarkWeightsChanged();
+            double up = Objective();
+            values[i] = v - eps; be.CopyFromHost(values, whh.Value); model.MarkWeightsChanged();
+            double down = Objective();
+            values[i] = v; be.CopyFromHost(values, whh.Value); model.MarkWeightsChanged();
+            double numeric = (up - down) / (2 * eps);
+            Assert.True(Math.Abs(numeric - analytic[i]) <= 2e-3 + 0.02 * Math.Abs(numeric), $"W_hh[{i}]: finite differences {numeric}, backward {analytic[i]}");
+        }
+    }
+}
