@@ -53,6 +53,7 @@ public class FramesCommandTests
     [InlineData("frames generate --checkpoint RUN --temperature 0")]
     [InlineData("frames show --data DATA --piece -1")]
     [InlineData("frames train --data BAD --out X")]                         // not a frames file
+    [InlineData("frames train --data DATA --out X --hidden 8192 --layers 16 --batch 4096")] // cannot fit: refused before any work
     public void Bad_input_is_one_line_and_exit_code_2(string command)
     {
         using var dir = new TempDir();

@@ -94,6 +94,12 @@ public static class FramesCommand
                     MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(wd), Transpose = p.GetValue(transpose), Patience = p.GetValue(patience), Seed = (ulong)p.GetValue(seed),
                     AverageDecay = p.GetValue(average),
                 };
+                // Refuse what cannot fit before any work: batches are as long as their longest piece (rounded up to 8).
+                int longest = new[] { "train", "valid" }.SelectMany(corpus.Split).Select(piece => piece.Length).DefaultIfEmpty(1).Max();
+                long need = config.TrainingBytes(options.BatchSize, (longest + 7) / 8 * 8), have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+                if (need > have * 0.8)
+                    return Cli.Error(FormattableString.Invariant(
+                        $"this network needs about {need / 1e9:F1} GB to train at --batch {options.BatchSize} on pieces of up to {longest} frames, and {have / 1e9:F1} GB is available: use a smaller --hidden, --layers or --batch"));
                 Console.WriteLine($"frame model: {config.Layers} x LSTM {config.Hidden}, {config.ParameterCount():N0} parameters, on {backend.Name}; {corpus.Split("train").Length} training pieces");
                 state = trainer.Train(config, options, cts.Token);
             }

@@ -35,6 +35,20 @@ public sealed record FrameConfig
         return p + Keys * (H + 1);
     }
 
+    /// <summary>
+    /// A training run's memory, roughly, in bytes, when its batches of <paramref name="batch"/> pieces are at most
+    /// <paramref name="steps"/> frames long: each parameter five times (value, gradient, two Adam moments, an average),
+    /// and for each of the <see cref="FrameModel.MaxCachedShapes"/> buffer sets a model keeps, per layer the saved gates,
+    /// states and their gradients, and the frames, targets and logits with their gradients.
+    /// </summary>
+    public long TrainingBytes(int batch, int steps)
+    {
+        long rows = (long)steps * batch, H = Hidden;
+        long perLayer = rows * (4 * H * 2 + H * 3) + rows * H * 7;
+        long frames = rows * Keys * 6;
+        return 4 * (ParameterCount() * 5 + FrameModel.MaxCachedShapes * (Layers * perLayer + frames));
+    }
+
     public string ToJson() => JsonSerializer.Serialize(this);
     public static FrameConfig FromJson(string json) => JsonSerializer.Deserialize<FrameConfig>(json) ?? throw new InvalidDataException("empty frame config");
 }
