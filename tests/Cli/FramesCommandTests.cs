@@ -53,19 +53,21 @@ public class FramesCommandTests
     [InlineData("frames generate --checkpoint RUN --temperature 0")]
     [InlineData("frames show --data DATA --piece -1")]
     [InlineData("frames train --data BAD --out X")]                         // not a frames file
+    [InlineData("frames train --data EMPTY --out X")]                       // no training pieces
     [InlineData("frames train --data DATA --out X --hidden 8192 --layers 16 --batch 4096")] // cannot fit: refused before any work
     public void Bad_input_is_one_line_and_exit_code_2(string command)
     {
         using var dir = new TempDir();
         var data = FrameModelTests.MakeFramesFile(dir);
         var bad = dir.Write("bad.json", "{\"train\": [[[60], [999]]]}"u8.ToArray());
+        var empty = dir.Write("empty.json", "{\"train\": [], \"valid\": [[[60], [62]]], \"test\": [[[60], [64]]]}"u8.ToArray());
         var run = dir["run"];
         if (command.Contains("RUN"))
         {
             var t = CliRunner.Run("frames", "train", "--data", data, "--out", run, "--hidden", "4", "--layers", "1", "--epochs", "1");
             Assert.True(t.ExitCode == 0, t.Stderr);
         }
-        var args = command.Split(' ').Select(a => a switch { "DATA" => data, "BAD" => bad, "RUN" => run, "X" => dir["x"], "NOPE" => dir["nope"], "MISSING.json" => dir["missing.json"], _ => a }).ToArray();
+        var args = command.Split(' ').Select(a => a switch { "DATA" => data, "BAD" => bad, "EMPTY" => empty, "RUN" => run, "X" => dir["x"], "NOPE" => dir["nope"], "MISSING.json" => dir["missing.json"], _ => a }).ToArray();
         var r = CliRunner.Run(args);
         Assert.Equal(2, r.ExitCode);
         Assert.Single(r.Stderr.Trim().Split('\n'));

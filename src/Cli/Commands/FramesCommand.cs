@@ -71,6 +71,8 @@ public static class FramesCommand
             if (resumeDir is not null && dataPath is null)
                 dataPath = SafeTensors.Load(Path.Combine(resumeDir, FrameTrainer.Last)).Metadata.GetValueOrDefault("corpus_path") ?? throw new InvalidDataException("the checkpoint does not say what data it was trained on; give --data");
             var corpus = FrameCorpus.Load(dataPath!);
+            foreach (var needed in new[] { "train", "valid" })
+                if (corpus.Split(needed).Length == 0) return Cli.Error($"'{dataPath}': the {needed} split has no pieces (training needs both train and valid)");
             string runDir = resumeDir ?? outDir!;
             using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
             using var cts = new CancellationTokenSource();
