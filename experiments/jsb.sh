@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The JSB Chorales sweep of docs/JSB.md: frame models trained with `musicgen frames train`, chosen on validation NLL
-# only; the test split is scored once per run, after training, by `musicgen frames evaluate`.
+# only: a sweep run scores the validation split alone.
 #   MG=path/to/musicgen experiments/jsb.sh NAME "TRAIN ARGS" [NAME "TRAIN ARGS" ...]
 # Each run trains into $RUNS/NAME (default experiments/jsb-runs; skipped when $RUNS/NAME/done exists) and writes
-# train.log, valid.json, test.json and wall_s there.
+# train.log, valid.json and wall_s there. The chosen configuration's runs (two seeds or more) are then scored once on
+# the test split, and recorded:
+#   FINAL=1 MG=... experiments/jsb.sh NAME "TRAIN ARGS" ...   # also `frames evaluate --final --record experiments/results/polyphonic-final.tsv`
 set -u
 cd "$(dirname "$0")/.."
 MG=${MG:-src/Cli/bin/Release/net10.0/musicgen}
@@ -23,9 +25,12 @@ while [ $# -ge 2 ]; do
   echo "$args" > "$dir/args"
   mv "$dir.train.log" "$dir/train.log"
   "$MG" frames evaluate -c "$dir" -d "$JSB" --split valid --json > "$dir/valid.json"
-  "$MG" frames evaluate -c "$dir" -d "$JSB" --split test --json > "$dir/test.json"
+  if [ "${FINAL:-0}" = 1 ]; then
+    "$MG" frames evaluate -c "$dir" -d "$JSB" --final --json --record experiments/results/polyphonic-final.tsv | grep '"split":"test"' > "$dir/test.json"
+  fi
   touch "$dir/done"
   # The small files are kept under experiments/results/jsb/ (committed; the run folders with checkpoints are not).
-  mkdir -p "experiments/results/jsb/$name" && cp "$dir"/{valid.json,test.json,train.log,args,wall_s,done} "experiments/results/jsb/$name/"
+  mkdir -p "experiments/results/jsb/$name" && cp "$dir"/{valid.json,train.log,args,wall_s,done} "experiments/results/jsb/$name/"
+  [ -f "$dir/test.json" ] && cp "$dir/test.json" "experiments/results/jsb/$name/"
   echo "    $name: $(tail -1 "$dir/train.log")"
 done

@@ -15,7 +15,9 @@ def rows(runs):
         if not os.path.isfile(os.path.join(d, "done")):
             continue
         valid = json.load(open(os.path.join(d, "valid.json")))
-        test = json.load(open(os.path.join(d, "test.json")))
+        # Only final runs have a test score (jsb.sh with FINAL=1); a sweep run's is blank.
+        test_path = os.path.join(d, "test.json")
+        test = json.load(open(test_path)) if os.path.exists(test_path) else {"parameters": valid.get("parameters", 0), "nll_per_frame": float("nan")}
         log = open(os.path.join(d, "train.log")).read()
         epochs = len(re.findall(r"^epoch \d+/", log, re.M))
         best = re.search(r"best validation NLL [\d.]+ at epoch (\d+)", log)

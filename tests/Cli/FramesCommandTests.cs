@@ -26,8 +26,19 @@ public class FramesCommandTests
         r = CliRunner.Run("frames", "evaluate", "--checkpoint", run, "--data", data, "--json");
         Assert.True(r.ExitCode == 0, r.Stderr);
         var json = System.Text.Json.JsonDocument.Parse(r.Stdout).RootElement;
-        Assert.Equal("test", json.GetProperty("split").GetString());
+        Assert.Equal("valid", json.GetProperty("split").GetString());  // choices are made on validation
         Assert.InRange(json.GetProperty("nll_per_frame").GetDouble(), 0.1, 60);
+        // The test split only for a final configuration, which scores both and can record its row.
+        var refused = CliRunner.Run("frames", "evaluate", "--checkpoint", run, "--data", data, "--split", "test");
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("--final", refused.Stderr);
+        r = CliRunner.Run("frames", "evaluate", "--checkpoint", run, "--data", data, "--final", "--record", dir["final.tsv"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("valid: NLL", r.Stdout);
+        Assert.Contains("test: NLL", r.Stdout);
+        var rows = File.ReadAllLines(dir["final.tsv"]);
+        Assert.Equal("dataset\toutput\tseed\tvalid_nll\ttest_nll\tparameters\tseconds", rows[0]);
+        Assert.Matches(@"^\S+\tbernoulli\t1\t[\d.]+\t[\d.]+\t\d+\t\d+$", rows[1]);
 
         r = CliRunner.Run("frames", "generate", "--checkpoint", run, "--out", dir["gen.mid"], "--frames", "8", "--count", "2", "--png",
             "--data", data, "--primer-piece", "1", "--primer-frames", "2");
@@ -49,6 +60,7 @@ public class FramesCommandTests
     [InlineData("frames train --data MISSING.json --out X")]                // no such file
     [InlineData("frames evaluate --checkpoint NOPE --data DATA")]           // no checkpoint
     [InlineData("frames evaluate --checkpoint RUN --data DATA --split nope")] // no such split
+    [InlineData("frames evaluate --checkpoint RUN --data DATA --split test")] // the test split needs --final
     [InlineData("frames generate --checkpoint RUN --primer-piece 99 --data DATA")]
     [InlineData("frames generate --checkpoint RUN --temperature 0")]
     [InlineData("frames show --data DATA --piece -1")]

@@ -115,27 +115,52 @@ public static class FramesCommand
     {
         var checkpoint = new Option<string>("--checkpoint", "-c") { Description = "A frame checkpoint, or a run directory (its best.safetensors)", Required = true };
         var data = DataOption(required: true);
-        var split = Opt("--split", "test", "The split to score (train, valid (or validation), test)");
+        var split = Opt("--split", "valid", "The split to score: train, valid (or validation; what choices are made on) or test (only with --final)");
+        var final = new Option<bool>("--final") { Description = "This is a final configuration: score the validation and the test split (the test split is scored for nothing else)" };
+        var record = new Option<string?>("--record") { Description = "With --final: append the run's row to this TSV (dataset, output, seed, valid_nll, test_nll, parameters, seconds)" };
         var device = DevicesCommand.DeviceOption("cpu");
         var json = new Option<bool>("--json") { Description = "Print one JSON line" };
         var cmd = new Command("evaluate", "The negative log-likelihood per frame (nats, summed over the 88 keys, averaged over every predicted frame of the split): the JSB Chorales benchmark's number")
-        { checkpoint, data, split, device, json };
+        { checkpoint, data, split, final, record, device, json };
         cmd.SetAction(p => Cli.Run(() =>
         {
+            string which = FrameCorpus.SplitName(p.GetValue(split)!);
+            if (which == "test" && !p.GetValue(final))
+                return Cli.Error("the test split is scored once, for a final configuration: choose on --split valid, then score the choice with --final");
+            if (p.GetValue(record) is not null && !p.GetValue(final)) return Cli.Error("--record needs --final");
             var corpus = FrameCorpus.Load(p.GetValue(data)!);
-            var pieces = corpus.Split(p.GetValue(split)!);
             using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
             var (model, file) = FrameTrainer.Load(p.GetValue(checkpoint)!, backend);
             using (model)
             {
-                var (nll, frames, count) = FrameTrainer.Evaluate(model, pieces);
+                var splits = p.GetValue(final) ? new[] { "valid", "test" } : [which];
+                var scores = splits.ToDictionary(sp => sp, sp => FrameTrainer.Evaluate(model, corpus.Split(sp)));
                 if (p.GetValue(json))
-                    Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
-                    {
-                        ["split"] = p.GetValue(split)!, ["nll_per_frame"] = nll, ["frames"] = frames, ["pieces"] = count, ["parameters"] = model.ParameterCount,
-                        ["config"] = JsonDocument.Parse(model.Config.ToJson()).RootElement,
-                    }));
-                else Console.WriteLine(FormattableString.Invariant($"{p.GetValue(split)}: NLL {nll:F4} nats per frame over {frames:N0} predicted frames of {count} pieces ({model.ParameterCount:N0} parameters)"));
+                    foreach (var (sp, (nll, frames, count)) in scores)
+                        Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                        {
+                            ["split"] = sp, ["nll_per_frame"] = nll, ["frames"] = frames, ["pieces"] = count, ["parameters"] = model.ParameterCount,
+                            ["config"] = JsonDocument.Parse(model.Config.ToJson()).RootElement,
+                        }));
+                else
+                    foreach (var (sp, (nll, frames, count)) in scores)
+                        Console.WriteLine(FormattableString.Invariant($"{sp}: NLL {nll:F4} nats per frame over {frames:N0} predicted frames of {count} pieces ({model.ParameterCount:N0} parameters)"));
+                if (p.GetValue(record) is string tsv)
+                {
+                    var options = FrameTrainOptions.FromJson(file.Metadata.GetValueOrDefault("options") ?? "{}");
+                    // Training time: the epochs' seconds in the run folder's metrics, when the checkpoint is a run folder.
+                    string metrics = Path.Combine(p.GetValue(checkpoint)!, "metrics.jsonl");
+                    double seconds = File.Exists(metrics)
+                        ? File.ReadLines(metrics).Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("seconds", out _)).Sum(e => e.GetProperty("seconds").GetDouble())
+                        : double.NaN;
+                    bool fresh = !File.Exists(tsv);
+                    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(tsv))!);
+                    using var w = File.AppendText(tsv);
+                    if (fresh) w.WriteLine("dataset\toutput\tseed\tvalid_nll\ttest_nll\tparameters\tseconds");
+                    w.WriteLine(FormattableString.Invariant(
+                        $"{Path.GetFileNameWithoutExtension(p.GetValue(data))}\tbernoulli\t{options.Seed}\t{scores["valid"].Nll:F4}\t{scores["test"].Nll:F4}\t{model.ParameterCount}\t{(double.IsNaN(seconds) ? "" : seconds.ToString("F0", System.Globalization.CultureInfo.InvariantCulture))}"));
+                    Console.Error.WriteLine($"recorded in {tsv}");
+                }
             }
             return Cli.Ok;
         }));

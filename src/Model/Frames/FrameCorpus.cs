@@ -27,6 +27,9 @@ public sealed class FrameCorpus
     /// <summary>The file it was read from.</summary>
     public string Source { get; }
 
+    /// <summary>A split's name as the frames files spell it: "validation" is "valid".</summary>
+    public static string SplitName(string name) => name == "validation" ? "valid" : name;
+
     public int[][][] Split(string name) => Splits.TryGetValue(name, out var s) ? s
         : name == "validation" && Splits.TryGetValue("valid", out var v) ? v // the note verbs' name for the same split
         : throw new ArgumentException($"'{Source}' has no split '{name}' (it has {string.Join(", ", Splits.Keys)})");
