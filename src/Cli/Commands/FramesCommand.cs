@@ -55,11 +55,12 @@ public static class FramesCommand
         var wd = Opt("--weight-decay", t.WeightDecay, "AdamW weight decay");
         var patience = Opt("--patience", t.Patience, "Early stop after this many epochs without validation improvement (0: never)");
         var seed = Opt("--seed", 1L, "The one seed behind initialisation, shuffling, transposition and dropout");
+        var window = Opt("--window", t.Window, "Train (and validate) pieces longer than N frames in windows of N, a multiple of 8, the LSTM state carried across: truncated backpropagation through time (0: whole pieces)");
         var average = Opt("--average", t.AverageDecay, "Polyak averaging: keep an exponential moving average of the weights with this decay per step (e.g. 0.99) and validate and keep it (0: off)");
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only the summary, no line per epoch" };
         var cmd = new Command("train", "Train a frame model: each frame's 88 keys predict the next frame's; validation NLL after every epoch picks best.safetensors")
         {
-            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, noNorm, transpose, clip, wd, patience, seed, average, quiet,
+            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, noNorm, transpose, clip, wd, patience, seed, average, window, quiet,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -94,14 +95,17 @@ public static class FramesCommand
                 {
                     Epochs = p.GetValue(epochs) ?? t.Epochs, BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), MinLearningRateFraction = p.GetValue(minLr),
                     MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(wd), Transpose = p.GetValue(transpose), Patience = p.GetValue(patience), Seed = (ulong)p.GetValue(seed),
-                    AverageDecay = p.GetValue(average),
+                    AverageDecay = p.GetValue(average), Window = p.GetValue(window),
                 };
                 // Refuse what cannot fit before any work: batches are as long as their longest piece (rounded up to 8).
                 int longest = new[] { "train", "valid" }.SelectMany(corpus.Split).Select(piece => piece.Length).DefaultIfEmpty(1).Max();
-                long need = config.TrainingBytes(options.BatchSize, (longest + 7) / 8 * 8), have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+                options.Validate();
+                int padded = (longest + 7) / 8 * 8, steps = options.Window > 0 ? Math.Min(padded, options.Window) : padded;
+                // Validation reads batches of 32 pieces, in the same windows.
+                long need = Math.Max(config.TrainingBytes(options.BatchSize, steps), config.TrainingBytes(32, steps)), have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
                 if (need > have * 0.8)
                     return Cli.Error(FormattableString.Invariant(
-                        $"this network needs about {need / 1e9:F1} GB to train at --batch {options.BatchSize} on pieces of up to {longest} frames, and {have / 1e9:F1} GB is available: use a smaller --hidden, --layers or --batch"));
+                        $"this network needs about {need / 1e9:F1} GB to train at --batch {options.BatchSize} on pieces of up to {longest} frames, and {have / 1e9:F1} GB is available: use a smaller --hidden, --layers, --batch or --window"));
                 Console.WriteLine($"frame model: {config.Layers} x LSTM {config.Hidden}, {config.ParameterCount():N0} parameters, on {backend.Name}; {corpus.Split("train").Length} training pieces");
                 state = trainer.Train(config, options, cts.Token);
             }

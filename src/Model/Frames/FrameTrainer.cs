@@ -27,9 +27,16 @@ public sealed record FrameTrainOptions
     /// average = decay * average + (1 - decay) * weights; validation and best.safetensors use the average (0: off).
     /// </summary>
     public float AverageDecay { get; init; }
+    /// <summary>
+    /// Truncated backpropagation through time: a batch longer than this many frames is trained in windows of it, one
+    /// optimizer step each, the LSTM state carried from window to window (RRU's 200-frame windows); 0: whole pieces.
+    /// A multiple of 8 (the padding quantum). Memory then grows with the window, not with the longest piece.
+    /// </summary>
+    public int Window { get; init; }
 
     public void Validate()
     {
+        if (Window < 0 || Window % FrameBatch.StepQuantum != 0) throw new ArgumentException($"window {Window} must be 0 (whole pieces) or a positive multiple of {FrameBatch.StepQuantum}");
         if (Epochs < 1) throw new ArgumentException($"epochs must be at least 1 (got {Epochs})");
         if (BatchSize is < 1 or > 4096) throw new ArgumentException($"batch size {BatchSize} outside 1..4096");
         if (!(LearningRate > 0)) throw new ArgumentException($"learning rate must be positive (got {LearningRate})");
@@ -99,7 +106,8 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
     {
         var train = corpus.Split("train");
         var valid = corpus.Splits.ContainsKey("valid") ? corpus.Split("valid") : null;
-        int batchesPerEpoch = (train.Length + o.BatchSize - 1) / o.BatchSize, totalSteps = o.Epochs * batchesPerEpoch;
+        // Optimizer steps: one per batch, or, with windows, one per window that holds a predicted frame.
+        int totalSteps = Enumerable.Range(0, o.Epochs).Sum(e => StepsInEpoch(train, o, e));
         var adam = new AdamConfig(o.LearningRate, WeightDecay: o.WeightDecay, MaxGradNorm: o.MaxGradNorm);
         uint seed = (uint)(o.Seed ^ (o.Seed >> 32));
         if (o.AverageDecay > 0) model.StartAverage(); // a resumed run has loaded its average already
@@ -117,18 +125,29 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
                 var pieces = idx.Select(i => train[i]).ToArray();
                 var shifts = idx.Select(i => Shift(train[i], o, epoch, i)).ToArray();
                 var batch = FrameBatch.From(pieces, shifts);
-                model.Forward(batch.Size, batch.Steps, batch.Inputs, batch.Targets, batch.Weights, training: true, seed, (uint)step);
-                var (sum, n) = model.Loss(batch.Size, batch.Steps, batch.Frames);
-                TrainingCore.CheckFinite(sum, 0, $"step {step + 1} (epoch {epoch + 1}); '{_folder.LastPath}' holds the last good epoch");
-                nll += sum; frames += n;
-                model.Backward(batch.Size, batch.Steps);
-                lr = o.LearningRateAt(step, totalSteps);
-                model.OptimizerStep(adam with { LearningRate = lr }, step + 1);
-                if (o.AverageDecay > 0) model.UpdateAverage(o.AverageDecay);
-                step++;
+                int B = batch.Size, K = FrameCorpus.Keys, window = o.Window > 0 && batch.Steps > o.Window ? o.Window : batch.Steps;
+                // Whole pieces: one window. Longer batches: consecutive windows, the state carried across (zeros at the start).
+                using var carried = window < batch.Steps ? model.NewState(B) : null;
+                for (int t0 = 0; t0 < Windows(batch.Steps, pieces, window) * window; t0 += window)
+                {
+                    int T = Math.Min(window, batch.Steps - t0);
+                    var weights = batch.Weights.AsSpan(t0 * B, T * B);
+                    double windowFrames = 0;
+                    foreach (float w in weights) windowFrames += w;
+                    model.Forward(B, T, batch.Inputs.AsSpan(t0 * B * K, T * B * K), batch.Targets.AsSpan(t0 * B * K, T * B * K), weights,
+                        training: true, seed, (uint)step, carried);
+                    var (sum, n) = model.Loss(B, T, windowFrames);
+                    TrainingCore.CheckFinite(sum, 0, $"step {step + 1} (epoch {epoch + 1}); '{_folder.LastPath}' holds the last good epoch");
+                    nll += sum; frames += n;
+                    model.Backward(B, T);
+                    lr = o.LearningRateAt(step, totalSteps);
+                    model.OptimizerStep(adam with { LearningRate = lr }, step + 1);
+                    if (o.AverageDecay > 0) model.UpdateAverage(o.AverageDecay);
+                    step++;
+                }
             }
             if (o.AverageDecay > 0) model.SwapAverage(); // validate (and keep as best) the averaged weights
-            double validNll = valid is null ? nll / frames : Evaluate(model, valid).Nll;
+            double validNll = valid is null ? nll / frames : Evaluate(model, valid, window: o.Window).Nll;
             var (stopping, improved) = new EarlyStopping(state.BestValidationNll, state.EpochsWithoutImprovement).Observe(validNll);
             state = new FrameTrainState(epoch + 1, step, stopping.Best, improved ? epoch : state.BestEpoch, stopping.EpochsWithoutImprovement);
             bool stop = stopping.ShouldStop(o.Patience);
@@ -142,6 +161,23 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
             if (stop) break;
         }
         return state;
+    }
+
+    /// <summary>Windows of a batch of <paramref name="steps"/> (padded) frames that hold a predicted frame: its longest piece's.</summary>
+    static int Windows(int steps, int[][][] pieces, int window) => window >= steps ? 1 : (pieces.Max(p => p.Length - 1) + window - 1) / window;
+
+    /// <summary>Optimizer steps in <paramref name="epoch"/>: its batches, each counted in windows (the learning-rate schedule's length).</summary>
+    static int StepsInEpoch(int[][][] train, FrameTrainOptions o, int epoch)
+    {
+        var order = Shuffle(train.Length, o.Seed, epoch);
+        int steps = 0;
+        for (int first = 0; first < train.Length; first += o.BatchSize)
+        {
+            var pieces = order.Skip(first).Take(o.BatchSize).Select(i => train[i]).ToArray();
+            int padded = FrameBatch.StepsFor(pieces), window = o.Window > 0 && padded > o.Window ? o.Window : padded;
+            steps += Windows(padded, pieces, window);
+        }
+        return steps;
     }
 
     /// <summary>The epoch's order of the training pieces: a Fisher-Yates shuffle drawn from (seed, epoch).</summary>
@@ -168,15 +204,26 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
     /// piece, from a zero state at frame 0), summed over the 88 keys, averaged over all predicted frames of the split.
     /// Pieces are scored in batches sorted by length; a piece's result does not depend on its batch.
     /// </summary>
-    public static (double Nll, int Frames, int Pieces) Evaluate(FrameModel model, int[][][] pieces, int batchSize = 32)
+    /// <param name="window">When &gt; 0 (a multiple of 8): a batch longer than this is read in windows, the state carried
+    /// across; the same numbers, with memory bounded by the window instead of the longest piece.</param>
+    public static (double Nll, int Frames, int Pieces) Evaluate(FrameModel model, int[][][] pieces, int batchSize = 32, int window = 0)
     {
         var sorted = pieces.OrderBy(p => p.Length).ToArray();
         double sum = 0; int frames = 0;
+        int K = FrameCorpus.Keys;
         for (int first = 0; first < sorted.Length; first += batchSize)
         {
-            var batch = FrameBatch.From(sorted.Skip(first).Take(batchSize).ToArray());
-            model.Forward(batch.Size, batch.Steps, batch.Inputs, batch.Targets, batch.Weights, training: false);
-            sum += model.Loss(batch.Size, batch.Steps, batch.Frames).Nll;
+            var group = sorted.Skip(first).Take(batchSize).ToArray();
+            var batch = FrameBatch.From(group);
+            int B = batch.Size, w = window > 0 && batch.Steps > window ? window : batch.Steps;
+            using var carried = w < batch.Steps ? model.NewState(B) : null;
+            for (int t0 = 0; t0 < Windows(batch.Steps, group, w) * w; t0 += w)
+            {
+                int T = Math.Min(w, batch.Steps - t0);
+                model.Forward(B, T, batch.Inputs.AsSpan(t0 * B * K, T * B * K), batch.Targets.AsSpan(t0 * B * K, T * B * K), batch.Weights.AsSpan(t0 * B, T * B),
+                    training: false, state: carried);
+                sum += model.Loss(B, T, 1).Nll;
+            }
             frames += batch.Frames;
         }
         return (sum / frames, frames, pieces.Length);
