@@ -58,8 +58,9 @@ public sealed class Batch
     /// <summary>
     /// The input features of one note (row = t*B + b), transposed by <paramref name="shift"/>: the one place features are made.
     /// Beats mode: <paramref name="place"/> is the note's place in its bar (<see cref="ModelConfig.BarInputs"/>).
+    /// With <see cref="ModelConfig.Lookback"/>: <paramref name="near"/> and <paramref name="far"/> are its echoes (<see cref="Lookback.Echoes"/>).
     /// </summary>
-    public void SetInput(int row, NoteRow n, int shift, ModelConfig c, BarPlace place = default)
+    public void SetInput(int row, NoteRow n, int shift, ModelConfig c, BarPlace place = default, Echo near = default, Echo far = default)
     {
         float pitch = n.Pitch + shift, step = c.ClipSeconds(n.Step), duration = c.ClipSeconds(n.Duration), velocity = n.Velocity / 127f;
         Span<float> features;
@@ -77,7 +78,23 @@ public sealed class Batch
         }
         features[0] = step; features[1] = duration;
         if (c.Velocity) features[2] = velocity;
-        if (c.Beats) SetBarInputs(features[(c.Velocity ? 3 : 2)..], place);
+        int next = c.Velocity ? 3 : 2;
+        if (c.Beats) { SetBarInputs(features[next..], place); next += ModelConfig.BarInputs; }
+        if (c.Lookback != LookbackKind.None)
+        {
+            Lookback.SetInputs(features[next..], near, n.Pitch, shift, c);
+            Lookback.SetInputs(features[(next + Lookback.InputsPerEcho)..], far, n.Pitch, shift, c);
+        }
+    }
+
+    /// <summary>
+    /// Sets the inputs of note i of the piece rows[first..] (row = t*B + b), with its place and, when the model looks back, its
+    /// echoes: what <see cref="Windows.Fill"/> and generation both call, so the two see the same features.
+    /// </summary>
+    public void SetInput(int row, ReadOnlySpan<NoteRow> rows, int first, int i, int shift, ModelConfig c, BarPlace place)
+    {
+        var (near, far) = Lookback.Echoes(rows, first, i, c, place);
+        SetInput(row, rows[i], shift, c, place, near, far);
     }
 
     /// <summary>The <see cref="ModelConfig.BarInputs"/> of a note at <paramref name="place"/>: beat of the bar (one-hot of 8), grid position within the beat (one-hot of 12), bar length / 4.</summary>
@@ -100,6 +117,8 @@ public sealed class Windows
 {
     /// <summary>Absolute index (in the corpus' note array) of each window's first note.</summary>
     public int[] Starts { get; }
+    /// <summary>Absolute index of the first note of each window's file (index for index with <see cref="Starts"/>): how far back a lookback may read.</summary>
+    public int[] FileStarts { get; }
     public NoteRow[] Notes { get; }
     /// <summary>Beats mode: each note's place in its bar (index for index with <see cref="Notes"/>); null in seconds mode.</summary>
     public BarPlace[]? Places { get; }
@@ -120,14 +139,16 @@ public sealed class Windows
         Notes = corpus.Notes;
         Places = corpus.Places;
         var starts = new List<int>();
+        var fileStarts = new List<int>();
         long n = 0;
         foreach (var f in corpus.Files)
         {
             if (f.Split != split || (fileFraction < 1 && FilePosition(f.RelativePath) >= fileFraction)) continue;
             for (int i = 0; i + config.SeqLen < f.NoteCount; i++, n++)
-                if (n % stride == 0) starts.Add(checked((int)f.FirstNote + i));
+                if (n % stride == 0) { starts.Add(checked((int)f.FirstNote + i)); fileStarts.Add((int)f.FirstNote); }
         }
         Starts = [.. starts];
+        FileStarts = [.. fileStarts];
     }
 
     /// <summary>A file's place in [0, 1), from a hash of its relative path: what <c>fileFraction</c> compares with.</summary>
@@ -144,7 +165,7 @@ public sealed class Windows
         for (int b = 0; b < B; b++)
         {
             int w = windowIndices[b], start = Starts[w], shift = shiftOf?.Invoke(w) ?? 0;
-            for (int t = 0; t < T; t++) batch.SetInput(t * B + b, Notes[start + t], shift, c, Places is null ? default : Places[start + t]);
+            for (int t = 0; t < T; t++) batch.SetInput(t * B + b, Notes, FileStarts[w], start + t, shift, c, Places is null ? default : Places[start + t]);
             if (c.EveryStep)
                 for (int t = 0; t < T; t++) batch.SetTarget(t * B + b, Notes[start + t + 1], shift, c);
             else batch.SetTarget(b, Notes[start + T], shift, c);

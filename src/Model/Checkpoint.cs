@@ -29,7 +29,14 @@ public static class Checkpoint
     /// </summary>
     static string OptimizerName(string modelPath, string saveId) => $"{Path.GetFileNameWithoutExtension(modelPath)}.optim.{saveId}.safetensors";
 
-    public static string FeatureDescription(ModelConfig c) => c.Beats
+    public static string FeatureDescription(ModelConfig c) => BaseFeatures(c) + c.Lookback switch
+    {
+        LookbackKind.Bars => "; looks back 1 and 2 bars (the notes there and what followed them)",
+        LookbackKind.Notes => $"; looks back {c.LookbackNotes} and {2 * c.LookbackNotes} notes (the notes there and what followed them)",
+        _ => "",
+    };
+
+    static string BaseFeatures(ModelConfig c) => c.Beats
         ? $"input {(c.Input == InputKind.Embedding ? $"pitch embedding({c.EmbeddingDim})" : "pitch/128")}, step and duration in beats / 4 (clipped to {c.MaxBeats} beats){(c.Velocity ? ", velocity/127" : "")}, " +
           $"beat of the bar (one-hot 8), position in the beat (one-hot 12), bar length / 4; targets: pitch index, step bin of {c.StepBins} (k/12 beat; 0: a chord), " +
           $"duration bin of {c.DurationBins} ((k+1)/12 beat){(c.Velocity ? $", velocity bin of {c.VelocityBins}" : "")}{(c.ConditionsOnStep ? "; step predicted first" : "")}; corpus tempo {c.Bpm} bpm"

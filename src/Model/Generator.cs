@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using MusicGen.Midi;
 
 namespace MusicGen.Model;
@@ -122,7 +123,7 @@ public static class Generator
             Batch batch;
             if (single is not null && step > 0)
             {
-                for (int b = 0; b < C; b++) single.SetInput(b, pieces[b][^1], 0, c, places is null ? default : places[b][^1]);
+                for (int b = 0; b < C; b++) single.SetInput(b, CollectionsMarshal.AsSpan(pieces[b]), 0, pieces[b].Count - 1, 0, c, places is null ? default : places[b][^1]);
                 batch = single;
             }
             else
@@ -192,7 +193,7 @@ public static class Generator
     static void FillWindow(Batch batch, int b, int B, List<NoteRow> piece, List<BarPlace>? places, ModelConfig c)
     {
         int T = batch.Steps;
-        for (int t = 0; t < T; t++) batch.SetInput(t * B + b, piece[piece.Count - T + t], 0, c, places is null ? default : places[piece.Count - T + t]);
+        for (int t = 0; t < T; t++) batch.SetInput(t * B + b, CollectionsMarshal.AsSpan(piece), 0, piece.Count - T + t, 0, c, places is null ? default : places[piece.Count - T + t]);
     }
 
     /// <summary>Beats mode: the place in its bar of every row, the first at <paramref name="first"/>, each later one after its step.</summary>

@@ -67,6 +67,14 @@ public sealed record ModelConfig
     /// <summary>Beats mode: the training corpus' median tempo, the tempo of generated files when none is asked for (0: unknown).</summary>
     public float Bpm { get; init; }
     [JsonIgnore] public bool Beats => Time == TimeUnit.Beats;
+    /// <summary>
+    /// Lookback inputs (<see cref="Model.Lookback"/>): each note also reads the notes at its place one and two bars ago (bars, beats
+    /// mode only) or <see cref="LookbackNotes"/> and twice that many notes ago (notes), and what followed them. None (default; a
+    /// config stored before this option existed): no lookback inputs.
+    /// </summary>
+    public LookbackKind Lookback { get; init; } = LookbackKind.None;
+    /// <summary>With <see cref="LookbackKind.Notes"/>: how many notes back the nearer lookback reads (the farther reads twice as many).</summary>
+    public int LookbackNotes { get; init; } = 16;
     /// <summary>Beats mode: the bar inputs per note: which beat of the bar (one-hot, 8, the last for any later beat), where
     /// within the beat on the grid (one-hot, 12), and the bar's length in beats / 4.</summary>
     public const int BarInputs = 8 + BeatFeatures.GridPerBeat + 1;
@@ -114,7 +122,7 @@ public sealed record ModelConfig
         : CategoricalGroups.From([Pitches, StepBins, DurationBins], [PitchWeight, StepWeight, DurationWeight]);
     const int Pitches = MultiHeadLoss.Pitches;
     /// <summary>Continuous input features: step, duration (and velocity).</summary>
-    [JsonIgnore] public int Continuous => (Velocity ? 3 : 2) + (Beats ? BarInputs : 0);
+    [JsonIgnore] public int Continuous => (Velocity ? 3 : 2) + (Beats ? BarInputs : 0) + (Lookback == LookbackKind.None ? 0 : Model.Lookback.Inputs);
     [JsonIgnore] public int InputSize => Input == InputKind.Embedding ? EmbeddingDim + Continuous : 1 + Continuous;
     [JsonIgnore] public int LayerOutput => Hidden * Directions;
     /// <summary>The recurrent body this config describes.</summary>
@@ -166,6 +174,9 @@ public sealed record ModelConfig
         if (!Enum.IsDefined(BidirectionalHeads)) throw new ArgumentException($"bidirectional heads '{BidirectionalHeads}': choose ends or last");
         if (!Enum.IsDefined(Time)) throw new ArgumentException($"time '{Time}': choose seconds or beats");
         if (Beats && !Categorical) throw new ArgumentException("--time beats needs categorical heads");
+        if (!Enum.IsDefined(Lookback)) throw new ArgumentException($"lookback '{Lookback}': choose none, bars or notes");
+        if (Lookback == LookbackKind.Bars && !Beats) throw new ArgumentException("lookback by bars needs time in beats (a model in seconds has no bars): use lookback by notes");
+        if (Lookback == LookbackKind.Notes && LookbackNotes is < 1 or > 1024) throw new ArgumentException($"the lookback distance must be 1..1024 notes (got {LookbackNotes})");
         if (Categorical && (StepBins is < 2 or > 1024 || DurationBins is < 1 or > 1024 || VelocityBins is < 1 or > 127))
             throw new ArgumentException("bins: step 2..1024, duration 1..1024, velocity 1..127");
     }

@@ -94,6 +94,15 @@ public class TrainCommandTests
         var badDropout = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r2"], "--dropout", "1.5"]);
         Assert.Equal(2, badDropout.ExitCode);
         Assert.Contains("dropout", badDropout.Stderr);
+        var barsInSeconds = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r3"], "--lookback", "bars"]);
+        Assert.Equal(2, barsInSeconds.ExitCode);
+        Assert.Contains("needs time in beats", barsInSeconds.Stderr);
+        var distanceAlone = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r4"], "--lookback-notes", "8"]);
+        Assert.Equal(2, distanceAlone.ExitCode);
+        Assert.Contains("--lookback notes", distanceAlone.Stderr);
+        var zero = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r5"], "--lookback", "notes", "--lookback-notes", "0"]);
+        Assert.Equal(2, zero.ExitCode);
+        Assert.Single(zero.Stderr.Trim().Split('\n'));
     }
 
     [Fact]

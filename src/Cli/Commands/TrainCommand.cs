@@ -43,6 +43,12 @@ public static class TrainCommand
             DefaultValueFactory = _ => BidirectionalReading.Ends,
         };
         var independent = new Option<bool>("--independent-heads") { Description = "Categorical heads: draw step, pitch, duration and velocity independently given the history (default: the step first, the other three conditioned on it)" };
+        var lookback = new Option<LookbackKind>("--lookback")
+        {
+            Description = "Lookback inputs: each note also reads the notes at its place 1 and 2 bars ago (bars; needs --time beats) or N and 2N notes ago (notes, N from --lookback-notes), and the notes that followed them: none (default), bars or notes",
+            DefaultValueFactory = _ => d.Lookback,
+        };
+        var lookbackNotes = Opt("--lookback-notes", d.LookbackNotes, "With --lookback notes: how many notes back the nearer lookback reads (the farther reads twice as many)");
         var huber = new Option<bool>("--huber") { Description = "Regression heads: Huber instead of squared error for step/duration/velocity" };
         var pw = Opt("--pitch-weight", d.PitchWeight, "Loss weight of the pitch head");
         var sw = Opt("--step-weight", d.StepWeight, "Loss weight of the step head");
@@ -76,11 +82,11 @@ public static class TrainCommand
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
             data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
-            pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, preset, distributed, time,
+            lookback, lookbackNotes, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, preset, distributed, time,
         };
         // What a run keeps from its first start: none of these may be given with --resume (they would be silently ignored).
         Option[] fixedAtStart = [batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins,
-            independent, biHeads, huber, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, preset, time];
+            independent, biHeads, huber, lookback, lookbackNotes, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, preset, time];
         cmd.SetAction(p =>
         {
             if (!p.GetValue(distributed)) return Cli.Run(() => Body(p, null));
@@ -165,8 +171,10 @@ public static class TrainCommand
                         Velocity = !Flag(noVelocity, !pc.Velocity), Heads = Pick(heads, pc.Heads)!, StepBins = Pick(stepBins, pc.StepBins), DurationBins = Pick(durationBins, pc.DurationBins),
                         VelocityBins = Pick(velocityBins, pc.VelocityBins), StepFirst = !Flag(independent, !pc.StepFirst), BidirectionalHeads = Pick(biHeads, pc.BidirectionalHeads)!, Huber = Flag(huber, pc.Huber),
                         PitchWeight = Pick(pw, pc.PitchWeight), StepWeight = Pick(sw, pc.StepWeight), DurationWeight = Pick(dw, pc.DurationWeight), VelocityWeight = Pick(vw, pc.VelocityWeight),
-                        Time = Pick(time, pc.Time),
+                        Time = Pick(time, pc.Time), Lookback = Pick(lookback, pc.Lookback), LookbackNotes = Pick(lookbackNotes, pc.LookbackNotes),
                     };
+                    if (Given(p, lookbackNotes) && config.Lookback != LookbackKind.Notes)
+                        throw new ArgumentException($"--lookback-notes needs --lookback notes (the model looks back by {config.Lookback.ToString().ToLowerInvariant()})");
                     if (config.Beats)
                         config = config with
                         {
