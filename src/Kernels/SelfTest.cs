@@ -77,6 +77,8 @@ public static class SelfTest
         yield return ("loss (binary cross-entropy, 88 keys)", $"N={catRows} K=88", be => BceCase(be, catRows));
         yield return ("step conditioning fwd+bwd", $"N={catRows} K=288", be => ConditioningCase(be, catRows));
         yield return ("adamw + clip", $"N={count}", be => AdamCase(be, count));
+        var attention = tiny ? new AdditiveAttention.Shape(5, 3, 4, 6, 3, 2) : new AdditiveAttention.Shape(64, 64, 256, 128, 32, 0);
+        yield return ("additive attention fwd+bwd", $"T={attention.T} B={attention.B} H={attention.H} A={attention.A} span={attention.Span} past={attention.Past}", be => AttentionCase(be, attention));
         yield return ("concat + embedding + bias + ends", $"R={rows}", be => GlueCase(be, rows));
     }
 
@@ -130,6 +132,23 @@ public static class SelfTest
         LayerNorm.Forward(be, R, N, x, gain, bias, y, mean, rstd);
         LayerNorm.Backward(be, R, N, dy, x, gain, mean, rstd, dx, dg, db);
         return new() { ["y"] = be.Download(y), ["dx"] = be.Download(dx), ["dgain"] = be.Download(dg), ["dbias"] = be.Download(db) };
+    }
+
+    static Dictionary<string, float[]> AttentionCase(Backend be, AdditiveAttention.Shape s)
+    {
+        int S = s.S;
+        using var values = be.Upload(Rand(S * s.B * s.H, 40), S * s.B * s.H); using var keys = be.Upload(Rand(S * s.B * s.A, 41), S * s.B * s.A);
+        using var queries = be.Upload(Rand(s.T * s.B * s.A, 42), s.T * s.B * s.A); using var v = be.Upload(Rand(s.A, 43), s.A);
+        using var alpha = be.Allocate(s.T * s.B * s.Span); using var ctx = be.Allocate(s.T * s.B * s.H);
+        using var dctx = be.Upload(Rand(s.T * s.B * s.H, 44), s.T * s.B * s.H); using var de = be.Allocate(s.T * s.B * s.Span);
+        using var dvalues = be.Allocate(S * s.B * s.H); using var dkeys = be.Allocate(S * s.B * s.A); using var dqueries = be.Allocate(s.T * s.B * s.A); using var dv = be.Allocate(s.A);
+        AdditiveAttention.Forward(be, s, values, keys, queries, v, alpha, ctx);
+        AdditiveAttention.Backward(be, s, dctx, values, keys, queries, v, alpha, de, dvalues, dkeys, dqueries, dv);
+        return new()
+        {
+            ["alpha"] = be.Download(alpha), ["ctx"] = be.Download(ctx), ["dvalues"] = be.Download(dvalues), ["dkeys"] = be.Download(dkeys),
+            ["dqueries"] = be.Download(dqueries), ["dv"] = be.Download(dv),
+        };
     }
 
     static Dictionary<string, float[]> DropoutCase(Backend be, int n)

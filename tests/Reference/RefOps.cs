@@ -154,6 +154,76 @@ public static class RefOps
         return d;
     }
 
+    // ------------------------------------------------------------ additive attention
+
+    /// <summary>
+    /// Additive attention in double, written from its definition (<see cref="MusicGen.Kernels.Ops.AdditiveAttention"/>):
+    /// query t (position past + t) attends to positions past + t - span .. past + t - 1 that exist. Arrays are time-major
+    /// and flat: values [S,B,H], keys [S,B,A], queries [T,B,A]; returns alpha [T,B,span] and ctx [T,B,H].
+    /// </summary>
+    public static (double[] Alpha, double[] Ctx) Attention(double[] values, double[] keys, double[] queries, double[] v, int T, int B, int H, int A, int span, int past)
+    {
+        var alpha = new double[T * B * span];
+        var ctx = new double[T * B * H];
+        for (int t = 0; t < T; t++)
+            for (int b = 0; b < B; b++)
+            {
+                var positions = Enumerable.Range(0, span).Select(i => (Slot: i, J: past + t - span + i)).Where(x => x.J >= 0).ToList();
+                if (positions.Count == 0) continue;
+                var e = positions.Select(x => Enumerable.Range(0, A).Sum(a => v[a] * Math.Tanh(keys[(x.J * B + b) * A + a] + queries[(t * B + b) * A + a]))).ToArray();
+                double max = e.Max(), sum = e.Sum(x => Math.Exp(x - max));
+                for (int k = 0; k < positions.Count; k++)
+                {
+                    double w = Math.Exp(e[k] - max) / sum;
+                    alpha[(t * B + b) * span + positions[k].Slot] = w;
+                    for (int h = 0; h < H; h++) ctx[(t * B + b) * H + h] += w * values[(positions[k].J * B + b) * H + h];
+                }
+            }
+        return (alpha, ctx);
+    }
+
+    /// <summary>The gradients of <see cref="Attention"/> given dctx, by the chain rule in scatter form (each query adds into
+    /// the positions it read), independent of the op's gather form.</summary>
+    public static (double[] DValues, double[] DKeys, double[] DQueries, double[] Dv) AttentionBackward(double[] dctx, double[] values, double[] keys, double[] queries, double[] v,
+        int T, int B, int H, int A, int span, int past)
+    {
+        var (alpha, _) = Attention(values, keys, queries, v, T, B, H, A, span, past);
+        int S = past + T;
+        double[] dvalues = new double[S * B * H], dkeys = new double[S * B * A], dqueries = new double[T * B * A], dv = new double[A];
+        for (int t = 0; t < T; t++)
+            for (int b = 0; b < B; b++)
+            {
+                int r = t * B + b;
+                var dalpha = new double[span];
+                for (int i = 0; i < span; i++)
+                {
+                    int j = past + t - span + i;
+                    if (j < 0) continue;
+                    for (int h = 0; h < H; h++)
+                    {
+                        dalpha[i] += dctx[r * H + h] * values[(j * B + b) * H + h];
+                        dvalues[(j * B + b) * H + h] += alpha[r * span + i] * dctx[r * H + h];
+                    }
+                }
+                double dot = Enumerable.Range(0, span).Sum(i => alpha[r * span + i] * dalpha[i]);
+                for (int i = 0; i < span; i++)
+                {
+                    int j = past + t - span + i;
+                    if (j < 0) continue;
+                    double de = alpha[r * span + i] * (dalpha[i] - dot);
+                    for (int a = 0; a < A; a++)
+                    {
+                        double u = Math.Tanh(keys[(j * B + b) * A + a] + queries[r * A + a]);
+                        dv[a] += de * u;
+                        double dpre = de * v[a] * (1 - u * u);
+                        dkeys[(j * B + b) * A + a] += dpre;
+                        dqueries[r * A + a] += dpre;
+                    }
+                }
+            }
+        return (dvalues, dkeys, dqueries, dv);
+    }
+
     // ------------------------------------------------------------ Adam
 
     public static (double P, double M, double V) Adam(double p, double g, double m, double v, int t, double lr, double b1, double b2, double eps, double wd, bool decoupled, double clip)

@@ -33,6 +33,39 @@ public abstract class OpsConformance : BackendConformance
     }
 
     [BackendFact]
+    public void Additive_attention_forward_and_backward()
+    {
+        using var be = CreateBackend();
+        foreach (var (T, B, H, A, span, past) in new[] { (Size(32, 5), Size(16, 3), Size(64, 4), Size(32, 6), Size(16, 3), 0), (3, 2, 5, 4, 4, 2) })
+        {
+            var r = new Rand(41);
+            int S = past + T;
+            var s = new AdditiveAttention.Shape(T, B, H, A, span, past);
+            float[] values = r.Floats(S * B * H), keys = r.Floats(S * B * A), queries = r.Floats(T * B * A), v = r.Floats(A, 2f), dctx = r.Floats(T * B * H);
+            float[] dvalues0 = r.Floats(S * B * H), dkeys0 = r.Floats(S * B * A), dqueries0 = r.Floats(T * B * A), dv0 = r.Floats(A);
+            double[] D(float[] x) => x.Select(f => (double)f).ToArray();
+            var (ealpha, ectx) = RefOps.Attention(D(values), D(keys), D(queries), D(v), T, B, H, A, span, past);
+            var (edv, edk, edq, edvv) = RefOps.AttentionBackward(D(dctx), D(values), D(keys), D(queries), D(v), T, B, H, A, span, past);
+
+            using var tv = be.Upload(values, S * B * H); using var tk = be.Upload(keys, S * B * A); using var tq = be.Upload(queries, T * B * A); using var tw = be.Upload(v, A);
+            using var alpha = be.Allocate(T * B * span); using var ctx = be.Allocate(T * B * H);
+            AdditiveAttention.Forward(be, s, tv, tk, tq, tw, alpha, ctx);
+            Close.All(be.Download(alpha), i => ealpha[i], "alpha");
+            Close.All(be.Download(ctx), i => ectx[i], "ctx");
+
+            using var tdc = be.Upload(dctx, T * B * H); using var de = be.Allocate(T * B * span);
+            using var tdv = be.Upload(dvalues0, S * B * H); using var tdk = be.Upload(dkeys0, S * B * A); using var tdq = be.Upload(dqueries0, T * B * A); using var tdw = be.Upload(dv0, A);
+            AdditiveAttention.Backward(be, s, tdc, tv, tk, tq, tw, alpha, de, tdv, tdk, tdq, tdw);
+            Close.All(be.Download(tdv), i => edv[i] + dvalues0[i], "dvalues (accumulated)");
+            Close.All(be.Download(tdk), i => edk[i] + dkeys0[i], "dkeys (accumulated)");
+            Close.All(be.Download(tdq), i => edq[i] + dqueries0[i], "dqueries (accumulated)");
+            Close.All(be.Download(tdw), i => edvv[i] + dv0[i], "dv (accumulated)", atol: 1e-4);
+        }
+        using var small = be.Allocate(4);
+        Assert.Throws<ArgumentOutOfRangeException>(() => AdditiveAttention.Forward(be, new AdditiveAttention.Shape(1, 1, 1, 1, 0, 0), small, small, small, small, small, small));
+    }
+
+    [BackendFact]
     public void Dropout_draws_the_same_mask_as_the_reference_hash_and_backward_reuses_it()
     {
         using var be = CreateBackend();
