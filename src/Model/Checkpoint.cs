@@ -34,7 +34,7 @@ public static class Checkpoint
         LookbackKind.Bars => "; looks back 1 and 2 bars (the notes there and what followed them)",
         LookbackKind.Notes => $"; looks back {c.LookbackNotes} and {2 * c.LookbackNotes} notes (the notes there and what followed them)",
         _ => "",
-    };
+    } + (c.Attends ? $"; attends to its last {c.AttentionSpan} outputs (keys and queries of {c.AttentionSize})" : "");
 
     static string BaseFeatures(ModelConfig c) => c.Beats
         ? $"input {(c.Input == InputKind.Embedding ? $"pitch embedding({c.EmbeddingDim})" : "pitch/128")}, step and duration in beats / 4 (clipped to {c.MaxBeats} beats){(c.Velocity ? ", velocity/127" : "")}, " +

@@ -27,7 +27,9 @@ public sealed class LstmState(Tensor[] h, Tensor[] c) : IDisposable
 {
     public Tensor[] H { get; } = h;
     public Tensor[] C { get; } = c;
-    public void Dispose() { foreach (var t in H.Concat(C)) t.Dispose(); }
+    /// <summary>A model with attention also carries the values and keys of its last steps (<see cref="AttentionLayer"/>).</summary>
+    public AttentionMemory? Attention { get; init; }
+    public void Dispose() { foreach (var t in H.Concat(C)) t.Dispose(); Attention?.Dispose(); }
 }
 
 /// <summary>

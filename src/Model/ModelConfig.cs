@@ -73,6 +73,16 @@ public sealed record ModelConfig
     /// config stored before this option existed): no lookback inputs.
     /// </summary>
     public LookbackKind Lookback { get; init; } = LookbackKind.None;
+    /// <summary>
+    /// Attention over the top layer's last <see cref="AttentionSpan"/> outputs (<see cref="AttentionLayer"/>; 0, the default:
+    /// none). Unidirectional every-step models only. The heads then read the output beside its context (2H features).
+    /// </summary>
+    public int AttentionSpan { get; init; }
+    /// <summary>With <see cref="AttentionSpan"/>: the size of the attention's keys and queries.</summary>
+    public int AttentionSize { get; init; } = 64;
+    [JsonIgnore] public bool Attends => AttentionSpan > 0;
+    /// <summary>Features the heads read per prediction: the top layer's output, and with attention its context too.</summary>
+    [JsonIgnore] public int HeadWidth => Attends ? 2 * LayerOutput : LayerOutput;
     /// <summary>With <see cref="LookbackKind.Notes"/>: how many notes back the nearer lookback reads (the farther reads twice as many).</summary>
     public int LookbackNotes { get; init; } = 16;
     /// <summary>Beats mode: the bar inputs per note: which beat of the bar (one-hot, 8, the last for any later beat), where
@@ -139,7 +149,9 @@ public sealed record ModelConfig
             long input = l == 0 ? InputSize : D;
             p += Directions * (4 * H * (input + H) + 8 * H) + (LayerNorm ? 2 * D : 0);
         }
-        p += (long)ClassCount * (D + 1) + (Categorical ? 0 : RegressionHeads * (D + 1)) + (ConditionsOnStep ? (long)StepBins * ClassCount : 0);
+        if (Attends) p += 2L * AttentionSize * H + AttentionSize;
+        long W = HeadWidth;
+        p += (long)ClassCount * (W + 1) + (Categorical ? 0 : RegressionHeads * (W + 1)) + (ConditionsOnStep ? (long)StepBins * ClassCount : 0);
         return p;
     }
 
@@ -151,7 +163,7 @@ public sealed record ModelConfig
     {
         long T = SeqLen, B = batch, H = Hidden, D = LayerOutput;
         long perLayer = Directions * T * B * (4 * H * 2 + H * 3) + T * B * D * 7;
-        long heads = (long)HeadRows(batch, SeqLen) * ClassCount * 2;
+        long heads = (long)HeadRows(batch, SeqLen) * ClassCount * 2 + (Attends ? T * B * (4L * AttentionSize + 2 * AttentionSpan + 6 * H) : 0);
         return 4 * (ParameterCount() * 5 + Layers * perLayer + heads);
     }
 
@@ -176,6 +188,9 @@ public sealed record ModelConfig
         if (Beats && !Categorical) throw new ArgumentException("--time beats needs categorical heads");
         if (!Enum.IsDefined(Lookback)) throw new ArgumentException($"lookback '{Lookback}': choose none, bars or notes");
         if (Lookback == LookbackKind.Bars && !Beats) throw new ArgumentException("lookback by bars needs time in beats (a model in seconds has no bars): use lookback by notes");
+        if (AttentionSpan is < 0 or > 1024) throw new ArgumentException($"the attention span must be 1..1024 notes (got {AttentionSpan})");
+        if (Attends && (Bidirectional || !EveryStep)) throw new ArgumentException("attention over past outputs needs a unidirectional model trained on every step (--unidirectional --every-step)");
+        if (Attends && AttentionSize is < 1 or > 4096) throw new ArgumentException($"the attention size must be 1..4096 (got {AttentionSize})");
         if (Lookback == LookbackKind.Notes && LookbackNotes is < 1 or > 1024) throw new ArgumentException($"the lookback distance must be 1..1024 notes (got {LookbackNotes})");
         if (Categorical && (StepBins is < 2 or > 1024 || DurationBins is < 1 or > 1024 || VelocityBins is < 1 or > 127))
             throw new ArgumentException("bins: step 2..1024, duration 1..1024, velocity 1..127");

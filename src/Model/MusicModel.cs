@@ -25,6 +25,7 @@ public sealed class MusicModel : IDisposable
     readonly Parameter? _regW, _regB;             // regression heads only
     readonly Parameter? _stepCondition;           // StepFirst: [StepBins, K] logit offsets per step bin
     readonly Parameter? _embedding;
+    readonly AttentionLayer? _attention;
     readonly ParameterBuffer _params;
 
     public MusicModel(Backend backend, ModelConfig config)
@@ -37,21 +38,23 @@ public sealed class MusicModel : IDisposable
         int H = config.Hidden, D = config.LayerOutput;
         int embedding = config.Input == InputKind.Embedding ? layout.Add("embedding.weight", Pitches, config.EmbeddingDim) : -1;
         _stack = new LstmStack(layout, config.Stack);
-        int heads, stepCondition = -1;
+        if (config.Attends) _attention = new AttentionLayer(layout, D, config.AttentionSize, config.AttentionSpan);
+        int heads, stepCondition = -1, W = config.HeadWidth;
         if (config.Categorical)
         {
-            heads = layout.Add("heads.weight", config.ClassCount, D); layout.Add("heads.bias", config.ClassCount);
+            heads = layout.Add("heads.weight", config.ClassCount, W); layout.Add("heads.bias", config.ClassCount);
             if (config.ConditionsOnStep) stepCondition = layout.Add("heads.step_condition", config.StepBins, config.ClassCount);
         }
         else
         {
-            heads = layout.Add("pitch_head.weight", Pitches, D); layout.Add("pitch_head.bias", Pitches);
-            layout.Add("regression_head.weight", config.RegressionHeads, D); layout.Add("regression_head.bias", config.RegressionHeads);
+            heads = layout.Add("pitch_head.weight", Pitches, W); layout.Add("pitch_head.bias", Pitches);
+            layout.Add("regression_head.weight", config.RegressionHeads, W); layout.Add("regression_head.bias", config.RegressionHeads);
         }
         _params = new ParameterBuffer(backend, layout);
 
         if (embedding >= 0) _embedding = _params[embedding];
         _stack.Bind(_params);
+        _attention?.Bind(_params);
         _pitchW = _params[heads]; _pitchB = _params[heads + 1];
         if (!config.Categorical) { _regW = _params[heads + 2]; _regB = _params[heads + 3]; }
         if (stepCondition >= 0) _stepCondition = _params[stepCondition];
@@ -91,7 +94,7 @@ public sealed class MusicModel : IDisposable
     /// <summary>Activations, gradients and scratch for one (batch, steps) shape: the stack's workspace and the model's own; allocated once, reused every step.</summary>
     sealed class StepBuffers : IDisposable
     {
-        public StepBuffers(Backend be, ModelConfig c, LstmStackShape stack, int batch, int steps)
+        public StepBuffers(Backend be, ModelConfig c, LstmStackShape stack, AttentionLayer? attention, int batch, int steps)
         {
             int T = steps, B = batch, D = c.LayerOutput, rows = T * B;
             var all = new List<IDisposable>();
@@ -103,6 +106,7 @@ public sealed class MusicModel : IDisposable
             int heads = c.HeadRows(B, T);
             Logits = A(heads, c.ClassCount); Reg = A(heads, c.RegressionHeads); Targets = A(heads, 1 + c.RegressionHeads);
             DLogits = A(heads, c.ClassCount); DReg = A(heads, c.RegressionHeads); RowLoss = A(heads, 1 + c.RegressionHeads);
+            if (attention is not null) { Attention = new AttentionLayer.Workspace(be, attention, batch, steps); all.Add(Attention); Attended = A(rows, c.HeadWidth); DAttended = A(rows, c.HeadWidth); }
             _all = all;
         }
 
@@ -116,17 +120,25 @@ public sealed class MusicModel : IDisposable
         /// <summary>What the heads read: Last [B,D], or with EveryStep the top layer's whole output [T*B,D]. Not owned.</summary>
         public Tensor HeadInput = null!;
         public Tensor? Ids, Cont, Emb, DEmb, DCont;
+        /// <summary>With attention: its workspace, and the heads' input [T*B, 2H] (the output beside its context) with its gradient.</summary>
+        public AttentionLayer.Workspace? Attention;
+        public Tensor? Attended, DAttended;
         public void Dispose() { foreach (var d in _all) d.Dispose(); }
     }
 
     StepBuffers Buffers(int batch, int steps)
     {
-        if (!_buffers.TryGetValue((batch, steps), out var b)) _buffers[(batch, steps)] = b = new StepBuffers(Backend, Config, _stack.Shape, batch, steps);
+        if (!_buffers.TryGetValue((batch, steps), out var b)) _buffers[(batch, steps)] = b = new StepBuffers(Backend, Config, _stack.Shape, _attention, batch, steps);
         return b;
     }
 
-    /// <summary>A zero state for <paramref name="batch"/> rows (unidirectional models only): what generation carries from note to note.</summary>
-    public LstmState NewState(int batch) => _stack.NewState(Backend, batch);
+    /// <summary>A zero state for <paramref name="batch"/> rows (unidirectional models only): what generation carries from note to note
+    /// (with attention, also an empty memory of past outputs).</summary>
+    public LstmState NewState(int batch)
+    {
+        var state = _stack.NewState(Backend, batch);
+        return _attention is null ? state : new LstmState(state.H, state.C) { Attention = _attention.NewMemory(Backend, batch) };
+    }
 
     // ------------------------------------------------------------------ forward
 
@@ -156,20 +168,26 @@ public sealed class MusicModel : IDisposable
             shard is { } sh ? DropoutShard.Rows(sh.First, B, sh.Total, D) : null, state, TopReverseLastStepOnly: !training && !c.EveryStep && !c.ReadsEnds));
         Tensor input = s.Stack.Output;
         // Heads on the last step [B,D], on each direction's end (forward at T-1, reverse at 0), or on every step
-        // [T*B,D] (rows are time-major, like the targets).
+        // [T*B,D] (rows are time-major, like the targets); with attention, on every step beside its context [T*B,2D].
         int n = c.HeadRows(B, T);
-        if (c.EveryStep) s.HeadInput = input;
+        if (_attention is not null)
+        {
+            if (training && state?.Attention is { Count: > 0 }) throw new InvalidOperationException("training attends within its window: give no carried attention memory");
+            _attention.Forward(Backend, s.Attention!, input, s.Attended!, state?.Attention);
+            s.HeadInput = s.Attended!;
+        }
+        else if (c.EveryStep) s.HeadInput = input;
         else
         {
             if (c.ReadsEnds) Glue.SelectEndsForward(Backend, input, s.Last, T, B, c.Hidden);
             else Glue.SelectStepForward(Backend, input, T - 1, B * D, s.Last);
             s.HeadInput = s.Last;
         }
-        int K = c.ClassCount;
-        Gemm.Forward(Backend, MatrixView.Of(s.HeadInput, n, D), MatrixView.Of(_pitchW.Value, K, D).T, MatrixView.Of(s.Logits, n, K)); // logits = in W^T
+        int K = c.ClassCount, W = c.HeadWidth;
+        Gemm.Forward(Backend, MatrixView.Of(s.HeadInput, n, W), MatrixView.Of(_pitchW.Value, K, W).T, MatrixView.Of(s.Logits, n, K)); // logits = in W^T
         Glue.AddBias(Backend, s.Logits, _pitchB.Value, n, K);
         if (_regW is null) return;
-        Gemm.Forward(Backend, MatrixView.Of(s.HeadInput, n, D), MatrixView.Of(_regW.Value, c.RegressionHeads, D).T, MatrixView.Of(s.Reg, n, c.RegressionHeads));
+        Gemm.Forward(Backend, MatrixView.Of(s.HeadInput, n, W), MatrixView.Of(_regW.Value, c.RegressionHeads, W).T, MatrixView.Of(s.Reg, n, c.RegressionHeads));
         Glue.AddBias(Backend, s.Reg, _regB!.Value, n, c.RegressionHeads);
     }
 
@@ -231,14 +249,15 @@ public sealed class MusicModel : IDisposable
         var c = Config;
         var s = Buffers(batch.Size, batch.Steps);
         if (s.Stack.Partial) throw new InvalidOperationException("backward needs a forward with training: true (an inference forward skips work backward needs)");
-        int T = batch.Steps, B = batch.Size, D = c.LayerOutput, rows = T * B, R = c.RegressionHeads, n = c.HeadRows(B, T), K = c.ClassCount;
+        int T = batch.Steps, B = batch.Size, D = c.HeadWidth, rows = T * B, R = c.RegressionHeads, n = c.HeadRows(B, T), K = c.ClassCount;
         _params.ZeroGrads();
 
         HeadLoss(s, n);
         // Heads: logits = in W^T + b  ->  dW += dlogits^T in, db += sum dlogits, din = dlogits W.
         // "in" is the last step [B,D] (its gradient DLast then lands at step T-1 of the top layer's output),
         // or with EveryStep the top layer's whole output [T*B,D] (its gradient is that output's gradient).
-        Tensor dHeadInput = c.EveryStep ? s.Stack.DOutput : s.DLast;
+        // With attention, "in" is [output, context] [T*B,2D]: its gradient flows back through the attention into the output.
+        Tensor dHeadInput = _attention is not null ? s.DAttended! : c.EveryStep ? s.Stack.DOutput : s.DLast;
         if (_stepCondition is not null)
             ClassConditioning.Backward(Backend, s.DLogits, s.Targets, _stepCondition.Grad, n, K, 1 + R, 1, Pitches, c.StepBins);
         Gemm.Forward(Backend, MatrixView.Of(s.DLogits, n, K).T, MatrixView.Of(s.HeadInput, n, D), MatrixView.Of(_pitchW.Grad, K, D), beta: 1f); // dW += dlogits^T in
@@ -250,6 +269,7 @@ public sealed class MusicModel : IDisposable
             Elementwise.SumRowsForward(Backend, s.DReg, n, R, _regB!.Grad);
             Gemm.Forward(Backend, MatrixView.Of(s.DReg, n, R), MatrixView.Of(_regW.Value, R, D), MatrixView.Of(dHeadInput, n, D), beta: 1f);
         }
+        if (_attention is not null) _attention.Backward(Backend, s.Attention!, s.Stack.Output, s.DAttended!, s.Stack.DOutput);
         if (!c.EveryStep)
         {
             // Only the last time step of the top layer feeds the heads (or, reading the ends, its forward half at T-1

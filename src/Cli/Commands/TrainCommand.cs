@@ -49,6 +49,8 @@ public static class TrainCommand
             DefaultValueFactory = _ => d.Lookback,
         };
         var lookbackNotes = Opt("--lookback-notes", d.LookbackNotes, "With --lookback notes: how many notes back the nearer lookback reads (the farther reads twice as many)");
+        var attention = Opt("--attention", d.AttentionSpan, "Attention over the top layer's last N outputs (Magenta's Attention RNN); the heads read each output beside its context. Needs --unidirectional --every-step (0: none)");
+        var attentionSize = Opt("--attention-size", d.AttentionSize, "With --attention: the size of its keys and queries");
         var huber = new Option<bool>("--huber") { Description = "Regression heads: Huber instead of squared error for step/duration/velocity" };
         var pw = Opt("--pitch-weight", d.PitchWeight, "Loss weight of the pitch head");
         var sw = Opt("--step-weight", d.StepWeight, "Loss weight of the step head");
@@ -82,11 +84,11 @@ public static class TrainCommand
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
             data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
-            lookback, lookbackNotes, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, preset, distributed, time,
+            lookback, lookbackNotes, attention, attentionSize, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, preset, distributed, time,
         };
         // What a run keeps from its first start: none of these may be given with --resume (they would be silently ignored).
         Option[] fixedAtStart = [batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins,
-            independent, biHeads, huber, lookback, lookbackNotes, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, preset, time];
+            independent, biHeads, huber, lookback, lookbackNotes, attention, attentionSize, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, preset, time];
         cmd.SetAction(p =>
         {
             if (!p.GetValue(distributed)) return Cli.Run(() => Body(p, null));
@@ -172,7 +174,9 @@ public static class TrainCommand
                         VelocityBins = Pick(velocityBins, pc.VelocityBins), StepFirst = !Flag(independent, !pc.StepFirst), BidirectionalHeads = Pick(biHeads, pc.BidirectionalHeads)!, Huber = Flag(huber, pc.Huber),
                         PitchWeight = Pick(pw, pc.PitchWeight), StepWeight = Pick(sw, pc.StepWeight), DurationWeight = Pick(dw, pc.DurationWeight), VelocityWeight = Pick(vw, pc.VelocityWeight),
                         Time = Pick(time, pc.Time), Lookback = Pick(lookback, pc.Lookback), LookbackNotes = Pick(lookbackNotes, pc.LookbackNotes),
+                        AttentionSpan = Pick(attention, pc.AttentionSpan), AttentionSize = Pick(attentionSize, pc.AttentionSize),
                     };
+                    if (Given(p, attentionSize) && !config.Attends) throw new ArgumentException("--attention-size needs --attention N");
                     if (Given(p, lookbackNotes) && config.Lookback != LookbackKind.Notes)
                         throw new ArgumentException($"--lookback-notes needs --lookback notes (the model looks back by {config.Lookback.ToString().ToLowerInvariant()})");
                     if (config.Beats)

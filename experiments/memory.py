@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""docs/EXPERIMENTS.md's table of issue 26's variants ("music with memory") from the result files experiments/memory.sh writes.
+
+    python3 experiments/memory.py                         # prints the table
+    python3 experiments/memory.py --doc docs/EXPERIMENTS.md   # writes it between the memory-table markers
+"""
+import glob, json, os, re, statistics, sys
+
+R = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+VARIANTS = [("beats-pop", "the shipped recipe (--preset pop)"), ("lookback-bars", "+ --lookback bars"), ("attention-32", "+ --attention 32")]
+
+
+def load(path):
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def stat(values, fmt):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(statistics.mean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
+
+
+def feature(d, name, key):
+    return next(f[key] for f in d["features"] if f["name"] == name)
+
+
+def table():
+    lines = ["| variant | seeds | pitch NLL, 32 notes | pitch NLL, 128 notes | note NLL, 32 | mean overlap / real vs real | repeated 4-grams: rate, overlap | longest repeat: share, overlap |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    real = None
+    for name, label in VARIANTS:
+        seeds = sorted({re.search(r"-s(\d+)-", os.path.basename(p)).group(1) for p in glob.glob(os.path.join(R, f"memory-music-{name}-s*-validation.json"))})
+        if not seeds:
+            continue
+        w32 = [load(os.path.join(R, f"memory-nll-{name}-s{s}-w32-validation.json")) for s in seeds]
+        w128 = [load(os.path.join(R, f"memory-nll-{name}-s{s}-w128-validation.json")) for s in seeds]
+        mus = [load(os.path.join(R, f"memory-music-{name}-s{s}-validation.json")) for s in seeds]
+        real = mus[0]
+        lines.append(
+            f"| {label} | {len(seeds)} | {stat([d['pitch_nll'] for d in w32 if d], '.4f')} | {stat([d['pitch_nll'] for d in w128 if d], '.4f')} "
+            f"| {stat([d['note_nll'] for d in w32 if d], '.3f')} | {stat([m['mean_overlap_all'] / m['real_vs_real_all'] for m in mus], '.3f')} "
+            f"| {stat([feature(m, 'repeated interval 4-grams', 'candidate_mean') for m in mus], '.3f')}, {stat([feature(m, 'repeated interval 4-grams', 'overlap') for m in mus], '.3f')} "
+            f"| {stat([feature(m, 'longest exact repeat', 'candidate_mean') for m in mus], '.3f')}, {stat([feature(m, 'longest exact repeat', 'overlap') for m in mus], '.3f')} |")
+    if real is None:
+        return ""
+    lines.append("")
+    lines.append(f"Real validation segments repeat {feature(real, 'repeated interval 4-grams', 'real_mean'):.3f} of their interval 4-grams, and their longest exact "
+                 f"repeat is {feature(real, 'longest exact repeat', 'real_mean'):.3f} of a piece; mean ± sd over seeds.")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    text = table()
+    if len(sys.argv) == 3 and sys.argv[1] == "--doc":
+        doc = open(sys.argv[2]).read()
+        start, end = "<!-- memory-table -->\n", "<!-- /memory-table -->"
+        if start not in doc or end not in doc:
+            sys.exit(f"{sys.argv[2]} has no {start.strip()} ... {end} markers")
+        doc = doc[: doc.index(start) + len(start)] + text + doc[doc.index(end):]
+        open(sys.argv[2], "w").write(doc)
+    else:
+        print(text, end="")

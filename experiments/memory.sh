@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Issue 26's measurements ("music with memory"): each variant of the beats-mode pop recipe, two seeds, scored on the
+# validation split of POP909 (the likelihood with 32 and 128 notes of context, every 4th window; the music yardstick with
+# 3 draws of 200 notes per piece). Each writes one small result file under experiments/results/; experiments/memory.py
+# turns them into docs/EXPERIMENTS.md's table. The test split is not scored here.
+#   experiments/memory.sh train    # the runs (about 40 minutes each alone on the 2-core machine; they resume if stopped)
+#   experiments/memory.sh score    # the result files of every finished run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+M="dotnet src/Cli/bin/Release/net10.0/musicgen.dll"
+CACHE=${CACHE:-cache/pop909-5552638d-beats.mgcache}
+R=experiments/results
+mkdir -p "$R" runs
+
+# name | extra training flags (beside --preset pop)
+VARIANTS=(
+  "beats-pop|"
+  "lookback-bars|--lookback bars"
+  "attention-32|--attention 32"
+)
+
+run_dir() { if [ "$2" = 1 ] && [ "$1" = beats-pop ]; then echo runs/beats-pop; else echo "runs/$1-s$2"; fi; }
+
+case "${1:-score}" in
+  train)
+    for v in "${VARIANTS[@]}"; do
+      name=${v%%|*}; flags=${v#*|}
+      for seed in 1 2; do
+        dir=$(run_dir "$name" "$seed")
+        if [ -f "$dir/last.safetensors" ]; then $M train --resume "$dir" -q; else $M train --preset pop $flags --seed "$seed" --data "$CACHE" --out "$dir" -q; fi
+      done
+    done ;;
+  score)
+    for v in "${VARIANTS[@]}"; do
+      name=${v%%|*}
+      for seed in 1 2; do
+        dir=$(run_dir "$name" "$seed")
+        [ -f "$dir/best.safetensors" ] && grep -q '"kind":"epoch","epoch":9,' "$dir/metrics.jsonl" || { echo "skip $dir (not finished)"; continue; }
+        for w in 32 128; do
+          $M evaluate --checkpoint "$dir/best.safetensors" --data "$CACHE" --split validation --window "$w" --stride 4 --json > "$R/memory-nll-$name-s$seed-w$w-validation.json"
+        done
+        $M evaluate --music --checkpoint "$dir/best.safetensors" --data "$CACHE" --split validation --seeds 3 --count 64 --notes 200 --json > "$R/memory-music-$name-s$seed-validation.json"
+      done
+    done ;;
+  *) echo "usage: experiments/memory.sh train|score" >&2; exit 2 ;;
+esac
