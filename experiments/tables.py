@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Markdown tables for docs/DEFAULT_MODEL.md from the result files experiments/beats.sh writes.
+"""Markdown tables for docs/DEFAULT_MODEL.md from the result files experiments/beats.sh writes (the previous default's
+files are the *-beats-plain-* ones).
 
     python3 experiments/tables.py            # prints every table whose result files exist
 """
@@ -31,7 +32,8 @@ def key_control():
 
 
 def nll():
-    pairs = [("seconds (previous default)", load("nll-pop-seconds-validation.json")), ("beats (this model)", load("nll-pop-beats-validation.json"))]
+    pairs = [("seconds (two defaults ago)", load("nll-pop-seconds-validation.json")), ("beats (the previous default)", load("nll-pop-beats-plain-validation.json")),
+             ("beats + lookback (this model)", load("nll-pop-beats-validation.json"))]
     pairs = [(n, d) for n, d in pairs if d]
     if not pairs:
         return
@@ -43,12 +45,12 @@ def nll():
 
 
 def music(split):
-    new, old = load(f"music-pop-beats-{split}.json"), load(f"music-pop-seconds-{split}.json")
+    new, old = load(f"music-pop-beats-{split}.json"), load(f"music-pop-beats-plain-{split}.json")
     if not new:
         return
     print(f"Against the POP909 {split} split: {new['count']} pieces x {new['notes']} notes per draw, {new['draws']} draws; overlap mean ± sd over the draws.")
     print()
-    head = "| feature | real | beats model | overlap |" + (" previous (seconds) | overlap |" if old else "") + " real vs real |"
+    head = "| feature | real | this model | overlap |" + (" previous (no lookback) | overlap |" if old else "") + " real vs real |"
     print(head)
     print("|" + "---|" + "---:|" * (head.count("|") - 2))
     oldf = {f["name"]: f for f in old["features"]} if old else {}
@@ -72,7 +74,7 @@ def music(split):
     ratio = new["mean_overlap_all"] / new["real_vs_real_all"]
     worst = min(new["features"], key=lambda f: f["overlap"])
     print()
-    print(f"Beats model / real vs real, all features: {ratio:.3f}; lowest feature: {worst['name']} ({worst['overlap']:.3f}).")
+    print(f"This model / real vs real, all features: {ratio:.3f}; lowest feature: {worst['name']} ({worst['overlap']:.3f}).")
     if old:
         print(f"Previous model / real vs real: {old['mean_overlap_all'] / old['real_vs_real_all']:.3f}.")
     print()
