@@ -14,7 +14,7 @@ public static class TrainingPresets
     /// <summary>What each preset is, in a line (for --help).</summary>
     public static string Describe(string name) => name switch
     {
-        "pop" => "the embedded pop model: time in beats, a 2-layer LSTM of 256, every step predicting its next note, windows of 32, every 32nd window per epoch, 9 epochs (POP909)",
+        "pop" => "the embedded pop model: time in beats, lookback inputs from 1 and 2 bars back, a 2-layer LSTM of 256, every step predicting its next note, windows of 32, every 32nd window per epoch, 9 epochs (POP909)",
         "classical" => "the embedded classical model: the pop network in seconds, 2 epochs (ASAP, read with --sustain)",
         _ => throw new ArgumentException($"unknown preset '{name}' (known: {string.Join(", ", Names)})"),
     };
@@ -25,7 +25,7 @@ public static class TrainingPresets
         var model = new ModelConfig { Bidirectional = false, EveryStep = true, Hidden = 256, SeqLen = 32 };
         return name switch
         {
-            "pop" => (model with { Time = MusicGen.Midi.TimeUnit.Beats, StepBins = BeatsStepBins, DurationBins = BeatsDurationBins },
+            "pop" => (model with { Time = MusicGen.Midi.TimeUnit.Beats, StepBins = BeatsStepBins, DurationBins = BeatsDurationBins, Lookback = LookbackKind.Bars },
                 new TrainOptions { Stride = 32, Epochs = 9, ValidationStride = 4 }),
             "classical" => (model, new TrainOptions { Stride = 32, Epochs = 2 }),
             _ => throw new ArgumentException($"unknown preset '{name}' (known: {string.Join(", ", Names)})"),
