@@ -103,6 +103,12 @@ public class TrainCommandTests
         var zero = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r5"], "--lookback", "notes", "--lookback-notes", "0"]);
         Assert.Equal(2, zero.ExitCode);
         Assert.Single(zero.Stderr.Trim().Split('\n'));
+        var noSpan = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r6"], "--unidirectional", "--every-step", "--attention", "0"]);
+        Assert.Equal(2, noSpan.ExitCode);
+        Assert.Contains("--attention must be 1..1024", noSpan.Stderr);
+        var bidirectional = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r7"], "--attention", "8"]);
+        Assert.Equal(2, bidirectional.ExitCode);
+        Assert.Contains("--unidirectional --every-step", bidirectional.Stderr);
     }
 
     [Fact]

@@ -49,7 +49,7 @@ public static class TrainCommand
             DefaultValueFactory = _ => d.Lookback,
         };
         var lookbackNotes = Opt("--lookback-notes", d.LookbackNotes, "With --lookback notes: how many notes back the nearer lookback reads (the farther reads twice as many)");
-        var attention = Opt("--attention", d.AttentionSpan, "Attention over the top layer's last N outputs (Magenta's Attention RNN); the heads read each output beside its context. Needs --unidirectional --every-step (0: none)");
+        var attention = Opt("--attention", d.AttentionSpan, "Attention over the top layer's last N outputs, N in 1..1024 (Magenta's Attention RNN); the heads read each output beside its context. Needs --unidirectional --every-step (default: none)");
         var attentionSize = Opt("--attention-size", d.AttentionSize, "With --attention: the size of its keys and queries");
         var huber = new Option<bool>("--huber") { Description = "Regression heads: Huber instead of squared error for step/duration/velocity" };
         var pw = Opt("--pitch-weight", d.PitchWeight, "Loss weight of the pitch head");
@@ -176,6 +176,8 @@ public static class TrainCommand
                         Time = Pick(time, pc.Time), Lookback = Pick(lookback, pc.Lookback), LookbackNotes = Pick(lookbackNotes, pc.LookbackNotes),
                         AttentionSpan = Pick(attention, pc.AttentionSpan), AttentionSize = Pick(attentionSize, pc.AttentionSize),
                     };
+                    if (Given(p, attention) && p.GetValue(attention) < 1)
+                        throw new ArgumentException($"--attention must be 1..1024 notes (got {p.GetValue(attention)}); leave it out for no attention");
                     if (Given(p, attentionSize) && !config.Attends) throw new ArgumentException("--attention-size needs --attention N");
                     if (Given(p, lookbackNotes) && config.Lookback != LookbackKind.Notes)
                         throw new ArgumentException($"--lookback-notes needs --lookback notes (the model looks back by {config.Lookback.ToString().ToLowerInvariant()})");
