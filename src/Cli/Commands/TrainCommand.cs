@@ -49,7 +49,7 @@ public static class TrainCommand
             DefaultValueFactory = _ => d.Lookback,
         };
         var lookbackNotes = Opt("--lookback-notes", d.LookbackNotes, "With --lookback notes: how many notes back the nearer lookback reads (the farther reads twice as many)");
-        var attention = Opt("--attention", d.AttentionSpan, "Attention over the top layer's last N outputs, N in 1..1024 (Magenta's Attention RNN); the heads read each output beside its context. Needs --unidirectional --every-step (default: none)");
+        var attention = new Option<int>("--attention") { Description = "Attention over the top layer's last N outputs, N in 1..1024 (Magenta's Attention RNN); the heads read each output beside its context. Needs --unidirectional --every-step (default: none)" };
         var attentionSize = Opt("--attention-size", d.AttentionSize, "With --attention: the size of its keys and queries");
         var huber = new Option<bool>("--huber") { Description = "Regression heads: Huber instead of squared error for step/duration/velocity" };
         var pw = Opt("--pitch-weight", d.PitchWeight, "Loss weight of the pitch head");
