@@ -63,11 +63,8 @@ public sealed class MusicModel : IDisposable
     public Backend Backend { get; }
     public ModelConfig Config { get; }
 
-    /// <summary>Bumped whenever parameter values change (optimizer step, initialisation, <see cref="MarkWeightsChanged"/>).</summary>
-    long _weightsVersion;
-
     /// <summary>Call after writing parameter values directly (loading a checkpoint), so cached weight transposes are redone.</summary>
-    public void MarkWeightsChanged() => _weightsVersion++;
+    public void MarkWeightsChanged() => _params.MarkChanged();
     /// <summary>Every parameter, in checkpoint order: named views into <see cref="Flat"/>.</summary>
     public IReadOnlyList<Parameter> Parameters => _params.Parameters;
     /// <summary>The flat buffers holding all values, gradients and Adam moments.</summary>
@@ -85,7 +82,7 @@ public sealed class MusicModel : IDisposable
             bound: p => p.Name.StartsWith("lstm.", StringComparison.Ordinal) ? 1f / MathF.Sqrt(Config.Hidden)
                 : p.Name.StartsWith("embedding", StringComparison.Ordinal) ? 0.5f
                 : 1f / MathF.Sqrt(Config.LayerOutput));
-        _weightsVersion++;
+        _params.MarkChanged();
         _params.ZeroMoments();
     }
 
@@ -164,7 +161,7 @@ public sealed class MusicModel : IDisposable
         // Inference shortcut for the old reading (BidirectionalHeads "last"): only t = T-1 feeds the heads, and the
         // top layer's reverse half computes it first, from x[T-1] and a zero state: one step instead of T. With the
         // default "ends" reading the reverse half's output at t = 0 is read, after the whole window: no shortcut.
-        _stack.Forward(Backend, s.Stack, s.X, _weightsVersion, new LstmStack.ForwardOptions(training, seed, dropoutCounter,
+        _stack.Forward(Backend, s.Stack, s.X, _params.Version, new LstmStack.ForwardOptions(training, seed, dropoutCounter,
             shard is { } sh ? DropoutShard.Rows(sh.First, B, sh.Total, D) : null, state, TopReverseLastStepOnly: !training && !c.EveryStep && !c.ReadsEnds));
         Tensor input = s.Stack.Output;
         // Heads on the last step [B,D], on each direction's end (forward at T-1, reverse at 0), or on every step
@@ -314,11 +311,7 @@ public sealed class MusicModel : IDisposable
     public float GradNorm2() => _params.GradNorm2();
 
     /// <summary>One Adam/AdamW step on every parameter (call <see cref="GradNorm2"/> first: clipping reads its result on the device).</summary>
-    public void OptimizerStep(AdamConfig adam, int step)
-    {
-        _weightsVersion++;
-        _params.AdamStep(adam, step);
-    }
+    public void OptimizerStep(AdamConfig adam, int step) => _params.AdamStep(adam, step);
 
     public void Dispose()
     {

@@ -113,7 +113,19 @@ public sealed class ParameterBuffer : IDisposable
     }
 
     /// <summary>One Adam/AdamW update of every parameter (one call). Clipping reads <see cref="Norm2"/>: call <see cref="ComputeGradNorm2"/> first.</summary>
-    public void AdamStep(AdamConfig adam, int step) => Adam.Step(Backend, Values, Grads, M, V, Count, adam, step, Norm2);
+    public void AdamStep(AdamConfig adam, int step)
+    {
+        Adam.Step(Backend, Values, Grads, M, V, Count, adam, step, Norm2);
+        Version++;
+    }
+
+    /// <summary>
+    /// Bumped whenever the values change: an optimizer step, or <see cref="MarkChanged"/> after writing them directly
+    /// (initialisation, a checkpoint load, swapping in averaged weights). An LSTM stack keeps its transposed weights while
+    /// the version it saw stays the same.
+    /// </summary>
+    public long Version { get; private set; }
+    public void MarkChanged() => Version++;
 
     public void Dispose()
     {

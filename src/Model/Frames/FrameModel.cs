@@ -90,12 +90,8 @@ public sealed class FrameModel : IDisposable
     public Backend Backend { get; }
     public FrameConfig Config { get; }
 
-    /// <summary>Bumped whenever parameter values change (optimizer step, initialisation, averaging swap, <see cref="MarkWeightsChanged"/>):
-    /// the stack keeps its transposed weights while it stays the same.</summary>
-    long _weightsVersion;
-
     /// <summary>Call after writing parameter values directly (loading a checkpoint), so cached weight transposes are redone.</summary>
-    public void MarkWeightsChanged() => _weightsVersion++;
+    public void MarkWeightsChanged() => _params.MarkChanged();
     /// <summary>Every parameter, in checkpoint order: named views into <see cref="Flat"/>.</summary>
     public IReadOnlyList<Parameter> Parameters => _params.Parameters;
     /// <summary>The flat buffers holding all values, gradients and Adam moments.</summary>
@@ -112,7 +108,7 @@ public sealed class FrameModel : IDisposable
         float baseRate = MathF.Log(4f / (Config.Keys - 4));
         TrainingCore.InitializeLikePyTorch(Backend, Parameters, seed, Config.Hidden,
             constant: p => p == _headB ? baseRate : null, bound: _ => 1f / MathF.Sqrt(Config.Hidden));
-        _weightsVersion++;
+        _params.MarkChanged();
         _params.ZeroMoments();
     }
 
@@ -180,7 +176,7 @@ public sealed class FrameModel : IDisposable
         Tensor input = s.X;
         // Input dropout uses the call counter above the stack's (LstmStack.DropoutCall: counter * 64 + layer).
         if (training && c.InputDropout > 0) { Dropout.Forward(Backend, s.X, s.XDropped, rows * c.Keys, c.InputDropout, seed, counter * 64 + 63); input = s.XDropped; }
-        _stack.Forward(Backend, s.Stack, input, _weightsVersion, new LstmStack.ForwardOptions(training, seed, counter, State: state));
+        _stack.Forward(Backend, s.Stack, input, _params.Version, new LstmStack.ForwardOptions(training, seed, counter, State: state));
         input = s.Stack.Output;
         // Head: logits[T*B,88] = top[T*B,H] W^T + b.
         Gemm.Forward(Backend, MatrixView.Of(input, rows, H), MatrixView.Of(_headW.Value, c.Keys, H).T, MatrixView.Of(s.Logits, rows, c.Keys)); // logits = top W^T
@@ -256,7 +252,7 @@ public sealed class FrameModel : IDisposable
         Elementwise.Copy(Backend, _params.Values, 0, _swap, 0, n);
         Elementwise.Copy(Backend, _average, 0, _params.Values, 0, n);
         Elementwise.Copy(Backend, _swap, 0, _average, 0, n);
-        _weightsVersion++;
+        _params.MarkChanged();
     }
 
     /// <summary>One Adam step on every parameter, clipping the global gradient norm as <paramref name="adam"/> says.</summary>
@@ -264,7 +260,6 @@ public sealed class FrameModel : IDisposable
     {
         _params.ComputeGradNorm2();
         _params.AdamStep(adam, step);
-        _weightsVersion++;
     }
 
     public void Dispose()
