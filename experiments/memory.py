@@ -3,6 +3,7 @@
 
     python3 experiments/memory.py                         # prints the table
     python3 experiments/memory.py --doc docs/EXPERIMENTS.md   # writes it between the memory-table markers
+    python3 experiments/memory.py --curves                 # the per-epoch table alone
 """
 import glob, json, os, re, statistics, sys
 
@@ -52,8 +53,26 @@ def table():
     return "\n".join(lines) + "\n"
 
 
+def curves():
+    """Validation pitch NLL per epoch of each run (every 4th window, as training reports it), from memory-curves.json."""
+    d = load(os.path.join(R, "memory-curves.json"))
+    if not d:
+        return ""
+    runs = sorted(d)
+    epochs = max(len(v) for v in d.values())
+    lines = ["| epoch | " + " | ".join(runs) + " |", "|---:|" + "---:|" * len(runs)]
+    for e in range(epochs):
+        lines.append(f"| {e + 1} | " + " | ".join(f"{d[r][e]:.4f}" if e < len(d[r]) else "" for r in runs) + " |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 2 and sys.argv[1] == "--curves":
+        print(curves(), end="")
+        sys.exit()
     text = table()
+    if curves():
+        text += "\nValidation pitch NLL after each epoch (every 4th window; the runs share the schedule, so the epochs compare):\n\n" + curves()
     if len(sys.argv) == 3 and sys.argv[1] == "--doc":
         doc = open(sys.argv[2]).read()
         start, end = "<!-- memory-table -->\n", "<!-- /memory-table -->"

@@ -5,6 +5,7 @@
 # turns them into docs/EXPERIMENTS.md's table. The test split is not scored here.
 #   experiments/memory.sh train    # the runs (about 40 minutes each alone on the 2-core machine; they resume if stopped)
 #   experiments/memory.sh score    # the result files of every finished run
+#   experiments/memory.sh curves   # every run's validation pitch NLL per epoch, unfinished runs included
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M="dotnet src/Cli/bin/Release/net10.0/musicgen.dll"
@@ -42,5 +43,18 @@ case "${1:-score}" in
         $M evaluate --music --checkpoint "$dir/best.safetensors" --data "$CACHE" --split validation --seeds 3 --count 64 --notes 200 --json > "$R/memory-music-$name-s$seed-validation.json"
       done
     done ;;
-  *) echo "usage: experiments/memory.sh train|score" >&2; exit 2 ;;
+  curves)
+    # Each run's validation pitch NLL per epoch (also of unfinished runs), from its metrics.jsonl.
+    python3 - "$R/memory-curves.json" runs/beats-pop runs/beats-pop-s2 runs/lookback-bars-s1 runs/lookback-bars-s2 runs/attention-32-s1 runs/attention-32-s2 <<'PY'
+import json, os, sys
+out = {}
+for d in sys.argv[2:]:
+    m = os.path.join(d, "metrics.jsonl")
+    if os.path.exists(m):
+        name = os.path.basename(d) + ("-s1" if os.path.basename(d) == "beats-pop" else "")
+        out[name] = [json.loads(l)["val_pitch_nll"] for l in open(m) if '"kind":"epoch"' in l]
+json.dump(out, open(sys.argv[1], "w"), indent=1)
+PY
+    ;;
+  *) echo "usage: experiments/memory.sh train|score|curves" >&2; exit 2 ;;
 esac
