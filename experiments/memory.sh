@@ -8,25 +8,29 @@
 #   experiments/memory.sh curves   # every run's validation pitch NLL per epoch, unfinished runs included
 set -euo pipefail
 cd "$(dirname "$0")/.."
-M="dotnet src/Cli/bin/Release/net10.0/musicgen.dll"
+M=${M:-"dotnet src/Cli/bin/Release/net10.0/musicgen.dll"}  # M="dotnet /copy/musicgen.dll": a copy, so rebuilding does not touch running runs
 CACHE=${CACHE:-cache/pop909-5552638d-beats.mgcache}
 R=experiments/results
 mkdir -p "$R" runs
 
 # name | extra training flags (beside --preset pop)
+# (the pop preset looks back by bars since the lookback runs, so the runs without it say --lookback none)
 VARIANTS=(
-  "beats-pop|"
+  "beats-pop|--lookback none"
   "lookback-bars|--lookback bars"
-  "attention-32|--attention 32"
+  "attention-32|--lookback none --attention 32"
+  "lookback-attention-32|--lookback bars --attention 32"
 )
 
 run_dir() { if [ "$2" = 1 ] && [ "$1" = beats-pop ]; then echo runs/beats-pop; else echo "runs/$1-s$2"; fi; }
 
 case "${1:-score}" in
   train)
+    # ONLY=name trains just that variant; SEEDS="2" just those seeds.
     for v in "${VARIANTS[@]}"; do
+      [ -n "${ONLY:-}" ] && [ "${v%%|*}" != "$ONLY" ] && continue
       name=${v%%|*}; flags=${v#*|}
-      for seed in 1 2; do
+      for seed in ${SEEDS:-1 2}; do
         dir=$(run_dir "$name" "$seed")
         if [ -f "$dir/last.safetensors" ]; then $M train --resume "$dir" -q; else $M train --preset pop $flags --seed "$seed" --data "$CACHE" --out "$dir" -q; fi
       done
@@ -45,7 +49,7 @@ case "${1:-score}" in
     done ;;
   curves)
     # Each run's validation pitch NLL per epoch (also of unfinished runs), from its metrics.jsonl.
-    python3 - "$R/memory-curves.json" runs/beats-pop runs/beats-pop-s2 runs/lookback-bars-s1 runs/lookback-bars-s2 runs/attention-32-s1 runs/attention-32-s2 <<'PY'
+    python3 - "$R/memory-curves.json" runs/beats-pop runs/beats-pop-s2 runs/lookback-bars-s1 runs/lookback-bars-s2 runs/attention-32-s1 runs/attention-32-s2 runs/lookback-attention-32-s1 runs/lookback-attention-32-s2 <<'PY'
 import json, os, sys
 out = {}
 for d in sys.argv[2:]:

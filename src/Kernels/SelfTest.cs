@@ -79,6 +79,8 @@ public static class SelfTest
         yield return ("adamw + clip", $"N={count}", be => AdamCase(be, count));
         var attention = tiny ? new AdditiveAttention.Shape(5, 3, 4, 6, 3, 2) : new AdditiveAttention.Shape(64, 64, 256, 128, 32, 0);
         yield return ("additive attention fwd+bwd", $"T={attention.T} B={attention.B} H={attention.H} A={attention.A} span={attention.Span} past={attention.Past}", be => AttentionCase(be, attention));
+        var nade = tiny ? new Nade.Shape(5, 6, 4) : new Nade.Shape(2048, 88, 150);
+        yield return ("nade fwd+bwd", $"R={nade.Rows} K={nade.Keys} N={nade.Hidden}", be => NadeCase(be, nade));
         yield return ("concat + embedding + bias + ends", $"R={rows}", be => GlueCase(be, rows));
     }
 
@@ -199,6 +201,19 @@ public static class SelfTest
         using var dl = be.Allocate(N, K); using var rows = be.Allocate(N);
         BinaryCrossEntropy.ForwardBackward(be, N, K, 1f / N, l, t, w, dl, rows);
         return new() { ["dlogits"] = be.Download(dl), ["rowLoss"] = be.Download(rows) };
+    }
+
+    static Dictionary<string, float[]> NadeCase(Backend be, Nade.Shape s)
+    {
+        int R = s.Rows, K = s.Keys, N = s.Hidden;
+        var keys = Rand(R * K, 50).Select(v => v > 0.6f ? 1f : 0f).ToArray();
+        using var d = be.Upload(Rand(R * K, 51), R * K); using var c = be.Upload(Rand(R * N, 52), R * N); using var v = be.Upload(keys, R * K);
+        using var W = be.Upload(Rand(N * K, 53), N * K); using var V = be.Upload(Rand(K * N, 54), K * N);
+        using var hidden = be.Allocate(R * K * N); using var z = be.Allocate(R * K); using var dz = be.Upload(Rand(R * K, 55), R * K);
+        using var dA = be.Allocate(R * K * N); using var dc = be.Allocate(R * N); using var dW = be.Allocate(N * K); using var dV = be.Allocate(K * N);
+        Nade.Forward(be, s, d, c, v, W, V, hidden, z);
+        Nade.Backward(be, s, dz, v, W, V, hidden, dA, dc, dW, dV);
+        return new() { ["z"] = be.Download(z), ["dc"] = be.Download(dc), ["dW"] = be.Download(dW), ["dV"] = be.Download(dV) };
     }
 
     static Dictionary<string, float[]> ConditioningCase(Backend be, int N)

@@ -11,7 +11,7 @@ namespace MusicGen.Cli.Commands;
 
 /// <summary>
 /// <c>musicgen frames train|evaluate|generate</c>: polyphonic frame models (88 keys per frame, each an independent
-/// Bernoulli), the model of the JSB Chorales benchmark. See docs/JSB.md.
+/// Bernoulli, or all of them jointly with NADE), the models of the JSB Chorales benchmark. See docs/JSB.md.
 /// </summary>
 public static class FramesCommand
 {
@@ -57,10 +57,16 @@ public static class FramesCommand
         var seed = Opt("--seed", 1L, "The one seed behind initialisation, shuffling, transposition and dropout");
         var window = Opt("--window", t.Window, "Train (and validate) pieces longer than N frames in windows of N, a multiple of 8, the LSTM state carried across: truncated backpropagation through time (0: whole pieces)");
         var average = Opt("--average", t.AverageDecay, "Polyak averaging: keep an exponential moving average of the weights with this decay per step (e.g. 0.99) and validate and keep it (0: off)");
+        var outputKind = new Option<FrameOutput>("--head")
+        {
+            Description = "How the next frame's keys are predicted: bernoulli (each key alone, given the history) or nade (key by key, each also given the keys below it: RNN-NADE, an exact joint likelihood); default bernoulli",
+            HelpName = "bernoulli|nade",
+        };
+        var nadeHidden = Opt("--nade-hidden", c.NadeHidden, "With --head nade: NADE's hidden units");
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only the summary, no line per epoch" };
         var cmd = new Command("train", "Train a frame model: each frame's 88 keys predict the next frame's; validation NLL after every epoch picks best.safetensors")
         {
-            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, noNorm, transpose, clip, wd, patience, seed, average, window, quiet,
+            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, noNorm, outputKind, nadeHidden, transpose, clip, wd, patience, seed, average, window, quiet,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -90,7 +96,10 @@ public static class FramesCommand
             if (resumeDir is not null) state = trainer.Resume(p.GetValue(epochs), cts.Token);
             else
             {
-                var config = new FrameConfig { Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Dropout = p.GetValue(dropout), InputDropout = p.GetValue(inputDropout), LayerNorm = !p.GetValue(noNorm) };
+                var config = new FrameConfig { Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Dropout = p.GetValue(dropout), InputDropout = p.GetValue(inputDropout), LayerNorm = !p.GetValue(noNorm),
+                    Output = p.GetResult(outputKind) is { Implicit: false } ? p.GetValue(outputKind) : c.Output, NadeHidden = p.GetValue(nadeHidden) };
+                if (p.GetResult(nadeHidden) is { Implicit: false } && !config.IsNade) return Cli.Error("--nade-hidden needs --head nade");
+                config.Validate();
                 var options = new FrameTrainOptions
                 {
                     Epochs = p.GetValue(epochs) ?? t.Epochs, BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), MinLearningRateFraction = p.GetValue(minLr),
@@ -106,7 +115,7 @@ public static class FramesCommand
                 if (need > have * 0.8)
                     return Cli.Error(FormattableString.Invariant(
                         $"this network needs about {need / 1e9:F1} GB to train at --batch {options.BatchSize} on pieces of up to {longest} frames, and {have / 1e9:F1} GB is available: use a smaller --hidden, --layers, --batch or --window"));
-                Console.WriteLine($"frame model: {config.Layers} x LSTM {config.Hidden}, {config.ParameterCount():N0} parameters, on {backend.Name}; {corpus.Split("train").Length} training pieces");
+                Console.WriteLine($"frame model: {config.Layers} x LSTM {config.Hidden}, {(config.IsNade ? $"NADE output of {config.NadeHidden}" : "Bernoulli output")}, {config.ParameterCount():N0} parameters, on {backend.Name}; {corpus.Split("train").Length} training pieces");
                 state = trainer.Train(config, options, cts.Token);
             }
             Console.WriteLine(FormattableString.Invariant($"{(cts.IsCancellationRequested ? "stopped" : state.Finished ? "finished" : "stopped")} after epoch {state.Epoch} ({clock.Elapsed.TotalSeconds:F0} s this session): best validation NLL {state.BestValidationNll:F3} at epoch {state.BestEpoch + 1}; {Path.Combine(runDir, FrameTrainer.Best)}"));
@@ -162,7 +171,7 @@ public static class FramesCommand
                     using var w = File.AppendText(tsv);
                     if (fresh) w.WriteLine("dataset\toutput\tseed\tvalid_nll\ttest_nll\tparameters\tseconds");
                     w.WriteLine(FormattableString.Invariant(
-                        $"{Path.GetFileNameWithoutExtension(p.GetValue(data))}\tbernoulli\t{options.Seed}\t{scores["valid"].Nll:F4}\t{scores["test"].Nll:F4}\t{model.ParameterCount}\t{(double.IsNaN(seconds) ? "" : seconds.ToString("F0", System.Globalization.CultureInfo.InvariantCulture))}"));
+                        $"{Path.GetFileNameWithoutExtension(p.GetValue(data))}\t{model.Config.Output.ToString().ToLowerInvariant()}\t{options.Seed}\t{scores["valid"].Nll:F4}\t{scores["test"].Nll:F4}\t{model.ParameterCount}\t{(double.IsNaN(seconds) ? "" : seconds.ToString("F0", System.Globalization.CultureInfo.InvariantCulture))}"));
                     Console.Error.WriteLine($"recorded in {tsv}");
                 }
             }

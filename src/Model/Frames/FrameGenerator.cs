@@ -4,8 +4,8 @@ namespace MusicGen.Model.Frames;
 
 /// <summary>
 /// Samples pieces from a frame model, one frame at a time, carrying the LSTM state: the primer's frames are read
-/// first, then each new frame is drawn key by key, key k sounding with probability sigmoid(logit_k / temperature),
-/// and fed back as the next input. Several pieces are drawn side by side as one batch.
+/// first, then each new frame is drawn key by key, key k sounding with probability sigmoid(logit_k / temperature)
+/// (with the NADE output, logit_k given the keys already drawn below it), and fed back as the next input. Several pieces are drawn side by side as one batch.
 /// </summary>
 public static class FrameGenerator
 {
@@ -35,21 +35,28 @@ public static class FrameGenerator
             model.Forward(B, 1, x, default, default, training: false, state: state);
         }
         for (int b = 0; b < B; b++) FrameCorpus.Roll(primer[^1], 0, x.AsSpan(b * K, K));
+        var nadeWeights = model.Config.IsNade ? model.NadeWeights() : default;
+        int N = model.Config.NadeHidden;
         for (int f = 0; f < frames; f++)
         {
             model.Forward(B, 1, x, default, default, training: false, state: state);
-            var logits = model.Logits(B, 1);
             Array.Clear(x);
-            for (int b = 0; b < B; b++)
+            if (model.Config.IsNade)
             {
-                var keys = new List<int>();
-                for (int k = 0; k < K; k++)
-                {
-                    double p = 1 / (1 + Math.Exp(-logits[b * K + k] / temperature));
-                    if (rng.NextDouble() < p) { keys.Add(FrameCorpus.LowestPitch + k); x[b * K + k] = 1f; }
-                }
-                pieces[b].Add(keys.ToArray());
+                // NADE: each piece's keys drawn one after another, each given the keys below it (Nade.Sample).
+                var (keyBias, hiddenBias) = model.NadeBiases(B, 1);
+                for (int b = 0; b < B; b++)
+                    Kernels.Ops.Nade.Sample(keyBias.AsSpan(b * K, K), hiddenBias.AsSpan(b * N, N), nadeWeights.W, nadeWeights.V, K, N, temperature, rng.NextDouble, x.AsSpan(b * K, K));
             }
+            else
+            {
+                var logits = model.Logits(B, 1);
+                for (int b = 0; b < B; b++)
+                    for (int k = 0; k < K; k++)
+                        if (rng.NextDouble() < 1 / (1 + Math.Exp(-logits[b * K + k] / temperature))) x[b * K + k] = 1f;
+            }
+            for (int b = 0; b < B; b++)
+                pieces[b].Add(Enumerable.Range(0, K).Where(k => x[b * K + k] != 0).Select(k => FrameCorpus.LowestPitch + k).ToArray());
         }
         return pieces.Select(p => p.ToArray()).ToList();
     }

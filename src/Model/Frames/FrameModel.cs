@@ -5,6 +5,16 @@ using MusicGen.Kernels.Ops;
 
 namespace MusicGen.Model.Frames;
 
+/// <summary>How a frame model's output gives the probability of the next frame's keys.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<FrameOutput>))]
+public enum FrameOutput
+{
+    /// <summary>88 independent yes/no outputs given the history (the published LSTM rows).</summary>
+    Bernoulli,
+    /// <summary>The keys one after another, each given the history and the keys below it: RNN-NADE (<see cref="Kernels.Ops.Nade"/>).</summary>
+    Nade,
+}
+
 /// <summary>The network of a frame model. Stored in its checkpoints.</summary>
 public sealed record FrameConfig
 {
@@ -15,6 +25,11 @@ public sealed record FrameConfig
     /// <summary>Dropout on the input frame itself (a corrupted history the model must see through).</summary>
     public float InputDropout { get; init; }
     public bool LayerNorm { get; init; } = true;
+    /// <summary>The output: independent Bernoullis per key, or NADE over the keys (checkpoints from before NADE read as Bernoulli).</summary>
+    public FrameOutput Output { get; init; } = FrameOutput.Bernoulli;
+    /// <summary>With the NADE output: its hidden units (Boulanger-Lewandowski et al. used 150).</summary>
+    public int NadeHidden { get; init; } = 150;
+    [JsonIgnore] public bool IsNade => Output == FrameOutput.Nade;
     [JsonIgnore] public int Keys => FrameCorpus.Keys;
     /// <summary>The recurrent body: unidirectional layers reading the 88 keys.</summary>
     [JsonIgnore] public LstmStackShape Stack => new(Keys, Hidden, Layers, Bidirectional: false, LayerNorm, Dropout);
@@ -25,6 +40,8 @@ public sealed record FrameConfig
         if (Hidden < 1 || Hidden > 8192) throw new ArgumentException($"hidden size {Hidden} outside 1..8192");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"dropout {Dropout} outside [0, 1)");
         if (!(InputDropout >= 0 && InputDropout < 1)) throw new ArgumentException($"input dropout {InputDropout} outside [0, 1)");
+        if (!Enum.IsDefined(Output)) throw new ArgumentException($"unknown frame output {Output}");
+        if (IsNade && (NadeHidden < 1 || NadeHidden > 4096)) throw new ArgumentException($"NADE hidden units {NadeHidden} outside 1..4096");
     }
 
     /// <summary>Parameters of the network this config describes.</summary>
@@ -32,7 +49,10 @@ public sealed record FrameConfig
     {
         long H = Hidden, p = 0;
         for (int l = 0; l < Layers; l++) p += 4 * H * ((l == 0 ? Keys : H) + H) + 8 * H + (LayerNorm ? 2 * H : 0);
-        return p + Keys * (H + 1);
+        p += Keys * (H + 1);
+        // NADE: its hidden biases from the LSTM (N x H + N), W [N,88] and V [88,N].
+        if (IsNade) p += (long)NadeHidden * (H + 1) + 2L * NadeHidden * Keys;
+        return p;
     }
 
     /// <summary>
@@ -46,6 +66,7 @@ public sealed record FrameConfig
         long rows = (long)steps * batch, H = Hidden;
         long perLayer = rows * (4 * H * 2 + H * 3) + rows * H * 7;
         long frames = rows * Keys * 6;
+        if (IsNade) frames += rows * NadeHidden * 2 + rows * Keys * (NadeHidden * 2L + 1); // c, dc; hidden, dA; d
         return 4 * (ParameterCount() * 5 + FrameModel.MaxCachedShapes * (Layers * perLayer + frames));
     }
 
@@ -60,6 +81,9 @@ public sealed record FrameConfig
 ///   x[T,B,88] -> N unidirectional LSTM layers, each followed by layer norm and dropout -> Linear H->88 = logits[T*B,88]
 ///   loss = binary cross-entropy of the logits against the next frames, summed over keys, averaged over real frames
 ///          (<see cref="BinaryCrossEntropy"/>; padding after a shorter piece in the batch has weight 0).
+/// With the NADE output (<see cref="FrameOutput.Nade"/>) the head's logits are NADE's key biases d, a second Linear
+/// H->N gives its hidden biases c, and <see cref="Nade"/> turns them, with the real next frame, into each key's
+/// log-odds given the keys below it; the same binary cross-entropy of those is then the frame's exact NLL.
 /// Rows are time-major (row = t*B + b), like the LSTM's [T,B,H]. Every pass is written out below in the ops of
 /// MusicGen.Kernels.Ops, as in <see cref="MusicModel"/>; names follow PyTorch's nn.LSTM.
 /// </summary>
@@ -69,6 +93,7 @@ public sealed class FrameModel : IDisposable
     readonly List<((int Batch, int Steps) Shape, Buffers Buffers)> _buffers = [];
     readonly LstmStack _stack;
     readonly Parameter _headW, _headB;
+    readonly Parameter? _nadeCondW, _nadeCondB, _nadeW, _nadeV; // NADE: hidden biases from the LSTM, W [N,88], V [88,N]
     readonly ParameterBuffer _params;
 
     public FrameModel(Backend backend, FrameConfig config)
@@ -81,10 +106,18 @@ public sealed class FrameModel : IDisposable
         int H = config.Hidden;
         _stack = new LstmStack(layout, config.Stack);
         int head = layout.Add("head.weight", config.Keys, H); layout.Add("head.bias", config.Keys);
+        int nade = -1;
+        if (config.IsNade)
+        {
+            int N = config.NadeHidden;
+            nade = layout.Add("nade.hidden_bias.weight", N, H); layout.Add("nade.hidden_bias.bias", N);
+            layout.Add("nade.W", N, config.Keys); layout.Add("nade.V", config.Keys, N);
+        }
         _params = new ParameterBuffer(backend, layout);
 
         _stack.Bind(_params);
         _headW = _params[head]; _headB = _params[head + 1];
+        if (nade >= 0) { _nadeCondW = _params[nade]; _nadeCondB = _params[nade + 1]; _nadeW = _params[nade + 2]; _nadeV = _params[nade + 3]; }
     }
 
     public Backend Backend { get; }
@@ -122,12 +155,19 @@ public sealed class FrameModel : IDisposable
             Stack = new LstmStack.Workspace(be, stack, B, T); _all.Add(Stack);
             X = A(T, B, K); XDropped = A(T, B, K); Targets = A(rows, K); Weights = A(rows);
             Logits = A(rows, K); DLogits = A(rows, K); RowLoss = A(rows);
+            if (c.IsNade)
+            {
+                int N = c.NadeHidden;
+                KeyBias = A(rows, K); HiddenBias = A(rows, N); DHiddenBias = A(rows, N); NadeHidden = A(rows * K * N); NadeDA = A(rows * K * N);
+            }
         }
 
         readonly List<IDisposable> _all = [];
         public LstmStack.Workspace Stack { get; }
         /// <summary>X: the input frames [T,B,88]; XDropped: after input dropout; Targets [T*B,88] the next frames; Weights [T*B] 1 real, 0 padding.</summary>
         public Tensor X, XDropped, Targets, Weights, Logits, DLogits, RowLoss;
+        /// <summary>NADE only: the key biases d [T*B,88] (the head's output), the hidden biases c and dc [T*B,N], hidden and dA [T*B,88,N].</summary>
+        public Tensor? KeyBias, HiddenBias, DHiddenBias, NadeHidden, NadeDA;
         public void Dispose() { foreach (var d in _all) d.Dispose(); }
     }
 
@@ -161,7 +201,8 @@ public sealed class FrameModel : IDisposable
 
     /// <summary>
     /// Runs the network on frames x[T,B,88] (host, time-major), leaving logits [T*B,88] on the device. With targets
-    /// [T*B,88] and weights [T*B] (host) the loss can follow. training: dropout on, drawn from (seed, counter).
+    /// [T*B,88] and weights [T*B] (host) the loss can follow. With the NADE output the logits need the targets (each
+    /// key's log-odds given the real keys below it); without them only <see cref="NadeBiases"/> are made. training: dropout on, drawn from (seed, counter).
     /// state: the initial (h, c) of every layer, replaced by the final ones (generation); null: zeros.
     /// </summary>
     public void Forward(int batch, int steps, ReadOnlySpan<float> x, ReadOnlySpan<float> targets, ReadOnlySpan<float> weights, bool training,
@@ -179,8 +220,35 @@ public sealed class FrameModel : IDisposable
         _stack.Forward(Backend, s.Stack, input, _params.Version, new LstmStack.ForwardOptions(training, seed, counter, State: state));
         input = s.Stack.Output;
         // Head: logits[T*B,88] = top[T*B,H] W^T + b.
-        Gemm.Forward(Backend, MatrixView.Of(input, rows, H), MatrixView.Of(_headW.Value, c.Keys, H).T, MatrixView.Of(s.Logits, rows, c.Keys)); // logits = top W^T
-        Glue.AddBias(Backend, s.Logits, _headB.Value, rows, c.Keys);
+        if (!c.IsNade)
+        {
+            Gemm.Forward(Backend, MatrixView.Of(input, rows, H), MatrixView.Of(_headW.Value, c.Keys, H).T, MatrixView.Of(s.Logits, rows, c.Keys)); // logits = top W^T
+            Glue.AddBias(Backend, s.Logits, _headB.Value, rows, c.Keys);
+            return;
+        }
+        // NADE: key biases d[T*B,88] = top W^T + b and hidden biases c[T*B,N] = top Wc^T + bc, then the keys' log-odds.
+        int N = c.NadeHidden;
+        Gemm.Forward(Backend, MatrixView.Of(input, rows, H), MatrixView.Of(_headW.Value, c.Keys, H).T, MatrixView.Of(s.KeyBias!, rows, c.Keys)); // d = top W^T
+        Glue.AddBias(Backend, s.KeyBias!, _headB.Value, rows, c.Keys);
+        Gemm.Forward(Backend, MatrixView.Of(input, rows, H), MatrixView.Of(_nadeCondW!.Value, N, H).T, MatrixView.Of(s.HiddenBias!, rows, N)); // c = top Wc^T
+        Glue.AddBias(Backend, s.HiddenBias!, _nadeCondB!.Value, rows, N);
+        if (!targets.IsEmpty)
+            Nade.Forward(Backend, new Nade.Shape(rows, c.Keys, N), s.KeyBias!, s.HiddenBias!, s.Targets, _nadeW!.Value, _nadeV!.Value, s.NadeHidden!, s.Logits);
+    }
+
+    /// <summary>NADE only: the last forward's key biases d [T*B,88] and hidden biases c [T*B,N] on the host (generation draws from them).</summary>
+    public (float[] KeyBias, float[] HiddenBias) NadeBiases(int batch, int steps)
+    {
+        if (!Config.IsNade) throw new InvalidOperationException("not a NADE frame model");
+        var s = For(batch, steps);
+        return (Backend.Download(s.KeyBias!), Backend.Download(s.HiddenBias!));
+    }
+
+    /// <summary>NADE only: its weights W [N,88] and V [88,N] on the host.</summary>
+    public (float[] W, float[] V) NadeWeights()
+    {
+        if (!Config.IsNade) throw new InvalidOperationException("not a NADE frame model");
+        return (Backend.Download(_nadeW!.Value), Backend.Download(_nadeV!.Value));
     }
 
     /// <summary>The last forward's logits [T*B,88] on the host.</summary>
@@ -213,6 +281,15 @@ public sealed class FrameModel : IDisposable
         Gemm.Forward(Backend, MatrixView.Of(s.DLogits, rows, K).T, MatrixView.Of(top, rows, H), MatrixView.Of(_headW.Grad, K, H), beta: 1f); // dW += dlogits^T top
         Elementwise.SumRowsForward(Backend, s.DLogits, rows, K, _headB.Grad);
         Gemm.Forward(Backend, MatrixView.Of(s.DLogits, rows, K), MatrixView.Of(_headW.Value, K, H), MatrixView.Of(s.Stack.DOutput, rows, H)); // dtop = dlogits W
+        if (c.IsNade)
+        {
+            // NADE: dd = dlogits (used above as the head's gradient); dc, dW, dV from the op; then the hidden biases' Linear.
+            int N = c.NadeHidden;
+            Nade.Backward(Backend, new Nade.Shape(rows, K, N), s.DLogits, s.Targets, _nadeW!.Value, _nadeV!.Value, s.NadeHidden!, s.NadeDA!, s.DHiddenBias!, _nadeW.Grad, _nadeV.Grad);
+            Gemm.Forward(Backend, MatrixView.Of(s.DHiddenBias!, rows, N).T, MatrixView.Of(top, rows, H), MatrixView.Of(_nadeCondW!.Grad, N, H), beta: 1f); // dWc += dc^T top
+            Elementwise.SumRowsForward(Backend, s.DHiddenBias!, rows, N, _nadeCondB!.Grad);
+            Gemm.Forward(Backend, MatrixView.Of(s.DHiddenBias!, rows, N), MatrixView.Of(_nadeCondW.Value, N, H), MatrixView.Of(s.Stack.DOutput, rows, H), beta: 1f); // dtop += dc Wc
+        }
         _stack.Backward(Backend, s.Stack, dx: null); // the input frames need no gradient; dropout replays the forward's record
     }
 

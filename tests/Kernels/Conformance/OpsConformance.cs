@@ -66,6 +66,37 @@ public abstract class OpsConformance : BackendConformance
     }
 
     [BackendFact]
+    public void Nade_forward_and_backward()
+    {
+        using var be = CreateBackend();
+        foreach (var (R, K, N) in new[] { (Size(96, 4), Size(88, 7), Size(150, 5)), (3, 1, 2) })
+        {
+            var r = new Rand(61);
+            var s = new Nade.Shape(R, K, N);
+            float[] d = r.Floats(R * K), c = r.Floats(R * N), W = r.Floats(N * K), V = r.Floats(K * N), dz = r.Floats(R * K);
+            float[] v = r.Floats(R * K).Select(x => x > 0.5f ? 1f : 0f).ToArray(); // about one key in four on
+            for (int k = 0; k < K; k++) dz[(R - 1) * K + k] = 0; // a padding row: no gradient flows from it
+            float[] dW0 = r.Floats(N * K), dV0 = r.Floats(K * N);
+            double[] D(float[] x) => x.Select(f => (double)f).ToArray();
+            var ez = RefOps.Nade(D(d), D(c), D(v), D(W), D(V), R, K, N);
+            var (_, edc, edW, edV) = RefOps.NadeBackward(D(dz), D(c), D(v), D(W), D(V), R, K, N);
+
+            using var td = be.Upload(d, R * K); using var tc = be.Upload(c, R * N); using var tv = be.Upload(v, R * K);
+            using var tW = be.Upload(W, N * K); using var tV = be.Upload(V, K * N);
+            using var hidden = be.Allocate(R * K * N); using var z = be.Allocate(R * K);
+            Nade.Forward(be, s, td, tc, tv, tW, tV, hidden, z);
+            Close.All(be.Download(z), i => ez[i], "z");
+
+            using var tdz = be.Upload(dz, R * K); using var dA = be.Allocate(R * K * N); using var dc = be.Upload(r.Floats(R * N), R * N);
+            using var tdW = be.Upload(dW0, N * K); using var tdV = be.Upload(dV0, K * N);
+            Nade.Backward(be, s, tdz, tv, tW, tV, hidden, dA, dc, tdW, tdV);
+            Close.All(be.Download(dc), i => edc[i], "dc (overwritten)", atol: 1e-4);
+            Close.All(be.Download(tdW), i => edW[i] + dW0[i], "dW (accumulated)", atol: 1e-4);
+            Close.All(be.Download(tdV), i => edV[i] + dV0[i], "dV (accumulated)", atol: 1e-4);
+        }
+    }
+
+    [BackendFact]
     public void Dropout_draws_the_same_mask_as_the_reference_hash_and_backward_reuses_it()
     {
         using var be = CreateBackend();
