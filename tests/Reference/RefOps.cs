@@ -241,8 +241,8 @@ public static class RefOps
 
     /// <summary>
     /// NADE's conditional log-odds in double, from the definition (<see cref="MusicGen.Kernels.Ops.Nade"/>): for row r
-    /// and key k, z = d[r,k] + sum_n V[k,n] sigmoid(c[r,n] + sum_{j&lt;k} W[n,j] v[r,j]). Flat arrays: d, v [R,K]; c [R,N];
-    /// W [N,K]; V [K,N]. Returns z [R,K].
+    /// and key k, z = d[r,k] + sum_n V[k,n] sigmoid(c[r,n] + sum_{j&lt;k} W[j,n] v[r,j]). Flat arrays: d, v [R,K]; c [R,N];
+    /// W [K,N]; V [K,N]. Returns z [R,K].
     /// </summary>
     public static double[] Nade(double[] d, double[] c, double[] v, double[] W, double[] V, int R, int K, int N)
     {
@@ -254,7 +254,7 @@ public static class RefOps
                 for (int n = 0; n < N; n++)
                 {
                     double a = c[r * N + n];
-                    for (int j = 0; j < k; j++) a += W[n * K + j] * v[r * K + j];
+                    for (int j = 0; j < k; j++) a += W[j * N + n] * v[r * K + j];
                     sum += V[k * N + n] / (1 + Math.Exp(-a));
                 }
                 z[r * K + k] = sum;
@@ -263,7 +263,7 @@ public static class RefOps
     }
 
     /// <summary>The gradients of sum(dz * <see cref="Nade"/>) by the chain rule in scatter form: each z_k sends its gradient
-    /// through its own hidden pre-activation a_k to c and to every W[:, j &lt; k] (not the op's running sum).</summary>
+    /// through its own hidden pre-activation a_k to c and to every W[j &lt; k] (not the op's running sum).</summary>
     public static (double[] Dd, double[] Dc, double[] DW, double[] DV) NadeBackward(double[] dz, double[] c, double[] v, double[] W, double[] V, int R, int K, int N)
     {
         double[] dd = (double[])dz.Clone(), dc = new double[R * N], dW = new double[N * K], dV = new double[K * N];
@@ -272,12 +272,12 @@ public static class RefOps
                 for (int n = 0; n < N; n++)
                 {
                     double a = c[r * N + n];
-                    for (int j = 0; j < k; j++) a += W[n * K + j] * v[r * K + j];
+                    for (int j = 0; j < k; j++) a += W[j * N + n] * v[r * K + j];
                     double h = 1 / (1 + Math.Exp(-a)), g = dz[r * K + k];
                     dV[k * N + n] += g * h;
                     double da = g * V[k * N + n] * h * (1 - h);
                     dc[r * N + n] += da;
-                    for (int j = 0; j < k; j++) dW[n * K + j] += da * v[r * K + j];
+                    for (int j = 0; j < k; j++) dW[j * N + n] += da * v[r * K + j];
                 }
         return (dd, dc, dW, dV);
     }

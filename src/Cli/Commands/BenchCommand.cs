@@ -17,12 +17,13 @@ public static class BenchCommand
 {
     public static Command Build()
     {
-        var bench = new Command("bench", "Time kernels and steps: gemm, lstm, train-step, generate, fma (median of repetitions after warm-up)");
+        var bench = new Command("bench", "Time kernels and steps: gemm, lstm, train-step, generate, fma, nade (median of repetitions after warm-up)");
         bench.Add(Gemm());
         bench.Add(Lstm());
         bench.Add(TrainStep());
         bench.Add(Generate());
         bench.Add(Fma());
+        bench.Add(NadeOp());
         return bench;
     }
 
@@ -124,6 +125,40 @@ public static class BenchCommand
                 ["kernel"] = be.Kind == "cpu" ? (MusicGen.Kernels.Ops.Gemm.UsesPacked(M, N, K) ? "packed" : "plain")
                     : be is MusicGen.Kernels.Backends.IlgpuBackend g && MusicGen.Kernels.Ops.Gemm.UsesBlocked(g, M, N, K) ? "blocked" : "tiled",
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["gflops"] = Round(gflops),
+            });
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+
+    /// <summary>The NADE output op (frame models' --head nade): forward and backward over R rows of 88 keys.</summary>
+    static Command NadeOp()
+    {
+        var rows = Int("--rows", 2048, "Rows R (time steps x pieces)"); var hidden = Int("--hidden", 150, "NADE hidden units N");
+        var reps = Int("--reps", 10, "Timed repetitions"); var device = DevicesCommand.DeviceOption("cpu");
+        var json = new Option<bool>("--json") { Description = "Print one JSON line" };
+        var cmd = new Command("nade", "The NADE op of frame models (88 keys): forward, and forward + backward, median ms and GFLOP/s") { rows, hidden, reps, device, json };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            int R = Positive(p.GetValue(rows), "--rows"), N = Positive(p.GetValue(hidden), "--hidden"), repeats = Positive(p.GetValue(reps), "--reps");
+            const int K = 88;
+            using var be = Devices.Create(p.GetValue(device)!);
+            var rng = new Random(3);
+            float[] Rand(int len, float scale = 1f) { var a = new float[len]; for (int i = 0; i < len; i++) a[i] = ((float)rng.NextDouble() * 2 - 1) * scale; return a; }
+            var keys = Rand(R * K).Select(v => v > 0.9f ? 1f : 0f).ToArray(); // about 4 keys of 88 on, as in a chorale
+            using var d = be.Upload(Rand(R * K), R * K); using var c = be.Upload(Rand(R * N), R * N); using var v = be.Upload(keys, R * K);
+            using var W = be.Upload(Rand(N * K, 0.1f), N * K); using var V = be.Upload(Rand(K * N, 0.1f), K * N);
+            using var hiddenT = be.Allocate(R * K * N); using var z = be.Allocate(R * K); using var dz = be.Upload(Rand(R * K), R * K);
+            using var dA = be.Allocate(R * K * N); using var dc = be.Allocate(R * N); using var dW = be.Allocate(N * K); using var dV = be.Allocate(K * N);
+            var s = new Nade.Shape(R, K, N);
+            double forward = Median(Time(be, repeats, () => Nade.Forward(be, s, d, c, v, W, V, hiddenT, z)));
+            double both = Median(Time(be, repeats, () => { Nade.Forward(be, s, d, c, v, W, V, hiddenT, z); Nade.Backward(be, s, dz, v, W, V, hiddenT, dA, dc, dW, dV); }));
+            // Multiply-adds: forward K*N (the running sum) + K*N (the logits); backward K*N (the hidden gradient) + 2 K*N (dV, dW).
+            double flopsForward = 2.0 * R * K * N * 2, flopsBoth = flopsForward + 2.0 * R * K * N * 3;
+            Report(p.GetValue(json), new()
+            {
+                ["bench"] = "nade", ["device"] = be.Kind, ["device_name"] = be.Name, ["rows"] = R, ["keys"] = K, ["hidden"] = N, ["reps"] = repeats,
+                ["forward_ms"] = Round(forward), ["median_ms"] = Round(both), ["forward_gflops"] = Round(flopsForward / (forward * 1e6)), ["gflops"] = Round(flopsBoth / (both * 1e6)),
             });
             return Cli.Ok;
         }));

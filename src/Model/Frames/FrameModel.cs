@@ -50,7 +50,7 @@ public sealed record FrameConfig
         long H = Hidden, p = 0;
         for (int l = 0; l < Layers; l++) p += 4 * H * ((l == 0 ? Keys : H) + H) + 8 * H + (LayerNorm ? 2 * H : 0);
         p += Keys * (H + 1);
-        // NADE: its hidden biases from the LSTM (N x H + N), W [N,88] and V [88,N].
+        // NADE: its hidden biases from the LSTM (N x H + N), W [88,N] and V [88,N].
         if (IsNade) p += (long)NadeHidden * (H + 1) + 2L * NadeHidden * Keys;
         return p;
     }
@@ -93,7 +93,7 @@ public sealed class FrameModel : IDisposable
     readonly List<((int Batch, int Steps) Shape, Buffers Buffers)> _buffers = [];
     readonly LstmStack _stack;
     readonly Parameter _headW, _headB;
-    readonly Parameter? _nadeCondW, _nadeCondB, _nadeW, _nadeV; // NADE: hidden biases from the LSTM, W [N,88], V [88,N]
+    readonly Parameter? _nadeCondW, _nadeCondB, _nadeW, _nadeV; // NADE: hidden biases from the LSTM, W [88,N], V [88,N]
     readonly ParameterBuffer _params;
 
     public FrameModel(Backend backend, FrameConfig config)
@@ -111,7 +111,7 @@ public sealed class FrameModel : IDisposable
         {
             int N = config.NadeHidden;
             nade = layout.Add("nade.hidden_bias.weight", N, H); layout.Add("nade.hidden_bias.bias", N);
-            layout.Add("nade.W", N, config.Keys); layout.Add("nade.V", config.Keys, N);
+            layout.Add("nade.W", config.Keys, N); layout.Add("nade.V", config.Keys, N);
         }
         _params = new ParameterBuffer(backend, layout);
 
@@ -244,7 +244,7 @@ public sealed class FrameModel : IDisposable
         return (Backend.Download(s.KeyBias!), Backend.Download(s.HiddenBias!));
     }
 
-    /// <summary>NADE only: its weights W [N,88] and V [88,N] on the host.</summary>
+    /// <summary>NADE only: its weights W [88,N] and V [88,N] on the host.</summary>
     public (float[] W, float[] V) NadeWeights()
     {
         if (!Config.IsNade) throw new InvalidOperationException("not a NADE frame model");
