@@ -6,6 +6,8 @@
 # train.log, valid.json and wall_s there. The chosen configuration's runs (two seeds or more) are then scored once on
 # the test split, and recorded:
 #   FINAL=1 MG=... experiments/jsb.sh NAME "TRAIN ARGS" ...   # also `frames evaluate --final --record experiments/results/polyphonic-final.tsv`
+# (a run already finished is then scored on the test split without training again). JSB=path picks another frames file
+# (Nottingham, MuseData: ../shared/data/polyphonic/*.json).
 set -u
 cd "$(dirname "$0")/.."
 MG=${MG:-src/Cli/bin/Release/net10.0/musicgen}
@@ -15,7 +17,15 @@ mkdir -p "$RUNS"
 while [ $# -ge 2 ]; do
   name=$1 args=$2; shift 2
   dir="$RUNS/$name"
-  [ -f "$dir/done" ] && { echo "skip $name (done)"; continue; }
+  if [ -f "$dir/done" ]; then
+    # A finished run chosen on validation is scored on the test split once (FINAL=1), without training it again.
+    if [ "${FINAL:-0}" = 1 ] && [ ! -f "$dir/test.json" ]; then
+      "$MG" frames evaluate -c "$dir" -d "$JSB" --final --json --record experiments/results/polyphonic-final.tsv | grep '"split":"test"' > "$dir/test.json"
+      mkdir -p "experiments/results/jsb/$name" && cp "$dir/test.json" "experiments/results/jsb/$name/"
+      echo "    $name: test $(cat "$dir/test.json")"
+    else echo "skip $name (done)"; fi
+    continue
+  fi
   rm -rf "$dir"
   echo "=== $name: frames train $args"
   t0=$(date +%s)
