@@ -94,6 +94,8 @@ public sealed record ComposeRequest
     public Primer? Primer { get; init; }
     /// <summary>Write the primer, then the continuation, in one file.</summary>
     public bool IncludePrimer { get; init; }
+    /// <summary>When given, filled with what the network computed for the first piece at each new note (<see cref="GenerationTrace"/>).</summary>
+    public GenerationTrace? Trace { get; init; }
 
     /// <summary>The key strength chosen by measurement (docs/DEFAULT_MODEL.md, "Key control").</summary>
     public const float DefaultKeyStrength = 2f;
@@ -157,7 +159,7 @@ public static class Composer
             : r.Bars is int b ? (c.Beats ? (b + (r.IncludePrimer ? 1 : 0)) * barBeats : b * barBeats * secondsPerBeat) : 0;
         var options = new GenerateOptions(r.Notes, r.Count, r.Seed, r.Sampling, Length: length)
         {
-            FirstPlace = firstPlace, Key = r.Key, KeyStrength = r.Key is null ? 0 : r.KeyStrength,
+            FirstPlace = firstPlace, Key = r.Key, KeyStrength = r.Key is null ? 0 : r.KeyStrength, Trace = r.Trace,
         };
         var pieces = Generator.Generate(model, primers, options);
 

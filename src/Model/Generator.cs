@@ -20,6 +20,9 @@ public sealed record GenerateOptions(int Notes = 200, int Count = 1, ulong Seed 
     /// weight in the key / the tonic's), so out-of-key notes grow rarer and the tonic triad commoner; null: no steering.</summary>
     public MusicKey? Key { get; init; }
     public float KeyStrength { get; init; } = 1f;
+
+    /// <summary>When given, filled with what the network computed for the first piece at each new note.</summary>
+    public GenerationTrace? Trace { get; init; }
 }
 
 /// <summary>
@@ -133,6 +136,7 @@ public static class Generator
             }
             model.Forward(batch, training: false, state: state);
             var (logits, reg) = model.Outputs(C, batch.Steps);
+            o.Trace?.ReadNetwork(model, C, batch.Steps);
             // Each piece draws from its own generator, so the pieces can be sampled in parallel and stay reproducible.
             if (C >= 16) Parallel.For(0, C, SampleNote);
             else for (int b = 0; b < C; b++) SampleNote(b);
@@ -168,6 +172,7 @@ public static class Generator
                         }
                     var p = Sampler.Distribution(row[..MusicModel.Pitches], sampling, recent);
                     pitch = Sampler.Draw(p, rngs[b].NextDouble());
+                    if (b == 0) o.Trace?.Add(pitch, p);
                     if (stepBin < 0) stepBin = Sampler.Draw(Sampler.Distribution(row[o1..o2], stepSampling), rngs[b].NextDouble());
                     stepSeconds = bins.StepValues[stepBin];
                     duration = Math.Max(bins.DurationValues[Sampler.Draw(Sampler.Distribution(row[o2..o3], durationSampling), rngs[b].NextDouble())], o.MinDuration);
@@ -176,7 +181,9 @@ public static class Generator
                 else
                 {
                     if (keyBias is not null) for (int j = 0; j < MusicModel.Pitches; j++) row[j] += keyBias[j];
-                    pitch = Sampler.Draw(Sampler.Distribution(row, sampling, recent), rngs[b].NextDouble());
+                    var p = Sampler.Distribution(row, sampling, recent);
+                    pitch = Sampler.Draw(p, rngs[b].NextDouble());
+                    if (b == 0) o.Trace?.Add(pitch, p);
                     stepSeconds = Math.Clamp(reg[b * R], 0f, c.MaxSeconds);
                     duration = Math.Clamp(reg[b * R + 1], o.MinDuration, c.MaxSeconds);
                     vel = c.Velocity ? Math.Clamp(reg[b * R + 2] * 127f, 1f, 127f) : velocity;

@@ -200,6 +200,25 @@ public sealed class MusicModel : IDisposable
     }
 
     /// <summary>
+    /// What one LSTM layer computed at the last time step of the last forward, for batch row <paramref name="row"/>: the
+    /// gate activations i, f, g, o [4H] and the cell state c [H] of its forward direction (the layer's own forward
+    /// record, <see cref="LstmWorkspace.Gates"/> and <see cref="LstmWorkspace.C"/>; nothing is recomputed). What
+    /// generation's trace shows of the network while it composes.
+    /// </summary>
+    public (float[] Gates, float[] Cell) LayerActivations(int layer, int batchSize, int steps, int row)
+    {
+        if (layer < 0 || layer >= Config.Layers) throw new ArgumentOutOfRangeException(nameof(layer), $"layer {layer} outside 0..{Config.Layers - 1}");
+        if (row < 0 || row >= batchSize) throw new ArgumentOutOfRangeException(nameof(row), $"row {row} outside 0..{batchSize - 1}");
+        var ws = Buffers(batchSize, steps).Stack.Lstm[layer][0];
+        int H = Config.Hidden, at = (steps - 1) * batchSize + row;
+        var gates = new float[4 * H];
+        var cell = new float[H];
+        Backend.CopyToHost(ws.Gates, gates, at * 4 * H);
+        Backend.CopyToHost(ws.C, cell, at * H);
+        return (gates, cell);
+    }
+
+    /// <summary>
     /// Downloads the last forward's prediction after the whole window: logits [B, ClassCount] (the 128 pitch logits
     /// first, then a categorical model's bins) and regression [B,R] (empty for a categorical model).
     /// </summary>
