@@ -70,6 +70,7 @@ public static class Program
         root.Add(TrainCommand.Build());
         root.Add(EvaluateCommand.Build());
         root.Add(FramesCommand.Build());
+        root.Add(ServeCommand.Build());
         root.Add(InfoCommand.Build());
         root.Add(ExportCommand.Build());
         root.Add(DevicesCommand.Build());

@@ -21,10 +21,26 @@ public sealed record Primer(NoteRow[] Rows, BarPlace FirstPlace, double Bpm, Met
     /// </summary>
     public static Primer FromFile(string path, ModelConfig config, int? bars = null, int? notes = null)
     {
+        Check(bars, notes);
+        return FromScore(MidiReader.ReadScoreFile(path), config, bars, notes);
+    }
+
+    /// <summary>As <see cref="FromFile"/>, from a MIDI file's bytes (an upload).</summary>
+    public static Primer FromBytes(byte[] midi, ModelConfig config, int? bars = null, int? notes = null)
+    {
+        Check(bars, notes);
+        return FromScore(MidiReader.ReadScore(midi), config, bars, notes);
+    }
+
+    static void Check(int? bars, int? notes)
+    {
         if (bars is not null && notes is not null) throw new ArgumentException("give --primer-bars or --primer-notes, not both");
         if (bars is < 1) throw new ArgumentException($"--primer-bars must be at least 1 (got {bars})");
         if (notes is < 1) throw new ArgumentException($"--primer-notes must be at least 1 (got {notes})");
-        var score = MidiReader.ReadScoreFile(path);
+    }
+
+    static Primer FromScore(MidiScore score, ModelConfig config, int? bars, int? notes)
+    {
         if (score.Notes.Count == 0) throw new MidiFormatException("no notes");
         var grid = BeatFeatures.EstimateGrid(score);
         var (beatRows, places) = BeatFeatures.FromScore(score, grid);

@@ -138,7 +138,7 @@ public class AttentionModelTests
         using (model)
         {
             Assert.True(model.Config.Attends);
-            var (_, nll, accuracy) = Trainer.Validate(model, new Windows(TrainerTests.TinyCorpus(), MusicGen.Midi.Corpus.Split.Validation, c), 8);
+            var (_, nll, accuracy) = Trainer.Validate(model, new MusicGen.Model.Windows(TrainerTests.TinyCorpus(), MusicGen.Midi.Corpus.Split.Validation, c), 8);
             Assert.True(accuracy > 0.9, $"validation accuracy {accuracy:P1}, NLL {nll:F3}: the tiny patterns should be learnt");
             var piece = Generator.Generate(model, Generator.DefaultPrimer(c), new GenerateOptions(Notes: 20, Count: 2, Seed: 1))[0];
             Assert.Equal(Generator.DefaultPrimer(c).Length + 20, piece.Length);

@@ -42,7 +42,7 @@ public class CategoricalHeadsTests
     public void Targets_are_bin_indices_and_old_configs_load_as_regression()
     {
         var corpus = TrainerTests.TinyCorpus();
-        var windows = new Windows(corpus, Split.Train, Config);
+        var windows = new MusicGen.Model.Windows(corpus, Split.Train, Config);
         var batch = new Batch(Config, 2);
         windows.Fill(batch, [0, 3]);
         var bins = new NoteBins(Config);

@@ -25,8 +25,8 @@ public class EveryStepTests
     public void Windows_give_every_step_its_next_note_and_the_last_rows_match_the_last_step_layout()
     {
         var corpus = TrainerTests.TinyCorpus();
-        var every = new Windows(corpus, Split.Train, Config);
-        var last = new Windows(corpus, Split.Train, Config with { EveryStep = false });
+        var every = new MusicGen.Model.Windows(corpus, Split.Train, Config);
+        var last = new MusicGen.Model.Windows(corpus, Split.Train, Config with { EveryStep = false });
         int[] picks = [0, 7, 30];
         var a = new Batch(Config, picks.Length);
         var b = new Batch(Config with { EveryStep = false }, picks.Length);
@@ -60,8 +60,8 @@ public class EveryStepTests
         int[] picks = [1, 2, 40, 41, 5];
         var a = new Batch(Config, picks.Length);
         var b = new Batch(last.Config, picks.Length);
-        new Windows(corpus, Split.Train, Config).Fill(a, picks);
-        new Windows(corpus, Split.Train, last.Config).Fill(b, picks);
+        new MusicGen.Model.Windows(corpus, Split.Train, Config).Fill(a, picks);
+        new MusicGen.Model.Windows(corpus, Split.Train, last.Config).Fill(b, picks);
         every.Forward(a, training: false);
         last.Forward(b, training: false);
         var (la, ra) = every.Outputs(picks.Length);
@@ -86,7 +86,7 @@ public class EveryStepTests
         var (model, _) = Checkpoint.Load(dir["run/last.safetensors"], be);
         using (model)
         {
-            var (_, nll, accuracy) = Trainer.Validate(model, new Windows(TrainerTests.TinyCorpus(), Split.Validation, Config), 8);
+            var (_, nll, accuracy) = Trainer.Validate(model, new MusicGen.Model.Windows(TrainerTests.TinyCorpus(), Split.Validation, Config), 8);
             Assert.True(accuracy > 0.9, $"validation accuracy {accuracy:P1}, NLL {nll:F3}: the tiny patterns should be learnt");
 
             Assert.Equal(1, Generator.MinPrimer(Config));

@@ -73,7 +73,7 @@ public class GeneratorTests
         var config = new ModelConfig { SeqLen = 5, Layers = 2, Hidden = 6, EmbeddingDim = 4, Dropout = 0, BidirectionalHeads = Enum.Parse<BidirectionalReading>(read, ignoreCase: true) };
         using var model = new MusicModel(be, config);
         model.Initialize(9);
-        var windows = new Windows(TrainerTests.TinyCorpus(), MusicGen.Midi.Corpus.Split.Train, config);
+        var windows = new MusicGen.Model.Windows(TrainerTests.TinyCorpus(), MusicGen.Midi.Corpus.Split.Train, config);
         var batch = new Batch(config, 3);
         var other = new Batch(config, 3);
         windows.Fill(batch, [0, 11, 47]);

@@ -85,7 +85,7 @@ public class LookbackTests
             Files = [new CorpusEntry("a.mid", Split.Train, 1, 1, 0, 12, 12), new CorpusEntry("b.mid", Split.Train, 1, 1, 12, 12, 12)],
         };
         var c = new ModelConfig { SeqLen = 5, Bidirectional = false, EveryStep = true, Time = TimeUnit.Beats, StepBins = 97, DurationBins = 96, Lookback = LookbackKind.Bars };
-        var windows = new Windows(corpus, Split.Train, c);
+        var windows = new MusicGen.Model.Windows(corpus, Split.Train, c);
         int w = Array.IndexOf(windows.Starts, 12 + 4); // notes 4..8 of the second piece
         var fromCorpus = new Batch(c, 1);
         windows.Fill(fromCorpus, [w]);
@@ -134,7 +134,7 @@ public class LookbackTests
             using var be = TestBackends.Create("cpu");
             Assert.Equal(TrainOutcome.Completed, new Trainer(be, corpus, "/loops", dir["run"]).Train(c, options));
             var (model, _) = Checkpoint.Load(dir["run/best.safetensors"], be);
-            using (model) return (float)Trainer.Validate(model, new Windows(corpus, Split.Validation, c), 32).PitchNll;
+            using (model) return (float)Trainer.Validate(model, new MusicGen.Model.Windows(corpus, Split.Validation, c), 32).PitchNll;
         }
         float without = Nll(plain), with = Nll(plain with { Lookback = LookbackKind.Notes, LookbackNotes = 4 });
         Assert.True(without > 2.0, $"without lookback the next pitch should stay a guess (NLL {without:F3})");

@@ -189,7 +189,7 @@ public class TrainerTests
         var (b, _) = Checkpoint.Load(dir["run/last.safetensors"], gpu);
         using (a) using (b)
         {
-            var windows = new Windows(corpus, Split.Validation, config);
+            var windows = new MusicGen.Model.Windows(corpus, Split.Validation, config);
             var batch = new Batch(config, 3);
             windows.Fill(batch, new[] { 0, 5, 9 });
             a.Forward(batch, training: false);

@@ -90,7 +90,7 @@ public static class EvaluateCommand
                 var (corpus, _) = TrainCommand.LoadCorpus(p.GetValue(data)!, sustain: p.GetValue(sustain), quiet: true, model.Config.Time);
                 var config = model.Config with { SeqLen = p.GetValue(window) ?? model.Config.SeqLen };
                 if (p.GetValue(stride) < 1) return Cli.Error($"--stride must be at least 1 (got {p.GetValue(stride)})");
-                var windows = new Windows(corpus, which, config, stride: p.GetValue(stride));
+                var windows = new MusicGen.Model.Windows(corpus, which, config, stride: p.GetValue(stride));
                 if (windows.Count == 0) return Cli.Error($"the {which.ToString().ToLowerInvariant()} split has no window of {config.SeqLen + 1} notes");
                 var started = DateTime.UtcNow;
                 var headMeans = new double[1 + config.RegressionHeads];
