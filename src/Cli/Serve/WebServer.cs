@@ -92,6 +92,10 @@ public sealed class WebServer : IAsyncDisposable
         }
         catch { foreach (var m in models) m.Model.Dispose(); backend.Dispose(); throw; }
 
+        // Warm up: the CLI compiles every method fully optimised on first use (TieredCompilation off), so the first
+        // composition pays for compiling; done here, before listening, the user's first press of Generate does not.
+        foreach (var m in models) Composer.Compose(m.Model, new ComposeRequest { Notes = 4, Seed = 1, Trace = new GenerationTrace() });
+
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
@@ -110,6 +114,10 @@ public sealed class WebServer : IAsyncDisposable
         // The address Kestrel really listens on (port 0 asks for a free one).
         var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>();
         server.Url = (addresses?.Addresses.FirstOrDefault() ?? app.Urls.First()).Replace("[::1]", "localhost");
+        // The first request through Kestrel and the JSON writer compiles them too: one small request to itself now.
+        using (var http = new HttpClient())
+            await http.PostAsync(server.Url + "/api/generate", new StringContent("{\"notes\": 4, \"seed\": 1, \"trace\": true}", System.Text.Encoding.UTF8, "application/json"));
+        server._generated = 0;
         log?.Invoke($"serving {string.Join(", ", models.Select(m => m.Name))} at {server.Url} (Ctrl-C stops)");
         return server;
     }
