@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""The JSB Chorales table of docs/JSB.md from experiments/jsb.sh's runs (plain Python, no packages).
+"""The polyphonic tables of docs/POLYPHONIC.md from experiments/jsb.sh's runs and final rows (plain Python, no packages).
 
-    python3 experiments/jsb_table.py [RUNS_DIR] [--doc docs/JSB.md]
+    python3 experiments/jsb_table.py [RUNS_DIR] [--prefix nade-] [--marker nade-table] [--doc docs/POLYPHONIC.md]
+    python3 experiments/jsb_table.py --final experiments/results/polyphonic-final.tsv [--doc docs/POLYPHONIC.md]
 
-Prints a markdown table (one row per finished run: its training arguments, parameters, epochs, best validation
-NLL, test NLL, wall time); with --doc, replaces the region between <!-- jsb-table --> and <!-- /jsb-table --> there.
+The first prints a markdown table (one row per finished run whose name starts with --prefix: its training arguments,
+parameters, epochs, best validation NLL, test NLL where the run was a final one, wall time); with --doc, replaces the
+region between <!-- MARKER --> and <!-- /MARKER --> there (default marker jsb-table). The second makes the table of
+final runs (mean +- sd over seeds per dataset and output) into the region <!-- polyphonic-final -->.
 """
 import json, os, re, sys
 
-def rows(runs):
+def rows(runs, prefix=""):
     out = []
     for name in sorted(os.listdir(runs)):
+        if not name.startswith(prefix):
+            continue
         d = os.path.join(runs, name)
         if not os.path.isfile(os.path.join(d, "done")):
             continue
@@ -35,17 +40,44 @@ def table(rs):
         lines.append(f"| {name}{mark} | `{args}` | {params:,} | {epochs} ({best_epoch}) | {v:.3f} | {t:.3f} | {wall // 60} min {wall % 60} s |")
     return "\n".join(lines)
 
+def final_table(path):
+    """One row per (dataset, output): the final runs' seeds, mean +- sd of validation and test NLL, parameters, time."""
+    import statistics
+    lines = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+    head, body = lines[0], lines[1:]
+    groups = {}
+    for r in body:
+        row = dict(zip(head, r))
+        groups.setdefault((row["dataset"], row["output"]), []).append(row)
+    def ms(xs):
+        xs = [float(x) for x in xs]
+        return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}" if len(xs) > 1 else f"{xs[0]:.3f}"
+    out = ["| dataset | output | seeds | validation NLL | **test NLL** | parameters | training time, 2 cores |", "|---|---|---|---|---|---|---|"]
+    for (dataset, output), rs in sorted(groups.items()):
+        secs = [float(r["seconds"]) for r in rs if r["seconds"]]
+        time = f"{statistics.mean(secs) / 60:.0f} min per run" if secs else "–"
+        out.append(f"| {dataset} | {output} | {', '.join(r['seed'] for r in rs)} | {ms(r['valid_nll'] for r in rs)} | **{ms(r['test_nll'] for r in rs)}** | {int(rs[0]['parameters']):,} | {time} |")
+    return "\n".join(out)
+
+def replace(doc, marker, text):
+    page = open(doc).read()
+    page = re.sub(rf"<!-- {marker} -->.*?<!-- /{marker} -->", lambda _: f"<!-- {marker} -->\n{text}\n<!-- /{marker} -->", page, flags=re.S)
+    open(doc, "w").write(page)
+
 def main():
     argv = sys.argv[1:]
-    if "--doc" in argv: del argv[argv.index("--doc"):argv.index("--doc") + 2]
-    args = [a for a in argv if not a.startswith("--")]
-    runs = args[0] if args else ("experiments/jsb-runs" if os.path.isdir("experiments/jsb-runs") else "experiments/results/jsb")
-    text = table(rows(runs))
-    if "--doc" in sys.argv:
-        doc = sys.argv[sys.argv.index("--doc") + 1]
-        page = open(doc).read()
-        page = re.sub(r"<!-- jsb-table -->.*?<!-- /jsb-table -->", lambda _: f"<!-- jsb-table -->\n{text}\n<!-- /jsb-table -->", page, flags=re.S)
-        open(doc, "w").write(page)
+    opts = {}
+    for flag in ("--doc", "--prefix", "--marker", "--final"):
+        if flag in argv:
+            i = argv.index(flag); opts[flag] = argv[i + 1]; del argv[i:i + 2]
+    if "--final" in opts:
+        text = final_table(opts["--final"])
+        if "--doc" in opts: replace(opts["--doc"], "polyphonic-final", text)
+        print(text)
+        return
+    runs = argv[0] if argv else ("experiments/jsb-runs" if os.path.isdir("experiments/jsb-runs") else "experiments/results/jsb")
+    text = table(rows(runs, opts.get("--prefix", "")))
+    if "--doc" in opts: replace(opts["--doc"], opts.get("--marker", "jsb-table"), text)
     print(text)
 
 if __name__ == "__main__":
