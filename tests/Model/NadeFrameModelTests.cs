@@ -130,6 +130,9 @@ public class NadeFrameModelTests
             Assert.All(s1, p => Assert.Equal(11, p.Length));
             Assert.Equal(s1.SelectMany(p => p.SelectMany(f => f)), s2.SelectMany(p => p.SelectMany(f => f)));
             Assert.InRange(s1.Average(p => p.Skip(1).Average(f => f.Length)), 0.5, 12);
+            // Every frame and every piece draws new numbers: the pieces differ, and a piece is not one frame repeated.
+            Assert.NotEqual(string.Join("|", s1[0].Select(f => string.Join(",", f))), string.Join("|", s1[1].Select(f => string.Join(",", f))));
+            Assert.All(s1, p => Assert.True(p.Skip(1).Zip(p.Skip(2)).Count(f => f.First.SequenceEqual(f.Second)) < 9, "a piece froze on one frame"));
         }
     }
 }

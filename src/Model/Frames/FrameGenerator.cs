@@ -27,7 +27,9 @@ public static class FrameGenerator
         using var state = model.NewState(B);
         foreach (var t in state.H.Concat(state.C)) Kernels.Ops.Elementwise.Fill(model.Backend, t, 0f);
         var x = new float[B * K];
-        var rng = new SplitMix(seed);
+        // One generator for the whole run. SplitMix is a struct: a method group of it would box a fresh copy at every
+        // call site and replay the same numbers, so the draws go through this one delegate (one boxed copy, advancing).
+        Func<double> uniform = new SplitMix(seed).NextDouble;
         // Read the primer (all but its last frame) one frame at a time, then from its last frame on, sample.
         for (int i = 0; i < primer.Count - 1; i++)
         {
@@ -46,14 +48,14 @@ public static class FrameGenerator
                 // NADE: each piece's keys drawn one after another, each given the keys below it (Nade.Sample).
                 var (keyBias, hiddenBias) = model.NadeBiases(B, 1);
                 for (int b = 0; b < B; b++)
-                    Kernels.Ops.Nade.Sample(keyBias.AsSpan(b * K, K), hiddenBias.AsSpan(b * N, N), nadeWeights.W, nadeWeights.V, K, N, temperature, rng.NextDouble, x.AsSpan(b * K, K));
+                    Kernels.Ops.Nade.Sample(keyBias.AsSpan(b * K, K), hiddenBias.AsSpan(b * N, N), nadeWeights.W, nadeWeights.V, K, N, temperature, uniform, x.AsSpan(b * K, K));
             }
             else
             {
                 var logits = model.Logits(B, 1);
                 for (int b = 0; b < B; b++)
                     for (int k = 0; k < K; k++)
-                        if (rng.NextDouble() < 1 / (1 + Math.Exp(-logits[b * K + k] / temperature))) x[b * K + k] = 1f;
+                        if (uniform() < 1 / (1 + Math.Exp(-logits[b * K + k] / temperature))) x[b * K + k] = 1f;
             }
             for (int b = 0; b < B; b++)
                 pieces[b].Add(Enumerable.Range(0, K).Where(k => x[b * K + k] != 0).Select(k => FrameCorpus.LowestPitch + k).ToArray());
