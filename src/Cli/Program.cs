@@ -70,7 +70,9 @@ public static class Program
         root.Add(TrainCommand.Build());
         root.Add(EvaluateCommand.Build());
         root.Add(FramesCommand.Build());
+#if !NO_SERVE
         root.Add(ServeCommand.Build());
+#endif
         root.Add(InfoCommand.Build());
         root.Add(ExportCommand.Build());
         root.Add(DevicesCommand.Build());
