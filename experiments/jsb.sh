@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The JSB Chorales sweep of docs/JSB.md: frame models trained with `musicgen frames train`, chosen on validation NLL
+# The JSB Chorales sweep of docs/POLYPHONIC.md: frame models trained with `musicgen frames train`, chosen on validation NLL
 # only: a sweep run scores the validation split alone.
 #   MG=path/to/musicgen experiments/jsb.sh NAME "TRAIN ARGS" [NAME "TRAIN ARGS" ...]
 # Each run trains into $RUNS/NAME (default experiments/jsb-runs; skipped when $RUNS/NAME/done exists) and writes

@@ -11,7 +11,7 @@ namespace MusicGen.Cli.Commands;
 
 /// <summary>
 /// <c>musicgen frames train|evaluate|generate</c>: polyphonic frame models (88 keys per frame, each an independent
-/// Bernoulli, or all of them jointly with NADE), the models of the JSB Chorales benchmark. See docs/JSB.md.
+/// Bernoulli, or all of them jointly with NADE), the models of the JSB Chorales benchmark. See docs/POLYPHONIC.md.
 /// </summary>
 public static class FramesCommand
 {
