@@ -59,7 +59,8 @@ def stats(pieces):
             if len(a) == 4 and len(b) == 4:
                 pairs += 1
                 if abs(a[-1] - b[-1]) <= 4 and abs(a[0] - b[0]) <= 4: stepwise += 1
-    return {"pieces": len(pieces), "frames": frames, "keys_per_frame": round(keys, 2), "held_share": round(same / max(steps, 1), 3),
+    four = sum(1 for p in pieces for f in p if len(f) == 4) / max(frames, 1)
+    return {"pieces": len(pieces), "frames": frames, "keys_per_frame": round(keys, 2), "four_keys_share": round(four, 3), "held_share": round(same / max(steps, 1), 3),
             "longest_held_run": longest, "outer_voices_step_share": round(stepwise / max(pairs, 1), 3)}
 
 def main():
