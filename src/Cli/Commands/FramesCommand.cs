@@ -164,14 +164,14 @@ public static class FramesCommand
                     // Training time: the epochs' seconds in the run folder's metrics, when the checkpoint is a run folder.
                     string metrics = Path.Combine(p.GetValue(checkpoint)!, "metrics.jsonl");
                     double seconds = File.Exists(metrics)
-                        ? File.ReadLines(metrics).Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("seconds", out _)).Sum(e => e.GetProperty("seconds").GetDouble())
+                        ? File.ReadLines(metrics).Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.TryGetProperty("Seconds", out _)).Sum(e => e.GetProperty("Seconds").GetDouble())
                         : double.NaN;
                     bool fresh = !File.Exists(tsv);
                     Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(tsv))!);
                     using var w = File.AppendText(tsv);
                     if (fresh) w.WriteLine("dataset\toutput\tseed\tvalid_nll\ttest_nll\tparameters\tseconds");
                     w.WriteLine(FormattableString.Invariant(
-                        $"{Path.GetFileNameWithoutExtension(p.GetValue(data))}\t{model.Config.Output.ToString().ToLowerInvariant()}\t{options.Seed}\t{scores["valid"].Nll:F4}\t{scores["test"].Nll:F4}\t{model.ParameterCount}\t{(double.IsNaN(seconds) ? "" : seconds.ToString("F0", System.Globalization.CultureInfo.InvariantCulture))}"));
+                        $"{Path.GetFileNameWithoutExtension(p.GetValue(data))}\t{model.Config.Output.ToString().ToLowerInvariant()}\t{options.Seed}\t{scores["valid"].Nll:F4}\t{scores["test"].Nll:F4}\t{model.ParameterCount}\t{(double.IsNaN(seconds) ? "" : seconds.ToString("F1", System.Globalization.CultureInfo.InvariantCulture))}"));
                     Console.Error.WriteLine($"recorded in {tsv}");
                 }
             }
