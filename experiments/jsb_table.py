@@ -3,6 +3,7 @@
 
     python3 experiments/jsb_table.py [RUNS_DIR] [--prefix nade-] [--marker nade-table] [--doc docs/POLYPHONIC.md]
     python3 experiments/jsb_table.py --final experiments/results/polyphonic-final.tsv [--doc docs/POLYPHONIC.md]
+    python3 experiments/jsb_table.py --voices RUN[,RUN...] [--doc docs/POLYPHONIC.md]   # the <!-- nade-voices --> table
 
 The first prints a markdown table (one row per finished run whose name starts with --prefix: its training arguments,
 parameters, epochs, best validation NLL, test NLL where the run was a final one, wall time); with --doc, replaces the
@@ -37,7 +38,8 @@ def table(rs):
     best = min((r[5] for r in rs), default=None)
     for name, args, params, epochs, best_epoch, v, t, wall in rs:
         mark = " **(chosen on validation)**" if v == best else ""
-        lines.append(f"| {name}{mark} | `{args}` | {params:,} | {epochs} ({best_epoch}) | {v:.3f} | {t:.3f} | {wall // 60} min {wall % 60} s |")
+        test = "–" if t != t else f"{t:.3f}"  # a sweep run's test split is not scored
+        lines.append(f"| {name}{mark} | `{args}` | {params:,} | {epochs} ({best_epoch}) | {v:.3f} | {test} | {wall // 60} min {wall % 60} s |")
     return "\n".join(lines)
 
 def final_table(path):
@@ -59,6 +61,20 @@ def final_table(path):
         out.append(f"| {dataset} | {output} | {', '.join(r['seed'] for r in rs)} | {ms(r['valid_nll'] for r in rs)} | **{ms(r['test_nll'] for r in rs)}** | {int(rs[0]['parameters']):,} | {time} |")
     return "\n".join(out)
 
+def voices_table(names, results="experiments/results/jsb"):
+    """Real chorales against each run's samples (experiments/chorales.sh's samples-valid.json)."""
+    cols = [("keys_per_frame", "keys per frame", "{:.2f}"), ("four_keys_share", "frames with exactly 4 keys", "{:.0%}"),
+            ("held_share", "frames that repeat the one before", "{:.1%}"), ("longest_held_run", "longest repeat (frames)", "{}"),
+            ("outer_voices_step_share", "4-key frames whose top and bottom keys move by at most 4 semitones", "{:.0%}")]
+    out = ["| | " + " | ".join(c[1] for c in cols) + " |", "|---|" + "---|" * len(cols)]
+    real = None
+    for name in names:
+        d = json.load(open(os.path.join(results, name, "samples-valid.json")))
+        real = d["real"]
+        out.append(f"| samples of `{name}` ({d['sampled']['pieces']} pieces) | " + " | ".join(f.format(d["sampled"][k]) for k, _, f in cols) + " |")
+    out.insert(2, f"| real validation chorales ({real['pieces']}) | " + " | ".join(f.format(real[k]) for k, _, f in cols) + " |")
+    return "\n".join(out)
+
 def replace(doc, marker, text):
     page = open(doc).read()
     page = re.sub(rf"<!-- {marker} -->.*?<!-- /{marker} -->", lambda _: f"<!-- {marker} -->\n{text}\n<!-- /{marker} -->", page, flags=re.S)
@@ -70,6 +86,12 @@ def main():
     for flag in ("--doc", "--prefix", "--marker", "--final"):
         if flag in argv:
             i = argv.index(flag); opts[flag] = argv[i + 1]; del argv[i:i + 2]
+    if "--voices" in argv:
+        i = argv.index("--voices"); names = argv[i + 1].split(","); del argv[i:i + 2]
+        text = voices_table(names)
+        if "--doc" in opts: replace(opts["--doc"], "nade-voices", text)
+        print(text)
+        return
     if "--final" in opts:
         text = final_table(opts["--final"])
         if "--doc" in opts: replace(opts["--doc"], "polyphonic-final", text)
