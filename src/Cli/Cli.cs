@@ -1,3 +1,4 @@
+using MusicGen.Model;
 using Spectre.Console;
 
 namespace MusicGen.Cli;
@@ -38,6 +39,11 @@ public static class Cli
         catch (Stop stop)
         {
             return Error(stop.Message, stop.Code);
+        }
+        // A library setting out of range: the library names it in words, the CLI as the option that set it.
+        catch (SettingException e)
+        {
+            return Error($"--{e.Setting} {e.Problem}");
         }
         // Bad input: the library throws ArgumentException (and FormatException, InvalidDataException) with a one-line reason.
         // ArgumentNullException and ArgumentOutOfRangeException are the framework's and our own invariant checks: a bug.

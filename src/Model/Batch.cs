@@ -135,7 +135,7 @@ public sealed class Windows
         if (stride < 1) throw new ArgumentException($"window stride must be at least 1 (got {stride})");
         _c = config;
         if (config.Time != corpus.Time)
-            throw new ArgumentException($"the model counts time in {config.Time.ToString().ToLowerInvariant()} and the corpus in {corpus.Time.ToString().ToLowerInvariant()}: prepare the corpus with --time {config.Time.ToString().ToLowerInvariant()}");
+            throw new ArgumentException($"the model counts time in {config.Time.ToString().ToLowerInvariant()} and the corpus in {corpus.Time.ToString().ToLowerInvariant()}: prepare the corpus in {config.Time.ToString().ToLowerInvariant()}");
         Notes = corpus.Notes;
         Places = corpus.Places;
         var starts = new List<int>();

@@ -34,9 +34,9 @@ public sealed record Primer(NoteRow[] Rows, BarPlace FirstPlace, double Bpm, Met
 
     static void Check(int? bars, int? notes)
     {
-        if (bars is not null && notes is not null) throw new ArgumentException("give --primer-bars or --primer-notes, not both");
-        if (bars is < 1) throw new ArgumentException($"--primer-bars must be at least 1 (got {bars})");
-        if (notes is < 1) throw new ArgumentException($"--primer-notes must be at least 1 (got {notes})");
+        if (bars is not null && notes is not null) throw new SettingException("primer-notes", "cannot be given with primer bars");
+        if (bars is < 1) throw new SettingException("primer-bars", $"must be at least 1 (got {bars})");
+        if (notes is < 1) throw new SettingException("primer-notes", $"must be at least 1 (got {notes})");
     }
 
     static Primer FromScore(MidiScore score, ModelConfig config, int? bars, int? notes)
@@ -52,12 +52,12 @@ public sealed record Primer(NoteRow[] Rows, BarPlace FirstPlace, double Bpm, Met
         int take = onsets.Length;
         if (bars is int b)
         {
-            if (b > fileBars) throw new ArgumentException($"--primer-bars {b}: the file has {fileBars} bar(s)");
+            if (b > fileBars) throw new SettingException("primer-bars", $"{b}: the file has {fileBars} bar(s)");
             take = onsets.Count(o => o < b * bar);
         }
         else if (notes is int n)
         {
-            if (n > onsets.Length) throw new ArgumentException($"--primer-notes {n}: the file has {onsets.Length} note(s)");
+            if (n > onsets.Length) throw new SettingException("primer-notes", $"{n}: the file has {onsets.Length} note(s)");
             take = n;
         }
         double firstBeat = score.StartBeats.Min() - grid.Offset;
@@ -120,14 +120,14 @@ public sealed record ComposeRequest
 
     public void Validate()
     {
-        if (Count is < 1 or > 4096) throw new ArgumentException($"--count must be in 1..4096 (got {Count})");
+        if (Count is < 1 or > 4096) throw new SettingException("count", $"must be in 1..4096 (got {Count})");
         int lengths = (Seconds is null ? 0 : 1) + (Bars is null ? 0 : 1);
-        if (lengths > 1) throw new ArgumentException("give one of --notes, --seconds and --bars");
-        if (Seconds is double s && !(s > 0 && s <= 3600)) throw new ArgumentException($"--seconds must be in (0, 3600] (got {s})");
-        if (Bars is int b && b is < 1 or > MaxBars) throw new ArgumentException($"--bars must be in 1..{MaxBars} (got {b})");
-        if (Notes is < 1 or > GenerateOptions.MaxNotes) throw new ArgumentException($"--notes must be in 1..{GenerateOptions.MaxNotes} (got {Notes})");
-        if (Bpm is double t && !(t > 0 && t <= MaxBpm)) throw new ArgumentException($"--bpm must be above 0 and at most {MaxBpm} (got {t})");
-        if (!(KeyStrength >= 0 && KeyStrength <= 10)) throw new ArgumentException($"--key-strength must be in [0, 10] (got {KeyStrength})");
+        if (lengths > 1) throw new ArgumentException("give one length: notes, seconds or bars");
+        if (Seconds is double s && !(s > 0 && s <= 3600)) throw new SettingException("seconds", $"must be in (0, 3600] (got {s})");
+        if (Bars is int b && b is < 1 or > MaxBars) throw new SettingException("bars", $"must be in 1..{MaxBars} (got {b})");
+        if (Notes is < 1 or > GenerateOptions.MaxNotes) throw new SettingException("notes", $"must be in 1..{GenerateOptions.MaxNotes} (got {Notes})");
+        if (Bpm is double t && !(t > 0 && t <= MaxBpm)) throw new SettingException("bpm", $"must be above 0 and at most {MaxBpm} (got {t})");
+        if (!(KeyStrength >= 0 && KeyStrength <= 10)) throw new SettingException("key-strength", $"must be in [0, 10] (got {KeyStrength})");
     }
 }
 
@@ -149,7 +149,7 @@ public static class Composer
     {
         r.Validate();
         var c = model.Config;
-        if (r.Meter is not null && !c.Beats) throw new ArgumentException("--meter needs a model trained with --time beats");
+        if (r.Meter is not null && !c.Beats) throw new SettingException("meter", "needs a model trained with time in beats");
         double bpm = r.Bpm ?? r.Primer?.Bpm ?? (c.Bpm > 0 ? c.Bpm : 120);
         var meter = r.Primer?.Meter ?? r.Meter ?? new Meter(0, 4, 4);
         double barBeats = meter.BarBeats;

@@ -92,13 +92,13 @@ public static class Generator
     public static List<NoteRow[]> Generate(MusicModel model, IReadOnlyList<NoteRow[]> primers, GenerateOptions o)
     {
         var c = model.Config;
-        if (primers.Count != o.Count) throw new ArgumentException($"{primers.Count} primers for --count {o.Count}");
+        if (primers.Count != o.Count) throw new ArgumentException($"{primers.Count} primers for a count of {o.Count}");
         if (primers.Any(p => p.Length != primers[0].Length)) throw new ArgumentException("the primers of one batch must have one length");
         ReadOnlySpan<NoteRow> primer = primers.Count > 0 ? primers[0] : [];
         var sampling = o.Sampling ?? SamplingOptions.MeasuredFor(c); // the CLI's defaults
         sampling.Validate();
-        if (o.Count < 1) throw new ArgumentException($"--count must be at least 1 (got {o.Count})");
-        if (o.Length <= 0 && o.Notes < 1) throw new ArgumentException($"--notes must be at least 1 (got {o.Notes})");
+        if (o.Count < 1) throw new SettingException("count", $"must be at least 1 (got {o.Count})");
+        if (o.Length <= 0 && o.Notes < 1) throw new SettingException("notes", $"must be at least 1 (got {o.Notes})");
         if (o.Length < 0 || double.IsNaN(o.Length)) throw new ArgumentException($"the length must be positive (got {o.Length})");
         if (!(o.KeyStrength >= 0 && o.KeyStrength <= 10)) throw new ArgumentException($"the key strength must be in [0, 10] (got {o.KeyStrength})");
         if (primer.Length < MinPrimer(c)) throw new ArgumentException($"the primer has {primer.Length} notes; the model needs at least {MinPrimer(c)}");

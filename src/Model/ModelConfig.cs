@@ -185,11 +185,11 @@ public sealed record ModelConfig
         if (!Enum.IsDefined(Heads)) throw new ArgumentException($"heads '{Heads}': choose categorical or regression");
         if (!Enum.IsDefined(BidirectionalHeads)) throw new ArgumentException($"bidirectional heads '{BidirectionalHeads}': choose ends or last");
         if (!Enum.IsDefined(Time)) throw new ArgumentException($"time '{Time}': choose seconds or beats");
-        if (Beats && !Categorical) throw new ArgumentException("--time beats needs categorical heads");
+        if (Beats && !Categorical) throw new SettingException("time", "beats needs categorical heads");
         if (!Enum.IsDefined(Lookback)) throw new ArgumentException($"lookback '{Lookback}': choose none, bars or notes");
         if (Lookback == LookbackKind.Bars && !Beats) throw new ArgumentException("lookback by bars needs time in beats (a model in seconds has no bars): use lookback by notes");
         if (AttentionSpan is < 0 or > 1024) throw new ArgumentException($"the attention span must be 1..1024 notes (got {AttentionSpan})");
-        if (Attends && (Bidirectional || !EveryStep)) throw new ArgumentException("attention over past outputs needs a unidirectional model trained on every step (--unidirectional --every-step)");
+        if (Attends && (Bidirectional || !EveryStep)) throw new SettingException("attention", "needs a unidirectional model trained on every step");
         if (Attends && AttentionSize is < 1 or > 4096) throw new ArgumentException($"the attention size must be 1..4096 (got {AttentionSize})");
         if (Lookback == LookbackKind.Notes && LookbackNotes is < 1 or > 1024) throw new ArgumentException($"the lookback distance must be 1..1024 notes (got {LookbackNotes})");
         if (Categorical && (StepBins is < 2 or > 1024 || DurationBins is < 1 or > 1024 || VelocityBins is < 1 or > 127))

@@ -5,8 +5,8 @@ public readonly record struct HeadSampling(float Temperature = 1f, float TopP = 
 {
     public void Validate(string head)
     {
-        if (!(Temperature > 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"--{head}-temperature must be > 0 (got {Temperature})");
-        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"--{head}-top-p must be in (0, 1] (got {TopP})");
+        if (!(Temperature > 0) || float.IsInfinity(Temperature)) throw new SettingException($"{head}-temperature", $"must be > 0 (got {Temperature})");
+        if (!(TopP > 0 && TopP <= 1)) throw new SettingException($"{head}-top-p", $"must be in (0, 1] (got {TopP})");
     }
 
     /// <summary>The same as a <see cref="SamplingOptions"/> for <see cref="Sampler.Distribution"/> (no top-k, no penalty).</summary>
@@ -48,11 +48,11 @@ public sealed record SamplingOptions(float Temperature = 1f, int TopK = 0, float
     public void Validate()
     {
         Step.Validate("step"); Duration.Validate("duration"); Velocity.Validate("velocity");
-        if (!(Temperature > 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"--temperature must be > 0 (got {Temperature})");
-        if (TopK < 0) throw new ArgumentException($"--top-k must be at least 1 (got {TopK})");
-        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"--top-p must be in (0, 1] (got {TopP})");
-        if (!(RepetitionPenalty >= 1)) throw new ArgumentException($"--repetition-penalty must be >= 1 (got {RepetitionPenalty})");
-        if (RepetitionWindow < 0) throw new ArgumentException("--repetition-window must be >= 0");
+        if (!(Temperature > 0) || float.IsInfinity(Temperature)) throw new SettingException("temperature", $"must be > 0 (got {Temperature})");
+        if (TopK < 0) throw new SettingException("top-k", $"must be at least 1 (got {TopK})");
+        if (!(TopP > 0 && TopP <= 1)) throw new SettingException("top-p", $"must be in (0, 1] (got {TopP})");
+        if (!(RepetitionPenalty >= 1)) throw new SettingException("repetition-penalty", $"must be >= 1 (got {RepetitionPenalty})");
+        if (RepetitionWindow < 0) throw new SettingException("repetition-window", "must be >= 0");
     }
 }
 

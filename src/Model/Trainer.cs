@@ -157,7 +157,7 @@ public sealed class Trainer
             Checkpoint.LoadOptimizer(last, file, model);
             var meta = file.Metadata;
             if (meta.GetValueOrDefault("corpus_fingerprint") != _fingerprint)
-                throw new InvalidDataException("the corpus differs from the one this run was trained on (fingerprint mismatch); give the same --data");
+                throw new InvalidDataException("the corpus differs from the one this run was trained on (fingerprint mismatch); give the same corpus");
             var options = TrainOptions.FromJson(meta["train_options"]);
             if (epochs is int e) options = options with { Epochs = e };
             options.Validate();
@@ -192,7 +192,7 @@ public sealed class Trainer
         // buffer for everything a step exchanges: the flat gradient buffer (ParameterBuffer.Grads), the head losses, and a
         // stop flag (so a Ctrl-C on any rank stops every rank at the same step).
         var (shardFirst, shardRows) = Parallel is null ? (0, o.BatchSize) : Shards.Of(o.BatchSize, Parallel.Rank, Parallel.Size);
-        if (shardRows == 0) throw new ArgumentException($"a batch of {o.BatchSize} over {Parallel!.Size} ranks leaves rank {Parallel.Rank} no window; use --batch of at least {Parallel.Size}");
+        if (shardRows == 0) throw new ArgumentException($"a batch of {o.BatchSize} over {Parallel!.Size} ranks leaves rank {Parallel.Rank} no window; use a batch of at least {Parallel.Size}");
         float[]? exchange = null;
         if (Parallel is not null)
         {

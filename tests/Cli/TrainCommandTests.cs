@@ -108,7 +108,7 @@ public class TrainCommandTests
         Assert.Contains("--attention must be 1..1024", noSpan.Stderr);
         var bidirectional = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r7"], "--attention", "8"]);
         Assert.Equal(2, bidirectional.ExitCode);
-        Assert.Contains("--unidirectional --every-step", bidirectional.Stderr);
+        Assert.Contains("--attention needs a unidirectional model trained on every step", bidirectional.Stderr);
     }
 
     [Fact]

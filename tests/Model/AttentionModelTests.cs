@@ -148,7 +148,9 @@ public class AttentionModelTests
     [Fact]
     public void Attention_settings_it_cannot_use_are_refused()
     {
-        Assert.Contains("--unidirectional --every-step", Assert.Throws<ArgumentException>(() => new ModelConfig { AttentionSpan = 4 }.Validate()).Message);
+        var refused = Assert.Throws<SettingException>(() => new ModelConfig { AttentionSpan = 4 }.Validate());
+        Assert.Equal("attention", refused.Setting);
+        Assert.Contains("unidirectional model trained on every step", refused.Message);
         Assert.Contains("1..1024", Assert.Throws<ArgumentException>(() => (Config with { AttentionSpan = -1 }).Validate()).Message);
         Assert.Contains("1..4096", Assert.Throws<ArgumentException>(() => (Config with { AttentionSize = 0 }).Validate()).Message);
         Assert.Equal(Config.ParameterCount(), new MusicModel(TestBackends.Create("cpu"), Config).ParameterCount);

@@ -83,7 +83,9 @@ public class ComposerTests
         Assert.Equal((2, 6), (primer.Bars, primer.FileBars));
         Assert.Equal(2 * 9, primer.Rows.Length); // a bass note and 8 eighths a bar
         Assert.Equal(90, primer.Bpm, 1);
-        Assert.Contains("has 6 bar(s)", Assert.Throws<ArgumentException>(() => Primer.FromFile(path, model.Config, bars: 7)).Message);
+        var tooMany = Assert.Throws<SettingException>(() => Primer.FromFile(path, model.Config, bars: 7));
+        Assert.Equal("primer-bars", tooMany.Setting);
+        Assert.Contains("has 6 bar(s)", tooMany.Message);
         Assert.Equal(5, Primer.FromFile(path, model.Config, notes: 5).Rows.Length);
 
         var piece = Composer.Compose(model, new ComposeRequest { Primer = primer, IncludePrimer = true, Bars = 2, Seed = 1 })[0];
@@ -110,7 +112,7 @@ public class ComposerTests
         using var model = Model(Beats with { Time = TimeUnit.Seconds, StepBins = 16, DurationBins = 16 });
         var piece = Composer.Compose(model, new ComposeRequest { Bars = 3, Bpm = 120, Seed = 3 })[0];
         Assert.True(piece.Notes.Max(n => n.Start) < 3 * 2.0);
-        Assert.Throws<ArgumentException>(() => Composer.Compose(model, new ComposeRequest { Bars = 3, Meter = new Meter(0, 3, 4) }));
+        Assert.Equal("meter", Assert.Throws<SettingException>(() => Composer.Compose(model, new ComposeRequest { Bars = 3, Meter = new Meter(0, 3, 4) })).Setting);
     }
 
     [Theory]
@@ -118,7 +120,7 @@ public class ComposerTests
     [InlineData(-5.0)]
     [InlineData(400.5)]
     public void Tempo_outside_0_to_400_is_refused(double bpm)
-        => Assert.Contains("--bpm", Assert.Throws<ArgumentException>(() => new ComposeRequest { Bpm = bpm }.Validate()).Message);
+        => Assert.Equal("bpm", Assert.Throws<SettingException>(() => new ComposeRequest { Bpm = bpm }.Validate()).Setting); // the CLI says --bpm
 
     [Fact]
     public void Bars_with_seconds_is_refused()

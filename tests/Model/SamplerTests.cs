@@ -66,7 +66,7 @@ public class SamplerTests
     [InlineData(1f, 0, 0f)]
     [InlineData(1f, 0, 1.5f)]
     public void Bad_sampling_options_are_rejected(float temperature, int topK, float topP) =>
-        Assert.Throws<ArgumentException>(() => new SamplingOptions(temperature, topK, topP).Validate());
+        Assert.Throws<SettingException>(() => new SamplingOptions(temperature, topK, topP).Validate());
 
     sealed class ToleranceComparer(double tolerance) : IEqualityComparer<double>
     {

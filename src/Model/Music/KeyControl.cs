@@ -23,7 +23,7 @@ public static class KeyControl
 {
     public static KeyControlResult Measure(MusicModel model, int count, int notes, float strength, ulong seed, SamplingOptions? sampling = null)
     {
-        if (count < 1) throw new ArgumentException($"--count must be at least 1 (got {count})");
+        if (count < 1) throw new SettingException("count", $"must be at least 1 (got {count})");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int hits = 0, relatives = 0;
         double scaleFit = 0;

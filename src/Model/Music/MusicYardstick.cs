@@ -37,8 +37,8 @@ public static class MusicYardstick
     public static YardstickResult Run(NoteCorpus corpus, Split reference, int count, int notes, int draws, ulong seed,
         Func<int, ulong, IReadOnlyList<ScoredPiece>> candidates, Action<string>? progress = null)
     {
-        if (count < 2) throw new ArgumentException($"--count must be at least 2 (got {count})");
-        if (draws < 1) throw new ArgumentException($"--seeds must be at least 1 (got {draws})");
+        if (count < 2) throw new SettingException("count", $"must be at least 2 (got {count})");
+        if (draws < 1) throw new SettingException("seeds", $"must be at least 1 (got {draws})");
         var baseline = reference == Split.Validation ? Split.Test : Split.Validation;
         var warnings = new List<string>();
         int available = Math.Min(LongFiles(corpus, reference, notes), LongFiles(corpus, baseline, notes));
