@@ -4,7 +4,7 @@
 # 3 draws of 200 notes per piece). Each writes one small result file under experiments/results/; experiments/memory.py
 # turns them into docs/EXPERIMENTS.md's table. The test split is not scored here.
 #   experiments/memory.sh train    # the runs (about 40 minutes each alone on the 2-core machine; they resume if stopped)
-#   experiments/memory.sh score    # the result files of every finished run
+#   experiments/memory.sh score    # the result files of every finished run that has none yet (FORCE=1: all again)
 #   experiments/memory.sh curves   # every run's validation pitch NLL per epoch, unfinished runs included
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +41,8 @@ case "${1:-score}" in
       for seed in 1 2; do
         dir=$(run_dir "$name" "$seed")
         [ -f "$dir/best.safetensors" ] && grep -q '"kind":"epoch","epoch":9,' "$dir/metrics.jsonl" || { echo "skip $dir (not finished)"; continue; }
+        # A run's files are made once (FORCE=1 makes them again).
+        [ "${FORCE:-0}" = 1 ] || [ ! -f "$R/memory-music-$name-s$seed-validation.json" ] || { echo "have $dir"; continue; }
         for w in 32 128; do
           $M evaluate --checkpoint "$dir/best.safetensors" --data "$CACHE" --split validation --window "$w" --stride 4 --json > "$R/memory-nll-$name-s$seed-w$w-validation.json"
         done
