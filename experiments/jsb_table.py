@@ -53,7 +53,7 @@ def final_table(path):
         groups.setdefault((row["dataset"], row["output"]), []).append(row)
     def ms(xs):
         xs = [float(x) for x in xs]
-        return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}" if len(xs) > 1 else f"{xs[0]:.3f}"
+        return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
     out = ["| dataset | output | seeds | validation NLL | **test NLL** | parameters | training time, 2 cores |", "|---|---|---|---|---|---|---|"]
     for (dataset, output), rs in sorted(groups.items()):
         secs = [float(r["seconds"]) for r in rs if r["seconds"]]
