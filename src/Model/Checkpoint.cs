@@ -3,14 +3,6 @@ using MusicGen.Kernels;
 
 namespace MusicGen.Model;
 
-/// <summary>Where training stands: enough, with the model and optimizer tensors, to resume exactly.</summary>
-/// <param name="Epoch">The epoch to run next (or the one in progress).</param>
-/// <param name="Batch">The next batch index within <paramref name="Epoch"/>'s shuffled order.</param>
-/// <param name="Step">Optimizer steps taken so far (Adam's t; also the dropout counter).</param>
-/// <param name="EpochLossSum">Sum of the training losses of this epoch's steps so far (for the epoch's mean after a resume).</param>
-public sealed record TrainingState(int Epoch, int Batch, int Step, double BestValidationLoss, int EpochsWithoutImprovement, bool Finished = false,
-    double EpochLossSum = 0, int EpochLossCount = 0);
-
 /// <summary>
 /// Checkpoints: a .safetensors file with the model tensors under PyTorch-style names and, in its metadata,
 /// the model config, the feature scaling, the corpus fingerprint, the training options and state; and a

@@ -64,9 +64,6 @@ public readonly record struct TrainProgress(int Epoch, int Epochs, int Batch, in
 public sealed record EpochReport(int Epoch, int Step, double TrainLoss, double ValidationLoss, double ValidationPitchNll, double ValidationPitchAccuracy,
     double BigramNll, double BigramAccuracy, double NotesPerSecond, double Seconds, bool Improved);
 
-/// <summary>Why training stopped.</summary>
-public enum TrainOutcome { Completed, EarlyStopped, Interrupted }
-
 /// <summary>Data-parallel ranks disagree (different arguments or data, or weights that drifted apart): no rank may go on.</summary>
 public sealed class DataParallelMismatchException(string message) : Exception(message);
 
@@ -129,7 +126,7 @@ public sealed class Trainer
         Folder.StartNew($"use --resume {_runDir} to continue it or choose another --out");
         using var model = new MusicModel(_backend, config);
         model.Initialize(options.Seed);
-        return Run(model, options, new TrainingState(0, 0, 0, double.PositiveInfinity, 0), cancel);
+        return Run(model, options, TrainingState.Start, cancel);
     }
 
     /// <summary>Why a run directory cannot be resumed: it never reached a checkpoint, or it is not a run directory.</summary>
@@ -142,8 +139,7 @@ public sealed class Trainer
     public static int? FinishedEpochs(string runDir)
     {
         var (_, file) = Checkpoint.Read(Path.Combine(runDir, Last));
-        var state = JsonSerializer.Deserialize<TrainingState>(file.Metadata.GetValueOrDefault("state") ?? "null", StateJson);
-        return state is { Finished: true } ? state.Epoch : null;
+        return file.Metadata.TryGetValue("state", out var json) && TrainingState.FromJson(json) is { Finished: true } state ? state.Epoch : null;
     }
 
     /// <summary>Continues the run in the run directory from its last checkpoint (optionally with a new epoch count).</summary>
@@ -161,7 +157,7 @@ public sealed class Trainer
             var options = TrainOptions.FromJson(meta["train_options"]);
             if (epochs is int e) options = options with { Epochs = e };
             options.Validate();
-            var state = JsonSerializer.Deserialize<TrainingState>(meta["state"], StateJson) ?? throw new InvalidDataException("checkpoint has no training state");
+            var state = TrainingState.FromJson(meta["state"]);
             if (Root)
             {
                 // Drops metrics written after the checkpoint (by a run that was killed), so the file reads as one uninterrupted run.
@@ -173,118 +169,130 @@ public sealed class Trainer
         }
     }
 
-    TrainOutcome Run(MusicModel model, TrainOptions o, TrainingState state, CancellationToken cancel)
+    TrainOutcome Run(MusicModel model, TrainOptions o, TrainingState state, CancellationToken cancel) =>
+        TrainingLoop.Run(new NoteRun(this, model, o, state), state, cancel).Outcome;
+
+    /// <summary>A note model's scores after an epoch: validation loss, pitch NLL and accuracy (and the training windows', scored alike, when asked).</summary>
+    sealed record NoteScores(double Score, double ValidationLoss, double PitchNll, double PitchAccuracy, double TrainEvalLoss, double TrainEvalPitchNll) : IEpochScores;
+
+    /// <summary>One run of a note model, as the shared <see cref="TrainingLoop"/> drives it: windows, batches, data-parallel exchange, metrics.</summary>
+    sealed class NoteRun : ITrainingRun<NoteScores>
     {
-        var c = model.Config;
-        var train = new Windows(_corpus, Split.Train, c, o.TrainFraction);
-        var valid = new Windows(_corpus, Split.Validation, c, stride: o.ValidationStride);
-        // Training windows scored like validation (TrainEvaluation): about as many, spread evenly over the training files used.
-        var trainScored = o.TrainEvaluation && valid.Count > 0
-            ? new Windows(_corpus, Split.Train, c, o.TrainFraction, Math.Max(1, train.Count / valid.Count)) : null;
-        if (train.Count < o.BatchSize) throw new ArgumentException($"the training split has {train.Count} windows of {c.SeqLen + 1} notes, fewer than one batch of {o.BatchSize}");
-        if (valid.Count == 0 && Root) OnMessage?.Invoke("warning: no validation windows; early stopping is off and 'best' follows the training loss");
-        var bigram = new Bigram(_corpus, Split.Train).Evaluate(valid, c.SeqLen);
+        readonly Trainer _t;
+        readonly MusicModel _model;
+        readonly TrainOptions _o;
+        readonly Windows _train, _valid;
+        readonly Windows? _trainScored;
+        readonly (double Nll, double Accuracy) _bigram;
+        readonly int _batchesPerEpoch, _totalSteps, _shardFirst, _shardRows;
+        readonly float[]? _exchange;
+        readonly Batch _batch;
+        readonly AdamConfig _adam;
+        readonly uint _seed32;
+        int[] _order = []; // this epoch's windows, shuffled and strided
 
-        int[] strided(int epoch) => train.Shuffled(o.Seed, epoch).Where((_, i) => i % o.Stride == 0).ToArray();
-        int batchesPerEpoch = (train.Count + o.Stride - 1) / o.Stride / o.BatchSize;
-        int totalSteps = batchesPerEpoch * o.Epochs;
-        // Data parallel: this rank's rows of each global batch, the weight of its gradient in the sum over ranks, and one
-        // buffer for everything a step exchanges: the flat gradient buffer (ParameterBuffer.Grads), the head losses, and a
-        // stop flag (so a Ctrl-C on any rank stops every rank at the same step).
-        var (shardFirst, shardRows) = Parallel is null ? (0, o.BatchSize) : Shards.Of(o.BatchSize, Parallel.Rank, Parallel.Size);
-        if (shardRows == 0) throw new ArgumentException($"a batch of {o.BatchSize} over {Parallel!.Size} ranks leaves rank {Parallel.Rank} no window; use a batch of at least {Parallel.Size}");
-        float[]? exchange = null;
-        if (Parallel is not null)
+        public NoteRun(Trainer trainer, MusicModel model, TrainOptions o, TrainingState state)
         {
-            exchange = new float[model.Flat.Count + 1 + c.RegressionHeads + 1];
-            CheckRanksAgree(model, o, state);
-        }
-        var batch = new Batch(c, shardRows);
-        var adamBase = new AdamConfig(o.LearningRate, WeightDecay: o.WeightDecay, Decoupled: true, MaxGradNorm: o.MaxGradNorm);
-        uint seed32 = (uint)(o.Seed ^ (o.Seed >> 32));
-
-        var sinceSave = Stopwatch.StartNew();
-        bool stopAll = false;
-        for (int epoch = state.Epoch; epoch < o.Epochs; epoch++)
-        {
-            var order = strided(epoch);
-            var clock = Stopwatch.StartNew();
-            _exchangeSeconds = 0;
-            bool resumingThisEpoch = state.Epoch == epoch && state.Batch > 0;
-            double lossSum = resumingThisEpoch ? state.EpochLossSum : 0;
-            int lossCount = resumingThisEpoch ? state.EpochLossCount : 0;
-            for (int b = state.Epoch == epoch ? state.Batch : 0; b < batchesPerEpoch; b++)
+            _t = trainer; _model = model; _o = o;
+            var c = model.Config;
+            _train = new Windows(trainer._corpus, Split.Train, c, o.TrainFraction);
+            _valid = new Windows(trainer._corpus, Split.Validation, c, stride: o.ValidationStride);
+            // Training windows scored like validation (TrainEvaluation): about as many, spread evenly over the training files used.
+            _trainScored = o.TrainEvaluation && _valid.Count > 0
+                ? new Windows(trainer._corpus, Split.Train, c, o.TrainFraction, Math.Max(1, _train.Count / _valid.Count)) : null;
+            if (_train.Count < o.BatchSize) throw new ArgumentException($"the training split has {_train.Count} windows of {c.SeqLen + 1} notes, fewer than one batch of {o.BatchSize}");
+            if (_valid.Count == 0 && trainer.Root) trainer.OnMessage?.Invoke("warning: no validation windows; early stopping is off and 'best' follows the training loss");
+            _bigram = new Bigram(trainer._corpus, Split.Train).Evaluate(_valid, c.SeqLen);
+            _batchesPerEpoch = (_train.Count + o.Stride - 1) / o.Stride / o.BatchSize;
+            _totalSteps = _batchesPerEpoch * o.Epochs;
+            // Data parallel: this rank's rows of each global batch, the weight of its gradient in the sum over ranks, and one
+            // buffer for everything a step exchanges: the flat gradient buffer (ParameterBuffer.Grads), the head losses, and a
+            // stop flag (so a Ctrl-C on any rank stops every rank at the same step).
+            var parallel = trainer.Parallel;
+            (_shardFirst, _shardRows) = parallel is null ? (0, o.BatchSize) : Shards.Of(o.BatchSize, parallel.Rank, parallel.Size);
+            if (_shardRows == 0) throw new ArgumentException($"a batch of {o.BatchSize} over {parallel!.Size} ranks leaves rank {parallel.Rank} no window; use a batch of at least {parallel.Size}");
+            if (parallel is not null)
             {
-                long t0 = Stopwatch.GetTimestamp();
-                int step = state.Step + 1;
-                float lr = LearningRate(o, step, totalSteps);
-                train.Fill(batch, order.AsSpan(b * o.BatchSize + shardFirst, shardRows), w => train.Shift(w, o.Transpose, o.Seed, epoch));
-                model.Forward(batch, training: true, seed32, (uint)step, shard: Parallel is null ? null : new BatchShard(shardFirst, o.BatchSize));
-                var heads = model.Backward(batch);
-                if (Parallel is not null && AllReduce(model, heads, exchange!, shardRows / (float)o.BatchSize, cancel.IsCancellationRequested)) stopAll = true;
-                float loss = MultiHeadLoss.Total(c.Loss, heads);
-                float norm2 = model.GradNorm2();
-                TrainingCore.CheckFinite(loss, norm2, $"step {step} (epoch {epoch + 1}, batch {b})");
-                model.OptimizerStep(adamBase with { LearningRate = lr }, step);
-                lossSum += loss; lossCount++;
-                state = state with { Epoch = epoch, Batch = b + 1, Step = step, EpochLossSum = lossSum, EpochLossCount = lossCount };
-
-                double notesPerSecond = batch.TargetRows * (o.BatchSize / (double)shardRows) / Stopwatch.GetElapsedTime(t0).TotalSeconds; // predicted notes per second
-                if (Root) OnStep?.Invoke(new TrainProgress(epoch, o.Epochs, b + 1, batchesPerEpoch, step, loss, notesPerSecond, lr));
-                if (step % o.LogEvery == 0)
-                    AppendMetrics(new JsonObject
-                    {
-                        ["kind"] = "step", ["epoch"] = epoch + 1, ["step"] = step, ["loss"] = loss, ["loss_pitch"] = heads[0], ["loss_step"] = heads[1],
-                        ["loss_duration"] = heads[2], ["loss_velocity"] = heads.Length > 3 ? heads[3] : null, ["lr"] = lr, ["notes_per_s"] = Math.Round(notesPerSecond, 1),
-                    });
-                if (Parallel is null ? cancel.IsCancellationRequested : stopAll)
-                {
-                    Save(model, Last, o, state, withOptimizer: true);
-                    if (Root) OnMessage?.Invoke($"interrupted: saved at step {step}; continue with --resume {_runDir}");
-                    return TrainOutcome.Interrupted;
-                }
-                if (step % o.CheckpointEvery == 0 || (o.CheckpointMinutes > 0 && sinceSave.Elapsed.TotalMinutes >= o.CheckpointMinutes))
-                {
-                    Save(model, Last, o, state, withOptimizer: true);
-                    sinceSave.Restart();
-                }
+                _exchange = new float[model.Flat.Count + 1 + c.RegressionHeads + 1];
+                trainer.CheckRanksAgree(model, o, state);
             }
+            _batch = new Batch(c, _shardRows);
+            _adam = new AdamConfig(o.LearningRate, WeightDecay: o.WeightDecay, Decoupled: true, MaxGradNorm: o.MaxGradNorm);
+            _seed32 = (uint)(o.Seed ^ (o.Seed >> 32));
+        }
 
-            // End of epoch: validation, metrics, checkpoints.
-            double trainSeconds = clock.Elapsed.TotalSeconds;
-            double trainLoss = lossCount > 0 ? lossSum / lossCount : double.NaN;
-            var (valLoss, valNll, valAcc) = Validate(model, valid, o.BatchSize);
-            var (trainEvalLoss, trainEvalNll, _) = trainScored is null ? (double.NaN, double.NaN, double.NaN) : Validate(model, trainScored, o.BatchSize);
-            double score = valid.Count > 0 ? valLoss : trainLoss;
-            var (stopping, improved) = new EarlyStopping(state.BestValidationLoss, state.EpochsWithoutImprovement).Observe(score);
-            state = state with
+        public int Epochs => _o.Epochs;
+        public int Patience => _o.Patience;
+        public bool HasValidation => _valid.Count > 0;
+        public int StartEpoch(int epoch)
+        {
+            _order = _train.Shuffled(_o.Seed, epoch).Where((_, i) => i % _o.Stride == 0).ToArray();
+            _t._exchangeSeconds = 0;
+            return _batchesPerEpoch;
+        }
+        /// <summary>Notes predicted per second of a step, over the whole (global) batch.</summary>
+        double NotesPerSecond(double seconds) => _batch.TargetRows * (_o.BatchSize / (double)_shardRows) / Math.Max(seconds, 1e-9);
+
+        public BatchOutcome TrainBatch(int epoch, int b, TrainingState state, CancellationToken cancel)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            int step = state.Step + 1;
+            float lr = LearningRate(_o, step, _totalSteps);
+            _train.Fill(_batch, _order.AsSpan(b * _o.BatchSize + _shardFirst, _shardRows), w => _train.Shift(w, _o.Transpose, _o.Seed, epoch));
+            var parallel = _t.Parallel;
+            _model.Forward(_batch, training: true, _seed32, (uint)step, shard: parallel is null ? null : new BatchShard(_shardFirst, _o.BatchSize));
+            var heads = _model.Backward(_batch);
+            // Data parallel: every rank stops at the same step, when any rank asked to (the flag travels in the exchange).
+            bool stopAll = parallel is not null && _t.AllReduce(_model, heads, _exchange!, _shardRows / (float)_o.BatchSize, cancel.IsCancellationRequested);
+            float loss = MultiHeadLoss.Total(_model.Config.Loss, heads);
+            TrainingCore.CheckFinite(loss, _model.GradNorm2(), $"step {step} (epoch {epoch + 1}, batch {b})");
+            _model.OptimizerStep(_adam with { LearningRate = lr }, step);
+
+            double notesPerSecond = NotesPerSecond(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            if (_t.Root) _t.OnStep?.Invoke(new TrainProgress(epoch, _o.Epochs, b + 1, _batchesPerEpoch, step, loss, notesPerSecond, lr));
+            if (step % _o.LogEvery == 0)
+                _t.Folder.AppendMetrics(new JsonObject
+                {
+                    ["kind"] = "step", ["epoch"] = epoch + 1, ["step"] = step, ["loss"] = loss, ["loss_pitch"] = heads[0], ["loss_step"] = heads[1],
+                    ["loss_duration"] = heads[2], ["loss_velocity"] = heads.Length > 3 ? heads[3] : null, ["lr"] = lr, ["notes_per_s"] = Math.Round(notesPerSecond, 1),
+                });
+            return new BatchOutcome(loss, 1, 1, parallel is null ? cancel.IsCancellationRequested : stopAll);
+        }
+
+        public bool CheckpointDue(TrainingState state, TimeSpan sinceLastSave) =>
+            state.Step % _o.CheckpointEvery == 0 || (_o.CheckpointMinutes > 0 && sinceLastSave.TotalMinutes >= _o.CheckpointMinutes);
+
+        public NoteScores Score(int epoch, double trainLoss)
+        {
+            var (valLoss, valNll, valAcc) = Validate(_model, _valid, _o.BatchSize);
+            var (trainEvalLoss, trainEvalNll, _) = _trainScored is null ? (double.NaN, double.NaN, double.NaN) : Validate(_model, _trainScored, _o.BatchSize);
+            return new NoteScores(_valid.Count > 0 ? valLoss : trainLoss, valLoss, valNll, valAcc, trainEvalLoss, trainEvalNll);
+        }
+
+        public void RecordEpoch(EpochEnd<NoteScores> end)
+        {
+            var (state, s) = (end.State, end.Scores);
+            int steps = (int)end.TrainLossCount; // this epoch's steps (one loss each), a resumed epoch's included
+            var report = new EpochReport(state.Epoch, state.Step, end.TrainLoss, s.ValidationLoss, s.PitchNll, s.PitchAccuracy, _bigram.Nll, _bigram.Accuracy,
+                steps * NotesPerSecond(end.TrainSeconds), end.Seconds, end.Improved);
+            if (_t.Parallel is not null) _t.CheckRanksAgree(_model, _o, state with { Finished = false });
+            _t.Folder.AppendMetrics(new JsonObject
             {
-                Epoch = epoch + 1, Batch = 0, EpochLossSum = 0, EpochLossCount = 0,
-                BestValidationLoss = stopping.Best, EpochsWithoutImprovement = stopping.EpochsWithoutImprovement,
-            };
-            double seconds = clock.Elapsed.TotalSeconds;
-            var report = new EpochReport(epoch + 1, state.Step, trainLoss, valLoss, valNll, valAcc, bigram.Nll, bigram.Accuracy, lossCount * batch.TargetRows * (o.BatchSize / (double)shardRows) / Math.Max(trainSeconds, 1e-9), seconds, improved);
-            if (Parallel is not null) CheckRanksAgree(model, o, state);
-            AppendMetrics(new JsonObject
-            {
-                ["kind"] = "epoch", ["epoch"] = epoch + 1, ["step"] = state.Step, ["train_loss"] = Num(trainLoss), ["val_loss"] = Num(valLoss),
-                ["val_pitch_nll"] = Num(valNll), ["val_pitch_acc"] = Num(valAcc), ["train_eval_loss"] = Num(trainEvalLoss), ["train_eval_pitch_nll"] = Num(trainEvalNll), ["bigram_pitch_nll"] = Num(bigram.Nll), ["bigram_pitch_acc"] = Num(bigram.Accuracy),
-                ["lr"] = LearningRate(o, state.Step, totalSteps), ["notes_per_s"] = Math.Round(report.NotesPerSecond, 1), ["seconds"] = Math.Round(seconds, 2),
-                ["train_seconds"] = Math.Round(trainSeconds, 3),
-                ["ranks"] = Parallel?.Size ?? 1, ["exchange_ms_per_step"] = Parallel is null || lossCount == 0 ? null : Math.Round(_exchangeSeconds * 1000 / lossCount, 3),
+                ["kind"] = "epoch", ["epoch"] = state.Epoch, ["step"] = state.Step, ["train_loss"] = Num(end.TrainLoss), ["val_loss"] = Num(s.ValidationLoss),
+                ["val_pitch_nll"] = Num(s.PitchNll), ["val_pitch_acc"] = Num(s.PitchAccuracy), ["train_eval_loss"] = Num(s.TrainEvalLoss), ["train_eval_pitch_nll"] = Num(s.TrainEvalPitchNll),
+                ["bigram_pitch_nll"] = Num(_bigram.Nll), ["bigram_pitch_acc"] = Num(_bigram.Accuracy),
+                ["lr"] = LearningRate(_o, state.Step, _totalSteps), ["notes_per_s"] = Math.Round(report.NotesPerSecond, 1), ["seconds"] = Math.Round(end.Seconds, 2),
+                ["train_seconds"] = Math.Round(end.TrainSeconds, 3),
+                ["ranks"] = _t.Parallel?.Size ?? 1, ["exchange_ms_per_step"] = _t.Parallel is null || steps == 0 ? null : Math.Round(_t._exchangeSeconds * 1000 / steps, 3),
             });
-            bool stop = valid.Count > 0 && stopping.ShouldStop(o.Patience);
-            bool done = stop || epoch + 1 == o.Epochs;
-            if (improved) Save(model, Best, o, state, withOptimizer: false);
-            Save(model, Last, o, state with { Finished = done }, withOptimizer: true);
-            if (Root) OnEpoch?.Invoke(report);
-            if (stop)
-            {
-                if (Root) OnMessage?.Invoke($"early stop: validation loss has not improved for {o.Patience} epochs");
-                return TrainOutcome.EarlyStopped;
-            }
+            if (_t.Root) _t.OnEpoch?.Invoke(report);
         }
-        return TrainOutcome.Completed;
+
+        public void Save(string file, TrainingState state, bool withOptimizer) => _t.Save(_model, file, _o, state, withOptimizer);
+
+        public void Interrupted(TrainingState state) { if (_t.Root) _t.OnMessage?.Invoke($"interrupted: saved at step {state.Step}; continue with --resume {_t._runDir}"); }
+
+        public void StoppedEarly(TrainingState state) { if (_t.Root) _t.OnMessage?.Invoke($"early stop: validation loss has not improved for {_o.Patience} epochs"); }
     }
 
     /// <summary>
@@ -417,7 +425,7 @@ public sealed class Trainer
         var meta = new Dictionary<string, string>
         {
             ["train_options"] = o.ToJson(),
-            ["state"] = JsonSerializer.Serialize(state, StateJson),
+            ["state"] = state.ToJson(),
             ["corpus_fingerprint"] = _fingerprint,
             ["corpus_path"] = _corpusPath,
             ["corpus_root"] = _corpus.Root, // the folder the cache was read from: resume rebuilds a deleted cache from it

@@ -173,7 +173,8 @@ public class FrameModelTests
         // transpositions and dropout masks carry on exactly.
         using var stop = new CancellationTokenSource();
         var halfway = new FrameTrainer(be, corpus, dir["split"]) { OnEpoch = r => { if (r.Epoch == 2) stop.Cancel(); } }.Train(cfg, options, stop.Token);
-        Assert.Equal(2, halfway.Epoch);
+        Assert.Equal(2, halfway.Epoch); // two epochs finished; the stop came in the third, after its first batch, and was saved there
+        Assert.Equal(1, halfway.Batch);
         Assert.False(halfway.Finished);
         var resumed = new FrameTrainer(be, corpus, dir["split"]).Resume();
         Assert.Equal(whole, resumed);

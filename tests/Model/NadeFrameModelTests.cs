@@ -124,7 +124,7 @@ public class NadeFrameModelTests
         {
             Assert.Equal(FrameOutput.Nade, model.Config.Output);
             var (loaded, _, _) = FrameTrainer.Evaluate(model, corpus.Split("valid"));
-            Assert.Equal(state.BestValidationNll, loaded, 3); // the checkpoint holds the NADE weights
+            Assert.Equal(state.BestValidationLoss, loaded, 3); // the checkpoint holds the NADE weights
             var s1 = FrameGenerator.Sample(model, [[60, 64, 67]], frames: 10, count: 3, temperature: 1f, seed: 7);
             var s2 = FrameGenerator.Sample(model, [[60, 64, 67]], frames: 10, count: 3, temperature: 1f, seed: 7);
             Assert.All(s1, p => Assert.Equal(11, p.Length));

@@ -55,6 +55,7 @@ public static class FramesCommand
         var wd = Opt("--weight-decay", t.WeightDecay, "AdamW weight decay");
         var patience = Opt("--patience", t.Patience, "Early stop after this many epochs without validation improvement (0: never)");
         var seed = Opt("--seed", 1L, "The one seed behind initialisation, shuffling, transposition and dropout");
+        var everyMinutes = Opt("--checkpoint-minutes", t.CheckpointMinutes, "Also save last.safetensors within an epoch when this many minutes have passed since the last save (0: only at epochs' ends)");
         var window = Opt("--window", t.Window, "Train (and validate) pieces longer than N frames in windows of N, a multiple of 8, the LSTM state carried across: truncated backpropagation through time (0: whole pieces)");
         var average = Opt("--average", t.AverageDecay, "Polyak averaging: keep an exponential moving average of the weights with this decay per step (e.g. 0.99) and validate and keep it (0: off)");
         var outputKind = new Option<FrameOutput>("--head")
@@ -66,7 +67,7 @@ public static class FramesCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only the summary, no line per epoch" };
         var cmd = new Command("train", "Train a frame model: each frame's 88 keys predict the next frame's; validation NLL after every epoch picks best.safetensors")
         {
-            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, noNorm, outputKind, nadeHidden, transpose, clip, wd, patience, seed, average, window, quiet,
+            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, noNorm, outputKind, nadeHidden, transpose, clip, wd, patience, seed, average, window, everyMinutes, quiet,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -83,7 +84,7 @@ public static class FramesCommand
             string runDir = resumeDir ?? outDir!;
             using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
             using var cts = new CancellationTokenSource();
-            void Stop(PosixSignalContext s) { s.Cancel = true; if (!cts.IsCancellationRequested) { cts.Cancel(); Console.Error.WriteLine($"musicgen: {s.Signal} received: stopping; the last finished epoch is saved"); } }
+            void Stop(PosixSignalContext s) { s.Cancel = true; if (!cts.IsCancellationRequested) { cts.Cancel(); Console.Error.WriteLine($"musicgen: {s.Signal} received: stopping after this batch and saving"); } }
             using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             bool q = p.GetValue(quiet);
@@ -92,7 +93,7 @@ public static class FramesCommand
                 OnEpoch = r => { if (!q) Console.WriteLine(FormattableString.Invariant($"epoch {r.Epoch}/{r.Epochs}: train NLL {r.TrainNll:F3} | validation NLL {r.ValidationNll:F3}{(r.Improved ? " *best*" : "")} | lr {r.LearningRate:G3} | {r.Seconds:F1} s")); },
             };
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            FrameTrainState state;
+            TrainingState state;
             if (resumeDir is not null) state = trainer.Resume(p.GetValue(epochs), cts.Token);
             else
             {
@@ -104,7 +105,7 @@ public static class FramesCommand
                 {
                     Epochs = p.GetValue(epochs) ?? t.Epochs, BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), MinLearningRateFraction = p.GetValue(minLr),
                     MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(wd), Transpose = p.GetValue(transpose), Patience = p.GetValue(patience), Seed = (ulong)p.GetValue(seed),
-                    AverageDecay = p.GetValue(average), Window = p.GetValue(window),
+                    AverageDecay = p.GetValue(average), Window = p.GetValue(window), CheckpointMinutes = p.GetValue(everyMinutes),
                 };
                 // Refuse what cannot fit before any work: batches are as long as their longest piece (rounded up to 8).
                 int longest = new[] { "train", "valid" }.SelectMany(corpus.Split).Select(piece => piece.Length).DefaultIfEmpty(1).Max();
@@ -118,7 +119,8 @@ public static class FramesCommand
                 Console.WriteLine($"frame model: {config.Layers} x LSTM {config.Hidden}, {(config.IsNade ? $"NADE output of {config.NadeHidden}" : "Bernoulli output")}, {config.ParameterCount():N0} parameters, on {backend.Name}; {corpus.Split("train").Length} training pieces");
                 state = trainer.Train(config, options, cts.Token);
             }
-            Console.WriteLine(FormattableString.Invariant($"{(cts.IsCancellationRequested ? "stopped" : state.Finished ? "finished" : "stopped")} after epoch {state.Epoch} ({clock.Elapsed.TotalSeconds:F0} s this session): best validation NLL {state.BestValidationNll:F3} at epoch {state.BestEpoch + 1}; {Path.Combine(runDir, FrameTrainer.Best)}"));
+            Console.WriteLine(FormattableString.Invariant($"{(cts.IsCancellationRequested ? "stopped" : state.Finished ? "finished" : "stopped")} after epoch {state.Epoch} ({clock.Elapsed.TotalSeconds:F0} s this session): best validation NLL {state.BestValidationLoss:F3} at epoch {state.BestEpoch}; {Path.Combine(runDir, FrameTrainer.Best)}"));
+            if (cts.IsCancellationRequested) Console.WriteLine($"saved at epoch {state.Epoch + 1}, batch {state.Batch}; continue with --resume {runDir}");
             return cts.IsCancellationRequested ? Cli.Interrupted : Cli.Ok;
         }));
         return cmd;

@@ -33,6 +33,8 @@ public sealed record FrameTrainOptions
     /// A multiple of 8 (the padding quantum). Memory then grows with the window, not with the longest piece.
     /// </summary>
     public int Window { get; init; }
+    /// <summary>Also save last.safetensors within an epoch when this many minutes have passed since the last save (0: only at epochs' ends).</summary>
+    public double CheckpointMinutes { get; init; } = 10;
 
     public void Validate()
     {
@@ -43,6 +45,7 @@ public sealed record FrameTrainOptions
         if (!(MinLearningRateFraction is >= 0 and <= 1)) throw new ArgumentException($"minimum learning-rate fraction {MinLearningRateFraction} outside [0, 1]");
         if (Transpose is < 0 or > 24) throw new ArgumentException($"transpose {Transpose} outside 0..24");
         if (Patience < 0) throw new ArgumentException($"patience must be 0 (never stop early) or more (got {Patience})");
+        if (!(CheckpointMinutes >= 0)) throw new ArgumentException($"checkpoint minutes must be 0 (off) or more (got {CheckpointMinutes})");
         if (!(AverageDecay is >= 0 and < 1)) throw new ArgumentException($"average decay {AverageDecay} outside [0, 1)");
     }
 
@@ -53,9 +56,6 @@ public sealed record FrameTrainOptions
     public static FrameTrainOptions FromJson(string json) => JsonSerializer.Deserialize<FrameTrainOptions>(json) ?? throw new InvalidDataException("empty frame training options");
 }
 
-/// <summary>Where a frame-model run stands after a whole epoch: enough, with the model and Adam moments, to resume exactly.</summary>
-public sealed record FrameTrainState(int Epoch, int Step, double BestValidationNll, int BestEpoch, int EpochsWithoutImprovement, bool Finished = false);
-
 /// <summary>One epoch's numbers.</summary>
 public sealed record FrameEpochReport(int Epoch, int Epochs, int Step, double TrainNll, double ValidationNll, float LearningRate, double Seconds, bool Improved);
 
@@ -63,37 +63,38 @@ public sealed record FrameEpochReport(int Epoch, int Epochs, int Step, double Tr
 /// Trains a <see cref="FrameModel"/> on a <see cref="FrameCorpus"/>: each epoch every training piece once, in an order
 /// drawn from (seed, epoch), each transposed by a shift drawn from (seed, epoch, piece); dropout from (seed, step).
 /// Adam with global-norm clipping and a cosine learning rate; the validation NLL after every epoch picks best.safetensors.
-/// Run directory: last.safetensors (model, Adam moments and state in one file, written atomically after every epoch),
-/// best.safetensors (the model alone), metrics.jsonl (one line per epoch).
+/// Run directory: last.safetensors (model, Adam moments and state in one file, written atomically after every epoch and
+/// every CheckpointMinutes within one), best.safetensors (the model alone), metrics.jsonl (one line per epoch).
 /// </summary>
 public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string runDir)
 {
     public const string Format = "musicgen-frames-1", Last = RunFolder.Last, Best = RunFolder.Best, Metrics = RunFolder.Metrics;
     readonly RunFolder _folder = new(runDir);
+    readonly FrameCorpus _corpus = corpus;
 
     public Action<FrameEpochReport>? OnEpoch { get; init; }
 
     /// <summary>Starts a new run in an empty (or absent) directory.</summary>
-    public FrameTrainState Train(FrameConfig config, FrameTrainOptions options, CancellationToken cancel = default)
+    public TrainingState Train(FrameConfig config, FrameTrainOptions options, CancellationToken cancel = default)
     {
         config.Validate(); options.Validate();
         _folder.StartNew("resume it or choose another output folder");
         using var model = new FrameModel(backend, config);
         model.Initialize(options.Seed);
-        return Run(model, options, new FrameTrainState(0, 0, double.PositiveInfinity, -1, 0), cancel);
+        return Run(model, options, TrainingState.Start, cancel);
     }
 
     /// <summary>Continues the run in the directory from its last epoch; <paramref name="epochs"/> (optional) is the new total.</summary>
-    public FrameTrainState Resume(int? epochs = null, CancellationToken cancel = default)
+    public TrainingState Resume(int? epochs = null, CancellationToken cancel = default)
     {
-        var (model, file) = Load(Path.Combine(runDir, Last), backend, withOptimizer: true);
+        var (model, file) = Load(_folder.LastPath, backend, withOptimizer: true);
         using (model)
         {
             var options = FrameTrainOptions.FromJson(file.Metadata["options"]);
             if (epochs is int e) options = options with { Epochs = e };
             options.Validate();
-            var state = JsonSerializer.Deserialize<FrameTrainState>(file.Metadata["state"], StateJson)!;
-            if (file.Metadata.GetValueOrDefault("corpus") != Fingerprint(corpus))
+            var state = TrainingState.FromJson(file.Metadata["state"]);
+            if (file.Metadata.GetValueOrDefault("corpus") != Fingerprint(_corpus))
                 throw new ArgumentException($"the data differs from the data this run was trained on ({file.Metadata.GetValueOrDefault("corpus_path")})");
             _folder.TrimAfterCheckpoint(line => line["Epoch"]?.GetValue<int>() <= state.Epoch); // metrics of an epoch after the checkpoint
             return Run(model, options, state with { Finished = false }, cancel);
@@ -102,65 +103,90 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
 
     static JsonSerializerOptions StateJson => TrainingCore.StateJson;
 
-    FrameTrainState Run(FrameModel model, FrameTrainOptions o, FrameTrainState state, CancellationToken cancel)
+    TrainingState Run(FrameModel model, FrameTrainOptions o, TrainingState state, CancellationToken cancel)
     {
-        var train = corpus.Split("train");
-        var valid = corpus.Splits.ContainsKey("valid") ? corpus.Split("valid") : null;
-        // Optimizer steps: one per batch, or, with windows, one per window that holds a predicted frame.
-        int totalSteps = Enumerable.Range(0, o.Epochs).Sum(e => StepsInEpoch(train, o, e));
-        var adam = new AdamConfig(o.LearningRate, WeightDecay: o.WeightDecay, MaxGradNorm: o.MaxGradNorm);
-        uint seed = (uint)(o.Seed ^ (o.Seed >> 32));
         if (o.AverageDecay > 0) model.StartAverage(); // a resumed run has loaded its average already
-        while (state.Epoch < o.Epochs && !cancel.IsCancellationRequested)
+        return TrainingLoop.Run(new FrameRun(this, model, o), state, cancel).State;
+    }
+
+    /// <summary>A frame model's score after an epoch: the validation NLL per frame (the training NLL without a validation split).</summary>
+    sealed record FrameScores(double Score) : IEpochScores;
+
+    /// <summary>One run of a frame model, as the shared <see cref="TrainingLoop"/> drives it: batches of whole pieces, each in windows.</summary>
+    sealed class FrameRun(FrameTrainer trainer, FrameModel model, FrameTrainOptions o) : ITrainingRun<FrameScores>
+    {
+        readonly int[][][] _train = trainer._corpus.Split("train");
+        readonly int[][][]? _valid = trainer._corpus.Splits.ContainsKey("valid") ? trainer._corpus.Split("valid") : null;
+        readonly AdamConfig _adam = new(o.LearningRate, WeightDecay: o.WeightDecay, MaxGradNorm: o.MaxGradNorm);
+        readonly uint _seed = (uint)(o.Seed ^ (o.Seed >> 32));
+        // Optimizer steps of the whole run (the schedule's length): one per batch, or, with windows, one per window that holds a predicted frame.
+        readonly int _totalSteps = Enumerable.Range(0, o.Epochs).Sum(e => StepsInEpoch(trainer._corpus.Split("train"), o, e));
+        int[] _order = []; // this epoch's order of the training pieces
+
+        public int Epochs => o.Epochs;
+        public int Patience => o.Patience;
+        public bool HasValidation => _valid is not null;
+
+        public int StartEpoch(int epoch)
         {
-            var clock = Stopwatch.StartNew();
-            int epoch = state.Epoch, step = state.Step;
-            var order = Shuffle(train.Length, o.Seed, epoch);
-            double nll = 0, frames = 0;
-            float lr = 0;
-            for (int first = 0; first < train.Length; first += o.BatchSize)
-            {
-                if (cancel.IsCancellationRequested) return state; // the unfinished epoch is dropped; last.safetensors is the previous epoch's
-                var idx = order.Skip(first).Take(o.BatchSize).ToArray();
-                var pieces = idx.Select(i => train[i]).ToArray();
-                var shifts = idx.Select(i => Shift(train[i], o, epoch, i)).ToArray();
-                var batch = FrameBatch.From(pieces, shifts);
-                int B = batch.Size, K = FrameCorpus.Keys, window = o.Window > 0 && batch.Steps > o.Window ? o.Window : batch.Steps;
-                // Whole pieces: one window. Longer batches: consecutive windows, the state carried across (zeros at the start).
-                using var carried = window < batch.Steps ? model.NewState(B) : null;
-                for (int t0 = 0; t0 < Windows(batch.Steps, pieces, window) * window; t0 += window)
-                {
-                    int T = Math.Min(window, batch.Steps - t0);
-                    var weights = batch.Weights.AsSpan(t0 * B, T * B);
-                    double windowFrames = 0;
-                    foreach (float w in weights) windowFrames += w;
-                    model.Forward(B, T, batch.Inputs.AsSpan(t0 * B * K, T * B * K), batch.Targets.AsSpan(t0 * B * K, T * B * K), weights,
-                        training: true, seed, (uint)step, carried);
-                    var (sum, n) = model.Loss(B, T, windowFrames);
-                    TrainingCore.CheckFinite(sum, 0, $"step {step + 1} (epoch {epoch + 1}); '{_folder.LastPath}' holds the last good epoch");
-                    nll += sum; frames += n;
-                    model.Backward(B, T);
-                    lr = o.LearningRateAt(step, totalSteps);
-                    model.OptimizerStep(adam with { LearningRate = lr }, step + 1);
-                    if (o.AverageDecay > 0) model.UpdateAverage(o.AverageDecay);
-                    step++;
-                }
-            }
-            if (o.AverageDecay > 0) model.SwapAverage(); // validate (and keep as best) the averaged weights
-            double validNll = valid is null ? nll / frames : Evaluate(model, valid, window: o.Window).Nll;
-            var (stopping, improved) = new EarlyStopping(state.BestValidationNll, state.EpochsWithoutImprovement).Observe(validNll);
-            state = new FrameTrainState(epoch + 1, step, stopping.Best, improved ? epoch : state.BestEpoch, stopping.EpochsWithoutImprovement);
-            bool stop = stopping.ShouldStop(o.Patience);
-            if (stop || state.Epoch >= o.Epochs) state = state with { Finished = true };
-            if (improved) Save(Path.Combine(runDir, Best), model, o, state, withOptimizer: false, new() { ["valid_nll"] = validNll.ToString("R", CultureInfo.InvariantCulture), ["epoch"] = (epoch + 1).ToString(CultureInfo.InvariantCulture) });
-            if (o.AverageDecay > 0) model.SwapAverage();
-            Save(Path.Combine(runDir, Last), model, o, state, withOptimizer: true, []);
-            var report = new FrameEpochReport(epoch + 1, o.Epochs, step, nll / frames, validNll, lr, clock.Elapsed.TotalSeconds, improved);
-            _folder.AppendMetrics(report);
-            OnEpoch?.Invoke(report);
-            if (stop) break;
+            _order = Shuffle(_train.Length, o.Seed, epoch);
+            return (_train.Length + o.BatchSize - 1) / o.BatchSize;
         }
-        return state;
+
+        public BatchOutcome TrainBatch(int epoch, int b, TrainingState state, CancellationToken cancel)
+        {
+            var idx = _order.Skip(b * o.BatchSize).Take(o.BatchSize).ToArray();
+            var pieces = idx.Select(i => _train[i]).ToArray();
+            var shifts = idx.Select(i => Shift(_train[i], o, epoch, i)).ToArray();
+            var batch = FrameBatch.From(pieces, shifts);
+            int B = batch.Size, K = FrameCorpus.Keys, window = o.Window > 0 && batch.Steps > o.Window ? o.Window : batch.Steps;
+            // Whole pieces: one window. Longer batches: consecutive windows, the state carried across (zeros at the start).
+            using var carried = window < batch.Steps ? model.NewState(B) : null;
+            double nll = 0, frames = 0;
+            int step = state.Step;
+            for (int t0 = 0; t0 < Windows(batch.Steps, pieces, window) * window; t0 += window)
+            {
+                int T = Math.Min(window, batch.Steps - t0);
+                var weights = batch.Weights.AsSpan(t0 * B, T * B);
+                double windowFrames = 0;
+                foreach (float w in weights) windowFrames += w;
+                model.Forward(B, T, batch.Inputs.AsSpan(t0 * B * K, T * B * K), batch.Targets.AsSpan(t0 * B * K, T * B * K), weights,
+                    training: true, _seed, (uint)step, carried);
+                var (sum, n) = model.Loss(B, T, windowFrames);
+                TrainingCore.CheckFinite(sum, 0, $"step {step + 1} (epoch {epoch + 1}); '{trainer._folder.LastPath}' holds the last good checkpoint");
+                nll += sum; frames += n;
+                model.Backward(B, T);
+                model.OptimizerStep(_adam with { LearningRate = o.LearningRateAt(step, _totalSteps) }, step + 1);
+                if (o.AverageDecay > 0) model.UpdateAverage(o.AverageDecay);
+                step++;
+            }
+            return new BatchOutcome(nll, frames, step - state.Step, cancel.IsCancellationRequested);
+        }
+
+        public bool CheckpointDue(TrainingState state, TimeSpan sinceLastSave) => o.CheckpointMinutes > 0 && sinceLastSave.TotalMinutes >= o.CheckpointMinutes;
+
+        public FrameScores Score(int epoch, double trainLoss)
+        {
+            if (_valid is null) return new FrameScores(trainLoss);
+            if (o.AverageDecay > 0) model.SwapAverage(); // validate the averaged weights (best.safetensors keeps them)
+            try { return new FrameScores(Evaluate(model, _valid, window: o.Window).Nll); }
+            finally { if (o.AverageDecay > 0) model.SwapAverage(); }
+        }
+
+        public void RecordEpoch(EpochEnd<FrameScores> end)
+        {
+            var report = new FrameEpochReport(end.State.Epoch, o.Epochs, end.State.Step, end.TrainLoss, end.Scores.Score,
+                o.LearningRateAt(Math.Max(0, end.State.Step - 1), _totalSteps), end.Seconds, end.Improved);
+            trainer._folder.AppendMetrics(report);
+            trainer.OnEpoch?.Invoke(report);
+        }
+
+        public void Save(string file, TrainingState state, bool withOptimizer) => trainer.Save(Path.Combine(trainer._folder.Path, file), model, o, state, withOptimizer,
+            file == Best ? new() { ["valid_nll"] = state.BestValidationLoss.ToString("R", CultureInfo.InvariantCulture), ["epoch"] = state.BestEpoch.ToString(CultureInfo.InvariantCulture) } : []);
+
+        public void Interrupted(TrainingState state) { }
+
+        public void StoppedEarly(TrainingState state) { }
     }
 
     /// <summary>Windows of a batch of <paramref name="steps"/> (padded) frames that hold a predicted frame: its longest piece's.</summary>
@@ -241,9 +267,11 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
         return h.GetCurrentHashAsUInt64().ToString("x16");
     }
 
-    void Save(string path, FrameModel model, FrameTrainOptions o, FrameTrainState state, bool withOptimizer, Dictionary<string, string> extra)
+    /// <summary>Writes a checkpoint. best.safetensors (no optimizer state) holds the averaged weights when averaging is on: the ones validated.</summary>
+    void Save(string path, FrameModel model, FrameTrainOptions o, TrainingState state, bool withOptimizer, Dictionary<string, string> extra)
     {
-        var tensors = model.Parameters.Select(p => (p.Name, p.Shape, model.Backend.Download(p.Value))).ToList();
+        bool averaged = !withOptimizer && model.Average is not null;
+        var tensors = model.Parameters.Select(p => (p.Name, p.Shape, model.Backend.Download(averaged ? model.AverageOf(p) : p.Value))).ToList();
         if (withOptimizer)
         {
             foreach (var p in model.Parameters) { tensors.Add(($"adam.m.{p.Name}", p.Shape, model.Backend.Download(p.M))); tensors.Add(($"adam.v.{p.Name}", p.Shape, model.Backend.Download(p.V))); }
@@ -255,10 +283,10 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
             ["format"] = Format,
             ["config"] = model.Config.ToJson(),
             ["options"] = o.ToJson(),
-            ["state"] = JsonSerializer.Serialize(state, StateJson),
+            ["state"] = state.ToJson(),
             ["parameters"] = model.ParameterCount.ToString(CultureInfo.InvariantCulture),
-            ["corpus"] = Fingerprint(corpus),
-            ["corpus_path"] = Path.GetFullPath(corpus.Source),
+            ["corpus"] = Fingerprint(_corpus),
+            ["corpus_path"] = Path.GetFullPath(_corpus.Source),
             ["features"] = "input: the 88 keys (MIDI 21-108) of one frame as 0/1; output: 88 independent Bernoulli logits for the next frame",
         };
         SafeTensors.Save(path, tensors, meta);
