@@ -43,30 +43,55 @@ public static class Checkpoint
     public static void Save(string path, MusicModel model, IReadOnlyDictionary<string, string> extraMetadata, bool withOptimizer, bool half = false)
     {
         if (withOptimizer && half) throw new ArgumentException("a resumable checkpoint keeps full precision; F16 is for exported models");
-        string saveId = Guid.NewGuid().ToString("N");
         var be = model.Backend;
-        if (withOptimizer)
-        {
-            var moments = new List<(string, int[], float[])>();
-            foreach (var p in model.Parameters)
-            {
-                moments.Add(($"m.{p.Name}", p.Shape, be.Download(p.M)));
-                moments.Add(($"v.{p.Name}", p.Shape, be.Download(p.V)));
-            }
-            SafeTensors.Save(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, OptimizerName(path, saveId)), moments,
-                new Dictionary<string, string> { ["format"] = Format, ["save_id"] = saveId });
-        }
         var metadata = new Dictionary<string, string>(extraMetadata)
         {
             ["format"] = Format,
-            ["save_id"] = saveId,
             ["config"] = model.Config.ToJson(),
             ["features"] = FeatureDescription(model.Config),
             ["parameters"] = model.ParameterCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
-        if (withOptimizer) metadata["optimizer"] = OptimizerName(path, saveId);
-        SafeTensors.Save(path, model.Parameters.Select(p => (p.Name, p.Shape, be.Download(p.Value))).ToList(), metadata, half);
-        if (withOptimizer) DeleteStaleOptimizers(path, OptimizerName(path, saveId));
+        WritePair(path, model.Parameters.Select(p => (p.Name, p.Shape, be.Download(p.Value))).ToList(), metadata,
+            withOptimizer ? AdamMoments(model.Parameters, be) : null, half);
+    }
+
+    /// <summary>The Adam moments of <paramref name="parameters"/> as an optimizer file's tensors: m.NAME and v.NAME.</summary>
+    public static List<(string Name, int[] Shape, float[] Data)> AdamMoments(IEnumerable<Parameter> parameters, Backend backend) =>
+        parameters.SelectMany(p => new[] { ($"m.{p.Name}", p.Shape, backend.Download(p.M)), ($"v.{p.Name}", p.Shape, backend.Download(p.V)) }).ToList();
+
+    /// <summary>
+    /// The checkpoint pair both trainers write: <paramref name="tensors"/> (the model) in <paramref name="path"/>, and, when
+    /// <paramref name="optimizer"/> is given, the optimizer file of this save written first beside it, which the model file
+    /// names ("optimizer") and whose save id it carries ("save_id"); then the older optimizer files are deleted. Each file is
+    /// written atomically, so a kill at any instant leaves a model file whose optimizer file exists.
+    /// </summary>
+    public static void WritePair(string path, List<(string Name, int[] Shape, float[] Data)> tensors, Dictionary<string, string> metadata,
+        List<(string Name, int[] Shape, float[] Data)>? optimizer, bool half = false)
+    {
+        string saveId = Guid.NewGuid().ToString("N");
+        metadata["save_id"] = saveId;
+        if (optimizer is not null)
+        {
+            SafeTensors.Save(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, OptimizerName(path, saveId)), optimizer,
+                new Dictionary<string, string> { ["format"] = metadata["format"], ["save_id"] = saveId });
+            metadata["optimizer"] = OptimizerName(path, saveId);
+        }
+        else metadata.Remove("optimizer");
+        SafeTensors.Save(path, tensors, metadata, half);
+        if (optimizer is not null) DeleteStaleOptimizers(path, OptimizerName(path, saveId));
+    }
+
+    /// <summary>Reads the optimizer file that the model file <paramref name="modelFile"/> (at <paramref name="modelPath"/>) names; refuses a file from another save.</summary>
+    public static SafeTensors.File ReadOptimizer(string modelPath, SafeTensors.File modelFile)
+    {
+        if (!modelFile.Metadata.TryGetValue("optimizer", out var name) || name.Contains('/') || name.Contains('\\'))
+            throw new InvalidDataException("the checkpoint does not name its optimizer state; cannot resume exactly");
+        string path = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, name);
+        if (!File.Exists(path)) throw new InvalidDataException($"the optimizer state '{name}' beside the checkpoint is missing; cannot resume exactly");
+        var opt = SafeTensors.Load(path);
+        if (!opt.Metadata.TryGetValue("save_id", out var id) || id != modelFile.Metadata.GetValueOrDefault("save_id"))
+            throw new InvalidDataException("the optimizer state and the checkpoint come from different saves (interrupted write?)");
+        return opt;
     }
 
     /// <summary>Metadata that <see cref="Save"/> writes itself, or that names a sibling file: not carried by <see cref="Export"/>.</summary>
@@ -149,13 +174,7 @@ public static class Checkpoint
     /// <summary>Loads the Adam moments saved beside <paramref name="modelPath"/>; refuses a file from another save.</summary>
     public static void LoadOptimizer(string modelPath, SafeTensors.File modelFile, MusicModel model)
     {
-        if (!modelFile.Metadata.TryGetValue("optimizer", out var name) || name.Contains('/') || name.Contains('\\'))
-            throw new InvalidDataException("the checkpoint does not name its optimizer state; cannot resume exactly");
-        string path = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, name);
-        if (!File.Exists(path)) throw new InvalidDataException($"the optimizer state '{name}' beside the checkpoint is missing; cannot resume exactly");
-        var opt = SafeTensors.Load(path);
-        if (!opt.Metadata.TryGetValue("save_id", out var id) || id != modelFile.Metadata.GetValueOrDefault("save_id"))
-            throw new InvalidDataException("the optimizer state and the checkpoint come from different saves (interrupted write?)");
+        var opt = ReadOptimizer(modelPath, modelFile);
         foreach (var p in model.Parameters)
         {
             if (!opt.Tensors.TryGetValue($"m.{p.Name}", out var m) || !opt.Tensors.TryGetValue($"v.{p.Name}", out var v) || m.Data.Length != p.Length || v.Data.Length != p.Length)

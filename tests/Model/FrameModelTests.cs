@@ -125,6 +125,16 @@ public class FrameModelTests
         Assert.InRange(all, 10, 30);
     }
 
+    /// <summary>A run folder's last checkpoint pair: the model's tensors and those of the optimizer file it names (Adam moments, averages), in one map.</summary>
+    static Dictionary<string, (int[] Shape, float[] Data)> LastPair(string runDir)
+    {
+        string last = Path.Combine(runDir, FrameTrainer.Last);
+        var model = SafeTensors.Load(last);
+        var all = new Dictionary<string, (int[] Shape, float[] Data)>(model.Tensors);
+        foreach (var (name, t) in Checkpoint.ReadOptimizer(last, model).Tensors) all.Add(name, t);
+        return all;
+    }
+
     [Fact]
     public void Windowed_training_carries_the_state_steps_per_window_and_resumes_exactly()
     {
@@ -143,8 +153,8 @@ public class FrameModelTests
         using var stop = new CancellationTokenSource();
         new FrameTrainer(be, corpus, dir["split"]) { OnEpoch = r => { if (r.Epoch == 1) stop.Cancel(); } }.Train(cfg, options, stop.Token);
         Assert.Equal(whole, new FrameTrainer(be, corpus, dir["split"]).Resume());
-        var a = SafeTensors.Load(Path.Combine(dir["w8"], FrameTrainer.Last)).Tensors;
-        var b = SafeTensors.Load(Path.Combine(dir["split"], FrameTrainer.Last)).Tensors;
+        var a = LastPair(dir["w8"]);
+        var b = LastPair(dir["split"]);
         foreach (var (name, t) in a) Assert.Equal(t.Data, b[name].Data);
         // A window as long as every batch is whole-piece training.
         var wide = new FrameTrainer(be, corpus, dir["wide"]).Train(cfg, options with { Window = 4096 });
@@ -178,10 +188,11 @@ public class FrameModelTests
         Assert.False(halfway.Finished);
         var resumed = new FrameTrainer(be, corpus, dir["split"]).Resume();
         Assert.Equal(whole, resumed);
-        var a = SafeTensors.Load(Path.Combine(dir["whole"], FrameTrainer.Last)).Tensors;
-        var b = SafeTensors.Load(Path.Combine(dir["split"], FrameTrainer.Last)).Tensors;
+        var a = LastPair(dir["whole"]);
+        var b = LastPair(dir["split"]);
         foreach (var (name, t) in a) Assert.Equal(t.Data, b[name].Data); // bit for bit, Adam moments and weight averages included
         Assert.Contains(a.Keys, k => k.StartsWith("average."));
+        Assert.Contains(a.Keys, k => k.StartsWith("m."));
         Assert.DoesNotContain(SafeTensors.Load(Path.Combine(dir["whole"], FrameTrainer.Best)).Tensors.Keys, k => k.StartsWith("average.") || k.StartsWith("adam."));
 
         var epochs = File.ReadAllLines(Path.Combine(dir["whole"], FrameTrainer.Metrics)).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("ValidationNll").GetDouble()).ToArray();

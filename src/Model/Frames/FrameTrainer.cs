@@ -63,8 +63,8 @@ public sealed record FrameEpochReport(int Epoch, int Epochs, int Step, double Tr
 /// Trains a <see cref="FrameModel"/> on a <see cref="FrameCorpus"/>: each epoch every training piece once, in an order
 /// drawn from (seed, epoch), each transposed by a shift drawn from (seed, epoch, piece); dropout from (seed, step).
 /// Adam with global-norm clipping and a cosine learning rate; the validation NLL after every epoch picks best.safetensors.
-/// Run directory: last.safetensors (model, Adam moments and state in one file, written atomically after every epoch and
-/// every CheckpointMinutes within one), best.safetensors (the model alone), metrics.jsonl (one line per epoch).
+/// Run directory: last.safetensors and the optimizer file it names (the checkpoint pair, <see cref="Checkpoint.WritePair"/>;
+/// written after every epoch and every CheckpointMinutes within one), best.safetensors (the model alone), metrics.jsonl (one line per epoch).
 /// </summary>
 public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string runDir)
 {
@@ -267,17 +267,20 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
         return h.GetCurrentHashAsUInt64().ToString("x16");
     }
 
-    /// <summary>Writes a checkpoint. best.safetensors (no optimizer state) holds the averaged weights when averaging is on: the ones validated.</summary>
+    /// <summary>
+    /// Writes a checkpoint: with <paramref name="withOptimizer"/>, the pair every run folder holds (the model, and beside it
+    /// the optimizer file of the same save: Adam's m.NAME and v.NAME, and average.NAME when averaging; see
+    /// <see cref="Checkpoint.WritePair"/>). Without, the model alone: best.safetensors, which holds the averaged weights
+    /// when averaging is on (the ones validated).
+    /// </summary>
     void Save(string path, FrameModel model, FrameTrainOptions o, TrainingState state, bool withOptimizer, Dictionary<string, string> extra)
     {
+        var be = model.Backend;
         bool averaged = !withOptimizer && model.Average is not null;
-        var tensors = model.Parameters.Select(p => (p.Name, p.Shape, model.Backend.Download(averaged ? model.AverageOf(p) : p.Value))).ToList();
-        if (withOptimizer)
-        {
-            foreach (var p in model.Parameters) { tensors.Add(($"adam.m.{p.Name}", p.Shape, model.Backend.Download(p.M))); tensors.Add(($"adam.v.{p.Name}", p.Shape, model.Backend.Download(p.V))); }
-            if (model.Average is not null)
-                foreach (var p in model.Parameters) tensors.Add(($"average.{p.Name}", p.Shape, model.Backend.Download(model.AverageOf(p))));
-        }
+        var tensors = model.Parameters.Select(p => (p.Name, p.Shape, be.Download(averaged ? model.AverageOf(p) : p.Value))).ToList();
+        var optimizer = withOptimizer ? Checkpoint.AdamMoments(model.Parameters, be) : null;
+        if (optimizer is not null && model.Average is not null)
+            optimizer.AddRange(model.Parameters.Select(p => ($"average.{p.Name}", p.Shape, be.Download(model.AverageOf(p)))));
         var meta = new Dictionary<string, string>(extra)
         {
             ["format"] = Format,
@@ -287,9 +290,10 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
             ["parameters"] = model.ParameterCount.ToString(CultureInfo.InvariantCulture),
             ["corpus"] = Fingerprint(_corpus),
             ["corpus_path"] = Path.GetFullPath(_corpus.Source),
-            ["features"] = "input: the 88 keys (MIDI 21-108) of one frame as 0/1; output: 88 independent Bernoulli logits for the next frame",
+            ["features"] = "input: the 88 keys (MIDI 21-108) of one frame as 0/1; output: " +
+                (model.Config.IsNade ? $"a NADE over the 88 keys (hidden {model.Config.NadeHidden}), key by key upwards" : "88 independent Bernoulli logits") + " for the next frame",
         };
-        SafeTensors.Save(path, tensors, meta);
+        Checkpoint.WritePair(path, tensors, meta, optimizer);
     }
 
     /// <summary>Whether a safetensors file is a frame model (a run folder: its best.safetensors).</summary>
@@ -314,17 +318,24 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
         var model = new FrameModel(backend, config);
         try
         {
-            foreach (var p in model.Parameters)
+            foreach (var p in model.Parameters) backend.CopyFromHost(Tensor(file, p.Name, p, path), p.Value);
+            if (withOptimizer)
             {
-                backend.CopyFromHost(Tensor(file, p.Name, p, path), p.Value);
-                if (!withOptimizer) continue;
-                backend.CopyFromHost(Tensor(file, $"adam.m.{p.Name}", p, path), p.M);
-                backend.CopyFromHost(Tensor(file, $"adam.v.{p.Name}", p, path), p.V);
-            }
-            if (withOptimizer && file.Tensors.ContainsKey($"average.{model.Parameters[0].Name}"))
-            {
-                model.StartAverage();
-                foreach (var p in model.Parameters) backend.CopyFromHost(Tensor(file, $"average.{p.Name}", p, path), model.AverageOf(p));
+                // The optimizer file of the pair; a checkpoint written before frame runs kept the pair holds the same
+                // tensors in the model file itself, as adam.m.NAME, adam.v.NAME and average.NAME.
+                bool pair = file.Metadata.ContainsKey("optimizer");
+                var opt = pair ? Checkpoint.ReadOptimizer(path, file) : file;
+                string moment = pair ? "" : "adam.";
+                foreach (var p in model.Parameters)
+                {
+                    backend.CopyFromHost(Tensor(opt, $"{moment}m.{p.Name}", p, path), p.M);
+                    backend.CopyFromHost(Tensor(opt, $"{moment}v.{p.Name}", p, path), p.V);
+                }
+                if (opt.Tensors.ContainsKey($"average.{model.Parameters[0].Name}"))
+                {
+                    model.StartAverage();
+                    foreach (var p in model.Parameters) backend.CopyFromHost(Tensor(opt, $"average.{p.Name}", p, path), model.AverageOf(p));
+                }
             }
             model.MarkWeightsChanged();
         }
