@@ -106,5 +106,20 @@ public static class Cli
     }
 
     /// <summary>Progress bars only for a person at a terminal; scripts and CI get the summary alone.</summary>
+    /// <summary>
+    /// Progress for output that is not a terminal (a log file, a pipe): <see cref="Due"/> says yes once every
+    /// <paramref name="every"/>, so a long epoch still shows that it moves, without a line per step.
+    /// </summary>
+    public sealed class ProgressLines(TimeSpan every)
+    {
+        readonly System.Diagnostics.Stopwatch _since = System.Diagnostics.Stopwatch.StartNew();
+        public bool Due()
+        {
+            if (_since.Elapsed < every) return false;
+            _since.Restart();
+            return true;
+        }
+    }
+
     public static bool Interactive(bool quiet) => !quiet && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
 }

@@ -109,6 +109,8 @@ public sealed class Trainer
     public Action<TrainProgress>? OnStep { get; init; }
     public Action<EpochReport>? OnEpoch { get; init; }
     public Action<string>? OnMessage { get; init; }
+    /// <summary>An epoch's training is done and its scoring begins: (epoch from 1, validation windows, training windows scored too).</summary>
+    public Action<int, int, int>? OnValidation { get; init; }
 
     /// <summary>A hash of the corpus' files (path, size, mtime, split) and reading options: a resumed run must see the same data.</summary>
     public static string Fingerprint(NoteCorpus c)
@@ -264,6 +266,7 @@ public sealed class Trainer
 
         public NoteScores Score(int epoch, double trainLoss)
         {
+            if (_t.Root) _t.OnValidation?.Invoke(epoch + 1, _valid.Count, _trainScored?.Count ?? 0);
             var (valLoss, valNll, valAcc) = Validate(_model, _valid, _o.BatchSize);
             var (trainEvalLoss, trainEvalNll, _) = _trainScored is null ? (double.NaN, double.NaN, double.NaN) : Validate(_model, _trainScored, _o.BatchSize);
             return new NoteScores(_valid.Count > 0 ? valLoss : trainLoss, valLoss, valNll, valAcc, trainEvalLoss, trainEvalNll);

@@ -88,8 +88,10 @@ public static class FramesCommand
             using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             bool q = p.GetValue(quiet);
+            var lines = new Cli.ProgressLines(TimeSpan.FromMinutes(1)); // a line a minute within an epoch
             var trainer = new FrameTrainer(backend, corpus, runDir)
             {
+                OnBatch = b => { if (!q && lines.Due()) Console.WriteLine(FormattableString.Invariant($"epoch {b.Epoch + 1}/{b.Epochs}: batch {b.Batch}/{b.Batches} ({b.Batch / (double)b.Batches:P0}), train NLL {b.Nll:F3}, {b.FramesPerSecond:F0} frames/s")); },
                 OnEpoch = r => { if (!q) Console.WriteLine(FormattableString.Invariant($"epoch {r.Epoch}/{r.Epochs}: train NLL {r.TrainNll:F3} | validation NLL {r.ValidationNll:F3}{(r.Improved ? " *best*" : "")} | lr {r.LearningRate:G3} | {r.Seconds:F1} s")); },
             };
             var clock = System.Diagnostics.Stopwatch.StartNew();

@@ -236,6 +236,7 @@ public static class TrainCommand
         bool isRoot = parallel is null || parallel.Rank == 0;
         bool interactive = Cli.Interactive(quiet);
         ProgressTask? task = null;
+        var lines = new Cli.ProgressLines(TimeSpan.FromMinutes(1)); // when the output is not a terminal: a line a minute within an epoch
         var started = DateTime.UtcNow;
         void OnEpoch(EpochReport r)
         {
@@ -250,9 +251,20 @@ public static class TrainCommand
             Parallel = parallel,
             OnEpoch = OnEpoch,
             OnMessage = m => Console.WriteLine(m),
+            OnValidation = (epoch, windows, trainWindows) =>
+            {
+                string what = string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: validating {windows:N0} windows{(trainWindows > 0 ? $" and {trainWindows:N0} training windows" : "")}");
+                if (task is not null) task.Description = what;
+                else if (!quiet) Console.WriteLine(what);
+            },
             OnStep = s =>
             {
-                if (task is null) return;
+                if (task is null)
+                {
+                    if (!quiet && isRoot && lines.Due())
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"epoch {s.Epoch + 1}/{s.Epochs}: batch {s.Batch}/{s.BatchesPerEpoch} ({s.Batch / (double)s.BatchesPerEpoch:P0}), loss {s.Loss:F3}, {s.NotesPerSecond:F0} notes/s, lr {s.LearningRate:G3}"));
+                    return;
+                }
                 task.MaxValue = (double)s.Epochs * s.BatchesPerEpoch;
                 task.Value = (double)s.Epoch * s.BatchesPerEpoch + s.Batch;
                 task.Description = string.Create(CultureInfo.InvariantCulture, $"epoch {s.Epoch + 1}/{s.Epochs} loss {s.Loss:F3} {s.NotesPerSecond:F0} notes/s");

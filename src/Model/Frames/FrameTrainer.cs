@@ -56,6 +56,9 @@ public sealed record FrameTrainOptions
     public static FrameTrainOptions FromJson(string json) => JsonSerializer.Deserialize<FrameTrainOptions>(json) ?? throw new InvalidDataException("empty frame training options");
 }
 
+/// <summary>A progress report after each batch: its NLL per predicted frame and the frames it predicted per second.</summary>
+public readonly record struct FrameProgress(int Epoch, int Epochs, int Batch, int Batches, int Step, double Nll, double FramesPerSecond);
+
 /// <summary>One epoch's numbers.</summary>
 public sealed record FrameEpochReport(int Epoch, int Epochs, int Step, double TrainNll, double ValidationNll, float LearningRate, double Seconds, bool Improved);
 
@@ -73,6 +76,7 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
     readonly FrameCorpus _corpus = corpus;
 
     public Action<FrameEpochReport>? OnEpoch { get; init; }
+    public Action<FrameProgress>? OnBatch { get; init; }
 
     /// <summary>Starts a new run in an empty (or absent) directory.</summary>
     public TrainingState Train(FrameConfig config, FrameTrainOptions options, CancellationToken cancel = default)
@@ -135,6 +139,7 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
 
         public BatchOutcome TrainBatch(int epoch, int b, TrainingState state, CancellationToken cancel)
         {
+            long started = Stopwatch.GetTimestamp();
             var idx = _order.Skip(b * o.BatchSize).Take(o.BatchSize).ToArray();
             var pieces = idx.Select(i => _train[i]).ToArray();
             var shifts = idx.Select(i => Shift(_train[i], o, epoch, i)).ToArray();
@@ -160,6 +165,8 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
                 if (o.AverageDecay > 0) model.UpdateAverage(o.AverageDecay);
                 step++;
             }
+            trainer.OnBatch?.Invoke(new FrameProgress(epoch, o.Epochs, b + 1, (_train.Length + o.BatchSize - 1) / o.BatchSize, step, nll / Math.Max(frames, 1),
+                frames / Math.Max(Stopwatch.GetElapsedTime(started).TotalSeconds, 1e-9)));
             return new BatchOutcome(nll, frames, step - state.Step, cancel.IsCancellationRequested);
         }
 
