@@ -47,38 +47,12 @@ public static class MusicEvaluation
         Func<int, ulong, IReadOnlyList<ScoredPiece>> candidates;
         if (r.Generated is not null)
         {
-            var pieces = new List<ScoredPiece>();
-            foreach (var f in Directory.EnumerateFiles(r.Generated, "*", SearchOption.AllDirectories)
-                .Where(f => f.EndsWith(".mid", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".midi", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal))
-            {
-                try
-                {
-                    var notes = MidiReader.ReadFile(f).OrderBy(n => n.Start).ThenBy(n => n.Pitch).Take(r.Notes).ToList();
-                    if (notes.Count >= 2) pieces.Add(new ScoredPiece(notes)); else Progress($"skipped {f}: fewer than 2 notes");
-                }
-                catch (MidiFormatException e) { Progress($"skipped {f}: {e.Message}"); }
-            }
+            var pieces = MusicYardstick.FromFolder(r.Generated, r.Notes, Progress);
             if (pieces.Count < 2) return Cli.Error($"--generated '{r.Generated}' holds fewer than 2 readable MIDI files with notes");
             source = $"{pieces.Count} MIDI files in {r.Generated}";
             candidates = (n, _) => pieces.Take(n).ToList();
         }
-        else
-        {
-            candidates = (n, seed) =>
-            {
-                var clock = DateTime.UtcNow;
-                var pieces = Composer.Compose(model!, new ComposeRequest { Notes = r.Notes, Count = n, Seed = seed, Sampling = r.Sampling(model!.Config) });
-                generationSeconds += (DateTime.UtcNow - clock).TotalSeconds;
-                if (!model!.Config.Beats) return pieces.Select(p => new ScoredPiece(p.Notes)).ToList();
-                // Played at tempi drawn from the training songs', so that the pieces' tempi vary as real songs' do.
-                var tempi = MusicYardstick.TrainingTempi(corpus, n, seed);
-                return pieces.Select((p, i) =>
-                {
-                    double scale = p.File.BeatsPerMinute / tempi[i];
-                    return new ScoredPiece(p.Notes.Select(x => x with { Start = x.Start * scale, End = x.End * scale }).ToList(), new PieceGrid(tempi[i], p.File.Meter.BarBeats));
-                }).ToList();
-            };
-        }
+        else candidates = MusicYardstick.FromModel(model!, corpus, r.Notes, r.Sampling(model!.Config), s => generationSeconds += s);
 
         var result = MusicYardstick.Run(corpus, split, r.Count, r.Notes, r.Seeds, r.Seed, candidates, Progress);
         foreach (var w in result.Warnings) Console.Error.WriteLine($"musicgen: warning: {w}");

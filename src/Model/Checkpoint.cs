@@ -126,7 +126,7 @@ public static class Checkpoint
         return Parse(SafeTensors.Load(path), path);
     }
 
-    /// <summary>Reads a checkpoint from a stream (the embedded default model).</summary>
+    /// <summary>Reads a checkpoint from a stream (a built-in model).</summary>
     public static (ModelConfig Config, SafeTensors.File File) Read(Stream stream, string name) => Parse(SafeTensors.Load(stream), name);
 
     static (ModelConfig Config, SafeTensors.File File) Parse(SafeTensors.File file, string path)

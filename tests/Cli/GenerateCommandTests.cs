@@ -39,7 +39,7 @@ public class GenerateCommandTests
         using var dir = new TempDir();
         var r = CliRunner.Run("generate", "--notes", "120", "--seed", "3", "--out", dir["song.mid"]);
         Assert.True(r.ExitCode == 0, r.Stderr);
-        Assert.Contains("embedded pop model (POP909)", r.Stdout);
+        Assert.Contains("built-in pop model (POP909", r.Stdout);
         var notes = MidiReader.ReadFile(dir["song.mid"]);
         Assert.Equal(120, notes.Count);
         Assert.True(notes.Select(n => n.Pitch).Distinct().Count() >= 12, "too few distinct pitches");
@@ -64,9 +64,9 @@ public class GenerateCommandTests
         Assert.Contains("\"StepFirst\":true", info.Stdout);
         // The embedded models themselves, without a file: `info` alone is the pop model; --model names the other.
         var embedded = CliRunner.Run("info");
-        Assert.Contains("embedded pop model (POP909)", embedded.Stdout);
+        Assert.Contains("built-in pop model (POP909", embedded.Stdout);
         Assert.Contains("\"Time\":\"beats\"", embedded.Stdout);
-        Assert.Contains("embedded classical model (ASAP)", CliRunner.Run("info", "--model", "classical").Stdout);
+        Assert.Contains("built-in classical model (ASAP", CliRunner.Run("info", "--model", "classical").Stdout);
         Assert.Equal(2, CliRunner.Run("info", "--model", "jazz").ExitCode);
     }
 
@@ -94,13 +94,13 @@ public class GenerateCommandTests
         using var dir = new TempDir();
         var r = CliRunner.Run("generate", "--model", "classical", "--notes", "150", "--seed", "3", "--out", dir["c.mid"]);
         Assert.True(r.ExitCode == 0, r.Stderr);
-        Assert.Contains("embedded classical model (ASAP)", r.Stdout);
+        Assert.Contains("built-in classical model (ASAP", r.Stdout);
         var notes = MidiReader.ReadFile(dir["c.mid"]);
         Assert.Equal(150, notes.Count);
         Assert.True(notes.Select(n => n.Pitch).Distinct().Count() >= 12, "too few distinct pitches");
         // The same seed with the pop model gives another piece; an unknown name or both --model and --checkpoint is a one-line error.
         var pop = CliRunner.Run("generate", "--model", "pop", "--notes", "150", "--seed", "3", "--out", dir["p.mid"]);
-        Assert.Contains("embedded pop model (POP909)", pop.Stdout);
+        Assert.Contains("built-in pop model (POP909", pop.Stdout);
         Assert.NotEqual(notes.Select(n => n.Pitch), MidiReader.ReadFile(dir["p.mid"]).Select(n => n.Pitch));
         var bad = CliRunner.Run("generate", "--model", "jazz", "--out", dir["j.mid"]);
         Assert.Equal(2, bad.ExitCode);

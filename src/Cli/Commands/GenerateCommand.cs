@@ -9,13 +9,6 @@ namespace MusicGen.Cli.Commands;
 /// <summary><c>musicgen generate</c>: new piano music from a checkpoint (or the embedded default model).</summary>
 public static class GenerateCommand
 {
-    /// <summary>The models embedded in the executable, by the name --model takes: resource name and training corpus.</summary>
-    public static readonly IReadOnlyDictionary<string, (string Resource, string Corpus)> EmbeddedModels = new Dictionary<string, (string, string)>
-    {
-        ["pop"] = ("MusicGen.Cli.Models.pop.safetensors", "POP909"),
-        ["classical"] = ("MusicGen.Cli.Models.classical.safetensors", "ASAP"),
-    };
-
     /// <summary>--model: which embedded model (pop, the default, or classical); --checkpoint takes a file instead.</summary>
     public static Option<string?> ModelOption() => new("--model", "-m")
     {
@@ -142,23 +135,11 @@ public static class GenerateCommand
     }
 
     /// <summary>The model from --checkpoint (a file, or a run directory's best/last), or the embedded one named by --model (default: pop).</summary>
+    /// <summary>The model that --checkpoint or --model names (<see cref="BuiltInModels.LoadModel"/>), with the flags' names in its errors.</summary>
     public static (MusicModel Model, string Source) LoadModel(string? checkpoint, Backend backend, string? embedded = null)
     {
         if (checkpoint is not null && embedded is not null) throw new ArgumentException("give --checkpoint or --model, not both");
-        if (checkpoint is not null)
-        {
-            string file = checkpoint;
-            if (Directory.Exists(file))
-                file = File.Exists(Path.Combine(file, Trainer.Best)) ? Path.Combine(file, Trainer.Best) : Path.Combine(file, Trainer.Last);
-            if (!File.Exists(file)) throw new ArgumentException($"--checkpoint '{checkpoint}': no such checkpoint");
-            return (Checkpoint.Load(file, backend).Model, file);
-        }
-        string name = embedded ?? "pop";
-        if (!EmbeddedModels.TryGetValue(name, out var m))
-            throw new ArgumentException($"--model '{name}': choose {string.Join(" or ", EmbeddedModels.Keys)} (or give --checkpoint FILE)");
-        using var stream = typeof(GenerateCommand).Assembly.GetManifestResourceStream(m.Resource)
-            ?? throw new InvalidDataException($"this build has no embedded {name} model; give --checkpoint");
-        return (Checkpoint.Load(stream, $"embedded {name} model", backend).Model, $"embedded {name} model ({m.Corpus})");
+        return BuiltInModels.LoadModel(checkpoint, embedded, backend);
     }
 
     /// <summary>The longest run of consecutive notes with the same pitch: the one-note loop detector.</summary>

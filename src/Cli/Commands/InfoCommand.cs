@@ -20,13 +20,9 @@ public static class InfoCommand
             string shown;
             if (file is null)
             {
-                string name = p.GetValue(modelName) ?? "pop";
-                if (!GenerateCommand.EmbeddedModels.TryGetValue(name, out var m))
-                    return Cli.Error($"--model '{name}': choose {string.Join(" or ", GenerateCommand.EmbeddedModels.Keys)}");
-                using var stream = typeof(GenerateCommand).Assembly.GetManifestResourceStream(m.Resource)
-                    ?? throw new InvalidDataException($"this build has no embedded {name} model");
-                (config, st) = Checkpoint.Read(stream, $"embedded {name} model");
-                shown = $"embedded {name} model ({m.Corpus})";
+                var entry = BuiltInModels.Find(p.GetValue(modelName) ?? BuiltInModels.Default);
+                (config, st) = BuiltInModels.Read(entry.Name);
+                shown = $"built-in {entry.Name} model ({entry.Corpus}; {entry.Licence})";
             }
             else
             {

@@ -72,14 +72,10 @@ public sealed class WebServer : IAsyncDisposable
         var models = new List<Entry>();
         try
         {
-            foreach (var (name, (_, corpus)) in Commands.GenerateCommand.EmbeddedModels)
+            foreach (var builtIn in BuiltInModels.All.Where(e => e.Present))
             {
-                try
-                {
-                    var (model, source) = Commands.GenerateCommand.LoadModel(null, backend, name);
-                    models.Add(new Entry(name, source, corpus == "POP909" ? "MIT (POP909)" : "CC BY-NC-SA 4.0 (ASAP)", model));
-                }
-                catch (InvalidDataException) { } // a build without that embedded model
+                var (model, source) = BuiltInModels.LoadModel(null, builtIn.Name, backend);
+                models.Add(new Entry(builtIn.Name, source, $"{builtIn.Licence} ({builtIn.Corpus})", model));
             }
             foreach (var path in options.Checkpoints)
             {

@@ -139,4 +139,46 @@ public static class MusicYardstick
         var rng = new SplitMix(seed * 0x9E3779B97F4A7C15UL + 7);
         return Enumerable.Range(0, count).Select(_ => tempi[rng.NextInt(tempi.Length)]).ToArray();
     }
+
+    /// <summary>
+    /// A model's candidates for <see cref="Run"/>: for each draw, <c>n</c> pieces of <paramref name="notes"/> notes composed
+    /// from the draw's seed with <paramref name="sampling"/> (null: the model's measured defaults). A beats-mode model's
+    /// pieces are played at tempi drawn from the training songs' (<see cref="TrainingTempi"/>), so their tempi vary as real
+    /// songs' do. <paramref name="composeSeconds"/> adds up the time spent composing.
+    /// </summary>
+    public static Func<int, ulong, IReadOnlyList<ScoredPiece>> FromModel(MusicModel model, NoteCorpus corpus, int notes, SamplingOptions? sampling,
+        Action<double>? composeSeconds = null) => (n, seed) =>
+    {
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        var pieces = Composer.Compose(model, new ComposeRequest { Notes = notes, Count = n, Seed = seed, Sampling = sampling });
+        composeSeconds?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        if (!model.Config.Beats) return pieces.Select(p => new ScoredPiece(p.Notes)).ToList();
+        var tempi = TrainingTempi(corpus, n, seed);
+        return pieces.Select((p, i) =>
+        {
+            double scale = p.File.BeatsPerMinute / tempi[i];
+            return new ScoredPiece(p.Notes.Select(x => x with { Start = x.Start * scale, End = x.End * scale }).ToList(), new PieceGrid(tempi[i], p.File.Meter.BarBeats));
+        }).ToList();
+    };
+
+    /// <summary>
+    /// The MIDI files (.mid, .midi) under <paramref name="folder"/>, in path order, as candidates: the first
+    /// <paramref name="notes"/> notes of each. A file that cannot be read or has fewer than 2 notes is skipped, and
+    /// <paramref name="skipped"/> says why.
+    /// </summary>
+    public static List<ScoredPiece> FromFolder(string folder, int notes, Action<string>? skipped = null)
+    {
+        var pieces = new List<ScoredPiece>();
+        foreach (var f in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Where(f => f.EndsWith(".mid", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".midi", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal))
+        {
+            try
+            {
+                var read = MidiReader.ReadFile(f).OrderBy(n => n.Start).ThenBy(n => n.Pitch).Take(notes).ToList();
+                if (read.Count >= 2) pieces.Add(new ScoredPiece(read)); else skipped?.Invoke($"skipped {f}: fewer than 2 notes");
+            }
+            catch (MidiFormatException e) { skipped?.Invoke($"skipped {f}: {e.Message}"); }
+        }
+        return pieces;
+    }
 }
