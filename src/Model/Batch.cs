@@ -160,11 +160,19 @@ public sealed class Windows
     /// <summary>Fills <paramref name="batch"/> with the windows <paramref name="windowIndices"/>[from..from+B), each transposed by its shift.</summary>
     public void Fill(Batch batch, ReadOnlySpan<int> windowIndices, Func<int, int>? shiftOf = null)
     {
+        Span<int> shifts = batch.Size <= 1024 ? stackalloc int[batch.Size] : new int[batch.Size];
+        for (int b = 0; b < batch.Size; b++) shifts[b] = shiftOf?.Invoke(windowIndices[b]) ?? 0;
+        Fill(batch, windowIndices, shifts);
+    }
+
+    /// <summary>Fills row b of <paramref name="batch"/> with window <paramref name="windowIndices"/>[b], transposed by <paramref name="shifts"/>[b].</summary>
+    public void Fill(Batch batch, ReadOnlySpan<int> windowIndices, ReadOnlySpan<int> shifts)
+    {
         var c = _c;
         int T = c.SeqLen, B = batch.Size;
         for (int b = 0; b < B; b++)
         {
-            int w = windowIndices[b], start = Starts[w], shift = shiftOf?.Invoke(w) ?? 0;
+            int w = windowIndices[b], start = Starts[w], shift = shifts[b];
             for (int t = 0; t < T; t++) batch.SetInput(t * B + b, Notes, FileStarts[w], start + t, shift, c, Places is null ? default : Places[start + t]);
             if (c.EveryStep)
                 for (int t = 0; t < T; t++) batch.SetTarget(t * B + b, Notes[start + t + 1], shift, c);

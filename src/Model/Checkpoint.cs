@@ -40,7 +40,9 @@ public static class Checkpoint
 
     /// <summary>Writes the model (and, when <paramref name="withOptimizer"/>, its Adam moments first; always F32).</summary>
     /// <param name="half">Store the model's tensors as F16 (half the size; for shipping a model, not for resuming).</param>
-    public static void Save(string path, MusicModel model, IReadOnlyDictionary<string, string> extraMetadata, bool withOptimizer, bool half = false)
+    /// <param name="carried">Saved beside the Adam moments: training state that is not the model's (the carried LSTM state of <see cref="TrainOptions.CarryState"/>).</param>
+    public static void Save(string path, MusicModel model, IReadOnlyDictionary<string, string> extraMetadata, bool withOptimizer, bool half = false,
+        IEnumerable<(string Name, int[] Shape, float[] Data)>? carried = null)
     {
         if (withOptimizer && half) throw new ArgumentException("a resumable checkpoint keeps full precision; F16 is for exported models");
         var be = model.Backend;
@@ -51,8 +53,9 @@ public static class Checkpoint
             ["features"] = FeatureDescription(model.Config),
             ["parameters"] = model.ParameterCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
-        WritePair(path, model.Parameters.Select(p => (p.Name, p.Shape, be.Download(p.Value))).ToList(), metadata,
-            withOptimizer ? AdamMoments(model.Parameters, be) : null, half);
+        var optimizer = withOptimizer ? AdamMoments(model.Parameters, be) : null;
+        if (optimizer is not null && carried is not null) optimizer.AddRange(carried);
+        WritePair(path, model.Parameters.Select(p => (p.Name, p.Shape, be.Download(p.Value))).ToList(), metadata, optimizer, half);
     }
 
     /// <summary>The Adam moments of <paramref name="parameters"/> as an optimizer file's tensors: m.NAME and v.NAME.</summary>
@@ -172,7 +175,8 @@ public static class Checkpoint
     }
 
     /// <summary>Loads the Adam moments saved beside <paramref name="modelPath"/>; refuses a file from another save.</summary>
-    public static void LoadOptimizer(string modelPath, SafeTensors.File modelFile, MusicModel model)
+    /// <returns>The optimizer file, which may hold more training state (a carried LSTM state).</returns>
+    public static SafeTensors.File LoadOptimizer(string modelPath, SafeTensors.File modelFile, MusicModel model)
     {
         var opt = ReadOptimizer(modelPath, modelFile);
         foreach (var p in model.Parameters)
@@ -182,5 +186,6 @@ public static class Checkpoint
             model.Backend.CopyFromHost(m.Data, p.M);
             model.Backend.CopyFromHost(v.Data, p.V);
         }
+        return opt;
     }
 }

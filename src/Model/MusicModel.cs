@@ -131,10 +131,12 @@ public sealed class MusicModel : IDisposable
 
     /// <summary>A zero state for <paramref name="batch"/> rows (unidirectional models only): what generation carries from note to note
     /// (with attention, also an empty memory of past outputs).</summary>
-    public LstmState NewState(int batch)
+    /// <param name="attentionMemory">False: the LSTM's state alone, as training carries it from window to window
+    /// (<see cref="TrainOptions.CarryState"/>; training attends within its window).</param>
+    public LstmState NewState(int batch, bool attentionMemory = true)
     {
         var state = _stack.NewState(Backend, batch);
-        return _attention is null ? state : new LstmState(state.H, state.C) { Attention = _attention.NewMemory(Backend, batch) };
+        return _attention is null || !attentionMemory ? state : new LstmState(state.H, state.C) { Attention = _attention.NewMemory(Backend, batch) };
     }
 
     // ------------------------------------------------------------------ forward

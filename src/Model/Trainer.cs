@@ -39,6 +39,13 @@ public sealed record TrainOptions
     /// <summary>Also checkpoint when this many minutes have passed since the last save (0: off), so a slow step costs no more than that.</summary>
     public double CheckpointMinutes { get; init; } = 10;
     public int LogEvery { get; init; } = 50;
+    /// <summary>
+    /// Truncated backpropagation through time over whole pieces: each batch row reads its piece's next window and starts
+    /// from the LSTM state the row's last window ended in (zeros at a piece's start), so training sees a state that has
+    /// read the piece from its beginning, as generation does (<see cref="WindowStreams"/>). Unidirectional every-step
+    /// models; the windows of a piece are consecutive, so <see cref="Stride"/> stays 1.
+    /// </summary>
+    public bool CarryState { get; init; }
 
     public void Validate()
     {
@@ -47,6 +54,7 @@ public sealed record TrainOptions
         if (!(LearningRate > 0)) throw new ArgumentException($"learning rate must be positive (got {LearningRate})");
         if (Transpose < 0 || Transpose > 24) throw new ArgumentException($"transpose {Transpose} outside 0..24");
         if (Stride < 1) throw new ArgumentException($"stride must be at least 1 (got {Stride})");
+        if (CarryState && Stride != 1) throw new SettingException("stride", $"{Stride} cannot be used with carry-state: a piece's windows are read one after another, each once an epoch");
         if (!(TrainFraction > 0 && TrainFraction <= 1)) throw new ArgumentException($"train fraction {TrainFraction} outside (0, 1]");
         if (ValidationStride < 1) throw new ArgumentException($"validation stride must be at least 1 (got {ValidationStride})");
         if (CheckpointEvery < 1 || LogEvery < 1) throw new ArgumentException("checkpoint and log intervals must be positive");
@@ -152,7 +160,7 @@ public sealed class Trainer
         var (model, file) = Checkpoint.Load(last, _backend);
         using (model)
         {
-            Checkpoint.LoadOptimizer(last, file, model);
+            var optimizer = Checkpoint.LoadOptimizer(last, file, model);
             var meta = file.Metadata;
             if (meta.GetValueOrDefault("corpus_fingerprint") != _fingerprint)
                 throw new InvalidDataException("the corpus differs from the one this run was trained on (fingerprint mismatch); give the same corpus");
@@ -167,18 +175,22 @@ public sealed class Trainer
                 if (orphans > 0) OnMessage?.Invoke($"removed {orphans} half-written temp file(s) left by an interrupted run");
                 OnMessage?.Invoke($"resuming at epoch {state.Epoch + 1}, batch {state.Batch}, step {state.Step}");
             }
-            return Run(model, options, state with { Finished = false }, cancel);
+            return Run(model, options, state with { Finished = false }, cancel, optimizer);
         }
     }
 
-    TrainOutcome Run(MusicModel model, TrainOptions o, TrainingState state, CancellationToken cancel) =>
-        TrainingLoop.Run(new NoteRun(this, model, o, state), state, cancel).Outcome;
+    /// <param name="saved">On resume: the optimizer file, which also holds a carried state (<see cref="TrainOptions.CarryState"/>).</param>
+    TrainOutcome Run(MusicModel model, TrainOptions o, TrainingState state, CancellationToken cancel, SafeTensors.File? saved = null)
+    {
+        using var run = new NoteRun(this, model, o, state, saved);
+        return TrainingLoop.Run(run, state, cancel).Outcome;
+    }
 
     /// <summary>A note model's scores after an epoch: validation loss, pitch NLL and accuracy (and the training windows', scored alike, when asked).</summary>
     sealed record NoteScores(double Score, double ValidationLoss, double PitchNll, double PitchAccuracy, double TrainEvalLoss, double TrainEvalPitchNll) : IEpochScores;
 
     /// <summary>One run of a note model, as the shared <see cref="TrainingLoop"/> drives it: windows, batches, data-parallel exchange, metrics.</summary>
-    sealed class NoteRun : ITrainingRun<NoteScores>
+    sealed class NoteRun : ITrainingRun<NoteScores>, IDisposable
     {
         readonly Trainer _t;
         readonly MusicModel _model;
@@ -192,8 +204,12 @@ public sealed class Trainer
         readonly AdamConfig _adam;
         readonly uint _seed32;
         int[] _order = []; // this epoch's windows, shuffled and strided
+        // Carrying the state (TrainOptions.CarryState): the streams, this epoch's plan, and the state each row carries.
+        readonly WindowStreams? _streams;
+        readonly LstmState? _carried;
+        StreamStep[][] _plan = [];
 
-        public NoteRun(Trainer trainer, MusicModel model, TrainOptions o, TrainingState state)
+        public NoteRun(Trainer trainer, MusicModel model, TrainOptions o, TrainingState state, SafeTensors.File? saved)
         {
             _t = trainer; _model = model; _o = o;
             var c = model.Config;
@@ -206,6 +222,18 @@ public sealed class Trainer
             if (_valid.Count == 0 && trainer.Root) trainer.OnMessage?.Invoke("warning: no validation windows; early stopping is off and 'best' follows the training loss");
             _bigram = new Bigram(trainer._corpus, Split.Train).Evaluate(_valid, c.SeqLen);
             _batchesPerEpoch = (_train.Count + o.Stride - 1) / o.Stride / o.BatchSize;
+            if (o.CarryState)
+            {
+                if (c.Bidirectional || !c.EveryStep)
+                    throw new SettingException("carry-state", "needs a unidirectional model that predicts at every step (--unidirectional --every-step): a bidirectional one re-reads its window, and one label per window leaves most notes unread");
+                if (trainer.Parallel is not null) throw new SettingException("carry-state", "is not available with --distributed");
+                _streams = new WindowStreams(_train);
+                if (_streams.Windows < o.BatchSize)
+                    throw new SettingException("carry-state", $"needs a stream per batch row: the training split has {_streams.Windows} consecutive windows of {c.SeqLen + 1} notes, fewer than --batch {o.BatchSize}");
+                _batchesPerEpoch = _streams.BatchesPerEpoch(o.BatchSize);
+                _carried = model.NewState(o.BatchSize, attentionMemory: false);
+                if (saved is not null) LoadCarried(saved);
+            }
             _totalSteps = _batchesPerEpoch * o.Epochs;
             // Data parallel: this rank's rows of each global batch, the weight of its gradient in the sum over ranks, and one
             // buffer for everything a step exchanges: the flat gradient buffer (ParameterBuffer.Grads), the head losses, and a
@@ -228,7 +256,8 @@ public sealed class Trainer
         public bool HasValidation => _valid.Count > 0;
         public int StartEpoch(int epoch)
         {
-            _order = _train.Shuffled(_o.Seed, epoch).Where((_, i) => i % _o.Stride == 0).ToArray();
+            if (_streams is not null) _plan = _streams.Plan(_o.BatchSize, _o.Seed, epoch, _o.Transpose);
+            else _order = _train.Shuffled(_o.Seed, epoch).Where((_, i) => i % _o.Stride == 0).ToArray();
             _t._exchangeSeconds = 0;
             return _batchesPerEpoch;
         }
@@ -240,9 +269,10 @@ public sealed class Trainer
             long t0 = Stopwatch.GetTimestamp();
             int step = state.Step + 1;
             float lr = LearningRate(_o, step, _totalSteps);
-            _train.Fill(_batch, _order.AsSpan(b * _o.BatchSize + _shardFirst, _shardRows), w => _train.Shift(w, _o.Transpose, _o.Seed, epoch));
+            if (_carried is not null) FillCarried(_plan[b]);
+            else _train.Fill(_batch, _order.AsSpan(b * _o.BatchSize + _shardFirst, _shardRows), w => _train.Shift(w, _o.Transpose, _o.Seed, epoch));
             var parallel = _t.Parallel;
-            _model.Forward(_batch, training: true, _seed32, (uint)step, shard: parallel is null ? null : new BatchShard(_shardFirst, _o.BatchSize));
+            _model.Forward(_batch, training: true, _seed32, (uint)step, _carried, shard: parallel is null ? null : new BatchShard(_shardFirst, _o.BatchSize));
             var heads = _model.Backward(_batch);
             // Data parallel: every rank stops at the same step, when any rank asked to (the flag travels in the exchange).
             bool stopAll = parallel is not null && _t.AllReduce(_model, heads, _exchange!, _shardRows / (float)_o.BatchSize, cancel.IsCancellationRequested);
@@ -291,7 +321,37 @@ public sealed class Trainer
             if (_t.Root) _t.OnEpoch?.Invoke(report);
         }
 
-        public void Save(string file, TrainingState state, bool withOptimizer) => _t.Save(_model, file, _o, state, withOptimizer);
+        public void Save(string file, TrainingState state, bool withOptimizer) => _t.Save(_model, file, _o, state, withOptimizer, withOptimizer ? Carried() : null);
+
+        /// <summary>Fills the batch with the plan's windows, and starts the carried state from zeros in every row that begins a piece.</summary>
+        void FillCarried(StreamStep[] rows)
+        {
+            int H = _model.Config.Hidden;
+            for (int r = 0; r < rows.Length; r++)
+                if (rows[r].StartsPiece)
+                    foreach (var t in _carried!.H.Concat(_carried.C)) Elementwise.Fill(_model.Backend, t, 0f, r * H, H);
+            Span<int> windows = stackalloc int[rows.Length], shifts = stackalloc int[rows.Length];
+            for (int r = 0; r < rows.Length; r++) (windows[r], shifts[r]) = (rows[r].Window, rows[r].Shift);
+            _train.Fill(_batch, windows, shifts);
+        }
+
+        /// <summary>The carried state as tensors of the optimizer file (carry.h.LAYER, carry.c.LAYER: [B,H]), so a resume within an epoch goes on from it.</summary>
+        List<(string, int[], float[])>? Carried() => _carried is null ? null :
+            [.. _carried.H.Select((t, l) => ($"carry.h.{l}", new[] { _o.BatchSize, _model.Config.Hidden }, _model.Backend.Download(t))),
+             .. _carried.C.Select((t, l) => ($"carry.c.{l}", new[] { _o.BatchSize, _model.Config.Hidden }, _model.Backend.Download(t)))];
+
+        void LoadCarried(SafeTensors.File saved)
+        {
+            for (int l = 0; l < _carried!.H.Length; l++)
+                foreach (var (name, t) in new[] { ($"carry.h.{l}", _carried.H[l]), ($"carry.c.{l}", _carried.C[l]) })
+                {
+                    if (!saved.Tensors.TryGetValue(name, out var v) || v.Data.Length != t.Length)
+                        throw new InvalidDataException($"the checkpoint carries the state from window to window but its optimizer file lacks or mis-sizes '{name}'");
+                    _model.Backend.CopyFromHost(v.Data, t);
+                }
+        }
+
+        public void Dispose() => _carried?.Dispose();
 
         public void Interrupted(TrainingState state) { if (_t.Root) _t.OnMessage?.Invoke($"interrupted: saved at step {state.Step}; continue with --resume {_t._runDir}"); }
 
@@ -422,7 +482,7 @@ public sealed class Trainer
         return (-Math.Log(Math.Max(marginal[target], 1e-300)), best);
     }
 
-    void Save(MusicModel model, string name, TrainOptions o, TrainingState state, bool withOptimizer)
+    void Save(MusicModel model, string name, TrainOptions o, TrainingState state, bool withOptimizer, List<(string, int[], float[])>? carried = null)
     {
         if (!Root) return; // rank 0 writes; the other ranks hold the same weights
         var meta = new Dictionary<string, string>
@@ -437,7 +497,7 @@ public sealed class Trainer
             ["backend"] = _backend.Kind,
             ["last_metrics"] = LastMetricsLine() ?? "",
         };
-        Checkpoint.Save(Path.Combine(_runDir, name), model, meta, withOptimizer);
+        Checkpoint.Save(Path.Combine(_runDir, name), model, meta, withOptimizer, carried: carried);
     }
 
     void AppendMetrics(JsonObject line) => Folder.AppendMetrics(line);

@@ -60,6 +60,7 @@ public static class TrainCommand
         var stride = Opt("--stride", t.Stride, "Use every Nth training window (a quicker epoch on a large corpus)");
         var fraction = Opt("--train-fraction", t.TrainFraction, "Train on this fraction of the training files (chosen by a hash of their paths: the same files every run, and 0.1's files are within 0.3's)");
         var valStride = Opt("--val-stride", t.ValidationStride, "Validate on every Nth validation window (a quicker validation)");
+        var carry = new Option<bool>("--carry-state") { Description = "Truncated backpropagation through time over whole pieces: each batch row reads its piece's next window, starting from the LSTM state the last one ended in (needs --unidirectional --every-step; the pop preset is both)" };
         var trainEval = new Option<bool>("--train-eval") { Description = "After each epoch also score training windows as validation is scored (no dropout), for train-versus-validation curves" };
         var patience = Opt("--patience", t.Patience, "Early stop after this many epochs without validation improvement (0: never)");
         var clip = Opt("--clip", t.MaxGradNorm, "Global gradient-norm clip (0: off)");
@@ -84,11 +85,11 @@ public static class TrainCommand
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
             data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
-            lookback, lookbackNotes, attention, attentionSize, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, preset, distributed, time,
+            lookback, lookbackNotes, attention, attentionSize, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, carry, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, preset, distributed, time,
         };
         // What a run keeps from its first start: none of these may be given with --resume (they would be silently ignored).
         Option[] fixedAtStart = [batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins,
-            independent, biHeads, huber, lookback, lookbackNotes, attention, attentionSize, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, patience, clip, wd, seed, every, everyMinutes, logEvery, preset, time];
+            independent, biHeads, huber, lookback, lookbackNotes, attention, attentionSize, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, carry, patience, clip, wd, seed, every, everyMinutes, logEvery, preset, time];
         cmd.SetAction(p =>
         {
             if (!p.GetValue(distributed)) return Cli.Run(() => Body(p, null));
@@ -197,7 +198,8 @@ public static class TrainCommand
                     var options = po with
                     {
                         Epochs = p.GetValue(epochs) ?? po.Epochs, BatchSize = Pick(batch, po.BatchSize), LearningRate = Pick(lr, po.LearningRate), Transpose = Pick(transpose, po.Transpose),
-                        Stride = Pick(stride, po.Stride), TrainFraction = Pick(fraction, po.TrainFraction), ValidationStride = Pick(valStride, po.ValidationStride), TrainEvaluation = Flag(trainEval, po.TrainEvaluation),
+                        // With the state carried, a piece's windows are read one after another: a preset's stride gives way.
+                        CarryState = Flag(carry, po.CarryState), Stride = Flag(carry, po.CarryState) && !Given(p, stride) ? 1 : Pick(stride, po.Stride), TrainFraction = Pick(fraction, po.TrainFraction), ValidationStride = Pick(valStride, po.ValidationStride), TrainEvaluation = Flag(trainEval, po.TrainEvaluation),
                         Patience = Pick(patience, po.Patience), MaxGradNorm = Pick(clip, po.MaxGradNorm), WeightDecay = Pick(wd, po.WeightDecay),
                         Seed = p.GetValue(seed) >= 0 ? (ulong)p.GetValue(seed) : throw new ArgumentException($"--seed must be 0 or more (got {p.GetValue(seed)})"),
                         CheckpointEvery = Pick(every, po.CheckpointEvery), CheckpointMinutes = Pick(everyMinutes, po.CheckpointMinutes), LogEvery = Pick(logEvery, po.LogEvery),
