@@ -23,7 +23,8 @@ public static class EvaluateCommand
         var split = new Option<string?>("--split") { Description = "train, validation (or valid) or test (default: validation; with --music: test)" };
         var window = new Option<int?>("--window") { Description = "Notes of context per prediction (default: the model's own window)" };
         var batch = new Option<int>("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 256 };
-        var stride = new Option<int>("--stride") { Description = "Score every Nth window of the split (1: all; a quicker, evenly spread estimate)", DefaultValueFactory = _ => 1 };
+        var stride = new Option<int>("--stride") { Description = "Score every Nth window of the split (with --whole-pieces: every Nth piece; 1: all; a quicker, evenly spread estimate)", DefaultValueFactory = _ => 1 };
+        var whole = new Option<bool>("--whole-pieces") { Description = "Score every note of each piece given all the notes before it in the piece: the pieces read note by note with the state carried, as generation reads them (unidirectional models)" };
         var device = DevicesCommand.DeviceOption("cpu");
         var json = new Option<bool>("--json") { Description = "Print one JSON line" };
         var music = new Option<bool>("--music") { Description = "Compare the music itself: generated pieces (or --generated) against segments of the split, feature by feature" };
@@ -38,7 +39,7 @@ public static class EvaluateCommand
         var samplingFlags = new SamplingFlags();
         var cmd = new Command("evaluate", "Pitch NLL, accuracy and loss of a model on a corpus split, next to the bigram baseline; or, with --music, the musical statistics of its output against real music")
         {
-            checkpoint, modelName, data, sustain, split, window, batch, stride, device, json, music, generated, count, notes, seeds, seed, png, keys, keyStrength,
+            checkpoint, modelName, data, sustain, split, window, batch, stride, whole, device, json, music, generated, count, notes, seeds, seed, png, keys, keyStrength,
         };
         data.Required = false; // --keys needs no corpus
         samplingFlags.AddTo(cmd);
@@ -83,11 +84,25 @@ public static class EvaluateCommand
             };
             if (p.GetValue(batch) is < 1 or > 65536) return Cli.Error($"--batch must be in 1..65536 (got {p.GetValue(batch)})");
             if (p.GetValue(window) is int w0 && w0 is < 1 or > 4096) return Cli.Error($"--window must be in 1..4096 (got {w0})");
+            if (p.GetValue(whole) && p.GetValue(window) is not null) return Cli.Error("--whole-pieces reads each piece from its start: give no --window");
             using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
             var (model, source) = GenerateCommand.LoadModel(p.GetValue(checkpoint), backend, p.GetValue(modelName));
             using (model)
             {
                 var (corpus, _) = TrainCommand.LoadCorpus(p.GetValue(data)!, sustain: p.GetValue(sustain), quiet: true, model.Config.Time);
+                if (p.GetValue(whole))
+                {
+                    var w = WholePieceEvaluation.Run(model, corpus, which, Math.Min(p.GetValue(batch), 4096), p.GetValue(stride));
+                    if (w.Notes == 0) return Cli.Error($"the {which.ToString().ToLowerInvariant()} split has no piece of two notes or more");
+                    var wf = new Dictionary<string, object>
+                    {
+                        ["model"] = source, ["split"] = which.ToString().ToLowerInvariant(), ["context"] = "whole pieces", ["pieces"] = w.Pieces, ["notes"] = w.Notes, ["stride"] = p.GetValue(stride),
+                        ["pitch_nll"] = Math.Round(w.PitchNll, 4), ["pitch_perplexity"] = Math.Round(Math.Exp(w.PitchNll), 2), ["pitch_accuracy"] = Math.Round(w.PitchAccuracy, 4), ["seconds"] = Math.Round(w.Seconds, 2),
+                    };
+                    if (p.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(wf));
+                    else foreach (var (key, value) in wf) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{key,-22} {value}"));
+                    return Cli.Ok;
+                }
                 var config = model.Config with { SeqLen = p.GetValue(window) ?? model.Config.SeqLen };
                 if (p.GetValue(stride) < 1) return Cli.Error($"--stride must be at least 1 (got {p.GetValue(stride)})");
                 var windows = new MusicGen.Model.Windows(corpus, which, config, stride: p.GetValue(stride));
