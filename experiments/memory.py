@@ -8,7 +8,8 @@
 import glob, json, os, re, statistics, sys
 
 R = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-VARIANTS = [("beats-pop", "the shipped recipe (--preset pop)"), ("lookback-bars", "+ --lookback bars"), ("attention-32", "+ --attention 32")]
+VARIANTS = [("beats-pop", "the pop recipe, no lookback"), ("lookback-bars", "+ lookback by bars (the pop preset)"), ("attention-32", "+ attention to 32, no lookback"),
+            ("lookback-attention-32", "+ lookback by bars + attention to 32"), ("carry", "+ lookback by bars + carry-state")]
 
 
 def load(path):
@@ -29,8 +30,8 @@ def feature(d, name, key):
 
 
 def table():
-    lines = ["| variant | seeds | pitch NLL, 32 notes | pitch NLL, 128 notes | note NLL, 32 | mean overlap / real vs real | repeated 4-grams: rate, overlap | longest repeat: share, overlap |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| variant | seeds | pitch NLL, 32 notes | pitch NLL, 128 notes | pitch NLL, whole pieces | note NLL, 32 | mean overlap / real vs real | repeated 4-grams: rate, overlap | longest repeat: share, overlap |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     real = None
     for name, label in VARIANTS:
         seeds = sorted({re.search(r"-s(\d+)-", os.path.basename(p)).group(1) for p in glob.glob(os.path.join(R, f"memory-music-{name}-s*-validation.json"))})
@@ -39,9 +40,11 @@ def table():
         w32 = [load(os.path.join(R, f"memory-nll-{name}-s{s}-w32-validation.json")) for s in seeds]
         w128 = [load(os.path.join(R, f"memory-nll-{name}-s{s}-w128-validation.json")) for s in seeds]
         mus = [load(os.path.join(R, f"memory-music-{name}-s{s}-validation.json")) for s in seeds]
+        whole = [load(os.path.join(R, f"memory-whole-{name}-s{s}-validation.json")) for s in seeds]
         real = mus[0]
         lines.append(
             f"| {label} | {len(seeds)} | {stat([d['pitch_nll'] for d in w32 if d], '.4f')} | {stat([d['pitch_nll'] for d in w128 if d], '.4f')} "
+            f"| {stat([d['pitch_nll'] for d in whole if d], '.4f')} "
             f"| {stat([d['note_nll'] for d in w32 if d], '.3f')} | {stat([m['mean_overlap_all'] / m['real_vs_real_all'] for m in mus], '.3f')} "
             f"| {stat([feature(m, 'repeated interval 4-grams', 'candidate_mean') for m in mus], '.3f')}, {stat([feature(m, 'repeated interval 4-grams', 'overlap') for m in mus], '.3f')} "
             f"| {stat([feature(m, 'longest exact repeat', 'candidate_mean') for m in mus], '.3f')}, {stat([feature(m, 'longest exact repeat', 'overlap') for m in mus], '.3f')} |")
