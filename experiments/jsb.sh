@@ -2,8 +2,8 @@
 # The JSB Chorales sweep of docs/POLYPHONIC.md: frame models trained with `musicgen frames train`, chosen on validation NLL
 # only: a sweep run scores the validation split alone.
 #   MG=path/to/musicgen experiments/jsb.sh NAME "TRAIN ARGS" [NAME "TRAIN ARGS" ...]
-# Each run trains into $RUNS/NAME (default experiments/jsb-runs; skipped when $RUNS/NAME/done exists) and writes
-# train.log, valid.json and wall_s there. The chosen configuration's runs (two seeds or more) are then scored once on
+# Each run trains into $RUNS/NAME (default experiments/jsb-runs; skipped when $RUNS/NAME/done exists; resumed when it
+# stopped part-way) and writes train.log, valid.json and wall_s (training seconds, from its metrics) there. The chosen configuration's runs (two seeds or more) are then scored once on
 # the test split, and recorded:
 #   FINAL=1 MG=... experiments/jsb.sh NAME "TRAIN ARGS" ...   # also `frames evaluate --final --record experiments/results/polyphonic-final.tsv`
 # (a run already finished is then scored on the test split without training again). JSB=path picks another frames file
@@ -26,12 +26,19 @@ while [ $# -ge 2 ]; do
     else echo "skip $name (done)"; fi
     continue
   fi
-  rm -rf "$dir"
-  echo "=== $name: frames train $args"
   t0=$(date +%s)
-  # shellcheck disable=SC2086
-  "$MG" frames train --data "$JSB" --out "$dir" $args > "$dir.train.log" 2>&1 || { echo "FAILED $name (see $dir.train.log)"; continue; }
-  echo "$(( $(date +%s) - t0 ))" > "$dir/wall_s"
+  if [ -f "$dir/last.safetensors" ]; then
+    # A run stopped part-way (a signal, the end of a session) resumes exactly where its last checkpoint left it.
+    echo "=== $name: resumed"
+    "$MG" frames train --resume "$dir" --data "$JSB" >> "$dir.train.log" 2>&1 || { echo "STOPPED $name (see $dir.train.log; run again to resume)"; continue; }
+  else
+    rm -rf "$dir"
+    echo "=== $name: frames train $args"
+    # shellcheck disable=SC2086
+    "$MG" frames train --data "$JSB" --out "$dir" $args > "$dir.train.log" 2>&1 || { echo "STOPPED $name (see $dir.train.log; run again to resume)"; continue; }
+  fi
+  # Training seconds over all sessions, from the run's own metrics (the epochs' times).
+  python3 -c "import json,sys; print(round(sum(json.loads(l)['Seconds'] for l in open(sys.argv[1]))))" "$dir/metrics.jsonl" > "$dir/wall_s"
   echo "$args" > "$dir/args"
   mv "$dir.train.log" "$dir/train.log"
   "$MG" frames evaluate -c "$dir" -d "$JSB" --split valid --json > "$dir/valid.json"
