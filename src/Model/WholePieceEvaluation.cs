@@ -3,8 +3,15 @@ using MusicGen.Midi.Corpus;
 
 namespace MusicGen.Model;
 
-/// <summary>What <see cref="WholePieceEvaluation.Run"/> measured: the mean pitch NLL (nats) and accuracy over every scored note.</summary>
-public sealed record WholePieceScore(double PitchNll, double PitchAccuracy, long Notes, int Pieces, double Seconds);
+/// <summary>What <see cref="WholePieceEvaluation.Run"/> measured: the mean pitch NLL (nats) and accuracy over every scored
+/// note, and the NLL by how many notes of its piece came before a note (<see cref="WholePieceEvaluation.ContextBands"/>).</summary>
+public sealed record WholePieceScore(double PitchNll, double PitchAccuracy, long Notes, int Pieces, double Seconds, IReadOnlyList<ContextBand> ByContext);
+
+/// <summary>The notes scored with at least <paramref name="From"/> and fewer than <paramref name="To"/> notes before them in their piece.</summary>
+public sealed record ContextBand(int From, int To, long Notes, double PitchNll)
+{
+    public string Name => To == int.MaxValue ? $"{From}+" : $"{From}-{To - 1}";
+}
 
 /// <summary>
 /// The pitch of every note of a split's pieces predicted from all the notes before it in its piece: each piece is read
@@ -18,6 +25,9 @@ public sealed record WholePieceScore(double PitchNll, double PitchAccuracy, long
 /// </summary>
 public static class WholePieceEvaluation
 {
+    /// <summary>Where the context bands start: a note with n notes before it falls in the last band that starts at or below n.</summary>
+    public static readonly int[] ContextBands = [1, 32, 128, 512];
+
     public static WholePieceScore Run(MusicModel model, NoteCorpus corpus, Split split, int batchSize = 64, int stride = 1)
     {
         var c = model.Config;
@@ -33,6 +43,8 @@ public static class WholePieceEvaluation
         int K = c.ClassCount;
         double nll = 0;
         long scored = 0, hits = 0;
+        var bandNll = new double[ContextBands.Length];
+        var bandNotes = new long[ContextBands.Length];
         for (int first = 0; first < pieces.Length; first += batchSize)
         {
             var group = pieces.AsSpan(first, Math.Min(batchSize, pieces.Length - first)).ToArray();
@@ -59,10 +71,14 @@ public static class WholePieceEvaluation
                     nll += rowNll;
                     if (best == target) hits++;
                     scored++;
+                    int band = Array.FindLastIndex(ContextBands, from => from <= t + 1); // t + 1 notes came before the target
+                    bandNll[band] += rowNll; bandNotes[band]++;
                 }
             }
         }
-        return new WholePieceScore(scored > 0 ? nll / scored : double.NaN, scored > 0 ? hits / (double)scored : double.NaN, scored, pieces.Length, clock.Elapsed.TotalSeconds);
+        var bands = ContextBands.Select((from, i) => new ContextBand(from, i + 1 < ContextBands.Length ? ContextBands[i + 1] : int.MaxValue, bandNotes[i],
+            bandNotes[i] > 0 ? bandNll[i] / bandNotes[i] : double.NaN)).ToList();
+        return new WholePieceScore(scored > 0 ? nll / scored : double.NaN, scored > 0 ? hits / (double)scored : double.NaN, scored, pieces.Length, clock.Elapsed.TotalSeconds, bands);
     }
 
     /// <summary>-log softmax(logits)[target] in double precision, and the argmax.</summary>

@@ -35,6 +35,10 @@ public class WholePieceEvaluationTests
             sum += Trainer.Validate(model, windows, batchSize: 4).PitchNll;
         }
         Assert.Equal(sum / (L - 1), whole.PitchNll, 4);
+        // Every note falls in the band of its context: with 8 notes before the last, all in the first band (1-31).
+        Assert.Equal(whole.Notes, whole.ByContext.Sum(b => b.Notes));
+        Assert.Equal(whole.Notes, whole.ByContext[0].Notes);
+        Assert.Equal(whole.PitchNll, whole.ByContext[0].PitchNll, 9);
     }
 
     [Fact]

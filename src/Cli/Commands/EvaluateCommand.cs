@@ -98,8 +98,10 @@ public static class EvaluateCommand
                     {
                         ["model"] = source, ["split"] = which.ToString().ToLowerInvariant(), ["context"] = "whole pieces", ["pieces"] = w.Pieces, ["notes"] = w.Notes, ["stride"] = p.GetValue(stride),
                         ["pitch_nll"] = Math.Round(w.PitchNll, 4), ["pitch_perplexity"] = Math.Round(Math.Exp(w.PitchNll), 2), ["pitch_accuracy"] = Math.Round(w.PitchAccuracy, 4), ["seconds"] = Math.Round(w.Seconds, 2),
+                        // The NLL by how many notes of the piece came before each note: does a long memory help or drift?
+                        ["pitch_nll_by_context"] = w.ByContext.Where(b => b.Notes > 0).ToDictionary(b => b.Name, b => (object)new Dictionary<string, object> { ["notes"] = b.Notes, ["pitch_nll"] = Math.Round(b.PitchNll, 4) }),
                     };
-                    if (p.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(wf));
+                    if (p.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(wf, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })); // "512+", not "512\u002B"
                     else foreach (var (key, value) in wf) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{key,-22} {value}"));
                     return Cli.Ok;
                 }
