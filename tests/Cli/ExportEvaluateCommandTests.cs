@@ -42,6 +42,18 @@ public class ExportEvaluateCommandTests
         Assert.True(shortWindow.ExitCode == 0, shortWindow.Stderr);
         Assert.True(Json(shortWindow)["windows"]!.GetValue<int>() > a["windows"]!.GetValue<int>());
 
+        // Whole pieces: every note of the split's pieces from its piece's start, by context band.
+        var whole = CliRunner.Run("evaluate", "-c", dir["run"], "--data", data, "--whole-pieces", "--json");
+        Assert.True(whole.ExitCode == 0, whole.Stderr);
+        var w = Json(whole);
+        Assert.Equal("whole pieces", w["context"]!.GetValue<string>());
+        var bands = w["pitch_nll_by_context"]!.AsObject();
+        Assert.Equal(w["notes"]!.GetValue<long>(), bands.Sum(b => b.Value!["notes"]!.GetValue<long>()));
+        Assert.True(bands.ContainsKey("1-31"));
+        var both = CliRunner.Run("evaluate", "-c", dir["run"], "--data", data, "--whole-pieces", "--window", "4");
+        Assert.Equal(2, both.ExitCode);
+        Assert.Contains("give no --window", both.Stderr);
+
         var gen = CliRunner.Run("generate", "-c", dir["small.safetensors"], "--notes", "20", "--seed", "3", "--out", dir["g.mid"]);
         Assert.True(gen.ExitCode == 0, gen.Stderr);
         Assert.Contains("20 notes", gen.Stdout);
