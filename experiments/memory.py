@@ -56,6 +56,24 @@ def table():
     return "\n".join(lines) + "\n"
 
 
+def context_table():
+    """Whole-piece pitch NLL by how many notes of the piece came before each note (evaluate --whole-pieces), mean over seeds."""
+    rows, bands, first = [], None, None
+    for name, label in VARIANTS:
+        files = [load(p) for p in sorted(glob.glob(os.path.join(R, f"memory-whole-{name}-s*-validation.json")))]
+        files = [f for f in files if f and "pitch_nll_by_context" in f]
+        if not files:
+            continue
+        first = first or files[0]
+        bands = bands or list(first["pitch_nll_by_context"])
+        rows.append(f"| {label} | {len(files)} | " + " | ".join(stat([f["pitch_nll_by_context"][b]["pitch_nll"] for f in files], '.4f') for b in bands) + " |")
+    if not rows:
+        return ""
+    notes = first["pitch_nll_by_context"]
+    head = "| variant | seeds | " + " | ".join(f"{b} before ({notes[b]['notes']:,} notes)" for b in bands) + " |"
+    return "\n".join([head, "|---|---:|" + "---:|" * len(bands)] + rows) + "\n"
+
+
 def curves():
     """Validation pitch NLL per epoch of each run (every 4th window, as training reports it), from memory-curves.json."""
     d = load(os.path.join(R, "memory-curves.json"))
@@ -74,6 +92,9 @@ if __name__ == "__main__":
         print(curves(), end="")
         sys.exit()
     text = table()
+    if context_table():
+        text += ("\nPitch NLL of whole pieces by how many notes of the piece came before the note (every note of the 59 validation "
+                 "pieces, read from the piece's start with the state carried: `evaluate --whole-pieces`):\n\n" + context_table())
     if curves():
         text += "\nValidation pitch NLL after each epoch (every 4th window; the runs share the schedule, so the epochs compare):\n\n" + curves()
     if len(sys.argv) == 3 and sys.argv[1] == "--doc":
