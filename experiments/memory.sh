@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 26's measurements ("music with memory"): each variant of the beats-mode pop recipe, two seeds, scored on the
-# validation split of POP909 (the likelihood with 32 and 128 notes of context, every 4th window; the music yardstick with
+# validation split of POP909 (the likelihood with 32 and 128 notes of context, every 4th window, and of every note given its
+# whole piece so far; the music yardstick with
 # 3 draws of 200 notes per piece). Each writes one small result file under experiments/results/; experiments/memory.py
 # turns them into docs/EXPERIMENTS.md's table. The test split is not scored here.
 #   experiments/memory.sh train    # the runs (about 40 minutes each alone on the 2-core machine; they resume if stopped)
@@ -42,7 +43,10 @@ case "${1:-score}" in
       for seed in 1 2; do
         dir=$(run_dir "$name" "$seed")
         [ -f "$dir/best.safetensors" ] && grep -q '"kind":"epoch","epoch":9,' "$dir/metrics.jsonl" || { echo "skip $dir (not finished)"; continue; }
-        # A run's files are made once (FORCE=1 makes them again).
+        # A run's files are made once (FORCE=1 makes them again). Whole pieces: every note given its piece so far.
+        if [ "${FORCE:-0}" = 1 ] || [ ! -f "$R/memory-whole-$name-s$seed-validation.json" ]; then
+          $M evaluate --whole-pieces --checkpoint "$dir/best.safetensors" --data "$CACHE" --split validation --json > "$R/memory-whole-$name-s$seed-validation.json"
+        fi
         [ "${FORCE:-0}" = 1 ] || [ ! -f "$R/memory-music-$name-s$seed-validation.json" ] || { echo "have $dir"; continue; }
         for w in 32 128; do
           $M evaluate --checkpoint "$dir/best.safetensors" --data "$CACHE" --split validation --window "$w" --stride 4 --json > "$R/memory-nll-$name-s$seed-w$w-validation.json"
