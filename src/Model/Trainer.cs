@@ -218,7 +218,13 @@ public sealed class Trainer
             // Training windows scored like validation (TrainEvaluation): about as many, spread evenly over the training files used.
             _trainScored = o.TrainEvaluation && _valid.Count > 0
                 ? new Windows(trainer._corpus, Split.Train, c, o.TrainFraction, Math.Max(1, _train.Count / _valid.Count)) : null;
-            if (_train.Count < o.BatchSize) throw new ArgumentException($"the training split has {_train.Count} windows of {c.SeqLen + 1} notes, fewer than one batch of {o.BatchSize}");
+            if (_train.Count < o.BatchSize)
+            {
+                var pieces = trainer._corpus.Files.Where(f => f.Split == Split.Train).ToList();
+                int longEnough = pieces.Count(f => f.NoteCount > c.SeqLen), longest = pieces.Select(f => f.NoteCount).DefaultIfEmpty(0).Max();
+                throw new ArgumentException($"the training split has {_train.Count} windows of {c.SeqLen + 1} notes, fewer than one batch of {o.BatchSize} " +
+                    $"({longEnough} of its {pieces.Count} pieces have {c.SeqLen + 1} notes or more; the longest has {longest}): use a shorter window or a smaller batch");
+            }
             if (_valid.Count == 0 && trainer.Root) trainer.OnMessage?.Invoke("warning: no validation windows; early stopping is off and 'best' follows the training loss");
             _bigram = new Bigram(trainer._corpus, Split.Train).Evaluate(_valid, c.SeqLen);
             _batchesPerEpoch = (_train.Count + o.Stride - 1) / o.Stride / o.BatchSize;

@@ -87,6 +87,15 @@ public class TrainerTests
     }
 
     [Fact]
+    public void A_window_longer_than_the_pieces_says_how_many_pieces_are_long_enough()
+    {
+        using var dir = new TempDir();
+        using var be = TestBackends.Create("cpu");
+        var e = Assert.Throws<ArgumentException>(() => { new Trainer(be, TinyCorpus(), "/tiny.mgcache", dir["run"]).Train(TinyConfig with { SeqLen = 80 }, TinyOptions); });
+        Assert.Contains("0 of its 5 pieces have 81 notes or more; the longest has 60", e.Message);
+    }
+
+    [Fact]
     public void A_run_that_died_before_its_first_checkpoint_says_so_on_resume()
     {
         using var dir = new TempDir();
