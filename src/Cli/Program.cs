@@ -24,7 +24,10 @@ public static class Program
         if (parsed.Errors.Count > 0)
         {
             // One line, not a page of usage: the first problem and where to look.
-            string verb = parsed.CommandResult.Command == root ? "" : " " + parsed.CommandResult.Command.Name;
+            // The whole path of the command that failed: `musicgen frames train --help`, not `musicgen train --help`.
+            var names = new List<string>();
+            for (var r = parsed.CommandResult; r is not null && r.Command != root; r = r.Parent as System.CommandLine.Parsing.CommandResult) names.Insert(0, r.Command.Name);
+            string verb = names.Count == 0 ? "" : " " + string.Join(" ", names);
             return Cli.Error($"{Plain(parsed.Errors[0].Message)} (see `musicgen{verb} --help`)");
         }
         return parsed.Invoke();

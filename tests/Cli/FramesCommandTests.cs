@@ -68,6 +68,8 @@ public class FramesCommandTests
     [InlineData("frames train --data BAD --out X")]                         // not a frames file
     [InlineData("frames train --data EMPTY --out X")]                       // no training pieces
     [InlineData("frames train --data DATA --out X --hidden 8192 --layers 16 --batch 4096")] // cannot fit: refused before any work
+    [InlineData("frames train --data DATA --out X --optimizer sgd")]        // not an optimizer: the hint names `musicgen frames train --help`
+    [InlineData("frames train --data DATA --out X --checkpoint-minutes -1")]
     public void Bad_input_is_one_line_and_exit_code_2(string command)
     {
         using var dir = new TempDir();
@@ -85,5 +87,6 @@ public class FramesCommandTests
         Assert.Equal(2, r.ExitCode);
         Assert.Single(r.Stderr.Trim().Split('\n'));
         Assert.StartsWith("musicgen: error:", r.Stderr);
+        if (r.Stderr.Contains("--help")) Assert.Contains($"(see `musicgen {args[0]} {args[1]} --help`)", r.Stderr);
     }
 }

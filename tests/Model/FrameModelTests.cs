@@ -136,6 +136,24 @@ public class FrameModelTests
     }
 
     [Fact]
+    public void RAdam_trains_a_frame_model_and_its_choice_is_kept_for_the_resume()
+    {
+        using var dir = new TempDir();
+        var corpus = FrameCorpus.Load(MakeFramesFile(dir));
+        var cfg = new FrameConfig { Layers = 1, Hidden = 16, Dropout = 0.1f };
+        // RAdam's first steps (rho_t <= 5) are momentum alone, without the adaptive scale: small steps, so more epochs than Adam's tests.
+        var options = new FrameTrainOptions { Epochs = 16, BatchSize = 4, LearningRate = 1e-2f, Patience = 0, Optimizer = OptimizerKind.RAdam };
+        using var be = new MusicGen.Kernels.Backends.ManagedBackend(1);
+        var radam = new FrameTrainer(be, corpus, dir["radam"]).Train(cfg, options);
+        var adam = new FrameTrainer(be, corpus, dir["adam"]).Train(cfg, options with { Optimizer = OptimizerKind.Adam });
+        var nll = File.ReadAllLines(Path.Combine(dir["radam"], FrameTrainer.Metrics)).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("ValidationNll").GetDouble()).ToArray();
+        Assert.True(nll[^1] < nll[0] - 1, $"validation NLL should fall: {string.Join(", ", nll)}");
+        Assert.NotEqual(adam.BestValidationLoss, radam.BestValidationLoss); // another optimizer, another run
+        Assert.Contains("\"Optimizer\":\"RAdam\"", SafeTensors.Load(Path.Combine(dir["radam"], FrameTrainer.Last)).Metadata["options"]);
+        Assert.Equal(OptimizerKind.Adam, FrameTrainOptions.FromJson("{\"Epochs\":3}").Optimizer); // options saved before the choice existed
+    }
+
+    [Fact]
     public void Windowed_training_carries_the_state_steps_per_window_and_resumes_exactly()
     {
         using var dir = new TempDir();

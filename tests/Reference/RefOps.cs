@@ -226,14 +226,23 @@ public static class RefOps
 
     // ------------------------------------------------------------ Adam
 
-    public static (double P, double M, double V) Adam(double p, double g, double m, double v, int t, double lr, double b1, double b2, double eps, double wd, bool decoupled, double clip)
+    /// <param name="rectified">RAdam (Liu et al. 2020, Algorithm 2): the adaptive step scaled by r_t once rho_t &gt; 5 (PyTorch's
+    /// threshold), momentum alone before.</param>
+    public static (double P, double M, double V) Adam(double p, double g, double m, double v, int t, double lr, double b1, double b2, double eps, double wd, bool decoupled, double clip,
+        bool rectified = false)
     {
         g *= clip;
         if (!decoupled) g += wd * p;
         m = b1 * m + (1 - b1) * g;
         v = b2 * v + (1 - b2) * g * g;
         double mhat = m / (1 - Math.Pow(b1, t)), vhat = v / (1 - Math.Pow(b2, t));
-        double update = mhat / (Math.Sqrt(vhat) + eps) + (decoupled ? wd * p : 0);
+        double step = mhat / (Math.Sqrt(vhat) + eps);
+        if (rectified)
+        {
+            double rhoInf = 2 / (1 - b2) - 1, rhoT = rhoInf - 2 * t * Math.Pow(b2, t) / (1 - Math.Pow(b2, t));
+            step = rhoT > 5 ? Math.Sqrt((rhoT - 4) * (rhoT - 2) * rhoInf / ((rhoInf - 4) * (rhoInf - 2) * rhoT)) * step : mhat;
+        }
+        double update = step + (decoupled ? wd * p : 0);
         return (p - lr * update, m, v);
     }
 

@@ -6,6 +6,10 @@ using MusicGen.Kernels.Ops;
 
 namespace MusicGen.Model.Frames;
 
+/// <summary>The optimizer: Adam, or RAdam (rectified Adam, Liu et al. 2020: the setup of the RRU paper's polyphonic results).</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<OptimizerKind>))]
+public enum OptimizerKind { Adam, RAdam }
+
 /// <summary>How a frame model is trained. Stored in its checkpoints; a resumed run reuses it.</summary>
 public sealed record FrameTrainOptions
 {
@@ -17,6 +21,8 @@ public sealed record FrameTrainOptions
     public float MinLearningRateFraction { get; init; } = 0.05f;
     public float MaxGradNorm { get; init; } = 1f;
     public float WeightDecay { get; init; }
+    /// <summary>Adam (default) or RAdam; both with global-norm clipping and L2 weight decay.</summary>
+    public OptimizerKind Optimizer { get; init; }
     /// <summary>Each training piece is transposed by a random shift in [-N, N] semitones that keeps it on the keyboard (0: off).</summary>
     public int Transpose { get; init; }
     /// <summary>Stop when the validation NLL has not improved for this many epochs (0: never).</summary>
@@ -121,7 +127,7 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
     {
         readonly int[][][] _train = trainer._corpus.Split("train");
         readonly int[][][]? _valid = trainer._corpus.Splits.ContainsKey("valid") ? trainer._corpus.Split("valid") : null;
-        readonly AdamConfig _adam = new(o.LearningRate, WeightDecay: o.WeightDecay, MaxGradNorm: o.MaxGradNorm);
+        readonly AdamConfig _adam = new(o.LearningRate, WeightDecay: o.WeightDecay, MaxGradNorm: o.MaxGradNorm, Rectified: o.Optimizer == OptimizerKind.RAdam);
         readonly uint _seed = (uint)(o.Seed ^ (o.Seed >> 32));
         // Optimizer steps of the whole run (the schedule's length): one per batch, or, with windows, one per window that holds a predicted frame.
         readonly int _totalSteps = Enumerable.Range(0, o.Epochs).Sum(e => StepsInEpoch(trainer._corpus.Split("train"), o, e));

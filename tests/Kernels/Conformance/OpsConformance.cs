@@ -296,18 +296,21 @@ public abstract class OpsConformance : BackendConformance
     [BackendTheory]
     [InlineData(false, 0f)]
     [InlineData(true, 0.5f)]
-    public void Adam_steps_with_bias_correction_weight_decay_and_global_norm_clipping(bool decoupled, float maxNorm)
+    [InlineData(false, 0f, true)]
+    [InlineData(true, 0.5f, true)]
+    public void Adam_steps_with_bias_correction_weight_decay_and_global_norm_clipping(bool decoupled, float maxNorm, bool rectified = false)
     {
         using var be = CreateBackend();
         int n = Size(10_000, 37);
         var r = new Rand(n);
         var p = r.Floats(n); var g1 = r.Floats(n); var g2 = r.Floats(n, 0.1f);
-        var cfg = new AdamConfig(LearningRate: 0.01f, WeightDecay: 0.1f, Decoupled: decoupled, MaxGradNorm: maxNorm);
+        var cfg = new AdamConfig(LearningRate: 0.01f, WeightDecay: 0.1f, Decoupled: decoupled, MaxGradNorm: maxNorm, Rectified: rectified);
         using var tp = be.Upload(p, n); using var tm = be.Allocate(n); using var tv = be.Allocate(n); using var tg = be.Allocate(n);
         using var norm2 = be.Allocate(1); using var partials = be.Allocate((n + 4095) / 4096);
         var ep = p.Select(v => (double)v).ToArray(); var em = new double[n]; var ev = new double[n];
         int t = 0;
-        foreach (var g in new[] { g1, g2 })
+        // RAdam: eight steps, through its momentum-only start (rho_t <= 5 until step 5 at b2 = 0.999) into the rectified steps.
+        foreach (var g in rectified ? [g1, g2, g1, g2, g1, g2, g1, g2] : new[] { g1, g2 })
         {
             t++;
             be.CopyFromHost(g, tg);
@@ -317,7 +320,7 @@ public abstract class OpsConformance : BackendConformance
             Assert.Equal(norm * norm, be.Download(norm2)[0], norm * norm * 1e-4);
             double clip = maxNorm > 0 ? Math.Min(1, maxNorm / (norm + 1e-6)) : 1;
             Adam.Step(be, tp, tg, tm, tv, n, cfg, t, norm2);
-            for (int i = 0; i < n; i++) (ep[i], em[i], ev[i]) = RefOps.Adam(ep[i], g[i], em[i], ev[i], t, 0.01, 0.9, 0.999, 1e-8, 0.1, decoupled, clip);
+            for (int i = 0; i < n; i++) (ep[i], em[i], ev[i]) = RefOps.Adam(ep[i], g[i], em[i], ev[i], t, 0.01, 0.9, 0.999, 1e-8, 0.1, decoupled, clip, rectified);
         }
         Close.All(be.Download(tp), i => ep[i], "param");
         Close.All(be.Download(tm), i => em[i], "m");
