@@ -28,7 +28,9 @@ public static class Program
             var names = new List<string>();
             for (var r = parsed.CommandResult; r is not null && r.Command != root; r = r.Parent as System.CommandLine.Parsing.CommandResult) names.Insert(0, r.Command.Name);
             string verb = names.Count == 0 ? "" : " " + string.Join(" ", names);
-            return Cli.Error($"{Plain(parsed.Errors[0].Message)} (see `musicgen{verb} --help`)");
+            // An unknown option says more than "Required command was not provided", which System.CommandLine lists first.
+            var error = parsed.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parsed.Errors[0];
+            return Cli.Error($"{Plain(error.Message)} (see `musicgen{verb} --help`)");
         }
         return parsed.Invoke();
     }

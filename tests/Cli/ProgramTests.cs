@@ -16,6 +16,17 @@ public class ProgramTests
         Assert.DoesNotContain("did you mean", far.Stderr);
     }
 
+    [Fact]
+    public void An_unknown_option_is_named_with_the_help_of_the_command_it_was_given_to()
+    {
+        var root = CliRunner.Run("--bogus");
+        Assert.Equal(2, root.ExitCode);
+        Assert.Equal("musicgen: error: Unrecognized command or argument '--bogus'. (see `musicgen --help`)", root.Stderr.Trim());
+        var nested = CliRunner.Run("frames", "evaluate", "--bogus");
+        Assert.Equal(2, nested.ExitCode);
+        Assert.Contains("(see `musicgen frames evaluate --help`)", nested.Stderr);
+    }
+
     [Theory]
     [InlineData("generate", "generat", 1)]
     [InlineData("train", "train", 0)]
