@@ -17,6 +17,9 @@ public sealed record MidiWriteOptions
     public IReadOnlyList<(double Seconds, string Text)> Markers { get; init; } = [];
     /// <summary>General MIDI program for the track (0 = Acoustic Grand Piano).</summary>
     public int Program { get; init; }
+    /// <summary>Where the file ends (seconds), when later than its last note-off: a piece asked for in bars ends at its
+    /// last bar line even when that bar closes with a rest, so a sequencer shows every bar asked for.</summary>
+    public double? EndSeconds { get; init; }
     public static MidiWriteOptions Default { get; } = new();
 }
 
@@ -71,6 +74,10 @@ public static class MidiWriter
             timeline.Add((n.Off, 0, new NoteEvent(n.Off, 1, MidiCommandCode.NoteOff, n.Pitch, 0)));
         }
         foreach (var (_, _, e) in timeline.OrderBy(x => x.Tick).ThenBy(x => x.Order)) events.AddEvent(e, 1);
+        // PrepareForExport keeps an end-of-track that comes last and puts one after the last event otherwise, so this
+        // one stands only where it is later than every note.
+        if (options.EndSeconds is double end && end > 0)
+            for (int track = 0; track < 2; track++) events.AddEvent(new MetaEvent(MetaEventType.EndTrack, 0, (long)Math.Round(end * ticksPerSecond)), track);
         events.PrepareForExport();
         MidiFile.Export(stream, events);
     }

@@ -217,7 +217,7 @@ public static class Composer
             var key = r.Key ?? MusicKey.Estimate(newNotes.Select(n => n.Pitch));
             var file = new MidiWriteOptions
             {
-                BeatsPerMinute = bpm, Meter = meter, Key = key,
+                BeatsPerMinute = bpm, Meter = meter, Key = key, EndSeconds = double.IsFinite(limit) ? limit : null,
                 Markers = r.IncludePrimer ? [(takeoverSeconds, "musicgen continues here")] : [],
             };
             result.Add(new ComposedPiece(MidiWriter.AsWritten(notes, file), file, takeoverSeconds, primerNotes.Count, piece.Length - P, key));

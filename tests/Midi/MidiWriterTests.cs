@@ -56,6 +56,28 @@ public class MidiWriterTests
         Assert.Equal(480, layout.TicksPerQuarter);
     }
 
+    [Fact]
+    public void A_file_ends_at_the_asked_end_or_at_its_last_note_off_when_that_is_later()
+    {
+        // Every track's end-of-track, in ticks, of a file of one note from 0 to 0.5 s at 120 bpm (960 ticks a second).
+        static long[] TrackEnds(double? endSeconds)
+        {
+            var ms = new MemoryStream();
+            MidiWriter.Write(ms, [new Note(60, 100, 0, 0.5, 0, 0)], new MidiWriteOptions { EndSeconds = endSeconds });
+            var file = new NAudio.Midi.MidiFile(new MemoryStream(ms.ToArray()), strictChecking: true);
+            return Enumerable.Range(0, file.Tracks).Select(t =>
+            {
+                var last = file.Events[t][^1];
+                Assert.True(NAudio.Midi.MidiEvent.IsEndTrack(last));
+                Assert.Single(file.Events[t], NAudio.Midi.MidiEvent.IsEndTrack);
+                return last.AbsoluteTime;
+            }).ToArray();
+        }
+        Assert.Equal([3840L, 3840L], TrackEnds(4));   // 4 s: both tracks end there, after a rest of 3.5 s
+        Assert.Equal(480L, TrackEnds(0.2)[1]);       // earlier than the note-off: the notes' track ends at the note-off
+        Assert.Equal(480L, TrackEnds(null)[1]);      // not asked: at the last note-off
+    }
+
     [SharedDataFact]
     public void A_real_file_survives_read_write_read()
     {

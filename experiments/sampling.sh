@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Issue 26's sampling defaults, chosen on the validation split: the music yardstick (`evaluate --music`, 5 draws of
+# one 200-note piece per validation file) of a model's pieces at each pitch temperature and nucleus of a grid, for
+# every training seed of the model. One small result file per point under experiments/results/;
+# experiments/sampling.py makes the table and applies the choice rule. The test split is not scored here.
+#   experiments/sampling.sh pop         # the pop recipe (lookback by bars), runs/lookback-bars-s1 and -s2
+#   experiments/sampling.sh classical   # the classical recipe, runs/classical-*-s1 ... (CLASSICAL=name of the run family)
+# Existing result files are kept (FORCE=1: all again). DRAWS=15 TEMPERATURES=... NUCLEI=... re-measures the leading points
+# with more draws, into sampling-MODEL15-... files (a separate table: python3 experiments/sampling.py pop15).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+M=${M:-"dotnet src/Cli/bin/Release/net10.0/musicgen.dll"}
+R=experiments/results
+TEMPERATURES=${TEMPERATURES:-"0.6 0.7 0.8 0.9 1.0"}
+NUCLEI=${NUCLEI:-"0.9 0.95 1.0"}
+DRAWS=${DRAWS:-5}
+SEEDS=${SEEDS:-"1 2"}                   # the training seeds (finished runs only)
+mkdir -p "$R"
+
+case "${1:-}" in
+  pop) family=lookback-bars; data=cache/pop909-5552638d-beats.mgcache ;;
+  classical) family=${CLASSICAL:-classical-lookback-notes}; data=${ASAP:-../shared/data/asap}; extra="--sustain" ;;
+  *) echo "usage: experiments/sampling.sh pop|classical" >&2; exit 2 ;;
+esac
+
+tag=$1; [ "$DRAWS" = 5 ] || tag=$1$DRAWS
+for seed in $SEEDS; do
+  dir=runs/$family-s$seed
+  [ -f "$dir/best.safetensors" ] || { echo "skip $dir (no best.safetensors)"; continue; }
+  for t in $TEMPERATURES; do
+    for p in $NUCLEI; do
+      out="$R/sampling-$tag-s$seed-t$t-p$p-validation.json"
+      [ "${FORCE:-0}" = 1 ] || [ ! -f "$out" ] || continue
+      # shellcheck disable=SC2086
+      $M evaluate --music --checkpoint "$dir/best.safetensors" --data "$data" ${extra:-} --split validation \
+        --seeds "$DRAWS" --count 64 --notes 200 --temperature "$t" --top-p "$p" --json 2>/dev/null > "$out.tmp"
+      mv "$out.tmp" "$out"
+      echo "$out"
+    done
+  done
+done
