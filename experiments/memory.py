@@ -4,6 +4,7 @@
     python3 experiments/memory.py                         # prints the table
     python3 experiments/memory.py --doc docs/EXPERIMENTS.md   # writes it between the memory-table markers
     python3 experiments/memory.py --curves                 # the per-epoch table alone
+    python3 experiments/memory.py --final [--doc FILE]     # the test split, once per seed (experiments/memory-final.sh)
 """
 import glob, json, os, re, statistics, sys
 
@@ -87,7 +88,44 @@ def curves():
     return "\n".join(lines) + "\n"
 
 
+def final_table():
+    """The chosen configuration on the test split, one row per training seed and their mean ± sd, beside issue 26's targets."""
+    seeds = sorted(int(re.search(r"-s(\d+)-music", p).group(1)) for p in glob.glob(os.path.join(R, "memory-final-lookback-bars-s*-music-test.json")))
+    if not seeds:
+        return ""
+    rows = []
+    for s in seeds:
+        f = lambda kind: load(os.path.join(R, f"memory-final-lookback-bars-s{s}-{kind}-test.json"))
+        w32, whole, m = f("nll-w32"), f("whole"), f("music")
+        rows.append({"seed": s, "nll": w32["pitch_nll"], "note": w32["note_nll"], "whole": whole["pitch_nll"], "mean": m["mean_overlap_all"] / m["real_vs_real_all"],
+                     "rate4": feature(m, "repeated interval 4-grams", "candidate_mean"), "over4": feature(m, "repeated interval 4-grams", "overlap"),
+                     "longest": feature(m, "longest exact repeat", "candidate_mean"), "overlong": feature(m, "longest exact repeat", "overlap"),
+                     "real4": feature(m, "repeated interval 4-grams", "real_mean"), "reallong": feature(m, "longest exact repeat", "real_mean")})
+    lines = ["| seed | pitch NLL, 32 notes | pitch NLL, whole pieces | note NLL, 32 | mean overlap / real vs real | repeated 4-grams: rate, overlap | longest repeat: share, overlap |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['seed']} | {r['nll']:.4f} | {r['whole']:.4f} | {r['note']:.3f} | {r['mean']:.3f} | {r['rate4']:.3f}, {r['over4']:.3f} | {r['longest']:.3f}, {r['overlong']:.3f} |")
+    col = lambda k, fmt: stat([r[k] for r in rows], fmt)
+    lines.append(f"| **mean of {len(rows)}** | **{col('nll', '.4f')}** | {col('whole', '.4f')} | {col('note', '.3f')} | **{col('mean', '.3f')}** "
+                 f"| {col('rate4', '.3f')}, **{col('over4', '.3f')}** | {col('longest', '.3f')}, **{col('overlong', '.3f')}** |")
+    lines.append("| issue 26's target | at most 1.80 | | | at least 0.9 | overlap at least 0.7 | overlap at least 0.7 |")
+    lines.append("")
+    lines.append(f"Real test segments repeat {rows[0]['real4']:.3f} of their interval 4-grams, and their longest exact repeat is {rows[0]['reallong']:.3f} of a piece.")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--final"]:
+        text = final_table()
+        if len(sys.argv) == 4 and sys.argv[2] == "--doc":
+            doc = open(sys.argv[3]).read()
+            start, end = "<!-- memory-final -->\n", "<!-- /memory-final -->"
+            if start not in doc or end not in doc:
+                sys.exit(f"{sys.argv[3]} has no {start.strip()} ... {end} markers")
+            open(sys.argv[3], "w").write(doc[: doc.index(start) + len(start)] + text + doc[doc.index(end):])
+        else:
+            print(text, end="")
+        sys.exit()
     if len(sys.argv) == 2 and sys.argv[1] == "--curves":
         print(curves(), end="")
         sys.exit()
