@@ -10,7 +10,8 @@ import glob, json, os, re, statistics, sys
 
 R = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 VARIANTS = [("beats-pop", "the pop recipe, no lookback"), ("lookback-bars", "+ lookback by bars (the pop preset)"), ("attention-32", "+ attention to 32, no lookback"),
-            ("lookback-attention-32", "+ lookback by bars + attention to 32"), ("carry", "+ lookback by bars + carry-state")]
+            ("lookback-attention-32", "+ lookback by bars + attention to 32"), ("carry", "+ lookback by bars + carry-state"),
+            ("carry-128", "+ lookback by bars + carry-state, windows of 128 (batch 16)")]
 
 
 def load(path):

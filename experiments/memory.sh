@@ -22,6 +22,7 @@ VARIANTS=(
   "attention-32|--lookback none --attention 32"
   "lookback-attention-32|--lookback bars --attention 32"
   "carry|--carry-state"
+  "carry-128|--carry-state --seq 128 --batch 16"
 )
 
 run_dir() { if [ "$2" = 1 ] && [ "$1" = beats-pop ]; then echo runs/beats-pop; else echo "runs/$1-s$2"; fi; }
@@ -56,7 +57,7 @@ case "${1:-score}" in
     done ;;
   curves)
     # Each run's validation pitch NLL per epoch (also of unfinished runs), from its metrics.jsonl.
-    python3 - "$R/memory-curves.json" runs/beats-pop runs/beats-pop-s2 runs/lookback-bars-s1 runs/lookback-bars-s2 runs/attention-32-s1 runs/attention-32-s2 runs/lookback-attention-32-s1 runs/lookback-attention-32-s2 runs/carry-s1 runs/carry-s2 <<'PY'
+    python3 - "$R/memory-curves.json" runs/beats-pop runs/beats-pop-s2 runs/lookback-bars-s1 runs/lookback-bars-s2 runs/attention-32-s1 runs/attention-32-s2 runs/lookback-attention-32-s1 runs/lookback-attention-32-s2 runs/carry-s1 runs/carry-s2 runs/carry-128-s1 runs/carry-128-s2 <<'PY'
 import json, os, sys
 out = {}
 for d in sys.argv[2:]:
