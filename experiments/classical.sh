@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Issue 26's classical retrain: the classical preset with the pop model's winner (lookback inputs; in seconds, by notes:
+# the notes 16 and 32 back and what followed them) and 6 epochs instead of 2, on ASAP read with the sustain pedal.
+#   experiments/classical.sh train      # runs/classical-lookback-notes-s1, -s2 (SEEDS="1 2"; each resumes if stopped)
+#   experiments/classical.sh valid      # pitch NLL on the validation split (every window of 32), beside the shipped model
+#   experiments/sampling.sh classical   # its sampling, chosen on validation (docs/EXPERIMENTS.md)
+#   experiments/classical.sh final      # the test split, once per finished seed, at the chosen sampling
+set -euo pipefail
+cd "$(dirname "$0")/.."
+M=${M:-"dotnet src/Cli/bin/Release/net10.0/musicgen.dll"}
+ASAP=${ASAP:-../shared/data/asap}
+R=experiments/results
+# The pitch sampling chosen on validation (experiments/sampling.py classical15).
+TEMPERATURE=0.6 TOP_P=1.0
+finished() { [ -f "$1/best.safetensors" ] && grep -q '"kind":"epoch","epoch":6,' "$1/metrics.jsonl"; }
+
+case "${1:-}" in
+  train)
+    for seed in ${SEEDS:-1 2}; do
+      dir=runs/classical-lookback-notes-s$seed
+      if [ -f "$dir/last.safetensors" ]; then $M train --resume "$dir" -q
+      else $M train --preset classical --lookback notes --epochs 6 --val-stride 4 --seed "$seed" --data "$ASAP" --sustain --out "$dir" -q; fi
+    done ;;
+  valid)
+    [ -f "$R/classical-nll-shipped-validation.json" ] || $M evaluate --model classical --data "$ASAP" --sustain --split validation --window 32 --json > "$R/classical-nll-shipped-validation.json"
+    for seed in 1 2; do
+      dir=runs/classical-lookback-notes-s$seed
+      finished "$dir" || { echo "skip $dir (not finished)"; continue; }
+      $M evaluate --checkpoint "$dir/best.safetensors" --data "$ASAP" --sustain --split validation --window 32 --json > "$R/classical-nll-lookback-notes-s$seed-validation.json"
+    done ;;
+  final)
+    for seed in 1 2; do
+      dir=runs/classical-lookback-notes-s$seed out="$R/classical-final-lookback-notes-s$seed"
+      finished "$dir" || { echo "skip $dir (not finished)"; continue; }
+      [ ! -f "$out-music-test.json" ] || { echo "have $dir (scored once already)"; continue; }
+      $M evaluate --checkpoint "$dir/best.safetensors" --data "$ASAP" --sustain --split test --window 32 --json > "$out-nll-w32-test.json"
+      $M evaluate --music --checkpoint "$dir/best.safetensors" --data "$ASAP" --sustain --split test --seeds 3 --count 64 --notes 200 \
+        --temperature "$TEMPERATURE" --top-p "$TOP_P" --json > "$out-music-test.json"
+      echo "scored $dir on the test split"
+    done ;;
+  *) echo "usage: experiments/classical.sh train|valid|final" >&2; exit 2 ;;
+esac
