@@ -20,10 +20,10 @@ public sealed class SamplingFlags
     {
         var d = Defaults;
         Option<float> F(string name, float value, string description) => new(name) { Description = description, DefaultValueFactory = _ => value };
-        _temperature = F("--temperature", d.Temperature, $"Pitch sampling temperature (> 0; lower is safer; beats models: {SamplingOptions.MeasuredBeats.Temperature})");
+        _temperature = F("--temperature", d.Temperature, $"Pitch sampling temperature (> 0; lower is safer; beats models: {SamplingOptions.MeasuredBeats.Temperature}; seconds models that look back by notes, such as the classical: {SamplingOptions.MeasuredLookbackNotes.Temperature})");
         _temperature.Aliases.Add("-t");
         _topK = new Option<int?>("--top-k") { Description = "Sample pitch from the K most likely (K >= 1; default: no limit)" };
-        _topP = F("--top-p", d.TopP, $"Pitch nucleus: the smallest set of pitches with this much probability, in (0, 1] (beats models: {SamplingOptions.MeasuredBeats.TopP})");
+        _topP = F("--top-p", d.TopP, $"Pitch nucleus: the smallest set of pitches with this much probability, in (0, 1] (beats models: {SamplingOptions.MeasuredBeats.TopP}; seconds models that look back by notes: {SamplingOptions.MeasuredLookbackNotes.TopP})");
         _penalty = F("--repetition-penalty", d.RepetitionPenalty, "Penalty (>= 1) on pitches used in the last --repetition-window notes (1: off)");
         _window = new Option<int>("--repetition-window") { Description = "Notes the repetition penalty looks back over", DefaultValueFactory = _ => d.RepetitionWindow };
         _stepT = F("--step-temperature", d.Step.Temperature, $"Categorical models: temperature of the step (onset) bins (beats models: {SamplingOptions.MeasuredBeats.Step.Temperature})");

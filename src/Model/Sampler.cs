@@ -39,8 +39,17 @@ public sealed record SamplingOptions(float Temperature = 1f, int TopK = 0, float
     /// </summary>
     public static SamplingOptions MeasuredBeats { get; } = Measured with { Temperature = 0.8f, TopP = 0.9f, Step = new(0.9f, 1f), Duration = new(1f, 0.95f) };
 
+    /// <summary>
+    /// The defaults for a model that counts time in seconds and looks back by notes (the classical model's recipe),
+    /// chosen on ASAP's validation split as <see cref="MeasuredBeats"/>' pitch was on POP909's (docs/EXPERIMENTS.md,
+    /// "the classical model retrained"): pitch at temperature 0.6 with no nucleus. A model that can see the notes 16 and
+    /// 32 back copies a figure when its pitch is drawn cool; one without lookback has nothing to copy and keeps <see cref="Measured"/>.
+    /// </summary>
+    public static SamplingOptions MeasuredLookbackNotes { get; } = Measured with { Temperature = 0.6f, TopP = 1f };
+
     /// <summary>The measured defaults for <paramref name="config"/>'s model.</summary>
-    public static SamplingOptions MeasuredFor(ModelConfig config) => config.Beats ? MeasuredBeats : Measured;
+    public static SamplingOptions MeasuredFor(ModelConfig config) =>
+        config.Beats ? MeasuredBeats : config.Lookback == LookbackKind.Notes ? MeasuredLookbackNotes : Measured;
 
     /// <summary>Categorical models: how the step, duration and velocity bins are drawn.</summary>
     public HeadSampling Step { get; init; } = new(1f, 1f);

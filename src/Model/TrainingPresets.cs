@@ -15,7 +15,7 @@ public static class TrainingPresets
     public static string Describe(string name) => name switch
     {
         "pop" => "the embedded pop model: time in beats, lookback inputs from 1 and 2 bars back, a 2-layer LSTM of 256, every step predicting its next note, windows of 32, every 32nd window per epoch, 9 epochs (POP909)",
-        "classical" => "the embedded classical model: the pop network in seconds, 2 epochs (ASAP, read with --sustain)",
+        "classical" => "the embedded classical model: the pop network in seconds, lookback inputs from 16 and 32 notes back, 6 epochs, every 4th validation window (ASAP, read with --sustain)",
         _ => throw new ArgumentException($"unknown preset '{name}' (known: {string.Join(", ", Names)})"),
     };
 
@@ -27,7 +27,7 @@ public static class TrainingPresets
         {
             "pop" => (model with { Time = MusicGen.Midi.TimeUnit.Beats, StepBins = BeatsStepBins, DurationBins = BeatsDurationBins, Lookback = LookbackKind.Bars },
                 new TrainOptions { Stride = 32, Epochs = 9, ValidationStride = 4 }),
-            "classical" => (model, new TrainOptions { Stride = 32, Epochs = 2 }),
+            "classical" => (model with { Lookback = LookbackKind.Notes }, new TrainOptions { Stride = 32, Epochs = 6, ValidationStride = 4 }),
             _ => throw new ArgumentException($"unknown preset '{name}' (known: {string.Join(", ", Names)})"),
         };
     }
