@@ -7,6 +7,23 @@ public class SamplerTests
     static float[] Logits(params double[] probs) => probs.Select(p => (float)Math.Log(p)).ToArray();
 
     [Fact]
+    public void Each_kind_of_model_gets_the_pitch_sampling_measured_for_it_and_the_built_in_models_get_theirs()
+    {
+        // Beats models (the pop recipe), seconds models that look back by notes (the classical recipe), other seconds models.
+        var (pop, _) = TrainingPresets.Get("pop");
+        var (classical, _) = TrainingPresets.Get("classical");
+        Assert.Equal((0.8f, 0.9f), Pitch(SamplingOptions.MeasuredFor(pop)));
+        Assert.Equal((0.6f, 1f), Pitch(SamplingOptions.MeasuredFor(classical)));
+        Assert.Equal((0.9f, 0.95f), Pitch(SamplingOptions.MeasuredFor(classical with { Lookback = LookbackKind.None })));
+        Assert.Equal(new HeadSampling(0.9f, 1f), SamplingOptions.MeasuredFor(pop).Step);          // the beats models' step setting stays
+        Assert.Equal(new HeadSampling(1f, 1f), SamplingOptions.MeasuredFor(classical).Step);
+        // The shipped files are models of those kinds.
+        Assert.Equal(SamplingOptions.MeasuredFor(pop), SamplingOptions.MeasuredFor(BuiltInModels.Read("pop").Config));
+        Assert.Equal(SamplingOptions.MeasuredFor(classical), SamplingOptions.MeasuredFor(BuiltInModels.Read("classical").Config));
+        static (float, float) Pitch(SamplingOptions s) => (s.Temperature, s.TopP);
+    }
+
+    [Fact]
     public void Temperature_one_reproduces_the_softmax_and_scaling_is_exact()
     {
         var logits = Logits(0.5, 0.25, 0.125, 0.125);
