@@ -15,6 +15,17 @@ public abstract class Backend : IDisposable
 
     public abstract Tensor Allocate(params int[] shape);
 
+    /// <summary>What GEMMs multiply in: Float32 (the default) or, on a GPU with tensor cores, Tf32 (<see cref="UsePrecision"/>).</summary>
+    public Ops.GemmPrecision Precision { get; private set; }
+
+    /// <summary>Sets <see cref="Precision"/>; Tf32 where this device has no TF32 tensor cores is an <see cref="ArgumentException"/> saying why.</summary>
+    public void UsePrecision(Ops.GemmPrecision precision)
+    {
+        if (precision == Ops.GemmPrecision.Tf32 && !(this is Backends.IlgpuBackend gpu && Ops.Tf32Gemm.Supported(gpu)))
+            throw new ArgumentException(Ops.Tf32Gemm.WhyNot(this));
+        Precision = precision;
+    }
+
     /// <summary>
     /// A tensor of <paramref name="shape"/> that is elements [offset, offset + its length) of <paramref name="owner"/>: no copy,
     /// writes to either are seen by both. The owner keeps the memory (disposing a view frees nothing). The flat parameter

@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
 using MusicGen.Kernels.Backends;
+using MusicGen.Kernels.Ops;
 
 namespace MusicGen.Kernels;
 
@@ -29,13 +30,39 @@ public static class Devices
         return list;
     }
 
-    public static Backend Create(string kind)
+    /// <summary>
+    /// The backend for <paramref name="kind"/>, multiplying in <paramref name="precision"/>: TF32 where the device has no
+    /// TF32 tensor cores is an <see cref="ArgumentException"/> with the reason (<see cref="Backend.UsePrecision"/>).
+    /// </summary>
+    public static Backend Create(string kind, GemmPrecision precision = GemmPrecision.Float32)
+    {
+        var backend = Create(kind, OptimizationFor(precision));
+        try { backend.UsePrecision(precision); }
+        catch { backend.Dispose(); throw; }
+        return backend;
+    }
+
+    /// <summary>Throws what <see cref="Create(string, GemmPrecision)"/> would for <paramref name="precision"/> on <paramref name="kind"/>, before any work (it starts the device and lets it go).</summary>
+    public static void CheckPrecision(string kind, GemmPrecision precision)
+    {
+        if (precision == GemmPrecision.Float32) return;
+        using var _ = Create(kind, precision);
+    }
+
+    /// <summary>
+    /// How hard ILGPU optimizes the kernels it compiles: O1 (its default, what the float32 kernels were measured with) or,
+    /// for TF32, O2: only O2 turns the operands of the inline-PTX <c>mma</c> (which ILGPU passes through local memory) back
+    /// into registers; at O1 ptxas keeps 656 bytes of stack and loads and stores around every tensor-core instruction.
+    /// </summary>
+    public static OptimizationLevel OptimizationFor(GemmPrecision precision) => precision == GemmPrecision.Tf32 ? OptimizationLevel.O2 : OptimizationLevel.O1;
+
+    static Backend Create(string kind, OptimizationLevel optimization)
     {
         kind = kind.Trim().ToLowerInvariant();
         if (!Kinds.Contains(kind)) throw new ArgumentException($"unknown device '{kind}' (choose from {string.Join(", ", Kinds)})");
         if (kind == "cpu") return new ManagedBackend();
 
-        var context = CreateContext();
+        var context = CreateContext(optimization);
         try
         {
             Device? pick(AcceleratorType type) => context.Devices.FirstOrDefault(d => d.AcceleratorType == type);
@@ -61,7 +88,8 @@ public static class Devices
         }
     }
 
-    static Context CreateContext() => Context.Create(b => b.Default().EnableAlgorithms());
+    /// <summary>An ILGPU context as the devices are made: every accelerator, ILGPU.Algorithms' math intrinsics, and the optimization level.</summary>
+    public static Context CreateContext(OptimizationLevel optimization = OptimizationLevel.O1) => Context.Create(b => b.Default().EnableAlgorithms().Optimize(optimization));
 
     static string KindOf(AcceleratorType t) => t switch
     {

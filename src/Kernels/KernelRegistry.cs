@@ -18,9 +18,11 @@ namespace MusicGen.Kernels;
 public enum KernelGrouping { Implicit, Explicit }
 
 /// <summary>One ILGPU kernel: the key the ops load it by, the C# method that is compiled, and its grouping.</summary>
-/// <param name="OpenCl">False for a kernel ILGPU 1.5's OpenCL backend cannot generate (warp shuffles): OpenCL devices
-/// run the unfused path instead.</param>
-public sealed record KernelInfo(string Name, MethodInfo Method, KernelGrouping Grouping, bool OpenCl = true)
+/// <param name="OpenCl">False for a kernel ILGPU 1.5's OpenCL backend cannot generate (warp shuffles, inline PTX): OpenCL
+/// devices run another path instead.</param>
+/// <param name="MinArch">The oldest CUDA architecture whose PTX has its instructions (80: the TF32 tensor-core <c>mma</c>);
+/// 0 for every architecture ILGPU targets.</param>
+public sealed record KernelInfo(string Name, MethodInfo Method, KernelGrouping Grouping, bool OpenCl = true, int MinArch = 0)
 {
     public EntryPointDescription EntryPoint => Grouping == KernelGrouping.Implicit
         ? EntryPointDescription.FromImplicitlyGroupedKernel(Method)
@@ -38,6 +40,7 @@ public static class KernelRegistry
     [
         K("gemm.tiled", typeof(Gemm), "TiledKernel", KernelGrouping.Explicit),
         K("gemm.blocked", typeof(BlockedGemm), "Kernel", KernelGrouping.Explicit),
+        K("gemm.tf32", typeof(Tf32Gemm), "Kernel", KernelGrouping.Explicit, openCl: false, minArch: 80),
         K("lstm.step.forward", typeof(LstmCell), "ForwardKernel"),
         K("lstm.step.backward", typeof(LstmCell), "BackwardKernel"),
         K("lstm.fused.forward", typeof(LstmRecurrence), "ForwardKernel", KernelGrouping.Explicit, openCl: false),
@@ -78,9 +81,9 @@ public static class KernelRegistry
         K("glue.embedding.backward", typeof(Glue), "EmbeddingBackwardKernel"),
     ];
 
-    static KernelInfo K(string name, Type type, string method, KernelGrouping grouping = KernelGrouping.Implicit, bool openCl = true) =>
+    static KernelInfo K(string name, Type type, string method, KernelGrouping grouping = KernelGrouping.Implicit, bool openCl = true, int minArch = 0) =>
         new(name, type.GetMethod(method, BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Static)
-                  ?? throw new MissingMethodException(type.FullName, method), grouping, openCl);
+                  ?? throw new MissingMethodException(type.FullName, method), grouping, openCl, minArch);
 
     static readonly HashSet<string> Names = All.Select(k => k.Name).ToHashSet(StringComparer.Ordinal);
 
@@ -98,16 +101,20 @@ public static class KernelRegistry
             ["sm_90"] = (CudaArchitecture.SM_90, CudaInstructionSet.ISA_78),
         };
 
-    /// <summary>Compiles every registered kernel to PTX for <paramref name="arch"/> (e.g. "sm_90"), with no GPU: name -> PTX text.</summary>
-    public static IReadOnlyList<(KernelInfo Kernel, string Ptx)> CompilePtx(string arch)
+    /// <summary>The registered kernels a GPU of <paramref name="arch"/> (e.g. "sm_75") can run: all but those whose <see cref="KernelInfo.MinArch"/> is newer.</summary>
+    public static IEnumerable<KernelInfo> For(string arch) => All.Where(k => k.MinArch <= int.Parse(arch.AsSpan(3)));
+
+    /// <summary>Compiles every registered kernel that <paramref name="arch"/> (e.g. "sm_90") can run (<see cref="For"/>) to PTX, with no GPU: name -> PTX text.</summary>
+    /// <paramref name="precision"/> picks ILGPU's optimization level as <see cref="Devices.Create(string, GemmPrecision)"/> does.
+    public static IReadOnlyList<(KernelInfo Kernel, string Ptx)> CompilePtx(string arch, GemmPrecision precision = GemmPrecision.Float32)
     {
         if (!Architectures.TryGetValue(arch, out var target))
             throw new ArgumentException($"architecture '{arch}': choose {string.Join(", ", Architectures.Keys)}");
-        using var context = Context.Create(b => b.Default().EnableAlgorithms()); // as Devices makes it: the math intrinsics come from ILGPU.Algorithms
+        using var context = Devices.CreateContext(Devices.OptimizationFor(precision)); // as Devices makes it
         var backend = new PTXBackend(context, new CudaCapabilityContext(target.Arch), target.Arch, target.Isa, null);
         try
         {
-            return All.Select(k =>
+            return For(arch).Select(k =>
             {
                 var compiled = (PTXCompiledKernel)backend.Compile(k.EntryPoint, KernelSpecialization.Empty);
                 return (k, compiled.PTXAssembly);

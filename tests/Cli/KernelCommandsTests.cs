@@ -62,6 +62,19 @@ public class KernelCommandsTests
     }
 
     [Theory]
+    [InlineData("cpu", "bench gemm --m 8 --n 8 --k 8 --precision tf32", "tensor cores")]
+    [InlineData("ilgpu-cpu", "bench train-step --steps 1 --precision tf32", "32-lane warps")]
+    [InlineData("cpu", "train --data x --out y --precision tf32", "tensor cores")]
+    [InlineData("cpu", "bench gemm --precision fp16", "choose float32 or tf32")]
+    public void Tf32_without_tensor_cores_is_a_one_line_error(string device, string command, string says)
+    {
+        var r = CliRunner.Run([.. command.Split(' '), "--device", device]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(says, r.Stderr);
+        Assert.Single(r.Stderr.Trim().Split('\n'));
+    }
+
+    [Theory]
     [InlineData("regression", 565890)] // the seed network: 3 inputs, a 128-way pitch head and 2 regression outputs
     [InlineData("categorical", 661792)]
     public void Bench_train_step_times_the_named_heads(string heads, long parameters)

@@ -95,14 +95,15 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON line" };
         var trans = new Option<string>("--trans") { Description = "NN, NT or TN", DefaultValueFactory = _ => "NN" };
         var kernel = new Option<string>("--kernel") { Description = "cpu: auto (what training uses), plain (the 4x16 kernel) or packed (the cache-blocked GEMM); ILGPU devices: auto, tiled (16x16 tiles) or blocked (8x8 per thread in registers)", DefaultValueFactory = _ => "auto" };
-        var cmd = new Command("gemm", "C[m,n] = A[m,k] B[k,n]: median ms and GFLOP/s") { m, n, k, trans, kernel, reps, device, json };
+        var precision = DevicesCommand.PrecisionOption();
+        var cmd = new Command("gemm", "C[m,n] = A[m,k] B[k,n]: median ms and GFLOP/s") { m, n, k, trans, kernel, precision, reps, device, json };
         cmd.SetAction(p => Cli.Run(() =>
         {
             int M = Positive(p.GetValue(m), "--m"), N = Positive(p.GetValue(n), "--n"), K = Positive(p.GetValue(k), "--k"), R = Positive(p.GetValue(reps), "--reps");
             string t = p.GetValue(trans)!.ToUpperInvariant();
             if (t is not ("NN" or "NT" or "TN")) return Cli.Error($"--trans '{t}': choose NN, NT or TN");
             bool ta = t[0] == 'T', tb = t[1] == 'T';
-            using var be = Devices.Create(p.GetValue(device)!);
+            using var be = Devices.Create(p.GetValue(device)!, DevicesCommand.Precision(p.GetValue(precision)!));
             if (be.Kind == "cpu")
             {
                 if (!Enum.TryParse<MusicGen.Kernels.Ops.ManagedGemmKernel>(p.GetValue(kernel), ignoreCase: true, out var which)) return Cli.Error($"--kernel '{p.GetValue(kernel)}': choose auto, plain or packed");
@@ -123,7 +124,9 @@ public static class BenchCommand
             {
                 ["bench"] = "gemm", ["device"] = be.Kind, ["device_name"] = be.Name, ["m"] = M, ["n"] = N, ["k"] = K, ["trans"] = t, ["reps"] = R,
                 ["kernel"] = be.Kind == "cpu" ? (MusicGen.Kernels.Ops.Gemm.UsesPacked(M, N, K) ? "packed" : "plain")
+                    : be.Precision == MusicGen.Kernels.Ops.GemmPrecision.Tf32 ? "tf32"
                     : be is MusicGen.Kernels.Backends.IlgpuBackend g && MusicGen.Kernels.Ops.Gemm.UsesBlocked(g, M, N, K) ? "blocked" : "tiled",
+                ["precision"] = be.Precision.ToString().ToLowerInvariant(),
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["gflops"] = Round(gflops),
             });
             return Cli.Ok;
@@ -241,9 +244,10 @@ public static class BenchCommand
             DefaultValueFactory = _ => "auto",
         };
         var gemmKernel = new Option<string>("--gemm") { Description = "cpu: the managed GEMM kernel: auto (what training uses), plain (the 4x16 kernel alone) or packed (the cache-blocked GEMM wherever it can run)", DefaultValueFactory = _ => "auto" };
+        var precision = DevicesCommand.PrecisionOption();
         var cmd = new Command("train-step", "A full training step of the seed network (forward, loss, backward, Adam) on random windows: median ms")
         {
-            layers, hidden, seq, batch, steps, uni, everyStep, heads, fusedOption, gemmKernel, device, json,
+            layers, hidden, seq, batch, steps, uni, everyStep, heads, fusedOption, gemmKernel, precision, device, json,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -262,7 +266,7 @@ public static class BenchCommand
                 var h => throw new ArgumentException($"--heads '{h}': choose regression or categorical"),
             };
             int B = Positive(p.GetValue(batch), "--batch"), R = Positive(p.GetValue(steps), "--steps");
-            using var be = Devices.Create(p.GetValue(device)!);
+            using var be = Devices.Create(p.GetValue(device)!, DevicesCommand.Precision(p.GetValue(precision)!));
             if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu)
                 gpu.FusedRecurrence = p.GetValue(fusedOption) switch
                 {
@@ -302,7 +306,7 @@ public static class BenchCommand
             }
             Report(p.GetValue(json), new()
             {
-                ["bench"] = "train-step", ["gemm"] = gemmWhich.ToString().ToLowerInvariant(), ["device"] = be.Kind, ["device_name"] = be.Name, ["layers"] = config.Layers, ["hidden"] = config.Hidden, ["seq"] = config.SeqLen,
+                ["bench"] = "train-step", ["gemm"] = gemmWhich.ToString().ToLowerInvariant(), ["device"] = be.Kind, ["precision"] = be.Precision.ToString().ToLowerInvariant(), ["device_name"] = be.Name, ["layers"] = config.Layers, ["hidden"] = config.Hidden, ["seq"] = config.SeqLen,
                 ["batch"] = B, ["bidirectional"] = config.Bidirectional, ["heads"] = config.Heads.ToString().ToLowerInvariant(), ["every_step"] = config.EveryStep, ["predictions_per_step"] = b.TargetRows, ["parameters"] = model.ParameterCount, ["steps"] = R,
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["notes_per_s"] = Round(b.TargetRows / (median / 1000)), // predicted notes
                 ["launches_per_step"] = launches, // -1: not an ILGPU device

@@ -31,6 +31,20 @@ public static class DevicesCommand
         DefaultValueFactory = _ => defaultKind,
     };
 
+    public static Option<string> PrecisionOption() => new("--precision")
+    {
+        Description = "What matrix products multiply in: float32, or tf32 (tensor cores with inputs rounded to 10 mantissa bits, as PyTorch's allow_tf32; an NVIDIA GPU of compute capability 8.0 or newer)",
+        DefaultValueFactory = _ => "float32",
+    };
+
+    /// <summary>--precision's value, or a one-line error naming the choices.</summary>
+    public static MusicGen.Kernels.Ops.GemmPrecision Precision(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "float32" or "fp32" => MusicGen.Kernels.Ops.GemmPrecision.Float32,
+        "tf32" => MusicGen.Kernels.Ops.GemmPrecision.Tf32,
+        _ => throw new ArgumentException($"--precision '{text}': choose float32 or tf32"),
+    };
+
     /// <summary>The device kind, after saying on stderr that ilgpu-cpu is a simulator (for commands that do real work with it).</summary>
     public static string Warned(string kind)
     {

@@ -34,14 +34,15 @@ public static class KernelsCommand
                     File.WriteAllText(Path.Combine(dir, $"{k.Name}.{a}.ptx"), text);
                     bytes += text.Length;
                 }
-                Console.WriteLine($"{dir}: {KernelRegistry.All.Count} PTX files for {a} ({bytes:N0} characters)");
+                var left = KernelRegistry.All.Except(KernelRegistry.For(a)).Select(k => $"{k.Name} (sm_{k.MinArch} and newer)").ToList();
+                Console.WriteLine($"{dir}: {KernelRegistry.For(a).Count()} PTX files for {a} ({bytes:N0} characters){(left.Count > 0 ? "; not " + string.Join(", ", left) : "")}");
             }
             if (p.GetValue(opencl) is string clDir)
             {
                 Directory.CreateDirectory(clDir);
                 var sources = KernelRegistry.CompileOpenCl();
                 foreach (var (k, text) in sources) File.WriteAllText(Path.Combine(clDir, $"{k.Name}.cl"), text);
-                Console.WriteLine($"{clDir}: {sources.Count} OpenCL C files (not {string.Join(", ", KernelRegistry.All.Where(k => !k.OpenCl).Select(k => k.Name))}: warp shuffles, which ILGPU's OpenCL backend cannot generate)");
+                Console.WriteLine($"{clDir}: {sources.Count} OpenCL C files (not {string.Join(", ", KernelRegistry.All.Where(k => !k.OpenCl).Select(k => k.Name))}: warp shuffles and inline PTX, which ILGPU's OpenCL backend cannot generate)");
             }
             return Cli.Ok;
         }));

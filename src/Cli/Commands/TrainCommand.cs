@@ -20,6 +20,7 @@ public static class TrainCommand
         var output = new Option<string?>("--out", "-o") { Description = "Required for a new run (with --data): the run directory for checkpoints and metrics" };
         var resume = new Option<string?>("--resume") { Description = "Instead of --data and --out: continue the run in this directory from its last checkpoint" };
         var device = DevicesCommand.DeviceOption("cpu");
+        var precision = DevicesCommand.PrecisionOption();
         var epochs = new Option<int?>("--epochs") { Description = $"Epochs (default {t.Epochs}; with --resume: the new total)" };
         var batch = Opt("--batch", t.BatchSize, "Batch size");
         var lr = Opt("--lr", t.LearningRate, "Peak learning rate (warm-up, then cosine decay to 10%)");
@@ -84,7 +85,7 @@ public static class TrainCommand
 
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
-            data, output, resume, device, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
+            data, output, resume, device, precision, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
             lookback, lookbackNotes, attention, attentionSize, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, carry, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, preset, distributed, time,
         };
         // What a run keeps from its first start: none of these may be given with --resume (they would be silently ignored).
@@ -115,12 +116,14 @@ public static class TrainCommand
         int Body(ParseResult p, Mpi? mpi)
         {
             bool isRoot = mpi is null || mpi.Rank == 0;
+            var gemmPrecision = DevicesCommand.Precision(p.GetValue(precision)!);
+            Devices.CheckPrecision(p.GetValue(device)!, gemmPrecision); // before any work: TF32 on a device without tensor cores
             string? resumeDir = p.GetValue(resume);
             if (resumeDir is null && (p.GetValue(data) is null || p.GetValue(output) is null))
                 return Cli.Error("give --data and --out for a new run, or --resume RUN_DIR");
             if (resumeDir is not null && p.GetValue(output) is not null) return Cli.Error("--out is for new runs; --resume continues in its own directory");
             if (resumeDir is not null && fixedAtStart.FirstOrDefault(o => Given(p, o)) is { } fixedOption)
-                return Cli.Error($"{fixedOption.Name} cannot change on --resume: a run keeps the network and options it started with (only --epochs, --device, --data, --sustain and --quiet apply)");
+                return Cli.Error($"{fixedOption.Name} cannot change on --resume: a run keeps the network and options it started with (only --epochs, --device, --precision, --data, --sustain and --quiet apply)");
             string? dataPath = p.GetValue(data);
             if (resumeDir is not null && !File.Exists(Path.Combine(resumeDir, Trainer.Last))) return Cli.Error(Trainer.MissingCheckpoint(resumeDir));
             if (resumeDir is not null && Trainer.FinishedEpochs(resumeDir) is int finished && (p.GetValue(epochs) ?? finished) <= finished)
@@ -154,7 +157,7 @@ public static class TrainCommand
             if (PrepareCommand.OffGridRefusal(corpus) is { } refusal) return Cli.Error(refusal);
             if (mpi is { Size: > 1 } && isRoot && Directory.Exists(dataPath)) mpi.Gather(0);
             if (mpi is not null && isRoot) Console.WriteLine($"data parallel: {mpi.Size} rank(s), each {Shards.Of(p.GetValue(batch), 0, mpi.Size).Count} or fewer windows of every batch of {p.GetValue(batch)}");
-            using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!));
+            using var backend = Devices.Create(DevicesCommand.Warned(p.GetValue(device)!), gemmPrecision);
             using var cts = new CancellationTokenSource();
             // Ctrl-C (SIGINT) and SIGTERM (schedulers, `docker stop`) both stop after the current step and save.
             void Stop(PosixSignalContext c) { c.Cancel = true; if (!cts.IsCancellationRequested) { cts.Cancel(); Console.Error.WriteLine($"musicgen: {c.Signal} received: stopping after this step and saving..."); } }

@@ -14,6 +14,12 @@ public enum ManagedGemmKernel { Auto, Plain, Packed }
 public enum IlgpuGemmKernel { Auto, Tiled, Blocked }
 
 /// <summary>
+/// What a GEMM multiplies in (<see cref="Backend.Precision"/>, <c>--precision</c>): Float32 everywhere by default; Tf32 runs
+/// every ILGPU GEMM on tensor cores with inputs rounded to TF32 (<see cref="Tf32Gemm"/>), as PyTorch's <c>allow_tf32</c> does.
+/// </summary>
+public enum GemmPrecision { Float32, Tf32 }
+
+/// <summary>
 /// General matrix multiply, the one op honestly written twice (a register-blocked AVX2/FMA micro-kernel
 /// on the managed backend, a shared-memory tiled kernel on ILGPU), because it is where the time goes.
 ///
@@ -274,6 +280,11 @@ public static class Gemm
         var av = IlgpuBackend.Of(a).Slice(aOffset, a.Length - aOffset);
         var bv = IlgpuBackend.Of(b).Slice(bOffset, b.Length - bOffset);
         var cv = IlgpuBackend.Of(c).Slice(cOffset, c.Length - cOffset);
+        if (gpu.Precision == GemmPrecision.Tf32)
+        {
+            Tf32Gemm.Run(gpu, transA, transB, m, n, k, alpha, av, lda, bv, ldb, beta, cv, ldc);
+            return;
+        }
         if (UsesBlocked(gpu, m, n, k))
         {
             BlockedGemm.Run(gpu, transA, transB, m, n, k, alpha, av, lda, bv, ldb, beta, cv, ldc);
