@@ -2,6 +2,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using MusicGen.Kernels.Backends;
 using MusicGen.Kernels.Ops;
+using ILGPU.Runtime.CPU;
 
 namespace MusicGen.Kernels;
 
@@ -34,12 +35,25 @@ public static class Devices
     /// The backend for <paramref name="kind"/>, multiplying in <paramref name="precision"/>: TF32 where the device has no
     /// TF32 tensor cores is an <see cref="ArgumentException"/> with the reason (<see cref="Backend.UsePrecision"/>).
     /// </summary>
+    /// On ilgpu-cpu, TF32 runs on <see cref="CreateTensorCoreSimulator"/> (the emulated tensor cores need 32-lane warps).
     public static Backend Create(string kind, GemmPrecision precision = GemmPrecision.Float32)
     {
-        var backend = Create(kind, OptimizationFor(precision));
+        var backend = precision == GemmPrecision.Tf32 && kind.Trim().Equals("ilgpu-cpu", StringComparison.OrdinalIgnoreCase)
+            ? CreateTensorCoreSimulator() : Create(kind, OptimizationFor(precision));
         try { backend.UsePrecision(precision); }
         catch { backend.Dispose(); throw; }
         return backend;
+    }
+
+    /// <summary>
+    /// ILGPU's CPU simulator laid out like one multiprocessor of an NVIDIA GPU in miniature: 32-lane warps, 4 warps to a
+    /// group (plain ilgpu-cpu has 4-lane warps and groups of 16). <see cref="Tf32Gemm"/> runs here with its warp-wide
+    /// tensor-core instruction emulated from the PTX ISA's fragment layout; thousands of times slower than a GPU.
+    /// </summary>
+    public static IlgpuBackend CreateTensorCoreSimulator()
+    {
+        var context = Context.Create(b => b.CPU(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 4, numMultiprocessors: 1)).EnableAlgorithms());
+        return new IlgpuBackend(context, context.Devices[0].CreateAccelerator(context), "ilgpu-cpu");
     }
 
     /// <summary>Throws what <see cref="Create(string, GemmPrecision)"/> would for <paramref name="precision"/> on <paramref name="kind"/>, before any work (it starts the device and lets it go).</summary>

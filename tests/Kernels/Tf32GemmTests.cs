@@ -131,7 +131,7 @@ public class Tf32GemmTests
         var e = Assert.Throws<ArgumentException>(() => cpu.UsePrecision(GemmPrecision.Tf32));
         Assert.Contains("tensor cores", e.Message);
         Assert.DoesNotContain('\n', e.Message);
-        using var simulator = TestBackends.Create("ilgpu-cpu"); // 4-lane warps: the emulation needs 32
+        using var simulator = TestBackends.Create("ilgpu-cpu"); // 4-lane warps: the emulation needs 32 (Devices.Create("ilgpu-cpu", Tf32) makes a simulator with 32)
         e = Assert.Throws<ArgumentException>(() => simulator.UsePrecision(GemmPrecision.Tf32));
         Assert.Contains("32-lane warps", e.Message);
         Assert.Equal(GemmPrecision.Float32, simulator.Precision);

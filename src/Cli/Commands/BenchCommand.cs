@@ -17,13 +17,14 @@ public static class BenchCommand
 {
     public static Command Build()
     {
-        var bench = new Command("bench", "Time kernels and steps: gemm, lstm, train-step, generate, fma, nade (median of repetitions after warm-up)");
+        var bench = new Command("bench", "Time kernels and steps: gemm, lstm, train-step, generate, fma, nade (median of repetitions after warm-up); precision: what TF32 costs in accuracy");
         bench.Add(Gemm());
         bench.Add(Lstm());
         bench.Add(TrainStep());
         bench.Add(Generate());
         bench.Add(Fma());
         bench.Add(NadeOp());
+        bench.Add(PrecisionCost());
         return bench;
     }
 
@@ -220,6 +221,32 @@ public static class BenchCommand
                 ["bench"] = "lstm", ["device"] = be.Kind, ["device_name"] = be.Name, ["batch"] = B, ["hidden"] = H, ["seq"] = T, ["input"] = I,
                 ["directions"] = 2, ["reps"] = R, ["median_ms"] = Round(full), ["sequential_ms"] = Round(sequentialMs), ["gemm_ms"] = Round(gemm), ["gate_kernels_ms"] = Round(cells),
                 ["gemm_share"] = Round(gemm / sequentialMs), ["gate_share"] = Round(cells / sequentialMs), ["other_share"] = Round(Math.Max(0, 1 - (gemm + cells) / sequentialMs)),
+            });
+            return Cli.Ok;
+        }));
+        return cmd;
+    }
+
+    /// <summary>What TF32 tensor cores cost in accuracy: one training step's loss and gradients in float32 and in TF32 (<see cref="MusicGen.Model.PrecisionComparison"/>).</summary>
+    static Command PrecisionCost()
+    {
+        var layers = Int("--layers", 2, "LSTM layers"); var hidden = Int("--hidden", 128, "Hidden size per direction"); var seq = Int("--seq", 32, "Window length T");
+        var batch = Int("--batch", 64, "Batch size B"); var seed = Int("--seed", 1, "Weights and windows");
+        var device = DevicesCommand.DeviceOption("cuda"); var json = new Option<bool>("--json") { Description = "Print one JSON line" };
+        var cmd = new Command("precision", "One training step of the default network's shape (categorical heads, bidirectional) in float32 and in TF32 on the same device, weights and windows: the gradients' relative error, overall and at its worst parameter (ilgpu-cpu emulates the tensor cores: tiny shapes only)")
+        {
+            layers, hidden, seq, batch, seed, device, json,
+        };
+        cmd.SetAction(p => Cli.Run(() =>
+        {
+            var config = new MusicGen.Model.ModelConfig { Layers = Positive(p.GetValue(layers), "--layers"), Hidden = Positive(p.GetValue(hidden), "--hidden"), SeqLen = Positive(p.GetValue(seq), "--seq") };
+            using var be = Devices.Create(p.GetValue(device)!, GemmPrecision.Tf32);
+            var r = MusicGen.Model.PrecisionComparison.Run(be, config, Positive(p.GetValue(batch), "--batch"), p.GetValue(seed));
+            Report(p.GetValue(json), new()
+            {
+                ["bench"] = "precision", ["device"] = be.Kind, ["device_name"] = be.Name, ["layers"] = config.Layers, ["hidden"] = config.Hidden, ["seq"] = config.SeqLen,
+                ["batch"] = p.GetValue(batch), ["parameters"] = r.Parameters, ["pitch_loss_float32"] = Round(r.PitchLossFloat32), ["pitch_loss_tf32"] = Round(r.PitchLossTf32),
+                ["gradient_relative_error"] = r.GradientRelativeError, ["worst_parameter"] = r.WorstParameter, ["worst_relative_error"] = r.WorstRelativeError,
             });
             return Cli.Ok;
         }));
