@@ -18,6 +18,7 @@ echo "device $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" | t
 # GEMM at 4096^3, float32: ours (the kernel Auto picks, then each by name), cuBLAS with TF32 off and on.
 step gemm_4096 120 $MG bench gemm --device cuda --m 4096 --n 4096 --k 4096 --reps 10 --json
 step gemm_4096_tiled 120 $MG bench gemm --device cuda --m 4096 --n 4096 --k 4096 --reps 5 --kernel tiled --json
+step gemm_4096_tf32 60 $MG bench gemm --device cuda --m 4096 --n 4096 --k 4096 --reps 10 --precision tf32 --json
 step cublas_4096 60 $PY/gemm.py --n 4096 --reps 10
 step cublas_4096_tf32 60 $PY/gemm.py --n 4096 --reps 10 --tf32
 # The large step's GEMM shapes (2-layer Bi-LSTM, H=512, T=64, B=256): input projection, recurrent product, and their
@@ -33,6 +34,9 @@ step step_seed_torch 90 $PY/train_step.py --steps 50
 step step_large 180 $MG bench train-step --device cuda --hidden 512 --seq 64 --batch 256 --steps 20 --json
 step step_large_torch 90 $PY/train_step.py --hidden 512 --seq 64 --batch 256 --steps 20
 step step_large_torch_tf32 90 $PY/train_step.py --hidden 512 --seq 64 --batch 256 --steps 20 --tf32
+# --precision tf32: the large step on tensor cores, and what TF32 does to that network's gradients (one step, both precisions).
+step step_large_tf32 180 $MG bench train-step --device cuda --hidden 512 --seq 64 --batch 256 --steps 20 --precision tf32 --json
+step precision_large 120 $MG bench precision --device cuda --hidden 512 --seq 64 --batch 256 --json
 
 python3 - "$LOG" "$OUT/gpu-latest.json" <<'PY'
 import json, sys, datetime
@@ -52,7 +56,10 @@ out = {
     "cublas_4096_gflops": get("cublas_4096", "gflops"), "cublas_4096_tf32_gflops": get("cublas_4096_tf32", "gflops"),
     "step_seed_ms": get("step_seed", "median_ms"), "step_seed_torch_ms": get("step_seed_torch", "median_ms"),
     "step_large_ms": get("step_large", "median_ms"), "step_large_torch_ms": get("step_large_torch", "median_ms"),
-    "step_large_tf32_ms": None,  # --precision tf32 is not built yet
+    "step_large_tf32_ms": get("step_large_tf32", "median_ms"),
+    "gemm_4096_tf32_gflops": get("gemm_4096_tf32", "gflops"),
+    "tf32_gradient_relative_error": get("precision_large", "gradient_relative_error"),
+    "tf32_worst_parameter": get("precision_large", "worst_parameter"), "tf32_worst_relative_error": get("precision_large", "worst_relative_error"),
     "step_large_torch_tf32_ms": get("step_large_torch_tf32", "median_ms"),
     "large_step_gemms": {t[5:]: {"ours_gflops": get(t, "gflops"), "kernel": get(t, "kernel"), "cublas_gflops": get("cublas_" + t[5:], "gflops")}
                          for t in lines if t.startswith("gemm_") and "x" in t},

@@ -15,7 +15,8 @@ public static class KernelsCommand
         var ptx = new Option<string?>("--ptx") { Description = "Write each kernel's PTX to this folder (<name>.<arch>.ptx)" };
         var arch = new Option<string>("--arch") { Description = $"PTX target: {string.Join(", ", KernelRegistry.Architectures.Keys)}", DefaultValueFactory = _ => "sm_90" };
         var opencl = new Option<string?>("--opencl") { Description = "Write each kernel's OpenCL C 2.0 source to this folder (<name>.cl)" };
-        var cmd = new Command("kernels", "List the ILGPU kernels, and write the PTX (or OpenCL C) each compiles to, without a GPU") { ptx, arch, opencl };
+        var precision = new Option<string>("--precision") { Description = "With --ptx: compile as a device of this precision does (tf32: ILGPU at O2, which the tensor-core GEMM needs; float32: O1)", DefaultValueFactory = _ => "float32" };
+        var cmd = new Command("kernels", "List the ILGPU kernels, and write the PTX (or OpenCL C) each compiles to, without a GPU") { ptx, arch, precision, opencl };
         cmd.SetAction(p => Cli.Run(() =>
         {
             var table = new Table().AddColumns("kernel", "C# method", "grouping");
@@ -29,7 +30,7 @@ public static class KernelsCommand
                 if (!KernelRegistry.Architectures.ContainsKey(a)) return Cli.Error($"--arch '{a}': choose {string.Join(", ", KernelRegistry.Architectures.Keys)}");
                 Directory.CreateDirectory(dir);
                 long bytes = 0;
-                foreach (var (k, text) in KernelRegistry.CompilePtx(a))
+                foreach (var (k, text) in KernelRegistry.CompilePtx(a, DevicesCommand.Precision(p.GetValue(precision)!)))
                 {
                     File.WriteAllText(Path.Combine(dir, $"{k.Name}.{a}.ptx"), text);
                     bytes += text.Length;
