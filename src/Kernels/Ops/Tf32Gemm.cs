@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
+using ILGPU.Util;
 using MusicGen.Kernels.Backends;
 
 namespace MusicGen.Kernels.Ops;
@@ -36,8 +37,8 @@ public static class Tf32Gemm
     public const int WarpsDown = 2;
     /// <summary>The K slice a block tile steps by: two k-steps of 8.</summary>
     public const int BK = 16;
-    /// <summary>Padding of each shared-memory row: a row of 136 (or 72) floats, 8 banks apart from the next, so the eight
-    /// lane groups of a fragment load (rows t and columns g, <see cref="Mma"/>) hit 32 different banks.</summary>
+    /// <summary>Padding of each shared-memory row, so that consecutive rows start 8 banks apart: a fragment load's half-warp
+    /// (lanes g = 0..3, t = 0..3, 64 bits each) then reads 32 different banks.</summary>
     const int Pad = 8;
     /// <summary>Floats of shared memory per warp for the emulated instruction: a 16 x 8 A and an 8 x 8 B.</summary>
     const int ScratchPerWarp = 16 * 8 + 8 * 8;
@@ -73,21 +74,37 @@ public static class Tf32Gemm
         kernel(new KernelConfig(grid, new Index1D(WarpsDown * across * 32), SharedMemoryConfig.RequestDynamic<float>(floats)), a, b, c, shape);
     }
 
-    /// <summary>Shared memory per group for the operands: two buffers, each a K slice of A (BK x (128 + Pad)) and of B (BK x (32 across + Pad)).</summary>
-    public static int SharedFloats(int across) => 2 * BK * (WarpsDown * WarpRows + Pad + across * WarpCols + Pad);
+    /// <summary>Shared memory per group for the operands: two buffers, each a K slice of A (BK rows of 128 + Pad) and of B
+    /// (BK / 2 rows of pairs: 2 x 32 across + Pad).</summary>
+    public static int SharedFloats(int across) => 2 * SliceFloats(across);
+
+    static int SliceFloats(int across) => BK * (WarpsDown * WarpRows + Pad) + BK / 2 * (2 * across * WarpCols + Pad);
+
+    /// <summary>
+    /// Where A's row m (of a block tile) sits in a shared-memory row: within each 16 rows, row r and row r + 8 side by side
+    /// (0, 8, 1, 9, ..., 7, 15), so a lane's A0 and A1 (rows g and g + 8) are one 64-bit load, as are A2 and A3.
+    /// </summary>
+    public static int SlotOfRow(int m) => (m & ~15) | ((m & 7) << 1) | ((m >> 3) & 1);
+
+    /// <summary>
+    /// Where B's element (k, n) of a K slice sits: k and k + 4 (of each 8) side by side in row (k / 8) 4 + k % 4, so a
+    /// lane's B0 and B1 (k = t and t + 4, column g) are one 64-bit load.
+    /// </summary>
+    public static int SlotOfB(int k, int n, int strideB) => ((k >> 3) * 4 + (k & 3)) * strideB + 2 * n + ((k >> 2) & 1);
 
     // op(A)[m,k] x op(B)[k,n] -> C[m,n]; a group of 2 x s.Tile warps (64 x s.Tile threads) per 128 x (32 s.Tile) block tile,
     // groups numbered across the columns of C first; warp (down, across) owns C[row0 + 64 down + {0..63}, col0 + 32 across + {0..31}].
     static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, Gemm.GemmShape s)
     {
         int across = s.Tile, rows = WarpsDown * WarpRows, cols = across * WarpCols;
-        int strideA = rows + Pad, strideB = cols + Pad, slice = BK * (strideA + strideB);
+        int strideA = rows + Pad, strideB = 2 * cols + Pad, slice = SliceFloats(across);
         var shared = SharedMemory.GetDynamic<float>();
         int thread = Group.IdxX, threads = Group.DimX;
         int warp = thread / 32, lane = thread % 32;
         int warpRow = warp / across * WarpRows, warpCol = warp % across * WarpCols;
         int groupsAcross = (s.N + cols - 1) / cols;
         int row0 = Grid.IdxX / groupsAcross * rows, col0 = Grid.IdxX % groupsAcross * cols;
+        var pairs = shared.Cast<Float2>(); // the same memory as pairs of floats, for 64-bit fragment loads
         var scratch = shared.SubView(2 * slice + warp * ScratchPerWarp, ScratchPerWarp); // used only where Mma is emulated
 
         TileRow r0 = default, r1 = default, r2 = default, r3 = default;
@@ -100,13 +117,13 @@ public static class Tf32Gemm
             if (t + 1 < slices) LoadSlice(a, b, shared, ((t + 1) & 1) * slice, s, row0, col0, (t + 1) * BK, thread, threads, rows, cols, strideA, strideB);
             for (int ks = 0; ks < BK; ks += 8)
             {
-                int atA = current + ks * strideA + warpRow, atB = current + BK * strideA + ks * strideB + warpCol;
-                var b0 = FragmentB.Load(shared, atB, strideB, lane); var b1 = FragmentB.Load(shared, atB + 8, strideB, lane);
-                var b2 = FragmentB.Load(shared, atB + 16, strideB, lane); var b3 = FragmentB.Load(shared, atB + 24, strideB, lane);
-                r0 = r0.Plus(FragmentA.Load(shared, atA, strideA, lane), b0, b1, b2, b3, scratch, lane);
-                r1 = r1.Plus(FragmentA.Load(shared, atA + 16, strideA, lane), b0, b1, b2, b3, scratch, lane);
-                r2 = r2.Plus(FragmentA.Load(shared, atA + 32, strideA, lane), b0, b1, b2, b3, scratch, lane);
-                r3 = r3.Plus(FragmentA.Load(shared, atA + 48, strideA, lane), b0, b1, b2, b3, scratch, lane);
+                int atA = current + ks * strideA + warpRow, atB = current + BK * strideA + ks / 2 * strideB + 2 * warpCol;
+                var b0 = FragmentB.Load(pairs, atB, strideB, lane); var b1 = FragmentB.Load(pairs, atB + 16, strideB, lane);
+                var b2 = FragmentB.Load(pairs, atB + 32, strideB, lane); var b3 = FragmentB.Load(pairs, atB + 48, strideB, lane);
+                r0 = r0.Plus(FragmentA.Load(pairs, atA, strideA, lane), b0, b1, b2, b3, scratch, lane);
+                r1 = r1.Plus(FragmentA.Load(pairs, atA + 16, strideA, lane), b0, b1, b2, b3, scratch, lane);
+                r2 = r2.Plus(FragmentA.Load(pairs, atA + 32, strideA, lane), b0, b1, b2, b3, scratch, lane);
+                r3 = r3.Plus(FragmentA.Load(pairs, atA + 48, strideA, lane), b0, b1, b2, b3, scratch, lane);
             }
             Group.Barrier();
         }
@@ -116,8 +133,9 @@ public static class Tf32Gemm
 
     /// <summary>
     /// Copies the K slice [k0, k0 + BK) of op(A)'s block rows and op(B)'s block columns into shared memory at
-    /// <paramref name="at"/>, rounded to TF32: A as [BK][rows + Pad] (k-major), then B as [BK][cols + Pad]; zeros outside
-    /// the matrices. Consecutive threads read consecutive addresses of each operand in its stored layout.
+    /// <paramref name="at"/>, rounded to TF32: A as [BK][rows + Pad] (k-major, rows placed by <see cref="SlotOfRow"/>), then
+    /// B as [BK / 2][2 cols + Pad] (pairs placed by <see cref="SlotOfB"/>); zeros outside the matrices. Consecutive threads
+    /// read consecutive addresses of each operand in its stored layout.
     /// </summary>
     static void LoadSlice(ArrayView<float> a, ArrayView<float> b, ArrayView<float> shared, int at, Gemm.GemmShape s,
         int row0, int col0, int k0, int thread, int threads, int rows, int cols, int strideA, int strideB)
@@ -127,7 +145,7 @@ public static class Tf32Gemm
             // A stored [m,k]: k fastest; stored [k,m] (transposed): m fastest.
             int mi = s.TransA != 0 ? e % rows : e / BK, ki = s.TransA != 0 ? e / rows : e % BK;
             int row = row0 + mi, kA = k0 + ki;
-            shared[at + ki * strideA + mi] = row < s.M && kA < s.K ? RoundToTf32(s.TransA != 0 ? a[kA * s.Lda + row] : a[row * s.Lda + kA]) : 0f;
+            shared[at + ki * strideA + SlotOfRow(mi)] = row < s.M && kA < s.K ? RoundToTf32(s.TransA != 0 ? a[kA * s.Lda + row] : a[row * s.Lda + kA]) : 0f;
         }
         int atB = at + BK * strideA;
         for (int e = thread; e < BK * cols; e += threads)
@@ -135,7 +153,7 @@ public static class Tf32Gemm
             // B stored [k,n]: n fastest; stored [n,k] (transposed): k fastest.
             int ni = s.TransB != 0 ? e / BK : e % cols, kj = s.TransB != 0 ? e % BK : e / cols;
             int col = col0 + ni, kB = k0 + kj;
-            shared[atB + kj * strideB + ni] = col < s.N && kB < s.K ? RoundToTf32(s.TransB != 0 ? b[col * s.Ldb + kB] : b[kB * s.Ldb + col]) : 0f;
+            shared[atB + SlotOfB(kj, ni, strideB)] = col < s.N && kB < s.K ? RoundToTf32(s.TransB != 0 ? b[col * s.Ldb + kB] : b[kB * s.Ldb + col]) : 0f;
         }
     }
 
@@ -212,16 +230,16 @@ public static class Tf32Gemm
     {
         public uint A0, A1, A2, A3;
 
-        /// <summary>From shared memory stored k-major ([k][row], rows <paramref name="stride"/> apart), rows from <paramref name="at"/>.</summary>
+        /// <summary>
+        /// From shared memory stored k-major ([k][slot], rows <paramref name="stride"/> floats apart), the 16 rows whose slots
+        /// start at float <paramref name="at"/> (rows placed by <see cref="SlotOfRow"/>: g and g + 8 are the pair at 2g).
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static FragmentA Load(ArrayView<float> shared, int at, int stride, int lane)
+        public static FragmentA Load(ArrayView<Float2> pairs, int at, int stride, int lane)
         {
-            int g = lane / 4, t = lane % 4, p = at + t * stride + g;
-            return new FragmentA
-            {
-                A0 = Interop.FloatAsInt(shared[p]), A1 = Interop.FloatAsInt(shared[p + 8]),
-                A2 = Interop.FloatAsInt(shared[p + 4 * stride]), A3 = Interop.FloatAsInt(shared[p + 4 * stride + 8]),
-            };
+            int g = lane / 4, t = lane % 4, p = at + t * stride + 2 * g;
+            Float2 k0 = pairs[p / 2], k4 = pairs[(p + 4 * stride) / 2]; // column t: rows g, g + 8; column t + 4: the same rows
+            return new FragmentA { A0 = Interop.FloatAsInt(k0.X), A1 = Interop.FloatAsInt(k0.Y), A2 = Interop.FloatAsInt(k4.X), A3 = Interop.FloatAsInt(k4.Y) };
         }
     }
 
@@ -230,12 +248,15 @@ public static class Tf32Gemm
     {
         public uint B0, B1;
 
-        /// <summary>From shared memory stored k-major ([k][col], rows <paramref name="stride"/> apart), columns from <paramref name="at"/>.</summary>
+        /// <summary>
+        /// From shared memory in pairs (<see cref="SlotOfB"/>: rows of <paramref name="stride"/> floats, k and k + 4 side by
+        /// side), the 8 x 8 slab whose first k-row and column start at float <paramref name="at"/>.
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static FragmentB Load(ArrayView<float> shared, int at, int stride, int lane)
+        public static FragmentB Load(ArrayView<Float2> pairs, int at, int stride, int lane)
         {
-            int p = at + lane % 4 * stride + lane / 4;
-            return new FragmentB { B0 = Interop.FloatAsInt(shared[p]), B1 = Interop.FloatAsInt(shared[p + 4 * stride]) };
+            Float2 pair = pairs[(at + lane % 4 * stride + 2 * (lane / 4)) / 2]; // k = t and t + 4, column g
+            return new FragmentB { B0 = Interop.FloatAsInt(pair.X), B1 = Interop.FloatAsInt(pair.Y) };
         }
     }
 
