@@ -32,6 +32,7 @@ done
 step step_seed 120 $MG bench train-step --device cuda --steps 50 --json
 step step_seed_torch 90 $PY/train_step.py --steps 50
 step step_large 180 $MG bench train-step --device cuda --hidden 512 --seq 64 --batch 256 --steps 20 --json
+step step_large_tiled 180 $MG bench train-step --device cuda --hidden 512 --seq 64 --batch 256 --steps 20 --recurrence tiled --json
 step step_large_torch 90 $PY/train_step.py --hidden 512 --seq 64 --batch 256 --steps 20
 step step_large_torch_tf32 90 $PY/train_step.py --hidden 512 --seq 64 --batch 256 --steps 20 --tf32
 # --precision tf32: the large step on tensor cores, and what TF32 does to that network's gradients (one step, both precisions).
@@ -57,6 +58,7 @@ out = {
     "step_seed_ms": get("step_seed", "median_ms"), "step_seed_torch_ms": get("step_seed_torch", "median_ms"),
     "step_large_ms": get("step_large", "median_ms"), "step_large_torch_ms": get("step_large_torch", "median_ms"),
     "step_large_tf32_ms": get("step_large_tf32", "median_ms"),
+    "step_large_tiled_ms": get("step_large_tiled", "median_ms"),
     "gemm_4096_tf32_gflops": get("gemm_4096_tf32", "gflops"),
     "tf32_gradient_relative_error": get("precision_large", "gradient_relative_error"),
     "tf32_worst_parameter": get("precision_large", "worst_parameter"), "tf32_worst_relative_error": get("precision_large", "worst_relative_error"),

@@ -45,6 +45,8 @@ public static class KernelRegistry
         K("lstm.step.backward", typeof(LstmCell), "BackwardKernel"),
         K("lstm.fused.forward", typeof(LstmRecurrence), "ForwardKernel", KernelGrouping.Explicit, openCl: false),
         K("lstm.fused.backward", typeof(LstmRecurrence), "BackwardKernel", KernelGrouping.Explicit, openCl: false),
+        K("lstm.tile.forward", typeof(LstmTileStep), "ForwardKernel", KernelGrouping.Explicit),
+        K("lstm.tile.backward", typeof(LstmTileStep), "BackwardKernel", KernelGrouping.Explicit),
         K("layernorm.forward", typeof(LayerNorm), "ForwardKernel"),
         K("layernorm.backward.input", typeof(LayerNorm), "BackwardInputKernel"),
         K("layernorm.backward.params", typeof(LayerNorm), "BackwardParamsKernel"),

@@ -61,11 +61,13 @@ public static class SelfTest
         var lstmShapes = tiny ? new[] { (5, 3, 3, 7) } : [(5, 3, 3, 7), (10, 64, 3, 128), (10, 64, 256, 128)];
         foreach (var (T, B, I, H) in lstmShapes)
             foreach (bool reverse in new[] { false, true })
-                yield return ($"lstm fwd+bwd{(reverse ? " reverse" : "")}", $"T={T} B={B} I={I} H={H}", be => Lstm(be, T, B, I, H, reverse, fused: false));
-        // The fused recurrence (one kernel per step on ILGPU devices; the managed backend has only one path).
+                yield return ($"lstm fwd+bwd{(reverse ? " reverse" : "")}", $"T={T} B={B} I={I} H={H}", be => Lstm(be, T, B, I, H, reverse, Backends.RecurrenceKernel.Unfused));
+        // The one-launch recurrences (a kernel per step on ILGPU devices; the managed backend has only one path): the fused
+        // warp-per-unit kernel, and the tiled GEMM with the cell on its outputs.
         var (fT, fB, fI, fH) = lstmShapes[^1];
-        foreach (bool reverse in new[] { false, true })
-            yield return ($"lstm fwd+bwd fused{(reverse ? " reverse" : "")}", $"T={fT} B={fB} I={fI} H={fH}", be => Lstm(be, fT, fB, fI, fH, reverse, fused: true));
+        foreach (var recurrence in new[] { Backends.RecurrenceKernel.Fused, Backends.RecurrenceKernel.Tiled })
+            foreach (bool reverse in new[] { false, true })
+                yield return ($"lstm fwd+bwd {recurrence.ToString().ToLowerInvariant()}{(reverse ? " reverse" : "")}", $"T={fT} B={fB} I={fI} H={fH}", be => Lstm(be, fT, fB, fI, fH, reverse, recurrence));
 
         int rows = tiny ? 5 : 640, feat = tiny ? 7 : 256, batch = tiny ? 3 : 64, count = tiny ? 301 : 1 << 20;
         yield return ("layernorm fwd+bwd", $"R={rows} N={feat}", be => LayerNormCase(be, rows, feat));
@@ -100,13 +102,13 @@ public static class SelfTest
         return new() { ["C"] = be.Download(c) };
     }
 
-    static Dictionary<string, float[]> Lstm(Backend be, int T, int B, int I, int H, bool reverse, bool fused)
+    static Dictionary<string, float[]> Lstm(Backend be, int T, int B, int I, int H, bool reverse, Backends.RecurrenceKernel recurrence)
     {
         if (be is not Backends.IlgpuBackend gpu) return LstmRun(be, T, B, I, H, reverse);
-        bool? was = gpu.FusedRecurrence;
-        gpu.FusedRecurrence = fused;
+        var was = gpu.Recurrence;
+        gpu.Recurrence = recurrence;
         try { return LstmRun(be, T, B, I, H, reverse); }
-        finally { gpu.FusedRecurrence = was; }
+        finally { gpu.Recurrence = was; }
     }
 
     static Dictionary<string, float[]> LstmRun(Backend be, int T, int B, int I, int H, bool reverse)

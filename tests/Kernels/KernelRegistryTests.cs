@@ -52,14 +52,14 @@ public class KernelRegistryTests
         SelfTest.Run(be, tiny: true);
         // A step-first categorical model and a regression model, forward and backward, and an optimizer step, with the
         // fused recurrence (the default) and without (a GEMM and a cell kernel per step).
-        foreach (bool fused in new[] { true, false })
+        foreach (var recurrence in new[] { RecurrenceKernel.Fused, RecurrenceKernel.Unfused, RecurrenceKernel.Tiled })
         foreach (var cfg in new[]
                  {
                      new ModelConfig { SeqLen = 3, Layers = 1, Hidden = 3, StepBins = 4, DurationBins = 3, VelocityBins = 2, EmbeddingDim = 2 },
                      new ModelConfig { SeqLen = 3, Layers = 1, Hidden = 3, Heads = HeadKind.Regression, Input = InputKind.Scalar, Bidirectional = false }, // last step: axpy
                  })
         {
-            be.FusedRecurrence = fused;
+            be.Recurrence = recurrence;
             using var model = new MusicModel(be, cfg);
             model.Initialize(1);
             var batch = new Batch(cfg, 2);

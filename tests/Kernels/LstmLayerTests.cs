@@ -1,5 +1,6 @@
 using MathNet.Numerics.LinearAlgebra;
 using MusicGen.Kernels;
+using MusicGen.Kernels.Backends;
 using MusicGen.Kernels.Ops;
 using MusicGen.Tests.Kernels.Conformance;
 using MusicGen.Tests.Reference;
@@ -9,26 +10,34 @@ namespace MusicGen.Tests.Kernels;
 /// <summary>The LSTM layer's fused GPU path, launch counts, accumulation, determinism and the Forward record Backward replays.</summary>
 public class LstmLayerTests
 {
-    /// <summary>ILGPU's fused recurrence (one kernel per step) against the reference; the unfused path on every backend: Conformance/LstmLayerConformance.cs.</summary>
+    /// <summary>ILGPU's one-launch recurrences against the reference: the fused warp-per-unit kernel and the tiled GEMM with
+    /// the cell on its outputs; the unfused path on every backend: Conformance/LstmLayerConformance.cs.</summary>
     [Theory]
-    [InlineData(1, 2, 3, 4, true)]          // one step: the fused backward's first step is its last
-    [InlineData(5, 3, 3, 7, false)]         // the fused GPU path: one kernel per step (LstmRecurrence)
-    [InlineData(5, 3, 3, 7, true)]
-    public void Fused_lstm_layer_matches_the_reference(int T, int B, int I, int H, bool reverse)
+    [InlineData(1, 2, 3, 4, true, RecurrenceKernel.Fused)]     // one step: the backward's first step is its last
+    [InlineData(5, 3, 3, 7, false, RecurrenceKernel.Fused)]
+    [InlineData(5, 3, 3, 7, true, RecurrenceKernel.Fused)]
+    [InlineData(1, 2, 3, 4, true, RecurrenceKernel.Tiled)]
+    [InlineData(5, 3, 3, 7, false, RecurrenceKernel.Tiled)]
+    [InlineData(5, 3, 3, 7, true, RecurrenceKernel.Tiled)]
+    [InlineData(3, 37, 2, 21, false, RecurrenceKernel.Tiled)]   // past one block tile each way (the simulator's tile is 32): B = 37 rows, 4H = 84 gate columns
+    [InlineData(3, 37, 2, 21, true, RecurrenceKernel.Tiled)]
+    public void One_launch_lstm_steps_match_the_reference(int T, int B, int I, int H, bool reverse, RecurrenceKernel recurrence)
     {
         using var be = TestBackends.Create("ilgpu-cpu");
-        ((MusicGen.Kernels.Backends.IlgpuBackend)be).FusedRecurrence = true;
+        ((IlgpuBackend)be).Recurrence = recurrence;
         LstmLayerConformance.Check(be, T, B, I, H, reverse);
     }
 
-    [Fact]
-    public void The_fused_recurrence_launches_one_kernel_per_step_where_the_unfused_launches_two()
+    [Theory]
+    [InlineData(RecurrenceKernel.Fused)]
+    [InlineData(RecurrenceKernel.Tiled)]
+    public void A_one_launch_recurrence_launches_one_kernel_per_step_where_the_unfused_launches_two(RecurrenceKernel oneLaunch)
     {
         const int T = 6, B = 2, I = 3, H = 4;
-        long Launches(bool fused)
+        long Launches(RecurrenceKernel recurrence)
         {
-            using var be = (MusicGen.Kernels.Backends.IlgpuBackend)TestBackends.Create("ilgpu-cpu");
-            be.FusedRecurrence = fused;
+            using var be = (IlgpuBackend)TestBackends.Create("ilgpu-cpu");
+            be.Recurrence = recurrence;
             var r = new Rand(9);
             using var w = new LstmWeights(be.Upload(r.Floats(4 * H * I), 4 * H, I), be.Upload(r.Floats(4 * H * H), 4 * H, H), be.Upload(r.Floats(4 * H), 4 * H), be.Upload(r.Floats(4 * H), 4 * H));
             using var grads = LstmWeights.Allocate(be, I, H);
@@ -39,8 +48,8 @@ public class LstmLayerTests
             LstmLayer.Backward(be, ws, grads, dh);
             return be.Launches - before;
         }
-        // Per step, forward and backward: 2 launches unfused (GEMM + cell), 1 fused.
-        Assert.Equal(2 * T, Launches(false) - Launches(true));
+        // Per step, forward and backward: 2 launches unfused (GEMM + cell), 1 with either one-launch kernel.
+        Assert.Equal(2 * T, Launches(RecurrenceKernel.Unfused) - Launches(oneLaunch));
     }
 
     [Fact]

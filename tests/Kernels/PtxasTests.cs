@@ -50,16 +50,19 @@ public class PtxasTests
     }
 
     [PtxasFact]
-    public void The_blocked_gemm_keeps_its_micro_tile_in_registers_on_sm_80_and_sm_90()
+    public void The_blocked_gemm_and_the_tiled_lstm_steps_keep_their_micro_tiles_in_registers_on_sm_80_and_sm_90()
     {
         foreach (var arch in new[] { "sm_80", "sm_90" })
         {
-            var ptx = KernelRegistry.CompilePtx(arch).Single(k => k.Kernel.Name == "gemm.blocked").Ptx;
-            var (registers, stores, loads, stack) = Assemble(ptx, arch);
-            // 64 accumulators and 16 operands live in registers: no spill, no stack, and few enough registers that
-            // 256-thread groups still fit two to a multiprocessor (65,536 registers: at most 128 each).
-            Assert.True(stores == 0 && loads == 0 && stack == 0, $"{arch}: {stores} B spill stores, {loads} B spill loads, {stack} B stack");
-            Assert.InRange(registers, 80, 128);
+            // The GEMM, and the LSTM steps that run the cell on its tiles (LstmTileStep).
+            foreach (var (kernel, ptx) in KernelRegistry.CompilePtx(arch).Where(k => k.Kernel.Name is "gemm.blocked" or "lstm.tile.forward" or "lstm.tile.backward"))
+            {
+                var (registers, stores, loads, stack) = Assemble(ptx, arch);
+                // 64 accumulators and 16 operands live in registers: no spill, no stack, and few enough registers that
+                // 256-thread groups still fit two to a multiprocessor (65,536 registers: at most 128 each).
+                Assert.True(stores == 0 && loads == 0 && stack == 0, $"{kernel.Name} {arch}: {stores} B spill stores, {loads} B spill loads, {stack} B stack");
+                Assert.InRange(registers, 80, 128);
+            }
         }
     }
 

@@ -267,7 +267,7 @@ public static class BenchCommand
         };
         var fusedOption = new Option<string>("--recurrence")
         {
-            Description = "ILGPU devices: fused (one kernel per LSTM step: recurrent product + cell), unfused (a GEMM and a cell kernel), or auto (fused up to H=256 on CUDA, where it measured faster)",
+            Description = "ILGPU devices: fused (one kernel per LSTM step: a warp per unit does its dot products and the cell), tiled (one kernel per step: the blocked GEMM with the cell on its outputs), unfused (a GEMM and a cell kernel), or auto (fused up to H=256 on CUDA, where it measured faster; else unfused)",
             DefaultValueFactory = _ => "auto",
         };
         var gemmKernel = new Option<string>("--gemm") { Description = "cpu: the managed GEMM kernel: auto (what training uses), plain (the 4x16 kernel alone) or packed (the cache-blocked GEMM wherever it can run)", DefaultValueFactory = _ => "auto" };
@@ -295,10 +295,11 @@ public static class BenchCommand
             int B = Positive(p.GetValue(batch), "--batch"), R = Positive(p.GetValue(steps), "--steps");
             using var be = Devices.Create(p.GetValue(device)!, DevicesCommand.Precision(p.GetValue(precision)!));
             if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu)
-                gpu.FusedRecurrence = p.GetValue(fusedOption) switch
+                gpu.Recurrence = p.GetValue(fusedOption) switch
                 {
-                    "auto" => null, "fused" => true, "unfused" => false,
-                    var r => throw new ArgumentException($"--recurrence '{r}': choose auto, fused or unfused"),
+                    "auto" => MusicGen.Kernels.Backends.RecurrenceKernel.Auto, "fused" => MusicGen.Kernels.Backends.RecurrenceKernel.Fused,
+                    "unfused" => MusicGen.Kernels.Backends.RecurrenceKernel.Unfused, "tiled" => MusicGen.Kernels.Backends.RecurrenceKernel.Tiled,
+                    var r => throw new ArgumentException($"--recurrence '{r}': choose auto, fused, tiled or unfused"),
                 };
             using var model = new MusicGen.Model.MusicModel(be, config);
             model.Initialize(1);
@@ -338,7 +339,8 @@ public static class BenchCommand
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["notes_per_s"] = Round(b.TargetRows / (median / 1000)), // predicted notes
                 ["launches_per_step"] = launches, // -1: not an ILGPU device
                 ["launches_by_kernel"] = (object?)byKernel ?? "n/a",
-                ["fused_recurrence"] = be is MusicGen.Kernels.Backends.IlgpuBackend g2 && g2.FusesRecurrence(config.Hidden),
+                ["fused_recurrence"] = be is MusicGen.Kernels.Backends.IlgpuBackend g2 && g2.RecurrenceFor(config.Hidden) != MusicGen.Kernels.Backends.RecurrenceKernel.Unfused,
+                ["recurrence"] = be is MusicGen.Kernels.Backends.IlgpuBackend g3 ? g3.RecurrenceFor(config.Hidden).ToString().ToLowerInvariant() : "managed",
             });
             return Cli.Ok;
         }));

@@ -4,6 +4,15 @@ using ILGPU.Runtime;
 namespace MusicGen.Kernels.Backends;
 
 /// <summary>
+/// How an LSTM time step's recurrence runs on an ILGPU device (<see cref="IlgpuBackend.Recurrence"/>):
+/// Unfused: the recurrent GEMM, then the cell kernel (two launches);
+/// Fused: one launch, a warp per (b, j) doing its dot products and the cell (<see cref="Ops.LstmRecurrence"/>);
+/// Tiled: one launch, the register-blocked GEMM with the cell run on its outputs (<see cref="Ops.LstmTileStep"/>);
+/// Auto: whichever measured faster for the hidden size (<see cref="IlgpuBackend.RecurrenceFor"/>).
+/// </summary>
+public enum RecurrenceKernel { Auto, Unfused, Fused, Tiled }
+
+/// <summary>
 /// Runs ops as ILGPU kernels on one accelerator (CUDA, OpenCL, or ILGPU's CPU simulator). Each op file
 /// loads its kernels through <see cref="Kernel{T}"/>, which compiles once per backend and caches.
 /// </summary>
@@ -22,19 +31,28 @@ public sealed class IlgpuBackend : Backend
     public Accelerator Accelerator { get; }
 
     /// <summary>
-    /// Whether LSTM layers run each time step as one fused kernel (the recurrent product and the cell together,
-    /// <see cref="Ops.LstmRecurrence"/>) instead of a GEMM launch plus a cell launch: true, false, or null (the default)
-    /// for "where it measured faster": hidden sizes up to <see cref="FusedUpToHidden"/> on CUDA. Measured on an H200
-    /// (docs/BENCHMARKS.md, section 6): 5.4 against 6.4 ms per seed-network training step (H=128), 10.2 against 11.7
-    /// (H=256), but 258 against 234 ms at H=512, where one warp per unit re-reads too much of W_hh.
+    /// How LSTM layers run a time step's recurrence (<see cref="RecurrenceKernel"/>). Auto, the default, is "where it
+    /// measured faster": the fused warp-per-unit kernel for hidden sizes up to <see cref="FusedUpToHidden"/> on CUDA,
+    /// else the GEMM + cell pair. Measured on an H200 (docs/BENCHMARKS.md, section 6): 5.4 against 6.4 ms per
+    /// seed-network training step (H=128), 10.2 against 11.7 (H=256), but 258 against 234 ms at H=512, where one warp per
+    /// unit re-reads too much of W_hh. Tiled (<see cref="Ops.LstmTileStep"/>) has not been timed on a GPU, so Auto never
+    /// picks it.
     /// </summary>
-    public bool? FusedRecurrence { get; set; }
+    public RecurrenceKernel Recurrence { get; set; }
 
     /// <summary>The largest hidden size the automatic choice fuses.</summary>
     public const int FusedUpToHidden = 256;
 
-    /// <summary>Whether a layer of <paramref name="hidden"/> units runs fused (OpenCL never: ILGPU cannot generate its warp shuffles there).</summary>
-    public bool FusesRecurrence(int hidden) => Kind != "opencl" && (FusedRecurrence ?? (Kind == "cuda" && hidden <= FusedUpToHidden));
+    /// <summary>
+    /// The recurrence a layer of <paramref name="hidden"/> units runs here: <see cref="Recurrence"/>, with Auto resolved,
+    /// and Fused never on OpenCL (ILGPU cannot generate its warp shuffles there: the GEMM + cell pair instead).
+    /// </summary>
+    public RecurrenceKernel RecurrenceFor(int hidden) => Recurrence switch
+    {
+        RecurrenceKernel.Fused when Kind == "opencl" => RecurrenceKernel.Unfused,
+        RecurrenceKernel.Auto => Kind == "cuda" && hidden <= FusedUpToHidden ? RecurrenceKernel.Fused : RecurrenceKernel.Unfused,
+        var chosen => chosen,
+    };
 
     /// <summary>Kernel launches so far (every op asks <see cref="Kernel{T}"/> for its kernel right before each launch).</summary>
     public long Launches => Interlocked.Read(ref _launches);

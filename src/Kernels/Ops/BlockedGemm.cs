@@ -54,6 +54,19 @@ public static class BlockedGemm
     // grid (ceil(n / BN), ceil(m / BM)); thread (tx, ty) owns C[row0 + 4ty + {0..3} and + BM/2, col0 + 4tx + {0..3} and + BN/2].
     static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, Gemm.GemmShape s)
     {
+        var p = Multiply(a, b, s);
+        int h = s.Tile * Micro / 2;
+        p.C0.Store(c, p.Row, p.Col, h, s); p.C1.Store(c, p.Row + 1, p.Col, h, s); p.C2.Store(c, p.Row + 2, p.Col, h, s); p.C3.Store(c, p.Row + 3, p.Col, h, s);
+        p.C4.Store(c, p.Row + h, p.Col, h, s); p.C5.Store(c, p.Row + h + 1, p.Col, h, s); p.C6.Store(c, p.Row + h + 2, p.Col, h, s); p.C7.Store(c, p.Row + h + 3, p.Col, h, s);
+    }
+
+    /// <summary>
+    /// The block-tiled product itself, for kernels that do more with it than store it (<see cref="Kernel"/>, and the
+    /// LSTM step of <see cref="LstmTileStep"/>, which runs the cell on it): this thread's 8 x 8 outputs of op(A) op(B),
+    /// unscaled. Every thread of the group must call it (it has barriers).
+    /// </summary>
+    public static ThreadTile Multiply(ArrayView<float> a, ArrayView<float> b, Gemm.GemmShape s)
+    {
         int side = s.Tile, tile = side * Micro, stride = tile + Pad, slice = BK * stride;
         var shared = SharedMemory.GetDynamic<float>();
         int tx = Group.IdxX, ty = Group.IdxY, thread = ty * side + tx, threads = side * side;
@@ -79,9 +92,17 @@ public static class BlockedGemm
             }
             Group.Barrier();
         }
-        int row = row0 + ty * 4, col = col0 + tx * 4, h = tile / 2;
-        c0.Store(c, row + 0, col, h, s); c1.Store(c, row + 1, col, h, s); c2.Store(c, row + 2, col, h, s); c3.Store(c, row + 3, col, h, s);
-        c4.Store(c, row + h + 0, col, h, s); c5.Store(c, row + h + 1, col, h, s); c6.Store(c, row + h + 2, col, h, s); c7.Store(c, row + h + 3, col, h, s);
+        return new ThreadTile { Row = row0 + ty * 4, Col = col0 + tx * 4, C0 = c0, C1 = c1, C2 = c2, C3 = c3, C4 = c4, C5 = c5, C6 = c6, C7 = c7 };
+    }
+
+    /// <summary>
+    /// A thread's 8 x 8 outputs: rows Row + {0..3} (C0..C3) and Row + BM/2 + {0..3} (C4..C7); in each, columns
+    /// Col + {0..3} (V0..V3) and Col + BN/2 + {0..3} (V4..V7).
+    /// </summary>
+    public struct ThreadTile
+    {
+        public int Row, Col;
+        public Row8 C0, C1, C2, C3, C4, C5, C6, C7;
     }
 
     /// <summary>
@@ -102,7 +123,8 @@ public static class BlockedGemm
             // B stored [k,n]: n fastest; stored [n,k] (transposed): k fastest.
             int ni = s.TransB != 0 ? e / BK : e % tile, kj = s.TransB != 0 ? e % BK : e / tile;
             int col = col0 + ni, kB = k0 + kj;
-            shared[at + BK * stride + kj * stride + ni] = col < s.N && kB < s.K ? (s.TransB != 0 ? b[col * s.Ldb + kB] : b[kB * s.Ldb + col]) : 0f;
+            int stored = s.GateRows > 0 ? (col & 3) * s.GateRows + (col >> 2) : col; // the row of B^T that holds column col
+            shared[at + BK * stride + kj * stride + ni] = col < s.N && kB < s.K ? (s.TransB != 0 ? b[stored * s.Ldb + kB] : b[kB * s.Ldb + col]) : 0f;
         }
     }
 

@@ -298,8 +298,12 @@ public static class Gemm
         kernel(new KernelConfig(grid, group, SharedMemoryConfig.RequestDynamic<float>(2 * tile * tile)), av, bv, cv, shape);
     }
 
-    /// <summary>The GEMM's scalars, passed to the kernel as one struct.</summary>
-    public readonly record struct GemmShape(int M, int N, int K, int Lda, int Ldb, int Ldc, int TransA, int TransB, float Alpha, float Beta, int Tile);
+    /// <summary>
+    /// The GEMM's scalars, passed to the kernel as one struct. <paramref name="GateRows"/> (the blocked kernel, with
+    /// TransB: <see cref="LstmTileStep"/>) reads op(B)'s column n from stored row (n % 4) GateRows + n / 4, so that the
+    /// four gates of an LSTM unit (rows j, H + j, 2H + j, 3H + j of W_hh) are four adjacent columns; 0: row n.
+    /// </summary>
+    public readonly record struct GemmShape(int M, int N, int K, int Lda, int Ldb, int Ldc, int TransA, int TransB, float Alpha, float Beta, int Tile, int GateRows = 0);
 
     // A[m,k]|A^T B[k,n]|B^T -> C[m,n]; one Tile x Tile group per output tile, threads (x = column, y = row).
     static void TiledKernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmShape s)

@@ -126,10 +126,11 @@ public static class LstmLayer
         // gates[first..first+n) = x[first..first+n) W_ih^T: all the steps run, in one product.
         Gemm.Forward(be, MatrixView.RowsOf(x, first * B, n * B, I), MatrixView.Of(ws.WihT, I, 4 * H), MatrixView.RowsOf(ws.Gates, first * B, n * B, 4 * H));
         // How this backend runs the recurrence, chosen here once (every other backend runs the plain GEMM + cell path):
-        //   ILGPU: one fused launch per step where it measured faster (IlgpuBackend.FusedRecurrence);
+        //   ILGPU: IlgpuBackend.RecurrenceFor: one launch per step (the fused warp-per-unit kernel, or the tiled GEMM with
+        //   the cell on its outputs), or the GEMM + cell pair;
         //   managed: the recurrent product h_prev[B,H] W_hh^T[H,4H] with W_hh^T packed once for all steps.
         var (cpu, gpu) = (be as ManagedBackend, be as IlgpuBackend);
-        bool fused = gpu is not null && gpu.FusesRecurrence(H);
+        var recurrence = gpu?.RecurrenceFor(H) ?? RecurrenceKernel.Unfused;
         bool packed = cpu is not null && Gemm.UsesPacked(B, 4 * H, H);
         if (packed && (!transposesCurrent || ws.PackedWhhT is null))
         {
@@ -141,10 +142,16 @@ public static class LstmLayer
             int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
             var (hPrev, hPrevOff) = s == 0 ? (h0, 0) : (ws.H, prev * B * H);
             var (cPrev, cPrevOff) = s == 0 ? (c0, 0) : (ws.C, prev * B * H);
-            if (fused)
+            if (recurrence == RecurrenceKernel.Fused)
             {
                 // One launch: the recurrent product and the cell (LstmRecurrence).
                 LstmRecurrence.StepForward(gpu!, B, H, ws.Gates, t * B * 4 * H, hPrev, hPrevOff, w.Whh, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
+                continue;
+            }
+            if (recurrence == RecurrenceKernel.Tiled)
+            {
+                // One launch: the recurrent product as GEMM tiles, the cell on its outputs (LstmTileStep).
+                LstmTileStep.StepForward(gpu!, B, H, ws.Gates, t * B * 4 * H, hPrev, hPrevOff, w.Whh, w.Bih, w.Bhh, cPrev, cPrevOff, ws.C, t * B * H, ws.H, t * B * H);
                 continue;
             }
             // gates[t] += h_prev W_hh^T
@@ -176,7 +183,7 @@ public static class LstmLayer
 
         // The backend's recurrence, chosen as in Forward (fused on ILGPU where faster, W_hh packed on the managed backend).
         var (cpu, gpu) = (be as ManagedBackend, be as IlgpuBackend);
-        bool fused = gpu is not null && gpu.FusesRecurrence(H);
+        var recurrence = gpu?.RecurrenceFor(H) ?? RecurrenceKernel.Unfused;
         var whh = MatrixView.Of(w.Whh, 4 * H, H);
         var dhRec = MatrixView.Of(ws.DhRec, B, H);
         MatrixView DGatesAt(int t) => MatrixView.RowsOf(ws.DGates, t * B, B, 4 * H);
@@ -190,10 +197,24 @@ public static class LstmLayer
         {
             int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
             var (cPrev, cPrevOff) = s == 0 ? (c0, 0) : (ws.C, prev * B * H);
-            if (fused)
+            if (recurrence == RecurrenceKernel.Fused)
             {
                 LstmRecurrence.StepBackward(gpu!, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n,
                     tNext < 0 ? null : ws.DGates, tNext * B * 4 * H, ws.WhhT, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
+                tNext = t;
+                continue;
+            }
+            if (recurrence == RecurrenceKernel.Tiled && tNext >= 0)
+            {
+                // One launch: dhRec = dgates[tNext] W_hh as GEMM tiles, the cell gradient on its outputs (LstmTileStep).
+                LstmTileStep.StepBackward(gpu!, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n, ws.DGates, tNext * B * 4 * H, w.Whh, ws.DcCarry, ws.DGates, t * B * 4 * H);
+                tNext = t;
+                continue;
+            }
+            if (recurrence == RecurrenceKernel.Tiled)
+            {
+                // The first processed step: its recurrent gradient is the caller's (ws.DhRec), so the plain cell kernel.
+                LstmCell.StepBackward(be, B, H, ws.Gates, t * B * 4 * H, ws.C, t * n, cPrev, cPrevOff, dh, t * n, ws.DhRec, ws.DcCarry, ws.DGates, t * B * 4 * H);
                 tNext = t;
                 continue;
             }
@@ -207,8 +228,8 @@ public static class LstmLayer
             }
             else Gemm.Forward(be, DGatesAt(t), whh, dhRec);
         }
-        // Fused: the last processed step's recurrence (the gradient reaching h0) has not been computed yet.
-        if (fused && into.Dh0 is not null) Gemm.Forward(be, DGatesAt(tNext), whh, dhRec);
+        // Fused and tiled: the last processed step's recurrence (the gradient reaching h0) has not been computed yet.
+        if (recurrence is RecurrenceKernel.Fused or RecurrenceKernel.Tiled && into.Dh0 is not null) Gemm.Forward(be, DGatesAt(tNext), whh, dhRec);
         if (into.Dh0 is { } dh0) Elementwise.Copy(be, ws.DhRec, 0, dh0, 0, n);
         if (into.Dc0 is { } dc0) Elementwise.Copy(be, ws.DcCarry, 0, dc0, 0, n);
 

@@ -15,7 +15,7 @@ namespace MusicGen.Kernels.Ops;
 /// shuffles, and lane 0 runs the cell. A first version with one thread per (b, j) measured slower than the GEMM + cell
 /// pair on an H200 (8,192 threads at the seed shapes: 64 warps for 132 SMs, each thread waiting on a 128-long chain of
 /// loads); a warp per unit gives 32 times the threads and reads each weight row in coalesced 128-byte pieces, and
-/// measured 13-17 % faster than the pair up to H=256 (slower at 512): IlgpuBackend.FusedRecurrence.
+/// measured 13-17 % faster than the pair up to H=256 (slower at 512): IlgpuBackend.Recurrence. LstmTileStep is the other one-launch step, for large H.
 ///
 /// Forward, unit (b, j):
 ///   z_k = gates[b, kH+j]  +  sum_m hPrev[b, m] W_hh[kH+j, m]      for the gate blocks k = i, f, g, o

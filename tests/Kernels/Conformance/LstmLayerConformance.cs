@@ -14,7 +14,7 @@ public abstract class LstmLayerConformance : BackendConformance
     public void Small_layer_matches_the_reference(bool reverse)
     {
         using var be = CreateBackend();
-        if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu) gpu.FusedRecurrence = false;
+        if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu) gpu.Recurrence = MusicGen.Kernels.Backends.RecurrenceKernel.Unfused;
         Check(be, 5, 3, 3, 7, reverse);
     }
 
@@ -25,7 +25,7 @@ public abstract class LstmLayerConformance : BackendConformance
     public void Realistic_layer_matches_the_reference(bool reverse)
     {
         using var be = CreateBackend();
-        if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu) gpu.FusedRecurrence = false;
+        if (be is MusicGen.Kernels.Backends.IlgpuBackend gpu) gpu.Recurrence = MusicGen.Kernels.Backends.RecurrenceKernel.Unfused;
         Check(be, Size(10, 4), Size(64, 2), Size(reverse ? 256 : 3, 5), Size(128, 6), reverse);
     }
 
