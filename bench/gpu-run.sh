@@ -26,6 +26,8 @@ step cublas_4096_tf32 60 $PY/gemm.py --n 4096 --reps 10 --tf32
 for shape in "16384 2048 1024 NT" "256 2048 512 NT" "16384 1024 2048 NN" "2048 1024 16384 TN" "256 512 2048 NN" "2048 512 256 TN"; do
   set -- $shape
   step "gemm_${1}x${2}x${3}_$4" 60 $MG bench gemm --device cuda --m $1 --n $2 --k $3 --trans $4 --reps 10 --json
+  # The blocked kernel's two block tiles, to check (or replace) the rule that picks between them (BlockedGemm.SideFor).
+  for tile in 64 128; do step "tile${tile}_${1}x${2}x${3}_$4" 60 $MG bench gemm --device cuda --m $1 --n $2 --k $3 --trans $4 --reps 10 --kernel blocked --tile $tile --json; done
   step "cublas_${1}x${2}x${3}_$4" 60 $PY/gemm.py --m $1 --n $2 --k $3 --trans $4 --reps 10
 done
 # Training steps: the seed network (2-layer Bi-LSTM, H=128, T=10, B=64) and the large one, against cuDNN.
@@ -63,8 +65,10 @@ out = {
     "tf32_gradient_relative_error": get("precision_large", "gradient_relative_error"),
     "tf32_worst_parameter": get("precision_large", "worst_parameter"), "tf32_worst_relative_error": get("precision_large", "worst_relative_error"),
     "step_large_torch_tf32_ms": get("step_large_torch_tf32", "median_ms"),
-    "large_step_gemms": {t[5:]: {"ours_gflops": get(t, "gflops"), "kernel": get(t, "kernel"), "cublas_gflops": get("cublas_" + t[5:], "gflops")}
-                         for t in lines if t.startswith("gemm_") and "x" in t},
+    "large_step_gemms": {t[5:]: {"ours_gflops": get(t, "gflops"), "kernel": get(t, "kernel"), "tile": get(t, "tile"),
+                                 "blocked_64_gflops": get("tile64_" + t[5:], "gflops"), "blocked_128_gflops": get("tile128_" + t[5:], "gflops"),
+                                 "cublas_gflops": get("cublas_" + t[5:], "gflops")}
+                         for t in lines if t.startswith("gemm_") and "x" in t and not t.startswith("gemm_4096")},
 }
 json.dump(out, open(sys.argv[2], "w"), indent=1)
 print(json.dumps(out, indent=1))

@@ -50,9 +50,16 @@ public static class Devices
     /// group (plain ilgpu-cpu has 4-lane warps and groups of 16). <see cref="Tf32Gemm"/> runs here with its warp-wide
     /// tensor-core instruction emulated from the PTX ISA's fragment layout; thousands of times slower than a GPU.
     /// </summary>
-    public static IlgpuBackend CreateTensorCoreSimulator()
+    public static IlgpuBackend CreateTensorCoreSimulator() => CreateSimulator(warpsPerGroup: 4);
+
+    /// <summary>
+    /// ILGPU's CPU simulator with 32-lane warps and <paramref name="warpsPerGroup"/> warps to a group: 4 for
+    /// <see cref="CreateTensorCoreSimulator"/>; 8 (groups of 256, a GPU's) runs the GPU's block tiles of
+    /// <see cref="BlockedGemm"/> (64 and 128) on the CPU, for their tests. Thousands of times slower than a GPU.
+    /// </summary>
+    public static IlgpuBackend CreateSimulator(int warpsPerGroup)
     {
-        var context = Context.Create(b => b.CPU(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 4, numMultiprocessors: 1)).EnableAlgorithms());
+        var context = Context.Create(b => b.CPU(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: warpsPerGroup, numMultiprocessors: 1)).EnableAlgorithms());
         return new IlgpuBackend(context, context.Devices[0].CreateAccelerator(context), "ilgpu-cpu");
     }
 

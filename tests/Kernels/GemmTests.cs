@@ -120,6 +120,37 @@ public class GemmTests
     }
 
     /// <summary>
+    /// The register-blocked GEMM at a GPU's own block tiles, 128 x 128 (16 x 16 threads) and 64 x 64 (8 x 8), on a CPU
+    /// simulator whose groups hold 256 threads as a GPU's do, against the double reference: partial tiles, a K that is
+    /// not a multiple of the slice, every transpose pair, alpha and beta.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 130, 70, 20)]
+    [InlineData(128, 130, 70, 20)]
+    [InlineData(64, 9, 200, 33)]
+    public void Blocked_gemm_at_the_gpus_block_tiles_matches_the_double_reference(int tile, int m, int n, int k)
+    {
+        using var gpu = Devices.CreateSimulator(warpsPerGroup: 8);
+        gpu.GemmTile = tile;
+        Assert.Equal(tile / BlockedGemm.Micro, BlockedGemm.SideFor(gpu, m, n));
+        foreach (var (transA, transB) in new[] { (false, false), (false, true), (true, false), (true, true) })
+        {
+            var r = new Rand(m + n + k + tile + (transA ? 1 : 0) + (transB ? 2 : 0));
+            int lda = (transA ? m : k) + 1, ldb = (transB ? k : n) + 3, ldc = n + 2;
+            var aHost = r.Floats((transA ? k : m) * lda); var bHost = r.Floats((transB ? n : k) * ldb); var cHost = r.Floats(m * ldc);
+            var A = Matrix<double>.Build.Dense(transA ? k : m, transA ? m : k, (i, j) => aHost[i * lda + j]);
+            var B = Matrix<double>.Build.Dense(transB ? n : k, transB ? k : n, (i, j) => bHost[i * ldb + j]);
+            var expected = 0.75 * (transA ? A.Transpose() : A) * (transB ? B.Transpose() : B) + 0.5 * Matrix<double>.Build.Dense(m, n, (i, j) => cHost[i * ldc + j]);
+            using var a = gpu.Upload(aHost, aHost.Length); using var b = gpu.Upload(bHost, bHost.Length); using var c = gpu.Upload(cHost, cHost.Length);
+            BlockedGemm.Run(gpu, transA, transB, m, n, k, 0.75f, MusicGen.Kernels.Backends.IlgpuBackend.Of(a).View, lda,
+                MusicGen.Kernels.Backends.IlgpuBackend.Of(b).View, ldb, 0.5f, MusicGen.Kernels.Backends.IlgpuBackend.Of(c).View, ldc);
+            var got = gpu.Download(c);
+            for (int i = 0; i < m; i++)
+                Close.All(got.AsSpan(i * ldc, n), j => expected[i, j], $"{(transA ? 'T' : 'N')}{(transB ? 'T' : 'N')} C[{i}]", atol: 1e-5 * Math.Sqrt(k), rtol: 1e-4);
+        }
+    }
+
+    /// <summary>
     /// The register-blocked ILGPU GEMM (the kernel large shapes run on a GPU), called directly on the CPU simulator at
     /// shapes that leave partial block tiles and K slices, with offsets, padded leading dimensions, alpha and beta,
     /// against the double reference; nothing outside C touched.

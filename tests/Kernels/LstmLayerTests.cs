@@ -28,6 +28,19 @@ public class LstmLayerTests
         LstmLayerConformance.Check(be, T, B, I, H, reverse);
     }
 
+    /// <summary>The tiled step at a GPU's block tiles (64 and 128), on a CPU simulator with 256-thread groups.</summary>
+    [Theory]
+    [InlineData(64, false)]
+    [InlineData(64, true)]
+    [InlineData(128, true)]
+    public void The_tiled_lstm_step_matches_the_reference_at_the_gpus_block_tiles(int tile, bool reverse)
+    {
+        using var be = Devices.CreateSimulator(warpsPerGroup: 8);
+        be.Recurrence = RecurrenceKernel.Tiled;
+        be.GemmTile = tile;
+        LstmLayerConformance.Check(be, 3, 37, 2, 21, reverse);
+    }
+
     [Theory]
     [InlineData(RecurrenceKernel.Fused)]
     [InlineData(RecurrenceKernel.Tiled)]

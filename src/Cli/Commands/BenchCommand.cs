@@ -97,13 +97,15 @@ public static class BenchCommand
         var trans = new Option<string>("--trans") { Description = "NN, NT or TN", DefaultValueFactory = _ => "NN" };
         var kernel = new Option<string>("--kernel") { Description = "cpu: auto (what training uses), plain (the 4x16 kernel) or packed (the cache-blocked GEMM); ILGPU devices: auto, tiled (16x16 tiles) or blocked (8x8 per thread in registers)", DefaultValueFactory = _ => "auto" };
         var precision = DevicesCommand.PrecisionOption();
-        var cmd = new Command("gemm", "C[m,n] = A[m,k] B[k,n]: median ms and GFLOP/s") { m, n, k, trans, kernel, precision, reps, device, json };
+        var tileOption = TileOption();
+        var cmd = new Command("gemm", "C[m,n] = A[m,k] B[k,n]: median ms and GFLOP/s") { m, n, k, trans, kernel, tileOption, precision, reps, device, json };
         cmd.SetAction(p => Cli.Run(() =>
         {
             int M = Positive(p.GetValue(m), "--m"), N = Positive(p.GetValue(n), "--n"), K = Positive(p.GetValue(k), "--k"), R = Positive(p.GetValue(reps), "--reps");
             string t = p.GetValue(trans)!.ToUpperInvariant();
             if (t is not ("NN" or "NT" or "TN")) return Cli.Error($"--trans '{t}': choose NN, NT or TN");
             bool ta = t[0] == 'T', tb = t[1] == 'T';
+            int? gemmTile = Tile(p.GetValue(tileOption)!);
             using var be = Devices.Create(p.GetValue(device)!, DevicesCommand.Precision(p.GetValue(precision)!));
             if (be.Kind == "cpu")
             {
@@ -114,6 +116,7 @@ public static class BenchCommand
             {
                 if (!Enum.TryParse<MusicGen.Kernels.Ops.IlgpuGemmKernel>(p.GetValue(kernel), ignoreCase: true, out var which)) return Cli.Error($"--kernel '{p.GetValue(kernel)}': choose auto, tiled or blocked");
                 MusicGen.Kernels.Ops.Gemm.IlgpuKernel = which;
+                ((MusicGen.Kernels.Backends.IlgpuBackend)be).GemmTile = gemmTile;
             }
             var r = new Random(1);
             float[] Rand(int len) { var a = new float[len]; for (int i = 0; i < len; i++) a[i] = (float)r.NextDouble() - 0.5f; return a; }
@@ -128,6 +131,8 @@ public static class BenchCommand
                     : be.Precision == MusicGen.Kernels.Ops.GemmPrecision.Tf32 ? "tf32"
                     : be is MusicGen.Kernels.Backends.IlgpuBackend g && MusicGen.Kernels.Ops.Gemm.UsesBlocked(g, M, N, K) ? "blocked" : "tiled",
                 ["precision"] = be.Precision.ToString().ToLowerInvariant(),
+                ["tile"] = be is MusicGen.Kernels.Backends.IlgpuBackend gt && be.Precision == GemmPrecision.Float32 && MusicGen.Kernels.Ops.Gemm.UsesBlocked(gt, M, N, K)
+                    ? MusicGen.Kernels.Ops.BlockedGemm.SideFor(gt, M, N) * MusicGen.Kernels.Ops.BlockedGemm.Micro : 0, // the blocked kernel's block tile side (0: another kernel)
                 ["median_ms"] = Round(median), ["min_ms"] = Round(times.Min()), ["gflops"] = Round(gflops),
             });
             return Cli.Ok;
@@ -253,6 +258,18 @@ public static class BenchCommand
         return cmd;
     }
 
+    static Option<string> TileOption() => new("--tile")
+    {
+        Description = "GPUs: the register-blocked GEMM's block tile, 64 or 128, or auto (128 where its tiles give every multiprocessor a group, else 64)",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    static int? Tile(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "auto" => null, "64" => 64, "128" => 128,
+        _ => throw new ArgumentException($"--tile '{text}': choose auto, 64 or 128"),
+    };
+
     static Command TrainStep()
     {
         var layers = Int("--layers", 2, "LSTM layers"); var hidden = Int("--hidden", 128, "Hidden size per direction"); var seq = Int("--seq", 10, "Window length T");
@@ -272,9 +289,10 @@ public static class BenchCommand
         };
         var gemmKernel = new Option<string>("--gemm") { Description = "cpu: the managed GEMM kernel: auto (what training uses), plain (the 4x16 kernel alone) or packed (the cache-blocked GEMM wherever it can run)", DefaultValueFactory = _ => "auto" };
         var precision = DevicesCommand.PrecisionOption();
+        var tileOption = TileOption();
         var cmd = new Command("train-step", "A full training step of the seed network (forward, loss, backward, Adam) on random windows: median ms")
         {
-            layers, hidden, seq, batch, steps, uni, everyStep, heads, fusedOption, gemmKernel, precision, device, json,
+            layers, hidden, seq, batch, steps, uni, everyStep, heads, fusedOption, gemmKernel, tileOption, precision, device, json,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -301,6 +319,7 @@ public static class BenchCommand
                     "unfused" => MusicGen.Kernels.Backends.RecurrenceKernel.Unfused, "tiled" => MusicGen.Kernels.Backends.RecurrenceKernel.Tiled,
                     var r => throw new ArgumentException($"--recurrence '{r}': choose auto, fused, tiled or unfused"),
                 };
+            if (be is MusicGen.Kernels.Backends.IlgpuBackend tiled) tiled.GemmTile = Tile(p.GetValue(tileOption)!);
             using var model = new MusicGen.Model.MusicModel(be, config);
             model.Initialize(1);
             var rng = new Random(3);

@@ -40,6 +40,17 @@ public sealed class IlgpuBackend : Backend
     /// </summary>
     public RecurrenceKernel Recurrence { get; set; }
 
+    /// <summary>
+    /// The block tile side of the register-blocked GEMM on a GPU: 64 or 128, or null (the default) for
+    /// <see cref="Ops.BlockedGemm.SideFor"/>'s choice per shape. For `bench gemm --tile` and the tests.
+    /// </summary>
+    public int? GemmTile
+    {
+        get => _gemmTile;
+        set => _gemmTile = value is null or 64 or 128 ? value : throw new ArgumentException($"GEMM tile {value}: choose 64 or 128");
+    }
+    int? _gemmTile;
+
     /// <summary>The largest hidden size the automatic choice fuses.</summary>
     public const int FusedUpToHidden = 256;
 

@@ -9,7 +9,8 @@ namespace MusicGen.Kernels.Ops;
 /// The ILGPU GEMM for large shapes, written the way fast SIMT GEMMs are (siboehm's SGEMM worklog, CUTLASS's SIMT
 /// kernels): C = alpha * op(A) * op(B) + beta * C with
 ///   - a block tile of BM x BN outputs per group (BM = 8 x group rows, BN = 8 x group columns: 128 x 128 for 16 x 16
-///     threads on a GPU), stepping through K in slices of <see cref="BK"/>;
+///     threads on a GPU, or 64 x 64 for 8 x 8 where the big tiles would leave multiprocessors idle: <see cref="SideFor"/>),
+///     stepping through K in slices of <see cref="BK"/>;
 ///   - a register micro-tile of 8 x 8 outputs per thread (<see cref="Row8"/>: 64 accumulators, 8 values of A and 8 of B
 ///     per step, each read as two 128-bit loads: 64 fused multiply-adds for 4 shared-memory loads);
 ///   - double-buffered shared memory: the next K slice is loaded while this one is multiplied, one barrier per slice;
@@ -30,8 +31,21 @@ public static class BlockedGemm
     /// all land in one bank; 4 floats keep every row 16-byte aligned for the 128-bit loads.</summary>
     const int Pad = 4;
 
-    /// <summary>Threads per group side: 16 on a GPU (a 128 x 128 block tile), 4 on ILGPU's CPU simulator (its groups hold 16 threads).</summary>
-    public static int ThreadsPerSide(Accelerator accelerator) => accelerator.MaxNumThreadsPerGroup >= 256 ? 16 : 4;
+    /// <summary>
+    /// Threads per group side for an [m, n] output, so the block tile is 8 times that: on a GPU 16 (128 x 128 tiles) where
+    /// they give every multiprocessor a group, else 8 (64 x 64 tiles, four times as many groups: the recurrent product of a
+    /// step, [256, 2048] at H=512, has 32 tiles of 128 for an H200's 132 multiprocessors, and 128 of 64), unless
+    /// <see cref="IlgpuBackend.GemmTile"/> names one; 4 on ILGPU's CPU simulator (its groups hold 16 threads). The rule
+    /// is the usual wave-filling one, not yet checked against a GPU's timings (`gpu-run.sh` times both at each shape).
+    /// </summary>
+    public static int SideFor(IlgpuBackend gpu, int m, int n)
+    {
+        var accelerator = gpu.Accelerator;
+        if (accelerator.MaxNumThreadsPerGroup < 256) return 4;
+        if (gpu.GemmTile is int tile) return tile / Micro;
+        long bigTiles = (long)((m + 127) / 128) * ((n + 127) / 128);
+        return bigTiles >= accelerator.NumMultiprocessors ? 16 : 8;
+    }
 
     /// <summary>Whether the blocked kernel pays for its block tile here: both output sides at least half a block tile on a GPU.</summary>
     public static bool Suits(int m, int n, int k, int threadsPerSide) => m >= 4 * threadsPerSide && n >= 4 * threadsPerSide && k >= BK;
@@ -40,7 +54,7 @@ public static class BlockedGemm
         ArrayView<float> a, int lda, ArrayView<float> b, int ldb, float beta, ArrayView<float> c, int ldc)
     {
         var kernel = gpu.Kernel("gemm.blocked", acc => acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, Gemm.GemmShape>(Kernel));
-        int side = ThreadsPerSide(gpu.Accelerator), tile = side * Micro;
+        int side = SideFor(gpu, m, n), tile = side * Micro;
         var shape = new Gemm.GemmShape(m, n, k, lda, ldb, ldc, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, side);
         var grid = new Index2D((n + tile - 1) / tile, (m + tile - 1) / tile);
         var group = new Index2D(side, side);

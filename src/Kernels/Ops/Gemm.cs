@@ -268,7 +268,7 @@ public static class Gemm
     {
         IlgpuGemmKernel.Tiled => false,
         IlgpuGemmKernel.Blocked => true,
-        _ => BlockedGemm.Suits(m, n, k, BlockedGemm.ThreadsPerSide(gpu.Accelerator)),
+        _ => BlockedGemm.Suits(m, n, k, BlockedGemm.SideFor(gpu, m, n)),
     };
 
     /// <summary>16x16 tiles on a GPU; smaller where the device caps a group lower (ILGPU's CPU simulator: 16 threads).</summary>

@@ -31,18 +31,18 @@ public static class LstmTileStep
         int n = batch * hidden;
         using var lap = OpClock.Start(OpClock.Kind.Cell, gpu);
         var kernel = gpu.Kernel("lstm.tile.forward", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Gemm.GemmShape>(ForwardKernel));
-        int side = BlockedGemm.ThreadsPerSide(gpu.Accelerator);
+        int side = BlockedGemm.SideFor(gpu, batch, 4 * hidden);
         // hPrev [B,H] times W_hh^T (W_hh stored [4H,H]: op(B) transposed, its columns in unit order).
         var shape = new Gemm.GemmShape(batch, 4 * hidden, hidden, hidden, hidden, 0, 0, 1, 1f, 0f, side, GateRows: hidden);
-        kernel(Config(gpu, batch, 4 * hidden), IlgpuBackend.Of(hPrev).Slice(hPrevOff, n), IlgpuBackend.Of(whh).Slice(0, 4 * hidden * hidden),
+        kernel(Config(side, batch, 4 * hidden), IlgpuBackend.Of(hPrev).Slice(hPrevOff, n), IlgpuBackend.Of(whh).Slice(0, 4 * hidden * hidden),
             IlgpuBackend.Of(gates).Slice(gOff, 4 * n), IlgpuBackend.Of(bih).Slice(0, 4 * hidden), IlgpuBackend.Of(bhh).Slice(0, 4 * hidden),
             IlgpuBackend.Of(cPrev).Slice(cPrevOff, n), IlgpuBackend.Of(c).Slice(cOff, n), IlgpuBackend.Of(h).Slice(hOff, n), shape);
     }
 
     /// <summary>The blocked GEMM's launch for an [m, n] output: groups of side x side threads, one per block tile.</summary>
-    static KernelConfig Config(IlgpuBackend gpu, int m, int n)
+    static KernelConfig Config(int side, int m, int n)
     {
-        int side = BlockedGemm.ThreadsPerSide(gpu.Accelerator), tile = side * BlockedGemm.Micro;
+        int tile = side * BlockedGemm.Micro;
         return new KernelConfig(new Index2D((n + tile - 1) / tile, (m + tile - 1) / tile), new Index2D(side, side),
             SharedMemoryConfig.RequestDynamic<float>(BlockedGemm.SharedFloats(side)));
     }
@@ -93,10 +93,10 @@ public static class LstmTileStep
         int n = batch * hidden;
         using var lap = OpClock.Start(OpClock.Kind.Cell, gpu);
         var kernel = gpu.Kernel("lstm.tile.backward", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Gemm.GemmShape>(BackwardKernel));
-        int side = BlockedGemm.ThreadsPerSide(gpu.Accelerator);
+        int side = BlockedGemm.SideFor(gpu, batch, hidden);
         // dgatesNext [B,4H] times W_hh [4H,H].
         var shape = new Gemm.GemmShape(batch, hidden, 4 * hidden, 4 * hidden, hidden, 0, 0, 0, 1f, 0f, side);
-        kernel(Config(gpu, batch, hidden), IlgpuBackend.Of(dgatesNext).Slice(dgNextOff, 4 * n), IlgpuBackend.Of(whh).Slice(0, 4 * hidden * hidden),
+        kernel(Config(side, batch, hidden), IlgpuBackend.Of(dgatesNext).Slice(dgNextOff, 4 * n), IlgpuBackend.Of(whh).Slice(0, 4 * hidden * hidden),
             IlgpuBackend.Of(gates).Slice(gOff, 4 * n), IlgpuBackend.Of(c).Slice(cOff, n), IlgpuBackend.Of(cPrev).Slice(cPrevOff, n),
             IlgpuBackend.Of(dhOut).Slice(dhOff, n), IlgpuBackend.Of(dcCarry).Slice(0, n), IlgpuBackend.Of(dGates).Slice(dgOff, 4 * n), shape);
     }
