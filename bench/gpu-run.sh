@@ -15,6 +15,10 @@ step() { # step TAG LIMIT COMMAND...: the command's last JSON line goes to the l
   echo "$tag ${line:-null}" | tee -a "$LOG"; }
 
 echo "device $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" | tee -a "$LOG"
+# Every op on the GPU against the managed CPU backend first (TF32 GEMM, both block tiles and all recurrences included):
+# a timing of a wrong kernel is worth nothing.
+timeout 240 $MG selftest --device cuda > "$OUT/selftest.log" 2>&1
+echo "selftest \"$(tail -1 "$OUT/selftest.log")\"" | tee -a "$LOG"
 # GEMM at 4096^3, float32: ours (the kernel Auto picks, then each by name), cuBLAS with TF32 off and on.
 step gemm_4096 120 $MG bench gemm --device cuda --m 4096 --n 4096 --k 4096 --reps 10 --json
 step gemm_4096_tiled 120 $MG bench gemm --device cuda --m 4096 --n 4096 --k 4096 --reps 5 --kernel tiled --json
@@ -48,12 +52,12 @@ device = ""
 for l in open(sys.argv[1]):
     tag, _, rest = l.strip().partition(" ")
     if tag == "device": device = rest; continue
-    lines[tag] = None if rest == "null" else json.loads(rest)
+    lines[tag] = None if rest == "null" else json.loads(rest)  # (the selftest line holds a JSON string)
 def get(tag, key):
     v = lines.get(tag)
     return None if v is None else v.get(key)
 out = {
-    "date": datetime.date.today().isoformat(), "device": device,
+    "date": datetime.date.today().isoformat(), "device": device, "selftest": lines.get("selftest"),
     "gemm_4096_gflops": get("gemm_4096", "gflops"), "gemm_4096_kernel": get("gemm_4096", "kernel"),
     "gemm_4096_tiled_gflops": get("gemm_4096_tiled", "gflops"),
     "cublas_4096_gflops": get("cublas_4096", "gflops"), "cublas_4096_tf32_gflops": get("cublas_4096_tf32", "gflops"),

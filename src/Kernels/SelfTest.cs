@@ -21,7 +21,7 @@ public static class SelfTest
     {
         using var reference = new ManagedBackend();
         var results = new List<SelfTestResult>();
-        foreach (var (op, shape, body) in Cases(tiny))
+        foreach (var (op, shape, body) in Cases(tiny, device))
         {
             try
             {
@@ -51,7 +51,7 @@ public static class SelfTest
 
     delegate Dictionary<string, float[]> Case(Backend backend);
 
-    static IEnumerable<(string Op, string Shape, Case Body)> Cases(bool tiny)
+    static IEnumerable<(string Op, string Shape, Case Body)> Cases(bool tiny, Backend device)
     {
         var gemmShapes = tiny ? new[] { (7, 5, 3), (17, 18, 19) } : [(7, 5, 3), (640, 512, 3), (64, 512, 128), (512, 512, 512)];
         foreach (var (m, n, k) in gemmShapes)
@@ -84,6 +84,33 @@ public static class SelfTest
         var nade = tiny ? new Nade.Shape(5, 6, 4) : new Nade.Shape(2048, 88, 150);
         yield return ("nade fwd+bwd", $"R={nade.Rows} K={nade.Keys} N={nade.Hidden}", be => NadeCase(be, nade));
         yield return ("concat + embedding + bias + ends", $"R={rows}", be => GlueCase(be, rows));
+        // Where the device has TF32 tensor cores: its TF32 GEMM against the managed GEMM of the same inputs rounded to TF32
+        // (the products are then exact on both; only the order of the float32 sums differs).
+        if (device is IlgpuBackend gpu && Tf32Gemm.Supported(gpu))
+            foreach (var (m, n, k) in tiny ? new[] { (17, 18, 19) } : [(640, 512, 3), (512, 512, 512), (256, 2048, 512)])
+                foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false) })
+                    yield return ($"gemm tf32 {(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')}", $"m={m} n={n} k={k}", be => GemmTf32(be, m, n, k, ta, tb));
+    }
+
+    static Dictionary<string, float[]> GemmTf32(Backend be, int m, int n, int k, bool ta, bool tb)
+    {
+        var (aHost, bHost) = (Rand(m * k, 1), Rand(k * n, 2));
+        if (be is ManagedBackend)
+            for (int i = 0; i < aHost.Length || i < bHost.Length; i++)
+            {
+                if (i < aHost.Length) aHost[i] = Tf32Gemm.RoundToTf32(aHost[i]);
+                if (i < bHost.Length) bHost[i] = Tf32Gemm.RoundToTf32(bHost[i]);
+            }
+        var was = be.Precision;
+        if (be is not ManagedBackend) be.UsePrecision(GemmPrecision.Tf32);
+        try
+        {
+            using var a = be.Upload(aHost, m * k); using var b = be.Upload(bHost, k * n); using var c = be.Upload(Rand(m * n, 3), m * n);
+            var va = ta ? MatrixView.Of(a, k, m).T : MatrixView.Of(a, m, k); var vb = tb ? MatrixView.Of(b, n, k).T : MatrixView.Of(b, k, n);
+            Ops.Gemm.Forward(be, va, vb, MatrixView.Of(c, m, n), alpha: 0.5f, beta: 0.25f);
+            return new() { ["C"] = be.Download(c) };
+        }
+        finally { be.UsePrecision(was); }
     }
 
     static float[] Rand(int n, int seed, float scale = 1f)

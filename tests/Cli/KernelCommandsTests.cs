@@ -36,6 +36,21 @@ public class KernelCommandsTests
         Assert.All(results, x => Assert.True(x.Passed, $"{x.Op} {x.Shape}: {x.MaxAbsError} {x.Error}"));
     }
 
+    /// <summary>
+    /// The whole self-test on the simulator laid out like a GPU's multiprocessor (32-lane warps, groups of 128), where the
+    /// TF32 GEMM's cases join in (the tensor cores emulated) and the warp-shuffle kernels run with a GPU's warp width.
+    /// </summary>
+    [Fact]
+    public void Selftest_passes_on_the_32_lane_simulator_tf32_gemm_included()
+    {
+        using var be = Devices.CreateTensorCoreSimulator();
+        var results = SelfTest.Run(be, tiny: true);
+        Assert.Contains(results, x => x.Op.StartsWith("gemm tf32", StringComparison.Ordinal));
+        Assert.Contains(results, x => x.Op.StartsWith("lstm fwd+bwd tiled", StringComparison.Ordinal));
+        Assert.All(results, x => Assert.True(x.Passed, $"{x.Op} {x.Shape}: {x.MaxAbsError} {x.Error}"));
+        Assert.Equal(MusicGen.Kernels.Ops.GemmPrecision.Float32, be.Precision); // the TF32 cases leave the device as they found it
+    }
+
     [Theory]
     [InlineData("nope", "unknown device")]
     [InlineData("cuda", "no cuda device")]
