@@ -17,7 +17,8 @@ namespace MusicGen.Kernels.Ops;
 /// The work is split three ways, as in CUTLASS's tensor-core GEMMs:
 ///   - a group of 2 x <see cref="Gemm.GemmShape.Tile"/> warps owns a block tile of 128 x (32 x Tile) outputs of C and
 ///     steps through K in slices of <see cref="BK"/>, double-buffered in shared memory as in <see cref="BlockedGemm"/>
-///     (both operands k-major, so NN, NT, TN and TT share one inner loop; zeros outside the matrices);
+///     (both operands stored by k whatever their layout, so NN, NT, TN and TT share one inner loop; zeros outside the
+///     matrices; each lane's fragment values side by side in pairs: <see cref="SlotOfRow"/>, <see cref="SlotOfB"/>);
 ///   - each warp owns a warp tile of 64 x 32 outputs: 4 x 4 tiles of 16 x 8;
 ///   - each 16 x 8 tile, per 8 of K, is one <c>mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32</c>: the 32 lanes of
 ///     the warp hold its operands and results in registers, in the layout the PTX ISA fixes (<see cref="Mma"/>).
