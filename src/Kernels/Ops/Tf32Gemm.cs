@@ -106,7 +106,8 @@ public static class Tf32Gemm
         int groupsAcross = (s.N + cols - 1) / cols;
         int row0 = Grid.IdxX / groupsAcross * rows, col0 = Grid.IdxX % groupsAcross * cols;
         var pairs = shared.Cast<Float2>(); // the same memory as pairs of floats, for 64-bit fragment loads
-        var scratch = shared.SubView(2 * slice + warp * ScratchPerWarp, ScratchPerWarp); // used only where Mma is emulated
+        // Where Mma is emulated, each warp's scratch after the two buffers (a GPU allocates none: Run).
+        var scratch = CudaAsm.IsSupported ? shared : shared.SubView(2 * slice + warp * ScratchPerWarp, ScratchPerWarp);
 
         TileRow r0 = default, r1 = default, r2 = default, r3 = default;
         int slices = (s.K + BK - 1) / BK;
