@@ -61,7 +61,8 @@ case "${1:-score}" in
     # Each run's validation pitch NLL per epoch (also of unfinished runs), from its metrics.jsonl.
     python3 - "$R/memory-curves.json" runs/beats-pop runs/beats-pop-s2 runs/lookback-bars-s1 runs/lookback-bars-s2 runs/attention-32-s1 runs/attention-32-s2 runs/lookback-attention-32-s1 runs/lookback-attention-32-s2 runs/carry-s1 runs/carry-s2 runs/carry-128-s1 runs/carry-128-s2 <<'PY'
 import json, os, sys
-out = {}
+# Runs whose folders are gone (a new machine) keep the curves recorded before; the runs here replace theirs.
+out = json.load(open(sys.argv[1])) if os.path.exists(sys.argv[1]) else {}
 for d in sys.argv[2:]:
     m = os.path.join(d, "metrics.jsonl")
     if os.path.exists(m):
