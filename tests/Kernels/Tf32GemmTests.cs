@@ -124,6 +124,22 @@ public class Tf32GemmTests
         Assert.Equal(before + 1, gpu.LaunchesByKernel["gemm.tf32"]);
     }
 
+    /// <summary>
+    /// What `bench precision` reports: one training step in both precisions on the tensor-core simulator. TF32 must move
+    /// the gradients (or the step never ran on it) by about its unit roundoff (2^-11), not by float32's or by a bug's.
+    /// </summary>
+    [Fact]
+    public void A_training_step_in_tf32_moves_the_gradients_by_about_tf32s_roundoff()
+    {
+        using var gpu = TestBackends.CreateWarp32Simulator();
+        var config = new MusicGen.Model.ModelConfig { Layers = 1, Hidden = 8, SeqLen = 4 };
+        var r = MusicGen.Model.PrecisionComparison.Run(gpu, config, batchSize: 2, seed: 3);
+        Assert.InRange(r.GradientRelativeError, 1e-5, 5e-3);
+        Assert.InRange(r.WorstRelativeError, r.GradientRelativeError, 2e-2);
+        Assert.InRange(Math.Abs(r.PitchLossTf32 - r.PitchLossFloat32), 0, 1e-2);
+        Assert.Equal(GemmPrecision.Float32, gpu.Precision); // as it was
+    }
+
     [Fact]
     public void Tf32_is_refused_in_one_line_where_there_are_no_tensor_cores()
     {
