@@ -154,6 +154,50 @@ public class FrameModelTests
     }
 
     [Fact]
+    public void Length_batching_pads_far_less_changes_from_epoch_to_epoch_and_resumes_exactly()
+    {
+        // 101 pieces of lengths spread over 2..800 frames, in batches of 8 (12 full batches and a remainder of 5).
+        var rng = new Random(3);
+        int[][][] train = Enumerable.Range(0, 101).Select(_ => Enumerable.Range(0, 2 + rng.Next(799)).Select(f => new[] { 60 }).ToArray()).ToArray();
+        var random = new FrameTrainOptions { BatchSize = 8, Seed = 4 };
+        var bucketed = random with { Batching = BatchOrder.Length };
+        // The share of a batch's padded rows x frames that are real frames, over an epoch.
+        double RealShare(int[] order) => order.Chunk(8).Sum(b => b.Sum(i => (double)train[i].Length)) / order.Chunk(8).Sum(b => 8.0 * b.Max(i => train[i].Length));
+        for (int epoch = 0; epoch < 3; epoch++)
+        {
+            var order = FrameTrainer.EpochOrder(train, bucketed, epoch);
+            Assert.Equal(Enumerable.Range(0, train.Length), order.Order()); // every piece once
+            Assert.Equal(order, FrameTrainer.EpochOrder(train, bucketed, epoch)); // drawn from (seed, epoch) alone
+            double share = RealShare(order), randomShare = RealShare(FrameTrainer.EpochOrder(train, random, epoch));
+            Assert.True(share > 0.85 && randomShare < 0.6, $"real frames: {share:F2} by length, {randomShare:F2} random");
+            // The remainder (fewer than a batch) is the shortest pieces, last, so batches stay whole runs of the order.
+            int tenthShortest = train.Select(p => p.Length).Order().ElementAt(10);
+            Assert.All(order.Skip(96), i => Assert.True(train[i].Length <= tenthShortest, $"remainder piece of {train[i].Length} frames"));
+        }
+        // Batches differ across epochs: in another order, and (with the jitter) not always the same pieces together.
+        var e0 = FrameTrainer.EpochOrder(train, bucketed, 0).Take(96).Chunk(8).Select(b => string.Join(",", b.Order())).ToHashSet();
+        var e1 = FrameTrainer.EpochOrder(train, bucketed, 1).Take(96).Chunk(8).Select(b => string.Join(",", b.Order())).ToList();
+        Assert.NotEqual(FrameTrainer.EpochOrder(train, bucketed, 0), FrameTrainer.EpochOrder(train, bucketed, 1));
+        Assert.True(e1.Count(e0.Contains) < 12, "some batches should change partners between epochs");
+        Assert.Equal(BatchOrder.Random, FrameTrainOptions.FromJson("{\"Epochs\":3}").Batching); // options saved before the choice existed
+
+        // A run with length batching, stopped after epoch 1 and resumed, is the same run bit for bit.
+        using var dir = new TempDir();
+        var corpus = FrameCorpus.Load(MakeFramesFile(dir));
+        var cfg = new FrameConfig { Layers = 1, Hidden = 8, Dropout = 0.1f };
+        var options = new FrameTrainOptions { Epochs = 3, BatchSize = 4, LearningRate = 1e-2f, Patience = 0, Window = 8, Batching = BatchOrder.Length };
+        using var be = new MusicGen.Kernels.Backends.ManagedBackend(1);
+        var whole = new FrameTrainer(be, corpus, dir["whole"]).Train(cfg, options);
+        using var stop = new CancellationTokenSource();
+        new FrameTrainer(be, corpus, dir["split"]) { OnEpoch = r => { if (r.Epoch == 1) stop.Cancel(); } }.Train(cfg, options, stop.Token);
+        Assert.Equal(whole, new FrameTrainer(be, corpus, dir["split"]).Resume());
+        var a = LastPair(dir["whole"]);
+        var b = LastPair(dir["split"]);
+        foreach (var (name, t) in a) Assert.Equal(t.Data, b[name].Data);
+        Assert.Contains("\"Batching\":\"Length\"", SafeTensors.Load(Path.Combine(dir["whole"], FrameTrainer.Last)).Metadata["options"]);
+    }
+
+    [Fact]
     public void Windowed_training_carries_the_state_steps_per_window_and_resumes_exactly()
     {
         using var dir = new TempDir();

@@ -56,6 +56,11 @@ public static class FramesCommand
         var patience = Opt("--patience", t.Patience, "Early stop after this many epochs without validation improvement (0: never)");
         var seed = Opt("--seed", 1L, "The one seed behind initialisation, shuffling, transposition and dropout");
         var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "adam, or radam (rectified Adam, as the RRU paper's polyphonic setup)", DefaultValueFactory = _ => t.Optimizer };
+        var batching = new Option<BatchOrder>("--batching")
+        {
+            Description = "How pieces make batches: random (a fresh shuffle each epoch), or length (pieces of similar length together, the batches shuffled: far less padding on corpora of varied lengths)",
+            DefaultValueFactory = _ => t.Batching, HelpName = "random|length",
+        };
         var everyMinutes = Opt("--checkpoint-minutes", t.CheckpointMinutes, "Also save last.safetensors within an epoch when this many minutes have passed since the last save (0: only at epochs' ends)");
         var window = Opt("--window", t.Window, "Train (and validate) pieces longer than N frames in windows of N, a multiple of 8, the LSTM state carried across: truncated backpropagation through time (0: whole pieces)");
         var average = Opt("--average", t.AverageDecay, "Polyak averaging: keep an exponential moving average of the weights with this decay per step (e.g. 0.99) and validate and keep it (0: off)");
@@ -68,7 +73,7 @@ public static class FramesCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only the summary, no line per epoch" };
         var cmd = new Command("train", "Train a frame model: each frame's 88 keys predict the next frame's; validation NLL after every epoch picks best.safetensors")
         {
-            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, noNorm, outputKind, nadeHidden, transpose, clip, wd, patience, seed, average, window, optimizer, everyMinutes, quiet,
+            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, noNorm, outputKind, nadeHidden, transpose, clip, wd, patience, seed, average, window, optimizer, batching, everyMinutes, quiet,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -109,6 +114,7 @@ public static class FramesCommand
                     Epochs = p.GetValue(epochs) ?? t.Epochs, BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), MinLearningRateFraction = p.GetValue(minLr),
                     MaxGradNorm = p.GetValue(clip), WeightDecay = p.GetValue(wd), Transpose = p.GetValue(transpose), Patience = p.GetValue(patience), Seed = (ulong)p.GetValue(seed),
                     AverageDecay = p.GetValue(average), Window = p.GetValue(window), CheckpointMinutes = p.GetValue(everyMinutes), Optimizer = p.GetValue(optimizer),
+                    Batching = p.GetValue(batching),
                 };
                 // Refuse what cannot fit before any work: batches are as long as their longest piece (rounded up to 8).
                 int longest = new[] { "train", "valid" }.SelectMany(corpus.Split).Select(piece => piece.Length).DefaultIfEmpty(1).Max();

@@ -10,6 +10,23 @@ namespace MusicGen.Model.Frames;
 [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<OptimizerKind>))]
 public enum OptimizerKind { Adam, RAdam }
 
+/// <summary>
+/// How an epoch's training pieces are cut into batches. A batch is padded to its longest piece and every row of it is
+/// computed, so batches of very different lengths waste most of their work (MuseData's random batches of 8 are 32 %
+/// real frames; sorted by length they are 95 %).
+/// </summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<BatchOrder>))]
+public enum BatchOrder
+{
+    /// <summary>A fresh shuffle of all pieces each epoch, cut into consecutive batches.</summary>
+    Random,
+    /// <summary>
+    /// Batches of similar length: each epoch the pieces are sorted by their length times a random factor in [0.9, 1.1),
+    /// cut into batches, and the batches shuffled, so batch contents still change from epoch to epoch.
+    /// </summary>
+    Length,
+}
+
 /// <summary>How a frame model is trained. Stored in its checkpoints; a resumed run reuses it.</summary>
 public sealed record FrameTrainOptions
 {
@@ -39,6 +56,8 @@ public sealed record FrameTrainOptions
     /// A multiple of 8 (the padding quantum). Memory then grows with the window, not with the longest piece.
     /// </summary>
     public int Window { get; init; }
+    /// <summary>How pieces are grouped into batches (<see cref="BatchOrder"/>); Random by default.</summary>
+    public BatchOrder Batching { get; init; }
     /// <summary>Also save last.safetensors within an epoch when this many minutes have passed since the last save (0: only at epochs' ends).</summary>
     public double CheckpointMinutes { get; init; } = 10;
 
@@ -139,7 +158,7 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
 
         public int StartEpoch(int epoch)
         {
-            _order = Shuffle(_train.Length, o.Seed, epoch);
+            _order = EpochOrder(_train, o, epoch);
             return (_train.Length + o.BatchSize - 1) / o.BatchSize;
         }
 
@@ -208,7 +227,7 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
     /// <summary>Optimizer steps in <paramref name="epoch"/>: its batches, each counted in windows (the learning-rate schedule's length).</summary>
     static int StepsInEpoch(int[][][] train, FrameTrainOptions o, int epoch)
     {
-        var order = Shuffle(train.Length, o.Seed, epoch);
+        var order = EpochOrder(train, o, epoch);
         int steps = 0;
         for (int first = 0; first < train.Length; first += o.BatchSize)
         {
@@ -219,7 +238,33 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
         return steps;
     }
 
-    /// <summary>The epoch's order of the training pieces: a Fisher-Yates shuffle drawn from (seed, epoch).</summary>
+    /// <summary>
+    /// The epoch's order of the training pieces, read in consecutive batches of <see cref="FrameTrainOptions.BatchSize"/>:
+    /// a shuffle (<see cref="BatchOrder.Random"/>), or batches of similar length in a shuffled order (<see cref="BatchOrder.Length"/>).
+    /// Drawn from (seed, epoch) alone, so a resumed run sees the same batches.
+    /// </summary>
+    public static int[] EpochOrder(int[][][] train, FrameTrainOptions o, int epoch)
+    {
+        var shuffled = Shuffle(train.Length, o.Seed, epoch);
+        if (o.Batching == BatchOrder.Random) return shuffled;
+        // Sort by length, jittered by a factor in [0.9, 1.1) per piece and epoch (ties and near-ties change partners).
+        var rng = new SplitMix((o.Seed ^ 0xB5AD4ECEDA1CE2A9UL) * 0x9E3779B97F4A7C15UL + (ulong)epoch + 1);
+        var key = new double[train.Length];
+        for (int i = 0; i < train.Length; i++) key[i] = train[i].Length * (0.9 + 0.2 * rng.NextDouble());
+        var sorted = Enumerable.Range(0, train.Length).OrderBy(i => key[i]).ThenBy(i => i).ToArray();
+        // Cut into full batches from the longest down, and visit them in a shuffled order. Batches are read as consecutive
+        // runs of the order, so the remainder (the shortest pieces, fewer than a batch) comes last.
+        int remainder = train.Length % o.BatchSize, full = train.Length / o.BatchSize;
+        var batchOrder = Shuffle(full, o.Seed + 0x2545F4914F6CDD1DUL, epoch);
+        var order = new int[train.Length];
+        int at = 0;
+        foreach (int b in batchOrder)
+            for (int i = remainder + b * o.BatchSize; i < remainder + (b + 1) * o.BatchSize; i++) order[at++] = sorted[i];
+        for (int i = 0; i < remainder; i++) order[at++] = sorted[i];
+        return order;
+    }
+
+    /// <summary>A Fisher-Yates shuffle of 0..n-1 drawn from (seed, epoch).</summary>
     static int[] Shuffle(int n, ulong seed, int epoch)
     {
         var rng = new SplitMix(seed * 0x9E3779B97F4A7C15UL + (ulong)epoch + 1);
