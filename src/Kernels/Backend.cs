@@ -76,6 +76,14 @@ public abstract class Backend : IDisposable
     public static NotSupportedException NotImplemented(string op, Backend backend) =>
         new($"op {op} has no implementation for backend '{backend.Kind}' ({backend.GetType().Name}): add a case for it to the op's switch");
 
+    /// <summary>
+    /// Returns the memory of tensors just disposed to the system now. A device's buffers are freed by Dispose itself
+    /// (the base does nothing); the managed backend's arrays wait for the garbage collector, which on a machine with
+    /// free memory may let hundreds of megabytes of them pile up per batch (see ManagedBackend). Callers that drop
+    /// large buffer sets often (<c>FrameModel</c>'s shape cache) call this after disposing them.
+    /// </summary>
+    public virtual void ReclaimDisposed() { }
+
     /// <summary>Waits for queued work (a no-op on the managed backend).</summary>
     public abstract void Synchronize();
 

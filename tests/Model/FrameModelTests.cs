@@ -96,11 +96,15 @@ public class FrameModelTests
         var first = Frames(3 * 8);
         model.Forward(3, 8, first, default, default, training: false);
         var logits = model.Logits(3, 8);
+        int fullCollections = GC.CollectionCount(GC.MaxGeneration);
         for (int steps = 16; steps <= 160; steps += 8)
         {
             model.Forward(2, steps, Frames(2 * steps), default, default, training: false);
             Assert.InRange(model.CachedShapes, 1, FrameModel.MaxCachedShapes);
         }
+        // 20 shapes through a cache of 4: 16 sets evicted, and each time the managed arrays reclaimed at once
+        // (Backend.ReclaimDisposed: a full collection), not left for the GC to find.
+        Assert.True(GC.CollectionCount(GC.MaxGeneration) - fullCollections >= 20 - FrameModel.MaxCachedShapes);
         // A shape whose buffers were freed gets new ones, and the same numbers.
         model.Forward(3, 8, first, default, default, training: false);
         Assert.Equal(logits, model.Logits(3, 8));

@@ -15,6 +15,14 @@ public sealed class ManagedBackend(int threads = 0) : Backend
     public override Tensor Allocate(params int[] shape) => new ManagedTensor(this, shape);
     protected override Tensor MakeView(Tensor owner, int offset, int[] shape) => new ManagedTensor(Of(owner), offset, shape);
 
+    /// <summary>
+    /// A full, blocking, non-compacting collection. Disposed managed tensors are plain float arrays on the large-object
+    /// heap, freed only by a full collection, which .NET runs when it sees fit: a MuseData frame run that dropped a
+    /// buffer set per batch grew to 10.9 GB resident with 2-4 GB in use. Float arrays hold no references, so the
+    /// collection has little to trace.
+    /// </summary>
+    public override void ReclaimDisposed() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+
     public static ManagedTensor Of(Tensor t) => t as ManagedTensor ?? throw new ArgumentException($"tensor {t.ShapeText} lives on {t.Backend.Kind}, not the managed backend");
 
     public override void CopyFromHost(ReadOnlySpan<float> source, Tensor destination, int offset = 0)

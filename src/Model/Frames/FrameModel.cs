@@ -189,7 +189,14 @@ public sealed class FrameModel : IDisposable
         if (i >= 0) { b = _buffers[i].Buffers; _buffers.RemoveAt(i); }
         else
         {
-            if (_buffers.Count == MaxCachedShapes) { _buffers[^1].Buffers.Dispose(); _buffers.RemoveAt(_buffers.Count - 1); }
+            if (_buffers.Count == MaxCachedShapes)
+            {
+                // Free the least recently used set, and its memory now: windowed training meets a new shape (its last
+                // window's length) almost every batch, and the managed backend's arrays would otherwise wait for the GC.
+                _buffers[^1].Buffers.Dispose();
+                _buffers.RemoveAt(_buffers.Count - 1);
+                Backend.ReclaimDisposed();
+            }
             b = new Buffers(Backend, Config, _stack.Shape, batch, steps);
         }
         _buffers.Insert(0, ((batch, steps), b));
