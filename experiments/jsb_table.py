@@ -35,7 +35,9 @@ def rows(runs, prefix=""):
 def table(rs):
     lines = ["| run | `frames train` options | parameters | epochs run (best) | validation NLL | test NLL | wall time, 2 cores |",
              "|---|---|---|---|---|---|---|"]
-    best = min((r[5] for r in rs), default=None)
+    # The mark goes on the best validation run where the table holds more than one configuration (seeds aside).
+    configs = {re.sub(r"\s*--seed \d+", "", r[1]) for r in rs}
+    best = min((r[5] for r in rs), default=None) if len(configs) > 1 else None
     for name, args, params, epochs, best_epoch, v, t, wall in rs:
         mark = " **(chosen on validation)**" if v == best else ""
         test = "–" if t != t else f"{t:.3f}"  # a sweep run's test split is not scored
