@@ -8,7 +8,7 @@
 #   FINAL=1 MG=... experiments/jsb.sh NAME "TRAIN ARGS" ...   # also `frames evaluate --final --record experiments/results/polyphonic-final.tsv`
 # (a run already finished is then scored on the test split without training again). JSB=path picks another frames file
 # (Nottingham, MuseData: ../shared/data/polyphonic/*.json). Two invocations side by side on 2 cores: MUSICGEN_THREADS=1
-# for each (2.4x the throughput of two threads each; docs/USAGE.md).
+# for each (an epoch 66-68 s against 81-90 s with two threads each; docs/USAGE.md).
 set -u
 cd "$(dirname "$0")/.."
 MG=${MG:-src/Cli/bin/Release/net10.0/musicgen}
