@@ -144,8 +144,15 @@ public static class FramesCommand
         var record = new Option<string?>("--record") { Description = "With --final: append the run's row to this TSV (dataset, output, seed, valid_nll, test_nll, parameters, seconds)" };
         var device = DevicesCommand.DeviceOption("cpu");
         var json = new Option<bool>("--json") { Description = "Print one JSON line" };
+        var protocol = new Option<string>("--protocol")
+        {
+            Description = "frames: the benchmark's number (every predicted frame weighs the same); rru: also the number the RRU paper's released code reports " +
+                "(200-frame windows each from a zero state, each window's mean, batches of 16; docs/POLYPHONIC.md)",
+            DefaultValueFactory = _ => "frames",
+        };
+        protocol.AcceptOnlyFromAmong("frames", "rru");
         var cmd = new Command("evaluate", "The negative log-likelihood per frame (nats, summed over the 88 keys, averaged over every predicted frame of the split): the JSB Chorales benchmark's number")
-        { checkpoint, data, split, final, record, device, json };
+        { checkpoint, data, split, final, record, device, json, protocol };
         cmd.SetAction(p => Cli.Run(() =>
         {
             string which = FrameCorpus.SplitName(p.GetValue(split)!);
@@ -159,16 +166,26 @@ public static class FramesCommand
             {
                 var splits = p.GetValue(final) ? new[] { "valid", "test" } : [which];
                 var scores = splits.ToDictionary(sp => sp, sp => FrameTrainer.Evaluate(model, corpus.Split(sp)));
-                if (p.GetValue(json))
-                    foreach (var (sp, (nll, frames, count)) in scores)
-                        Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                bool rru = p.GetValue(protocol) == "rru";
+                var rruScores = rru ? splits.ToDictionary(sp => sp, sp => RruProtocol.Score(model, corpus.Split(sp))) : null;
+                foreach (var (sp, (nll, frames, count)) in scores)
+                {
+                    if (p.GetValue(json))
+                    {
+                        var row = new Dictionary<string, object>
                         {
                             ["split"] = sp, ["nll_per_frame"] = nll, ["frames"] = frames, ["pieces"] = count, ["parameters"] = model.ParameterCount,
                             ["config"] = JsonDocument.Parse(model.Config.ToJson()).RootElement,
-                        }));
-                else
-                    foreach (var (sp, (nll, frames, count)) in scores)
-                        Console.WriteLine(FormattableString.Invariant($"{sp}: NLL {nll:F4} nats per frame over {frames:N0} predicted frames of {count} pieces ({model.ParameterCount:N0} parameters)"));
+                        };
+                        if (rruScores is not null) { row["rru_nll"] = rruScores[sp].Nll; row["rru_windows"] = rruScores[sp].Windows; }
+                        Console.WriteLine(JsonSerializer.Serialize(row));
+                        continue;
+                    }
+                    Console.WriteLine(FormattableString.Invariant($"{sp}: NLL {nll:F4} nats per frame over {frames:N0} predicted frames of {count} pieces ({model.ParameterCount:N0} parameters)"));
+                    if (rruScores is not null)
+                        Console.WriteLine(FormattableString.Invariant(
+                            $"{sp}: RRU protocol NLL {rruScores[sp].Nll:F4} (mean of {rruScores[sp].Windows} windows of at most {RruProtocol.Window} frames, each from a zero state, in batches of {RruProtocol.BatchSize})"));
+                }
                 if (p.GetValue(record) is string tsv)
                 {
                     var options = FrameTrainOptions.FromJson(file.Metadata.GetValueOrDefault("options") ?? "{}");

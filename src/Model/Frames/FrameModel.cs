@@ -276,6 +276,9 @@ public sealed class FrameModel : IDisposable
         return (sum, frames);
     }
 
+    /// <summary>The last <see cref="Loss"/>'s NLL of each row [T*B] (row t*B + b: piece b's prediction at step t; 0 for padding), on the host.</summary>
+    public float[] RowLosses(int batch, int steps) => Backend.Download(For(batch, steps).RowLoss);
+
     /// <summary>The gradient of every parameter (overwritten) from the dlogits <see cref="Loss"/> left, after a forward with training: true.</summary>
     public void Backward(int batch, int steps)
     {

@@ -292,12 +292,26 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
     /// across; the same numbers, with memory bounded by the window instead of the longest piece.</param>
     public static (double Nll, int Frames, int Pieces) Evaluate(FrameModel model, int[][][] pieces, int batchSize = 32, int window = 0)
     {
-        var sorted = pieces.OrderBy(p => p.Length).ToArray();
-        double sum = 0; int frames = 0;
+        var each = EvaluatePieces(model, pieces, batchSize, window);
+        int frames = each.Sum(p => p.Frames);
+        return (each.Sum(p => p.Nll) / frames, frames, pieces.Length);
+    }
+
+    /// <summary>
+    /// Each piece's summed NLL (nats, over its predicted frames 1 .. L-1, from a zero state at frame 0) and its number
+    /// of predicted frames, in the order of <paramref name="pieces"/>: what <see cref="Evaluate"/> averages, and what other
+    /// papers' ways of averaging (<see cref="RruProtocol"/>) are computed from.
+    /// </summary>
+    public static (double Nll, int Frames)[] EvaluatePieces(FrameModel model, int[][][] pieces, int batchSize = 32, int window = 0)
+    {
+        var result = new (double Nll, int Frames)[pieces.Length];
+        // Batches of similar length pad little; each row's loss goes back to its piece.
+        var order = Enumerable.Range(0, pieces.Length).OrderBy(i => pieces[i].Length).ToArray();
         int K = FrameCorpus.Keys;
-        for (int first = 0; first < sorted.Length; first += batchSize)
+        for (int first = 0; first < order.Length; first += batchSize)
         {
-            var group = sorted.Skip(first).Take(batchSize).ToArray();
+            var members = order.Skip(first).Take(batchSize).ToArray();
+            var group = members.Select(i => pieces[i]).ToArray();
             var batch = FrameBatch.From(group);
             int B = batch.Size, w = window > 0 && batch.Steps > window ? window : batch.Steps;
             using var carried = w < batch.Steps ? model.NewState(B) : null;
@@ -306,11 +320,14 @@ public sealed class FrameTrainer(Backend backend, FrameCorpus corpus, string run
                 int T = Math.Min(w, batch.Steps - t0);
                 model.Forward(B, T, batch.Inputs.AsSpan(t0 * B * K, T * B * K), batch.Targets.AsSpan(t0 * B * K, T * B * K), batch.Weights.AsSpan(t0 * B, T * B),
                     training: false, state: carried);
-                sum += model.Loss(B, T, 1).Nll;
+                model.Loss(B, T, 1);
+                var rows = model.RowLosses(B, T); // row t*B + b
+                for (int t = 0; t < T; t++)
+                    for (int b = 0; b < B; b++) result[members[b]].Nll += rows[t * B + b];
             }
-            frames += batch.Frames;
+            foreach (int i in members) result[i].Frames = Math.Max(pieces[i].Length - 1, 0);
         }
-        return (sum / frames, frames, pieces.Length);
+        return result;
     }
 
     /// <summary>A hash of the pieces' content: a resumed run must train on the same data.</summary>
