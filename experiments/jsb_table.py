@@ -4,6 +4,7 @@
     python3 experiments/jsb_table.py [RUNS_DIR] [--prefix nade-] [--marker nade-table] [--doc docs/POLYPHONIC.md]
     python3 experiments/jsb_table.py --final experiments/results/polyphonic-final.tsv [--doc docs/POLYPHONIC.md]
     python3 experiments/jsb_table.py --voices RUN[,RUN...] [--doc docs/POLYPHONIC.md]   # the <!-- nade-voices --> table
+    python3 experiments/jsb_table.py --rru experiments/results/rru-protocol.jsonl [--doc docs/POLYPHONIC.md]  # <!-- rru-protocol -->
 
 The first prints a markdown table (one row per finished run whose name starts with --prefix: its training arguments,
 parameters, epochs, best validation NLL, test NLL where the run was a final one, wall time); with --doc, replaces the
@@ -77,6 +78,24 @@ def voices_table(names, results="experiments/results/jsb"):
     out.insert(2, f"| real validation chorales ({real['pieces']}) | " + " | ".join(f.format(real[k]) for k, _, f in cols) + " |")
     return "\n".join(out)
 
+def rru_table(path):
+    """Our final Bernoulli runs under both averagings (experiments/rru_protocol.sh), mean +- sd over seeds, beside RRU's rows."""
+    import statistics
+    rs = [json.loads(l) for l in open(path) if l.strip()]
+    published = {"jsb": ("JSB", 8.33, 7.72), "nottingham": ("Nottingham", 3.25, 2.92), "musedata": ("MuseData", 7.24, 7.03)}
+    def ms(xs):
+        return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}" if len(xs) > 1 else f"{xs[0]:.3f}"
+    out = ["| dataset | runs | validation: benchmark's averaging | validation: RRU's averaging | test: benchmark's averaging | test: RRU's averaging | RRU's windows (test) | published LSTM, RRU |",
+           "|---|---|---|---|---|---|---|---|"]
+    for key, (label, lstm, rru) in published.items():
+        mine = [r for r in rs if r["dataset"] == key]
+        if not mine: continue
+        v = [r for r in mine if r["split"] == "valid"]; t = [r for r in mine if r["split"] == "test"]
+        runs = ", ".join(sorted({r["run"] for r in mine}))
+        out.append(f"| {label} | {runs} | {ms([r['nll_per_frame'] for r in v])} | {ms([r['rru_nll'] for r in v])} | "
+                   f"{ms([r['nll_per_frame'] for r in t])} | **{ms([r['rru_nll'] for r in t])}** | {t[0]['rru_windows']} | {lstm}, {rru} |")
+    return "\n".join(out)
+
 def replace(doc, marker, text):
     page = open(doc).read()
     page = re.sub(rf"<!-- {marker} -->.*?<!-- /{marker} -->", lambda _: f"<!-- {marker} -->\n{text}\n<!-- /{marker} -->", page, flags=re.S)
@@ -85,13 +104,18 @@ def replace(doc, marker, text):
 def main():
     argv = sys.argv[1:]
     opts = {}
-    for flag in ("--doc", "--prefix", "--marker", "--final"):
+    for flag in ("--doc", "--prefix", "--marker", "--final", "--rru"):
         if flag in argv:
             i = argv.index(flag); opts[flag] = argv[i + 1]; del argv[i:i + 2]
     if "--voices" in argv:
         i = argv.index("--voices"); names = argv[i + 1].split(","); del argv[i:i + 2]
         text = voices_table(names)
         if "--doc" in opts: replace(opts["--doc"], "nade-voices", text)
+        print(text)
+        return
+    if "--rru" in opts:
+        text = rru_table(opts["--rru"])
+        if "--doc" in opts: replace(opts["--doc"], "rru-protocol", text)
         print(text)
         return
     if "--final" in opts:
