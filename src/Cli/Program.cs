@@ -58,7 +58,8 @@ public static class Program
     static string Plain(string message)
     {
         var m = System.Text.RegularExpressions.Regex.Match(message, @"^Cannot parse argument '(?<value>.*)' for option '(?<option>[^']+)' as expected type '(?<type>[^']+)'");
-        if (!m.Success) return message;
+        // "Argument 'x' not recognized. Must be one of:\n\t'a'\n\t'b'" (AcceptOnlyFromAmong) on one line: "... Must be one of: 'a', 'b'".
+        if (!m.Success) return System.Text.RegularExpressions.Regex.Replace(message.Trim(), @":?\s*\n\s*", m2 => m2.Value.StartsWith(':') ? ": " : ", ");
         string type = m.Groups["type"].Value;
         string what = type.Contains("Int", StringComparison.Ordinal) ? "a whole number"
             : type.Contains("Single", StringComparison.Ordinal) || type.Contains("Double", StringComparison.Ordinal) ? "a number"

@@ -62,6 +62,8 @@ public class FramesCommandTests
     [InlineData("frames evaluate --checkpoint NOPE --data DATA")]           // no checkpoint
     [InlineData("frames evaluate --checkpoint RUN --data DATA --split nope")] // no such split
     [InlineData("frames evaluate --checkpoint RUN --data DATA --split test")] // the test split needs --final
+    [InlineData("frames evaluate --checkpoint RUN --data DATA --protocol rru")] // 4 validation windows make no batch of 16
+    [InlineData("frames evaluate --checkpoint RUN --data DATA --protocol nope")]
     [InlineData("frames generate --checkpoint RUN --primer-piece 99 --data DATA")]
     [InlineData("frames generate --checkpoint RUN --temperature 0")]
     [InlineData("frames show --data DATA --piece -1")]
