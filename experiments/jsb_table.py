@@ -79,7 +79,8 @@ def voices_table(names, results="experiments/results/jsb"):
     return "\n".join(out)
 
 def rru_table(path):
-    """Our final Bernoulli runs under both averagings (experiments/rru_protocol.sh), mean +- sd over seeds, beside RRU's rows."""
+    """Final Bernoulli runs under both averagings (experiments/rru_protocol.sh), mean +- sd over the seeds of each
+    configuration (a run name without its -sN), beside RRU's rows."""
     import statistics
     rs = [json.loads(l) for l in open(path) if l.strip()]
     published = {"jsb": ("JSB", 8.33, 7.72), "nottingham": ("Nottingham", 3.25, 2.92), "musedata": ("MuseData", 7.24, 7.03)}
@@ -88,12 +89,14 @@ def rru_table(path):
     out = ["| dataset | runs | validation: benchmark's averaging | validation: RRU's averaging | test: benchmark's averaging | test: RRU's averaging | RRU's windows (test) | published LSTM, RRU |",
            "|---|---|---|---|---|---|---|---|"]
     for key, (label, lstm, rru) in published.items():
-        mine = [r for r in rs if r["dataset"] == key]
-        if not mine: continue
-        v = [r for r in mine if r["split"] == "valid"]; t = [r for r in mine if r["split"] == "test"]
-        runs = ", ".join(sorted({r["run"] for r in mine}))
-        out.append(f"| {label} | {runs} | {ms([r['nll_per_frame'] for r in v])} | {ms([r['rru_nll'] for r in v])} | "
-                   f"{ms([r['nll_per_frame'] for r in t])} | **{ms([r['rru_nll'] for r in t])}** | {t[0]['rru_windows']} | {lstm}, {rru} |")
+        configs = {}
+        for r in rs:
+            if r["dataset"] == key: configs.setdefault(re.sub(r"-s\d+$", "", r["run"]), []).append(r)
+        for stem, mine in configs.items():
+            v = [r for r in mine if r["split"] == "valid"]; t = [r for r in mine if r["split"] == "test"]
+            runs = ", ".join(sorted({r["run"] for r in mine}))
+            out.append(f"| {label} | {runs} | {ms([r['nll_per_frame'] for r in v])} | {ms([r['rru_nll'] for r in v])} | "
+                       f"{ms([r['nll_per_frame'] for r in t])} | **{ms([r['rru_nll'] for r in t])}** | {t[0]['rru_windows']} | {lstm}, {rru} |")
     return "\n".join(out)
 
 def replace(doc, marker, text):
