@@ -27,7 +27,8 @@ def rows(runs, prefix=""):
         test = json.load(open(test_path)) if os.path.exists(test_path) else {"parameters": valid.get("parameters", 0), "nll_per_frame": float("nan")}
         log = open(os.path.join(d, "train.log")).read()
         epochs = len(re.findall(r"^epoch \d+/\d+: train NLL", log, re.M))  # epoch ends (not the progress lines within one)
-        best = re.search(r"best validation NLL [\d.]+ at epoch (\d+)", log)
+        # A resumed run has one summary line per session; the last one is the run's.
+        best = ([None] + list(re.finditer(r"best validation NLL [\d.]+ at epoch (\d+)", log)))[-1]
         args = open(os.path.join(d, "args")).read().strip() if os.path.exists(os.path.join(d, "args")) else ""
         wall = int(open(os.path.join(d, "wall_s")).read())
         out.append((name, args, test["parameters"], epochs, int(best.group(1)) if best else 0, valid["nll_per_frame"], test["nll_per_frame"], wall))
