@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 M=${M:-"dotnet src/Cli/bin/Release/net10.0/musicgen.dll"}
 ASAP=${ASAP:-../shared/data/asap}
 R=experiments/results
-# The pitch sampling chosen on validation (experiments/sampling.py classical15).
-TEMPERATURE=0.6 TOP_P=1.0
+# The pitch sampling chosen on validation (experiments/sampling.py classical15), and the step and velocity temperatures
+# chosen after it at that pitch (experiments/sampling.py classical-dyn15); a test file is named by the sampling it used.
+TEMPERATURE=0.6 TOP_P=1.0 STEP_T=${STEP_T:-1.0} VELOCITY_T=${VELOCITY_T:-1.0}
+sampling_tag() { [ "$STEP_T" = 1.0 ] && [ "$VELOCITY_T" = 1.0 ] && echo "" || echo "-st$STEP_T-vt$VELOCITY_T"; }
 finished() { [ -f "$1/best.safetensors" ] && grep -q '"kind":"epoch","epoch":6,' "$1/metrics.jsonl"; }
 
 case "${1:-}" in
@@ -29,14 +31,18 @@ case "${1:-}" in
       $M evaluate --checkpoint "$dir/best.safetensors" --data "$ASAP" --sustain --split validation --window 32 --json > "$R/classical-nll-lookback-notes-s$seed-validation.json"
     done ;;
   final)
+    # Once per seed and sampling. Seed 1's run folder may be gone: the shipped classical model is its best (float16).
     for seed in 1 2; do
-      dir=runs/classical-lookback-notes-s$seed out="$R/classical-final-lookback-notes-s$seed"
-      finished "$dir" || { echo "skip $dir (not finished)"; continue; }
-      [ ! -f "$out-music-test.json" ] || { echo "have $dir (scored once already)"; continue; }
-      $M evaluate --checkpoint "$dir/best.safetensors" --data "$ASAP" --sustain --split test --window 32 --json > "$out-nll-w32-test.json"
-      $M evaluate --music --checkpoint "$dir/best.safetensors" --data "$ASAP" --sustain --split test --seeds 3 --count 64 --notes 200 \
-        --temperature "$TEMPERATURE" --top-p "$TOP_P" --json > "$out-music-test.json"
-      echo "scored $dir on the test split"
+      dir=runs/classical-lookback-notes-s$seed out="$R/classical-final-lookback-notes-s$seed" music="$out-music$(sampling_tag)-test.json"
+      if finished "$dir"; then model=(--checkpoint "$dir/best.safetensors")
+      elif [ "$seed" = 1 ] && [ -f "$out-nll-w32-test.json" ]; then model=(--model classical)
+      else echo "skip $dir (not finished)"; continue; fi
+      [ ! -f "$music" ] || { echo "have $music (scored once already)"; continue; }
+      [ -f "$out-nll-w32-test.json" ] || $M evaluate "${model[@]}" --data "$ASAP" --sustain --split test --window 32 --json > "$out-nll-w32-test.json"
+      $M evaluate --music "${model[@]}" --data "$ASAP" --sustain --split test --seeds 3 --count 64 --notes 200 \
+        --temperature "$TEMPERATURE" --top-p "$TOP_P" --step-temperature "$STEP_T" --velocity-temperature "$VELOCITY_T" --json > "$music.tmp"
+      mv "$music.tmp" "$music"
+      echo "scored $dir on the test split ($music)"
     done ;;
   *) echo "usage: experiments/classical.sh train|valid|final" >&2; exit 2 ;;
 esac

@@ -3,6 +3,7 @@
 
     python3 experiments/sampling.py pop                              # prints the table and the choice
     python3 experiments/sampling.py pop --doc docs/EXPERIMENTS.md    # writes them between the sampling-pop markers
+    python3 experiments/sampling.py classical-dyn                    # the second stage: step and velocity temperatures
 
 The rule, fixed before the sweep ran: issue 26 has three music targets, the overlap of repeated interval 4-grams
 (>= 0.7), the overlap of the longest exact repeat (>= 0.7) and the mean overlap of all features (>= 0.9 of
@@ -39,15 +40,30 @@ def fmt(values, f):
     return format(statistics.mean(values), f) + (f" ± {format(statistics.stdev(values), f)}" if len(values) > 1 else "")
 
 
+# The first stage's points are (pitch temperature, nucleus); the second's (MODEL-dyn: experiments/sampling.sh with
+# STAGE=dynamics, at the first stage's pitch setting) are (step temperature, velocity temperature).
+STAGES = {
+    "pitch": (r"-s(\d+)-t([\d.]+)-p([\d.]+)-validation", "-s*-t*-p*-validation.json", ("pitch temperature", "nucleus"),
+              "temperature {0:g}, nucleus {1:g}"),
+    "dynamics": (r"-s(\d+)-st([\d.]+)-vt([\d.]+)-validation", "-s*-st*-vt*-validation.json", ("step temperature", "velocity temperature"),
+                 "step temperature {0:g}, velocity temperature {1:g}"),
+}
+
+
+def stage(model):
+    return STAGES["dynamics" if re.search(r"-dyn(\d+)?$", model) else "pitch"]
+
+
 def table(model):
+    pattern, files, names, _ = stage(model)
     points = {}
-    for path in glob.glob(os.path.join(R, f"sampling-{model}-s*-t*-p*-validation.json")):
-        seed, t, p = re.search(r"-s(\d+)-t([\d.]+)-p([\d.]+)-validation", path).groups()
+    for path in glob.glob(os.path.join(R, f"sampling-{model}{files}")):
+        seed, t, p = re.search(pattern, path).groups()
         points.setdefault((float(t), float(p)), {})[int(seed)] = measures(json.load(open(path)))
     if not points:
         return "", None
     seeds = sorted({s for v in points.values() for s in v})
-    rows = ["| pitch temperature | nucleus | seeds | mean overlap / real vs real | repeated 4-grams: rate, overlap | longest repeat: share, overlap | score (smallest fraction of a target) |",
+    rows = [f"| {names[0]} | {names[1]} | seeds | mean overlap / real vs real | repeated 4-grams: rate, overlap | longest repeat: share, overlap | score (smallest fraction of a target) |",
             "|---:|---:|---:|---:|---:|---:|---:|"]
     complete = {k: [v[s] for s in seeds] for k, v in points.items() if all(s in v for s in seeds)}
     top = max((statistics.mean(score(m) for m in ms) for ms in complete.values()), default=None)
@@ -70,7 +86,7 @@ def main():
     model = args[0] if args and not args[0].startswith("--") else "pop"
     text, best = table(model)
     if best:
-        text += (f"\nChosen on validation: temperature {best[0]:g}, nucleus {best[1]:g} (score {best[2]:.4f}; the highest mean overlap "
+        text += (f"\nChosen on validation: {stage(model)[3].format(best[0], best[1])} (score {best[2]:.4f}; the highest mean overlap "
                  f"of the points within {TIE} of the best score).\n")
     if "--doc" in args:
         doc = args[args.index("--doc") + 1]

@@ -7,6 +7,10 @@
 #   experiments/sampling.sh classical   # the classical recipe, runs/classical-*-s1 ... (CLASSICAL=name of the run family)
 # Existing result files are kept (FORCE=1: all again). DRAWS=15 TEMPERATURES=... NUCLEI=... re-measures the leading points
 # with more draws, into sampling-MODEL15-... files (a separate table: python3 experiments/sampling.py pop15).
+# A second stage, STAGE=dynamics, keeps the pitch setting chosen in the first (PITCH="T P", the model's default) and
+# sweeps the step (onset) bins' and the velocity bins' temperatures (STEP_TEMPERATURES, VELOCITY_TEMPERATURES), into
+# sampling-MODEL-dyn-sS-stX-vtY-validation.json (python3 experiments/sampling.py classical-dyn).
+# A seed whose run folder is gone and that is the shipped model (SHIPPED_SEED, default 1) is read from the embedded model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=${M:-"dotnet src/Cli/bin/Release/net10.0/musicgen.dll"}
@@ -14,25 +18,44 @@ R=experiments/results
 TEMPERATURES=${TEMPERATURES:-"0.6 0.7 0.8 0.9 1.0"}
 NUCLEI=${NUCLEI:-"0.9 0.95 1.0"}
 DRAWS=${DRAWS:-5}
+STEP_TEMPERATURES=${STEP_TEMPERATURES:-"0.9 1.0 1.1"}              # STAGE=dynamics only
+VELOCITY_TEMPERATURES=${VELOCITY_TEMPERATURES:-"0.5 0.6 0.7 0.8 1.0"}
 SEEDS=${SEEDS:-"1 2"}                   # the training seeds (finished runs only)
 mkdir -p "$R"
 
 case "${1:-}" in
-  pop) family=lookback-bars; data=cache/pop909-5552638d-beats.mgcache ;;
-  classical) family=${CLASSICAL:-classical-lookback-notes}; data=${ASAP:-../shared/data/asap}; extra="--sustain" ;;
+  pop) family=lookback-bars; data=cache/pop909-5552638d-beats.mgcache; pitch=${PITCH:-"0.8 0.9"} ;;
+  classical) family=${CLASSICAL:-classical-lookback-notes}; data=${ASAP:-../shared/data/asap}; extra="--sustain"; pitch=${PITCH:-"0.6 1.0"} ;;
   *) echo "usage: experiments/sampling.sh pop|classical" >&2; exit 2 ;;
 esac
 
-tag=$1; [ "$DRAWS" = 5 ] || tag=$1$DRAWS
+tag=$1; [ "${STAGE:-pitch}" = dynamics ] && tag=$1-dyn; [ "$DRAWS" = 5 ] || tag=$tag$DRAWS
 for seed in $SEEDS; do
   dir=runs/$family-s$seed
-  [ -f "$dir/best.safetensors" ] || { echo "skip $dir (no best.safetensors)"; continue; }
+  if [ -f "$dir/best.safetensors" ]; then model=(--checkpoint "$dir/best.safetensors")
+  elif [ "$seed" = "${SHIPPED_SEED:-1}" ]; then model=(--model "$1")   # the shipped model is this seed's best, in float16
+  else echo "skip $dir (no best.safetensors)"; continue; fi
+  if [ "${STAGE:-pitch}" = dynamics ]; then
+    read -r pt pp <<< "$pitch"
+    for st in $STEP_TEMPERATURES; do
+      for vt in $VELOCITY_TEMPERATURES; do
+        out="$R/sampling-$tag-s$seed-st$st-vt$vt-validation.json"
+        [ "${FORCE:-0}" = 1 ] || [ ! -f "$out" ] || continue
+        # shellcheck disable=SC2086
+        $M evaluate --music "${model[@]}" --data "$data" ${extra:-} --split validation --seeds "$DRAWS" --count 64 --notes 200 \
+          --temperature "$pt" --top-p "$pp" --step-temperature "$st" --velocity-temperature "$vt" --json 2>/dev/null > "$out.tmp"
+        mv "$out.tmp" "$out"
+        echo "$out"
+      done
+    done
+    continue
+  fi
   for t in $TEMPERATURES; do
     for p in $NUCLEI; do
       out="$R/sampling-$tag-s$seed-t$t-p$p-validation.json"
       [ "${FORCE:-0}" = 1 ] || [ ! -f "$out" ] || continue
       # shellcheck disable=SC2086
-      $M evaluate --music --checkpoint "$dir/best.safetensors" --data "$data" ${extra:-} --split validation \
+      $M evaluate --music "${model[@]}" --data "$data" ${extra:-} --split validation \
         --seeds "$DRAWS" --count 64 --notes 200 --temperature "$t" --top-p "$p" --json 2>/dev/null > "$out.tmp"
       mv "$out.tmp" "$out"
       echo "$out"

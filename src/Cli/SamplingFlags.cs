@@ -26,11 +26,11 @@ public sealed class SamplingFlags
         _topP = F("--top-p", d.TopP, $"Pitch nucleus: the smallest set of pitches with this much probability, in (0, 1] (beats models: {SamplingOptions.MeasuredBeats.TopP}; seconds models that look back by notes: {SamplingOptions.MeasuredLookbackNotes.TopP})");
         _penalty = F("--repetition-penalty", d.RepetitionPenalty, "Penalty (>= 1) on pitches used in the last --repetition-window notes (1: off)");
         _window = new Option<int>("--repetition-window") { Description = "Notes the repetition penalty looks back over", DefaultValueFactory = _ => d.RepetitionWindow };
-        _stepT = F("--step-temperature", d.Step.Temperature, $"Categorical models: temperature of the step (onset) bins (beats models: {SamplingOptions.MeasuredBeats.Step.Temperature})");
+        _stepT = F("--step-temperature", d.Step.Temperature, $"Categorical models: temperature of the step (onset) bins (beats models: {SamplingOptions.MeasuredBeats.Step.Temperature}; seconds models that look back by notes: {SamplingOptions.MeasuredLookbackNotes.Step.Temperature})");
         _stepP = F("--step-top-p", d.Step.TopP, "Categorical models: nucleus of the step bins");
         _durationT = F("--duration-temperature", d.Duration.Temperature, "Categorical models: temperature of the duration bins");
         _durationP = F("--duration-top-p", d.Duration.TopP, $"Categorical models: nucleus of the duration bins (beats models: {SamplingOptions.MeasuredBeats.Duration.TopP})");
-        _velocityT = F("--velocity-temperature", d.Velocity.Temperature, "Categorical models: temperature of the velocity bins");
+        _velocityT = F("--velocity-temperature", d.Velocity.Temperature, $"Categorical models: temperature of the velocity bins (seconds models that look back by notes: {SamplingOptions.MeasuredLookbackNotes.Velocity.Temperature})");
         _velocityP = F("--velocity-top-p", d.Velocity.TopP, "Categorical models: nucleus of the velocity bins");
     }
 

@@ -44,8 +44,11 @@ public sealed record SamplingOptions(float Temperature = 1f, int TopK = 0, float
     /// chosen on ASAP's validation split as <see cref="MeasuredBeats"/>' pitch was on POP909's (docs/EXPERIMENTS.md,
     /// "the classical model retrained"): pitch at temperature 0.6 with no nucleus. A model that can see the notes 16 and
     /// 32 back copies a figure when its pitch is drawn cool; one without lookback has nothing to copy and keeps <see cref="Measured"/>.
+    /// At that pitch, the step bins at temperature 1.1 and the velocity bins at 0.7, chosen next on the same split
+    /// (docs/EXPERIMENTS.md, "the classical model's step and velocity sampling"): as predicted, the classical model
+    /// strikes too many notes together and varies its loudness more than real performances do.
     /// </summary>
-    public static SamplingOptions MeasuredLookbackNotes { get; } = Measured with { Temperature = 0.6f, TopP = 1f };
+    public static SamplingOptions MeasuredLookbackNotes { get; } = Measured with { Temperature = 0.6f, TopP = 1f, Step = new(1.1f, 1f), Velocity = new(0.7f, 1f) };
 
     /// <summary>The measured defaults for <paramref name="config"/>'s model.</summary>
     public static SamplingOptions MeasuredFor(ModelConfig config) =>

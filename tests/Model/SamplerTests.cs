@@ -16,7 +16,9 @@ public class SamplerTests
         Assert.Equal((0.6f, 1f), Pitch(SamplingOptions.MeasuredFor(classical)));
         Assert.Equal((0.9f, 0.95f), Pitch(SamplingOptions.MeasuredFor(classical with { Lookback = LookbackKind.None })));
         Assert.Equal(new HeadSampling(0.9f, 1f), SamplingOptions.MeasuredFor(pop).Step);          // the beats models' step setting stays
-        Assert.Equal(new HeadSampling(1f, 1f), SamplingOptions.MeasuredFor(classical).Step);
+        Assert.Equal(new HeadSampling(1.1f, 1f), SamplingOptions.MeasuredFor(classical).Step);        // chosen after the pitch
+        Assert.Equal(new HeadSampling(0.7f, 1f), SamplingOptions.MeasuredFor(classical).Velocity);
+        Assert.Equal(new HeadSampling(1f, 1f), SamplingOptions.MeasuredFor(classical with { Lookback = LookbackKind.None }).Step);
         // The shipped files are models of those kinds.
         Assert.Equal(SamplingOptions.MeasuredFor(pop), SamplingOptions.MeasuredFor(BuiltInModels.Read("pop").Config));
         Assert.Equal(SamplingOptions.MeasuredFor(classical), SamplingOptions.MeasuredFor(BuiltInModels.Read("classical").Config));
