@@ -111,7 +111,7 @@ public static class GenerateCommand
                     if (p.GetValue(png))
                     {
                         string pngPath = Path.ChangeExtension(path, ".png");
-                        PianoRoll.SavePng(pngPath, outNotes, $"{Path.GetFileName(path)} (seed {seedValue}, T={sampling.Temperature}, top-p={sampling.TopP})",
+                        PianoRoll.SavePng(pngPath, outNotes, $"{Path.GetFileName(path)} (seed {seedValue}, {SamplingTitle(sampling)})",
                             takeoverSeconds: piece.TakeoverSeconds, barSeconds: model.Config.Beats ? barSeconds : 0);
                         Console.WriteLine($"{pngPath}: piano roll");
                     }
@@ -140,6 +140,18 @@ public static class GenerateCommand
     {
         if (checkpoint is not null && embedded is not null) throw new ArgumentException("give --checkpoint or --model, not both");
         return BuiltInModels.LoadModel(checkpoint, embedded, backend);
+    }
+
+    /// <summary>The sampling a piano roll's title names: the pitch's, and any head drawn other than as predicted.</summary>
+    static string SamplingTitle(SamplingOptions s)
+    {
+        var parts = new List<string> { string.Create(CultureInfo.InvariantCulture, $"T={s.Temperature}, top-p={s.TopP}") };
+        foreach (var (head, h) in new[] { ("step", s.Step), ("duration", s.Duration), ("velocity", s.Velocity) })
+        {
+            if (h.Temperature != 1f) parts.Add(string.Create(CultureInfo.InvariantCulture, $"{head} T={h.Temperature}"));
+            if (h.TopP != 1f) parts.Add(string.Create(CultureInfo.InvariantCulture, $"{head} top-p={h.TopP}"));
+        }
+        return string.Join(", ", parts);
     }
 
     /// <summary>The longest run of consecutive notes with the same pitch: the one-note loop detector.</summary>
