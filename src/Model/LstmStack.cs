@@ -10,7 +10,9 @@ namespace MusicGen.Model;
 /// <param name="Bidirectional">Each layer runs a forward and a reverse direction and concatenates them (D = 2H).</param>
 /// <param name="LayerNorm">Layer norm over each layer's output, before dropout.</param>
 /// <param name="Dropout">Dropout probability on each layer's output in training (0: none).</param>
-public readonly record struct LstmStackShape(int Input, int Hidden, int Layers, bool Bidirectional, bool LayerNorm, float Dropout)
+/// <param name="WeightDrop">DropConnect on the recurrent weights W_hh in training (AWD-LSTM's weight drop; 0: none): each
+/// training forward drops entries of every W_hh with this probability, one mask for all the steps of that forward.</param>
+public readonly record struct LstmStackShape(int Input, int Hidden, int Layers, bool Bidirectional, bool LayerNorm, float Dropout, float WeightDrop = 0)
 {
     public int Directions => Bidirectional ? 2 : 1;
     /// <summary>D: features per step of a layer's output (H, or 2H when bidirectional).</summary>
@@ -37,7 +39,8 @@ public sealed class LstmState(Tensor[] h, Tensor[] c) : IDisposable
 /// followed by layer norm and dropout (PyTorch's nn.LSTM with a norm and dropout after every layer):
 ///
 ///   x[T,B,I] -> for each layer l:
-///                 h_fwd[T,B,H] = LSTM(input)            (and h_rev = reverse LSTM(input), concatenated: [T*B,2H])
+///                 h_fwd[T,B,H] = LSTM(input)            (and h_rev = reverse LSTM(input), concatenated: [T*B,2H];
+///                                                        in training with weight drop, each LSTM runs on W_hh * mask)
 ///                 y = LayerNorm(h)                      (if on)
 ///                 y = Dropout(y)                        (in training, if p &gt; 0)
 ///                 input = y
@@ -115,6 +118,10 @@ public sealed class LstmStack
     /// Counters counter*64 + 0..47 are the stack's; a model may use the ones above for dropout of its own (an input dropout).</summary>
     public static uint DropoutCall(uint counter, int layer) => counter * 64 + (uint)layer;
 
+    /// <summary>The weight-drop call counter of layer <paramref name="layer"/>'s direction <paramref name="direction"/> in the
+    /// forward numbered <paramref name="counter"/>: counter*64 + 16 + 2*layer + direction, within the stack's 0..47.</summary>
+    public static uint WeightDropCall(uint counter, int layer, int direction) => counter * 64 + 16 + (uint)(2 * layer + direction);
+
     /// <summary>Activations, gradients and scratch of the stack for one (batch, steps) shape: allocated once, reused every step.</summary>
     public sealed class Workspace : IDisposable
     {
@@ -127,14 +134,17 @@ public sealed class LstmStack
             Cat = new Tensor[c.Layers]; Normed = new Tensor[c.Layers]; Dropped = new Tensor[c.Layers]; Mean = new Tensor[c.Layers]; Rstd = new Tensor[c.Layers];
             Top = new Tensor[c.Layers];
             DOut = new Tensor[c.Layers]; DNormed = new Tensor[c.Layers]; DPreNorm = new Tensor[c.Layers]; DH = new Tensor[c.Layers][]; DInputReverse = new Tensor[c.Layers];
+            DroppedWhh = new Tensor[c.Layers][]; DDroppedWhh = new Tensor[c.Layers][];
             for (int l = 0; l < c.Layers; l++)
             {
                 Lstm[l] = new LstmWorkspace[c.Directions];
                 DH[l] = new Tensor[c.Directions];
+                DroppedWhh[l] = new Tensor[c.Directions]; DDroppedWhh[l] = new Tensor[c.Directions];
                 for (int d = 0; d < c.Directions; d++)
                 {
                     Lstm[l][d] = new LstmWorkspace(be, T, B, c.InputOf(l), H); _all.Add(Lstm[l][d]);
                     DH[l][d] = A(T, B, H);
+                    if (c.WeightDrop > 0) { DroppedWhh[l][d] = A(4 * H, H); DDroppedWhh[l][d] = A(4 * H, H); }
                 }
                 if (c.Bidirectional) Cat[l] = A(rows, D);
                 if (c.LayerNorm) { Normed[l] = A(rows, D); Mean[l] = A(rows); Rstd[l] = A(rows); DPreNorm[l] = A(rows, D); }
@@ -168,6 +178,10 @@ public sealed class LstmStack
         public Tensor[] DNormed { get; }
         public Tensor[] DPreNorm { get; }
         public Tensor[][] DH { get; }
+        /// <summary>With weight drop, [layer][direction] [4H,H]: the W_hh a training forward ran on (W_hh * mask), and the gradient
+        /// backward finds for it before the mask takes it back to W_hh (null without weight drop).</summary>
+        public Tensor[][] DroppedWhh { get; }
+        public Tensor[][] DDroppedWhh { get; }
         /// <summary>Bidirectional layers: the reverse direction's gradient of the layer input [T,B,I], added to the forward's after both ran.</summary>
         public Tensor[] DInputReverse { get; }
         /// <summary>[B,H] zeros: the initial state when none is carried.</summary>
@@ -218,8 +232,10 @@ public sealed class LstmStack
         ws.Training = options.Training; ws.DropoutSeed = options.Seed; ws.DropoutCounter = options.Counter;
         ws.DropoutRows = options.DropoutRows ?? DropoutShard.Whole;
         ws.Partial = options.TopReverseLastStepOnly && c.Bidirectional && T > 1;
-        bool transposesCurrent = ws.TransposedAt == weightsVersion;
-        ws.TransposedAt = weightsVersion;
+        // Weight drop gives every training forward its own W_hh, so the transposes are made again, and kept by no later forward.
+        bool weightDrop = options.Training && c.WeightDrop > 0;
+        bool transposesCurrent = ws.TransposedAt == weightsVersion && !weightDrop;
+        ws.TransposedAt = weightDrop ? -1 : weightsVersion;
         Tensor input = x;
         for (int l = 0; l < c.Layers; l++)
         {
@@ -227,7 +243,14 @@ public sealed class LstmStack
             void Direction(int d)
             {
                 int steps = ws.Partial && l == c.Layers - 1 && d == 1 ? 1 : T;
-                LstmLayer.Forward(backend, lstm[d], _weights[l][d], reverse: d == 1, input, state is null ? ws.Zero : ws.InitialH![l], state is null ? ws.Zero : ws.InitialC![l], transposesCurrent, steps);
+                var weights = _weights[l][d];
+                if (weightDrop)
+                {
+                    // W_hh' [4H,H] = W_hh * mask / (1-p): the dropout op over the weight matrix, one mask for every step.
+                    Dropout.Forward(backend, weights.Whh, ws.DroppedWhh[l][d], 4 * c.Hidden * c.Hidden, c.WeightDrop, options.Seed, WeightDropCall(options.Counter, l, d));
+                    weights = weights with { Whh = ws.DroppedWhh[l][d] };
+                }
+                LstmLayer.Forward(backend, lstm[d], weights, reverse: d == 1, input, state is null ? ws.Zero : ws.InitialH![l], state is null ? ws.Zero : ws.InitialC![l], transposesCurrent, steps);
             }
             if (state is not null)
             {
@@ -288,17 +311,27 @@ public sealed class LstmStack
             else dDir = [dh];
 
             // Each direction's backward replays what its forward recorded in ws.Lstm[l][d] (weights, direction, input, state).
+            // With weight drop it finds the gradient of the W_hh it ran on, and the same mask takes that back to W_hh (+=).
+            bool weightDrop = ws.Training && c.WeightDrop > 0;
+            void DirectionBackward(int d, Tensor? dInputOfDirection)
+            {
+                var grads = _grads[l][d];
+                if (weightDrop) { Elementwise.Fill(backend, ws.DDroppedWhh[l][d], 0f); grads = grads with { Whh = ws.DDroppedWhh[l][d] }; }
+                LstmLayer.Backward(backend, ws.Lstm[l][d], grads, dDir[d], new LstmInputGrads(Dx: dInputOfDirection));
+                if (weightDrop)
+                    Dropout.Backward(backend, ws.DDroppedWhh[l][d], _grads[l][d].Whh, 4 * c.Hidden * c.Hidden, c.WeightDrop, ws.DropoutSeed, WeightDropCall(ws.DropoutCounter, l, d));
+            }
             Tensor? dInput = l > 0 ? ws.DOut[l - 1] : dx;
             if (dInput is not null) Elementwise.Fill(backend, dInput, 0f);
             if (c.Directions == 1)
-                LstmLayer.Backward(backend, ws.Lstm[l][0], _grads[l][0], dDir[0], new LstmInputGrads(Dx: dInput));
+                DirectionBackward(0, dInput);
             else
             {
                 // The reverse direction's input gradient goes to its own buffer and is added afterwards, so the two directions
                 // write nothing in common and may run side by side; the sum is the same whichever way they run.
                 Tensor? dInputReverse = dInput is null ? null : ws.DInputReverse[l];
                 if (dInputReverse is not null) Elementwise.Fill(backend, dInputReverse, 0f);
-                void Direction(int d) => LstmLayer.Backward(backend, ws.Lstm[l][d], _grads[l][d], dDir[d], new LstmInputGrads(Dx: d == 0 ? dInput : dInputReverse));
+                void Direction(int d) => DirectionBackward(d, d == 0 ? dInput : dInputReverse);
                 backend.RunIndependently(() => Direction(0), () => Direction(1));
                 if (dInput is not null) Glue.Axpy(backend, 1f, dInputReverse!, 0, dInput, 0, dInput.Length);
             }

@@ -24,11 +24,13 @@ public class FrameModelTests
     }
 
     [Theory]
-    [InlineData("cpu")]
-    [InlineData("ilgpu-cpu")]
-    public void Frame_model_gradients_match_the_reference_network(string device)
+    [InlineData("cpu", 0f)]
+    [InlineData("ilgpu-cpu", 0f)]
+    [InlineData("cpu", 0.3f)]
+    [InlineData("ilgpu-cpu", 0.3f)]
+    public void Frame_model_gradients_match_the_reference_network(string device, float weightDrop)
     {
-        var cfg = new FrameConfig { Layers = 2, Hidden = 3, Dropout = 0.25f, InputDropout = 0.2f };
+        var cfg = new FrameConfig { Layers = 2, Hidden = 3, Dropout = 0.25f, InputDropout = 0.2f, WeightDrop = weightDrop };
         using var be = TestBackends.Create(device);
         using var model = new FrameModel(be, cfg);
         model.Initialize(5);
@@ -48,9 +50,13 @@ public class FrameModelTests
 
         var P = model.Parameters.ToDictionary(p => p.Name, p => be.Download(p.Value));
         var G = model.Parameters.ToDictionary(p => p.Name, p => be.Download(p.Grad));
+        // Weight drop: the reference runs on W_hh' = W_hh * mask (the same counter-based mask as the op, drawn once per
+        // forward), so dL/dW_hh = dL/dW_hh' * mask. At 0 the mask is all ones.
+        Matrix<double> WhhMask(int l) => Matrix<double>.Build.Dense(4 * H, H, (i, j) =>
+            weightDrop > 0 ? Dropout.Scale(seed, LstmStack.WeightDropCall(counter, l, 0), (uint)(i * H + j), weightDrop) : 1.0);
         RefLstm Lstm(int l, int input) => new()
         {
-            Wih = Rand.Mat(P[$"lstm.weight_ih_l{l}"], 4 * H, input), Whh = Rand.Mat(P[$"lstm.weight_hh_l{l}"], 4 * H, H),
+            Wih = Rand.Mat(P[$"lstm.weight_ih_l{l}"], 4 * H, input), Whh = Rand.Mat(P[$"lstm.weight_hh_l{l}"], 4 * H, H).PointwiseMultiply(WhhMask(l)),
             Bih = Rand.Vec(P[$"lstm.bias_ih_l{l}"]), Bhh = Rand.Vec(P[$"lstm.bias_hh_l{l}"]),
         };
         Matrix<double> Mask(int l, int t) => Matrix<double>.Build.Dense(B, H, (b, j) => Dropout.Scale(seed, counter * 64 + (uint)l, (uint)((t * B + b) * H + j), cfg.Dropout));
@@ -73,7 +79,7 @@ public class FrameModelTests
         for (int l = 0; l < 2; l++)
         {
             Close.Matrix(G[$"lstm.weight_ih_l{l}"], g.Wih[l][0], $"dW_ih l{l}", atol: 1e-4);
-            Close.Matrix(G[$"lstm.weight_hh_l{l}"], g.Whh[l][0], $"dW_hh l{l}", atol: 1e-4);
+            Close.Matrix(G[$"lstm.weight_hh_l{l}"], g.Whh[l][0].PointwiseMultiply(WhhMask(l)), $"dW_hh l{l}", atol: 1e-4);
             Close.All(G[$"lstm.bias_ih_l{l}"], i => g.Bih[l][0][i], $"db_ih l{l}", atol: 1e-4);
             Close.All(G[$"lstm.bias_hh_l{l}"], i => g.Bhh[l][0][i], $"db_hh l{l}", atol: 1e-4);
             Close.All(G[$"norm.{l}.weight"], i => g.Gain[l][i], $"dgain {l}", atol: 1e-4);
@@ -82,6 +88,26 @@ public class FrameModelTests
         Close.Matrix(G["head.weight"], g.Wp, "dW head", atol: 1e-4);
         Close.All(G["head.bias"], i => g.Bp[i], "db head", atol: 1e-4);
         Assert.Equal(cfg.ParameterCount(), model.ParameterCount);
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("ilgpu-cpu")]
+    public void Weight_drop_changes_training_forwards_only(string device)
+    {
+        using var be = TestBackends.Create(device);
+        using var model = new FrameModel(be, new FrameConfig { Layers = 2, Hidden = 16, Dropout = 0, WeightDrop = 0.5f });
+        model.Initialize(7);
+        var r = new Random(8);
+        float[] x = Enumerable.Range(0, 2 * 8 * 88).Select(_ => r.Next(10) == 0 ? 1f : 0f).ToArray();
+        model.Forward(2, 8, x, default, default, training: false);
+        var before = model.Logits(2, 8);
+        // A training forward runs on W_hh * mask (and leaves the transposes of the dropped weights in the workspace) ..
+        model.Forward(2, 8, x, default, default, training: true, seed: 3, counter: 1);
+        Assert.NotEqual(before, model.Logits(2, 8));
+        // .. which no later inference forward may reuse: it runs on W_hh itself again.
+        model.Forward(2, 8, x, default, default, training: false);
+        Assert.Equal(before, model.Logits(2, 8));
     }
 
     [Fact]

@@ -24,6 +24,8 @@ public sealed record FrameConfig
     public float Dropout { get; init; } = 0.3f;
     /// <summary>Dropout on the input frame itself (a corrupted history the model must see through).</summary>
     public float InputDropout { get; init; }
+    /// <summary>DropConnect on each layer's recurrent weights W_hh in training (AWD-LSTM's weight drop; 0: none).</summary>
+    public float WeightDrop { get; init; }
     public bool LayerNorm { get; init; } = true;
     /// <summary>The output: independent Bernoullis per key, or NADE over the keys (checkpoints from before NADE read as Bernoulli).</summary>
     public FrameOutput Output { get; init; } = FrameOutput.Bernoulli;
@@ -32,7 +34,7 @@ public sealed record FrameConfig
     [JsonIgnore] public bool IsNade => Output == FrameOutput.Nade;
     [JsonIgnore] public int Keys => FrameCorpus.Keys;
     /// <summary>The recurrent body: unidirectional layers reading the 88 keys.</summary>
-    [JsonIgnore] public LstmStackShape Stack => new(Keys, Hidden, Layers, Bidirectional: false, LayerNorm, Dropout);
+    [JsonIgnore] public LstmStackShape Stack => new(Keys, Hidden, Layers, Bidirectional: false, LayerNorm, Dropout, WeightDrop);
 
     public void Validate()
     {
@@ -40,6 +42,7 @@ public sealed record FrameConfig
         if (Hidden < 1 || Hidden > 8192) throw new ArgumentException($"hidden size {Hidden} outside 1..8192");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"dropout {Dropout} outside [0, 1)");
         if (!(InputDropout >= 0 && InputDropout < 1)) throw new ArgumentException($"input dropout {InputDropout} outside [0, 1)");
+        if (!(WeightDrop >= 0 && WeightDrop < 1)) throw new ArgumentException($"weight drop {WeightDrop} outside [0, 1)");
         if (!Enum.IsDefined(Output)) throw new ArgumentException($"unknown frame output {Output}");
         if (IsNade && (NadeHidden < 1 || NadeHidden > 4096)) throw new ArgumentException($"NADE hidden units {NadeHidden} outside 1..4096");
     }
@@ -59,12 +62,12 @@ public sealed record FrameConfig
     /// A training run's memory, roughly, in bytes, when its batches of <paramref name="batch"/> pieces are at most
     /// <paramref name="steps"/> frames long: each parameter five times (value, gradient, two Adam moments, an average),
     /// and for each of the <see cref="FrameModel.MaxCachedShapes"/> buffer sets a model keeps, per layer the saved gates,
-    /// states and their gradients, and the frames, targets and logits with their gradients.
+    /// states and their gradients (with weight drop, the dropped W_hh and its gradient), and the frames, targets and logits with their gradients.
     /// </summary>
     public long TrainingBytes(int batch, int steps)
     {
         long rows = (long)steps * batch, H = Hidden;
-        long perLayer = rows * (4 * H * 2 + H * 3) + rows * H * 7;
+        long perLayer = rows * (4 * H * 2 + H * 3) + rows * H * 7 + (WeightDrop > 0 ? 8 * H * H : 0); // weight drop: W_hh' and its gradient
         long frames = rows * Keys * 6;
         if (IsNade) frames += rows * NadeHidden * 2 + rows * Keys * (NadeHidden * 2L + 1); // c, dc; hidden, dA; d
         return 4 * (ParameterCount() * 5 + FrameModel.MaxCachedShapes * (Layers * perLayer + frames));
