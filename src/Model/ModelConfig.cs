@@ -47,6 +47,8 @@ public sealed record ModelConfig
     /// <summary>A bidirectional last-step model whose heads read the two directions' ends (<see cref="BidirectionalHeads"/>).</summary>
     [JsonIgnore] public bool ReadsEnds => Bidirectional && !EveryStep && BidirectionalHeads == BidirectionalReading.Ends;
     public float Dropout { get; init; } = 0.2f;
+    /// <summary>DropConnect on each layer's recurrent weights W_hh in training (AWD-LSTM's weight drop; 0: none).</summary>
+    public float WeightDrop { get; init; }
     public bool LayerNorm { get; init; } = true;
     /// <summary>
     /// "embedding" (default: a learned 32-dim pitch embedding; pitch is a category, and a scalar pitch/128
@@ -136,7 +138,7 @@ public sealed record ModelConfig
     [JsonIgnore] public int InputSize => Input == InputKind.Embedding ? EmbeddingDim + Continuous : 1 + Continuous;
     [JsonIgnore] public int LayerOutput => Hidden * Directions;
     /// <summary>The recurrent body this config describes.</summary>
-    [JsonIgnore] public LstmStackShape Stack => new(InputSize, Hidden, Layers, Bidirectional, LayerNorm, Dropout);
+    [JsonIgnore] public LstmStackShape Stack => new(InputSize, Hidden, Layers, Bidirectional, LayerNorm, Dropout, WeightDrop);
     /// <summary>Rows the heads and the loss see for a batch of B windows of T steps: T*B with <see cref="EveryStep"/>, else B.</summary>
     public int HeadRows(int batch, int steps) => EveryStep ? batch * steps : batch;
 
@@ -178,6 +180,7 @@ public sealed record ModelConfig
         if (Layers < 1 || Layers > 16) throw new ArgumentException($"layers {Layers} outside 1..16");
         if (Hidden < 1 || Hidden > 8192) throw new ArgumentException($"hidden size {Hidden} outside 1..8192");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"dropout {Dropout} outside [0, 1)");
+        if (!(WeightDrop >= 0 && WeightDrop < 1)) throw new ArgumentException($"weight drop {WeightDrop} outside [0, 1)");
         if (!Enum.IsDefined(Input)) throw new ArgumentException($"input '{Input}': choose scalar or embedding");
         if (Input == InputKind.Embedding && (EmbeddingDim < 1 || EmbeddingDim > 1024)) throw new ArgumentException($"embedding size {EmbeddingDim} outside 1..1024");
         if (EveryStep && Bidirectional) throw new ArgumentException("every-step targets need a unidirectional model (a bidirectional one would read the notes it predicts)");

@@ -94,6 +94,9 @@ public class TrainCommandTests
         var badDropout = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r2"], "--dropout", "1.5"]);
         Assert.Equal(2, badDropout.ExitCode);
         Assert.Contains("dropout", badDropout.Stderr);
+        var badWeightDrop = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r2"], "--weight-drop", "-0.1"]);
+        Assert.Equal(2, badWeightDrop.ExitCode);
+        Assert.Contains("weight drop", badWeightDrop.Stderr);
         var barsInSeconds = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r3"], "--lookback", "bars"]);
         Assert.Equal(2, barsInSeconds.ExitCode);
         Assert.Contains("needs time in beats", barsInSeconds.Stderr);

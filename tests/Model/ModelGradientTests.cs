@@ -26,7 +26,9 @@ public class ModelGradientTests
     [InlineData("ilgpu-cpu", true, false, true, "step-first")]
     [InlineData("cpu", false, false, false, "regression-last")]   // bidirectional, the old reading: both halves at T-1
     [InlineData("ilgpu-cpu", true, false, false, "categorical-last")]
-    public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber, bool everyStep, string heads)
+    [InlineData("cpu", true, false, false, "categorical", 0.3f)]        // weight drop, both directions
+    [InlineData("ilgpu-cpu", true, false, true, "categorical", 0.3f)]
+    public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber, bool everyStep, string heads, float weightDrop = 0)
     {
         bool stepFirst = heads == "step-first";
         if (stepFirst) heads = "categorical";
@@ -34,7 +36,7 @@ public class ModelGradientTests
         heads = heads.Replace("-last", "");
         var cfg = new ModelConfig
         {
-            SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, Velocity = velocity, Huber = huber, Input = InputKind.Scalar,
+            SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, WeightDrop = weightDrop, Velocity = velocity, Huber = huber, Input = InputKind.Scalar,
             Bidirectional = !everyStep, EveryStep = everyStep, Heads = Enum.Parse<HeadKind>(heads, ignoreCase: true), StepBins = 5, DurationBins = 4, VelocityBins = 3, StepFirst = stepFirst,
             BidirectionalHeads = Enum.Parse<BidirectionalReading>(read, ignoreCase: true),
         };
@@ -64,11 +66,19 @@ public class ModelGradientTests
 
         var P = model.Parameters.ToDictionary(p => p.Name, p => be.Download(p.Value));
         var G = model.Parameters.ToDictionary(p => p.Name, p => be.Download(p.Grad));
-        RefLstm Lstm(string s, int input) => new()
+        // Weight drop: the reference runs on W_hh' = W_hh * mask (one mask per layer and direction for the whole forward),
+        // so dL/dW_hh = dL/dW_hh' * mask. At 0 the mask is all ones.
+        Matrix<double> WhhMask(int l, int d) => Matrix<double>.Build.Dense(4 * H, H, (i, j) =>
+            weightDrop > 0 ? Dropout.Scale(seed, LstmStack.WeightDropCall(counter, l, d), (uint)(i * H + j), weightDrop) : 1.0);
+        RefLstm Lstm(string s, int input)
         {
-            Wih = Rand.Mat(P[$"lstm.weight_ih_{s}"], 4 * H, input), Whh = Rand.Mat(P[$"lstm.weight_hh_{s}"], 4 * H, H),
+            int l = s[1] - '0', d = s.EndsWith("_reverse") ? 1 : 0;
+            return new()
+            {
+            Wih = Rand.Mat(P[$"lstm.weight_ih_{s}"], 4 * H, input), Whh = Rand.Mat(P[$"lstm.weight_hh_{s}"], 4 * H, H).PointwiseMultiply(WhhMask(l, d)),
             Bih = Rand.Vec(P[$"lstm.bias_ih_{s}"]), Bhh = Rand.Vec(P[$"lstm.bias_hh_{s}"]),
-        };
+            };
+        }
         Matrix<double> Mask(int layer, int t) => Matrix<double>.Build.Dense(B, D, (b, j) => Dropout.Scale(seed, counter * 64 + (uint)layer, (uint)((t * B + b) * D + j), cfg.Dropout));
         RefLstm[] Layer(int l, int input) => cfg.Bidirectional ? [Lstm($"l{l}", input), Lstm($"l{l}_reverse", input)] : [Lstm($"l{l}", input)];
         var net = new RefStack
@@ -97,7 +107,7 @@ public class ModelGradientTests
             foreach (var (d, s) in new[] { (0, $"l{l}"), (1, $"l{l}_reverse") }.Take(cfg.Directions))
             {
                 Close.Matrix(G[$"lstm.weight_ih_{s}"], g.Wih[l][d], $"dW_ih {s}", atol: 1e-4);
-                Close.Matrix(G[$"lstm.weight_hh_{s}"], g.Whh[l][d], $"dW_hh {s}", atol: 1e-4);
+                Close.Matrix(G[$"lstm.weight_hh_{s}"], g.Whh[l][d].PointwiseMultiply(WhhMask(l, d)), $"dW_hh {s}", atol: 1e-4);
                 Close.All(G[$"lstm.bias_ih_{s}"], i => g.Bih[l][d][i], $"db_ih {s}", atol: 1e-4);
                 Close.All(G[$"lstm.bias_hh_{s}"], i => g.Bhh[l][d][i], $"db_hh {s}", atol: 1e-4);
             }
