@@ -120,14 +120,39 @@ public sealed class Trainer
     /// <summary>An epoch's training is done and its scoring begins: (epoch from 1, validation windows, training windows scored too).</summary>
     public Action<int, int, int>? OnValidation { get; init; }
 
-    /// <summary>A hash of the corpus' files (path, size, mtime, split) and reading options: a resumed run must see the same data.</summary>
+    /// <summary>
+    /// A hash of the corpus' content: the reading options, each file's path, split and note count, and every note (and
+    /// bar place): a resumed run must see the same data. File times play no part, so a copy of the same files (a
+    /// re-provisioned data folder, a cache rebuilt from it) resumes.
+    /// </summary>
     public static string Fingerprint(NoteCorpus c)
+    {
+        var h = new System.IO.Hashing.XxHash3();
+        h.Append(System.Text.Encoding.UTF8.GetBytes($"{c.Sustain}|{c.IncludeDrums}|{c.Notes.Length}" + (c.Time == TimeUnit.Beats ? "|beats" : "")));
+        foreach (var f in c.Files) h.Append(System.Text.Encoding.UTF8.GetBytes($"{f.RelativePath}|{f.Split}|{f.NoteCount}\n"));
+        h.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(c.Notes.AsSpan()));
+        if (c.Places is { } places) h.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(places.AsSpan()));
+        return h.GetCurrentHashAsUInt64().ToString("x16");
+    }
+
+    /// <summary>
+    /// The fingerprint that checkpoints written before <see cref="Fingerprint"/> (metadata without
+    /// <c>corpus_fingerprint_kind</c>) carry: the files' paths, sizes, modification times and splits. Such a run resumes
+    /// only while its files keep their times.
+    /// </summary>
+    public static string FileTimeFingerprint(NoteCorpus c)
     {
         var h = new System.IO.Hashing.XxHash3();
         h.Append(System.Text.Encoding.UTF8.GetBytes($"{c.Sustain}|{c.IncludeDrums}|{c.Notes.Length}" + (c.Time == TimeUnit.Beats ? "|beats" : "")));
         foreach (var f in c.Files) h.Append(System.Text.Encoding.UTF8.GetBytes($"{f.RelativePath}|{f.Size}|{f.ModifiedTicks}|{f.Split}|{f.NoteCount}\n"));
         return h.GetCurrentHashAsUInt64().ToString("x16");
     }
+
+    /// <summary>Whether a checkpoint's metadata was written for this corpus (by content; by file times for older checkpoints).</summary>
+    public static bool SameCorpus(IReadOnlyDictionary<string, string> meta, NoteCorpus corpus) =>
+        meta.GetValueOrDefault("corpus_fingerprint_kind") == "content"
+            ? meta.GetValueOrDefault("corpus_fingerprint") == Fingerprint(corpus)
+            : meta.GetValueOrDefault("corpus_fingerprint") == FileTimeFingerprint(corpus);
 
     /// <summary>Starts a new run in an empty (or absent) run directory.</summary>
     public TrainOutcome Train(ModelConfig config, TrainOptions options, CancellationToken cancel = default)
@@ -162,8 +187,10 @@ public sealed class Trainer
         {
             var optimizer = Checkpoint.LoadOptimizer(last, file, model);
             var meta = file.Metadata;
-            if (meta.GetValueOrDefault("corpus_fingerprint") != _fingerprint)
-                throw new InvalidDataException("the corpus differs from the one this run was trained on (fingerprint mismatch); give the same corpus");
+            if (!SameCorpus(meta, _corpus))
+                throw new InvalidDataException(meta.GetValueOrDefault("corpus_fingerprint_kind") == "content"
+                    ? "the corpus differs from the one this run was trained on (fingerprint mismatch); give the same corpus"
+                    : "the corpus differs from the one this run was trained on, or its files' modification times changed (this checkpoint predates content fingerprints, so the times count); give the same corpus");
             var options = TrainOptions.FromJson(meta["train_options"]);
             if (epochs is int e) options = options with { Epochs = e };
             options.Validate();
@@ -496,6 +523,7 @@ public sealed class Trainer
             ["train_options"] = o.ToJson(),
             ["state"] = state.ToJson(),
             ["corpus_fingerprint"] = _fingerprint,
+            ["corpus_fingerprint_kind"] = "content",
             ["corpus_path"] = _corpusPath,
             ["corpus_root"] = _corpus.Root, // the folder the cache was read from: resume rebuilds a deleted cache from it
             ["corpus_sustain"] = _corpus.Sustain ? "true" : "false",

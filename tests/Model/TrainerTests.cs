@@ -123,6 +123,41 @@ public class TrainerTests
         Assert.Throws<ArgumentException>(() => new Trainer(be, corpus, "/tiny.mgcache", dir["run"]).Train(TinyConfig, TinyOptions));
     }
 
+    /// <summary>A copy of <paramref name="c"/> whose files carry other modification times and sizes on disk (a re-provisioned data folder).</summary>
+    static NoteCorpus Retimed(NoteCorpus c) => new()
+    {
+        Root = c.Root, Kind = c.Kind, Sustain = c.Sustain, IncludeDrums = c.IncludeDrums, Skipped = c.Skipped, Notes = c.Notes,
+        Files = c.Files.Select(f => f with { ModifiedTicks = f.ModifiedTicks + 12345, Size = f.Size + 7 }).ToList(),
+    };
+
+    [Fact]
+    public void A_run_resumes_on_the_same_notes_whatever_the_files_times_and_not_on_other_notes()
+    {
+        using var dir = new TempDir();
+        using var be = TestBackends.Create("cpu");
+        var corpus = TinyCorpus();
+        new Trainer(be, corpus, "/tiny.mgcache", dir["run"]).Train(TinyConfig, TinyOptions with { Epochs = 1 });
+        Assert.Equal("content", Checkpoint.Read(dir["run/last.safetensors"]).File.Metadata["corpus_fingerprint_kind"]);
+
+        // The same notes read from files with new times (a copied data folder): the fingerprint is the same, the run resumes.
+        Assert.Equal(Trainer.Fingerprint(corpus), Trainer.Fingerprint(Retimed(corpus)));
+        Assert.Equal(TrainOutcome.Completed, new Trainer(be, Retimed(corpus), "/tiny.mgcache", dir["run"]).Resume(epochs: 2));
+
+        // One note's velocity changed, everything else alike: refused.
+        var notes = (NoteRow[])corpus.Notes.Clone();
+        notes[17] = notes[17] with { Velocity = notes[17].Velocity + 1 };
+        var edited = new NoteCorpus { Root = corpus.Root, Kind = corpus.Kind, Sustain = false, IncludeDrums = false, Files = corpus.Files, Skipped = [], Notes = notes };
+        Assert.NotEqual(Trainer.Fingerprint(corpus), Trainer.Fingerprint(edited));
+        Assert.Contains("corpus differs", Assert.Throws<InvalidDataException>(() => new Trainer(be, edited, "/tiny.mgcache", dir["run"]).Resume(epochs: 3)).Message);
+
+        // A checkpoint written before content fingerprints carries the file-time one: it resumes while the times hold.
+        var (_, file) = Checkpoint.Read(dir["run/last.safetensors"]);
+        var legacy = new Dictionary<string, string>(file.Metadata) { ["corpus_fingerprint"] = Trainer.FileTimeFingerprint(corpus) };
+        legacy.Remove("corpus_fingerprint_kind");
+        Assert.True(Trainer.SameCorpus(legacy, corpus));
+        Assert.False(Trainer.SameCorpus(legacy, Retimed(corpus)));
+    }
+
     [Fact]
     public void Corrupted_truncated_or_mismatched_checkpoints_are_refused_with_a_reason()
     {
