@@ -5,6 +5,8 @@
 #   experiments/classical.sh valid      # pitch NLL on the validation split (every window of 32), beside the shipped model
 #   experiments/sampling.sh classical   # its sampling, chosen on validation (docs/EXPERIMENTS.md)
 #   experiments/classical.sh final      # the test split, once per finished seed, at the chosen sampling
+# EPOCHS=10 runs the same recipe for 10 epochs (a cosine over 10) into runs/classical-lookback-notes-e10-s*, with its
+# result files tagged -e10 alike; the default, 6, is the shipped model's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=${M:-"dotnet src/Cli/bin/Release/net10.0/musicgen.dll"}
@@ -14,28 +16,30 @@ R=experiments/results
 # chosen after it at that pitch (experiments/sampling.py classical-dyn15); a test file is named by the sampling it used.
 TEMPERATURE=0.6 TOP_P=1.0 STEP_T=${STEP_T:-1.0} VELOCITY_T=${VELOCITY_T:-1.0}
 sampling_tag() { [ "$STEP_T" = 1.0 ] && [ "$VELOCITY_T" = 1.0 ] && echo "" || echo "-st$STEP_T-vt$VELOCITY_T"; }
-finished() { [ -f "$1/best.safetensors" ] && grep -q '"kind":"epoch","epoch":6,' "$1/metrics.jsonl"; }
+EPOCHS=${EPOCHS:-6}
+run_tag() { [ "$EPOCHS" = 6 ] && echo "" || echo "-e$EPOCHS"; }
+finished() { [ -f "$1/best.safetensors" ] && grep -q "\"kind\":\"epoch\",\"epoch\":$EPOCHS," "$1/metrics.jsonl"; }
 
 case "${1:-}" in
   train)
     for seed in ${SEEDS:-1 2}; do
-      dir=runs/classical-lookback-notes-s$seed
+      dir=runs/classical-lookback-notes$(run_tag)-s$seed
       if [ -f "$dir/last.safetensors" ]; then $M train --resume "$dir" -q
-      else $M train --preset classical --lookback notes --epochs 6 --val-stride 4 --seed "$seed" --data "$ASAP" --sustain --out "$dir" -q; fi
+      else $M train --preset classical --lookback notes --epochs "$EPOCHS" --val-stride 4 --seed "$seed" --data "$ASAP" --sustain --out "$dir" -q; fi
     done ;;
   valid)
     [ -f "$R/classical-nll-shipped-validation.json" ] || $M evaluate --model classical --data "$ASAP" --sustain --split validation --window 32 --json > "$R/classical-nll-shipped-validation.json"
     for seed in 1 2; do
-      dir=runs/classical-lookback-notes-s$seed
+      dir=runs/classical-lookback-notes$(run_tag)-s$seed
       finished "$dir" || { echo "skip $dir (not finished)"; continue; }
-      $M evaluate --checkpoint "$dir/best.safetensors" --data "$ASAP" --sustain --split validation --window 32 --json > "$R/classical-nll-lookback-notes-s$seed-validation.json"
+      $M evaluate --checkpoint "$dir/best.safetensors" --data "$ASAP" --sustain --split validation --window 32 --json > "$R/classical-nll-lookback-notes$(run_tag)-s$seed-validation.json"
     done ;;
   final)
     # Once per seed and sampling. Seed 1's run folder may be gone: the shipped classical model is its best (float16).
     for seed in 1 2; do
-      dir=runs/classical-lookback-notes-s$seed out="$R/classical-final-lookback-notes-s$seed" music="$out-music$(sampling_tag)-test.json"
+      dir=runs/classical-lookback-notes$(run_tag)-s$seed out="$R/classical-final-lookback-notes$(run_tag)-s$seed" music="$out-music$(sampling_tag)-test.json"
       if finished "$dir"; then model=(--checkpoint "$dir/best.safetensors")
-      elif [ "$seed" = 1 ] && [ -f "$out-nll-w32-test.json" ]; then model=(--model classical)
+      elif [ "$seed" = 1 ] && [ "$EPOCHS" = 6 ] && [ -f "$out-nll-w32-test.json" ]; then model=(--model classical)
       else echo "skip $dir (not finished)"; continue; fi
       [ ! -f "$music" ] || { echo "have $music (scored once already)"; continue; }
       [ -f "$out-nll-w32-test.json" ] || $M evaluate "${model[@]}" --data "$ASAP" --sustain --split test --window 32 --json > "$out-nll-w32-test.json"
