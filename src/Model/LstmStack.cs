@@ -12,7 +12,9 @@ namespace MusicGen.Model;
 /// <param name="Dropout">Dropout probability on each layer's output in training (0: none).</param>
 /// <param name="WeightDrop">DropConnect on the recurrent weights W_hh in training (AWD-LSTM's weight drop; 0: none): each
 /// training forward drops entries of every W_hh with this probability, one mask for all the steps of that forward.</param>
-public readonly record struct LstmStackShape(int Input, int Hidden, int Layers, bool Bidirectional, bool LayerNorm, float Dropout, float WeightDrop = 0)
+/// <param name="LockedDropout">The output dropout draws one mask per row and feature for all the time steps of a forward
+/// (variational dropout, AWD-LSTM's locked dropout) instead of one per element.</param>
+public readonly record struct LstmStackShape(int Input, int Hidden, int Layers, bool Bidirectional, bool LayerNorm, float Dropout, float WeightDrop = 0, bool LockedDropout = false)
 {
     public int Directions => Bidirectional ? 2 : 1;
     /// <summary>D: features per step of a layer's output (H, or 2H when bidirectional).</summary>
@@ -42,7 +44,7 @@ public sealed class LstmState(Tensor[] h, Tensor[] c) : IDisposable
 ///                 h_fwd[T,B,H] = LSTM(input)            (and h_rev = reverse LSTM(input), concatenated: [T*B,2H];
 ///                                                        in training with weight drop, each LSTM runs on W_hh * mask)
 ///                 y = LayerNorm(h)                      (if on)
-///                 y = Dropout(y)                        (in training, if p &gt; 0)
+///                 y = Dropout(y)                        (in training, if p &gt; 0; locked: one mask [B,D] for all T steps)
 ///                 input = y
 ///            -> output[T*B,D]
 ///
@@ -117,6 +119,9 @@ public sealed class LstmStack
     /// <summary>The dropout call counter of layer <paramref name="layer"/> in the forward numbered <paramref name="counter"/> (the training step): one formula for forward and backward.
     /// Counters counter*64 + 0..47 are the stack's; a model may use the ones above for dropout of its own (an input dropout).</summary>
     public static uint DropoutCall(uint counter, int layer) => counter * 64 + (uint)layer;
+
+    /// <summary>The dropout op's step block for a layer output of <paramref name="batch"/> rows: B*D when the mask is locked across time, else 0.</summary>
+    public int DropoutStepBlock(int batch) => Shape.LockedDropout ? batch * Shape.Output : 0;
 
     /// <summary>The weight-drop call counter of layer <paramref name="layer"/>'s direction <paramref name="direction"/> in the
     /// forward numbered <paramref name="counter"/>: counter*64 + 16 + 2*layer + direction, within the stack's 0..47.</summary>
@@ -269,7 +274,7 @@ public sealed class LstmStack
             Tensor h = lstm[0].H;
             if (c.Bidirectional) { Glue.ConcatForward(backend, lstm[0].H, lstm[1].H, ws.Cat[l], rows, c.Hidden, c.Hidden); h = ws.Cat[l]; }
             if (c.LayerNorm) { LayerNorm.Forward(backend, rows, D, h, _gain[l]!.Value, _bias[l]!.Value, ws.Normed[l], ws.Mean[l], ws.Rstd[l]); h = ws.Normed[l]; }
-            if (options.Training && c.Dropout > 0) { Dropout.Forward(backend, h, ws.Dropped[l], rows * D, c.Dropout, options.Seed, DropoutCall(options.Counter, l), ws.DropoutRows); h = ws.Dropped[l]; }
+            if (options.Training && c.Dropout > 0) { Dropout.Forward(backend, h, ws.Dropped[l], rows * D, c.Dropout, options.Seed, DropoutCall(options.Counter, l), ws.DropoutRows, DropoutStepBlock(B)); h = ws.Dropped[l]; }
             ws.Top[l] = h;
             input = h;
         }
@@ -290,7 +295,7 @@ public sealed class LstmStack
             if (ws.Training && c.Dropout > 0)
             {
                 Elementwise.Fill(backend, ws.DNormed[l], 0f);
-                Dropout.Backward(backend, dh, ws.DNormed[l], rows * D, c.Dropout, ws.DropoutSeed, DropoutCall(ws.DropoutCounter, l), ws.DropoutRows);
+                Dropout.Backward(backend, dh, ws.DNormed[l], rows * D, c.Dropout, ws.DropoutSeed, DropoutCall(ws.DropoutCounter, l), ws.DropoutRows, DropoutStepBlock(B));
                 dh = ws.DNormed[l];
             }
             if (c.LayerNorm)

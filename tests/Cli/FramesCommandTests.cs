@@ -12,9 +12,10 @@ public class FramesCommandTests
         using var dir = new TempDir();
         var data = FrameModelTests.MakeFramesFile(dir);
         var run = dir["run"];
-        var r = CliRunner.Run("frames", "train", "--data", data, "--out", run, "--hidden", "8", "--layers", "1", "--epochs", "2", "--batch", "4");
+        var r = CliRunner.Run("frames", "train", "--data", data, "--out", run, "--hidden", "8", "--layers", "1", "--epochs", "2", "--batch", "4", "--locked-dropout");
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.Contains("epoch 2/2", r.Stdout);
+        Assert.Contains("\"LockedDropout\":true", MusicGen.Model.SafeTensors.Load(Path.Combine(run, "last.safetensors")).Metadata["config"]);
         Assert.True(File.Exists(Path.Combine(run, "best.safetensors")) && File.Exists(Path.Combine(run, "last.safetensors")));
 
         r = CliRunner.Run("frames", "train", "--resume", run, "--epochs", "3");

@@ -24,13 +24,15 @@ public class FrameModelTests
     }
 
     [Theory]
-    [InlineData("cpu", 0f)]
-    [InlineData("ilgpu-cpu", 0f)]
-    [InlineData("cpu", 0.3f)]
-    [InlineData("ilgpu-cpu", 0.3f)]
-    public void Frame_model_gradients_match_the_reference_network(string device, float weightDrop)
+    [InlineData("cpu", 0f, false)]
+    [InlineData("ilgpu-cpu", 0f, false)]
+    [InlineData("cpu", 0.3f, false)]
+    [InlineData("ilgpu-cpu", 0.3f, false)]
+    [InlineData("cpu", 0.3f, true)]
+    [InlineData("ilgpu-cpu", 0f, true)]
+    public void Frame_model_gradients_match_the_reference_network(string device, float weightDrop, bool lockedDropout)
     {
-        var cfg = new FrameConfig { Layers = 2, Hidden = 3, Dropout = 0.25f, InputDropout = 0.2f, WeightDrop = weightDrop };
+        var cfg = new FrameConfig { Layers = 2, Hidden = 3, Dropout = 0.25f, InputDropout = 0.2f, WeightDrop = weightDrop, LockedDropout = lockedDropout };
         using var be = TestBackends.Create(device);
         using var model = new FrameModel(be, cfg);
         model.Initialize(5);
@@ -59,7 +61,9 @@ public class FrameModelTests
             Wih = Rand.Mat(P[$"lstm.weight_ih_l{l}"], 4 * H, input), Whh = Rand.Mat(P[$"lstm.weight_hh_l{l}"], 4 * H, H).PointwiseMultiply(WhhMask(l)),
             Bih = Rand.Vec(P[$"lstm.bias_ih_l{l}"]), Bhh = Rand.Vec(P[$"lstm.bias_hh_l{l}"]),
         };
-        Matrix<double> Mask(int l, int t) => Matrix<double>.Build.Dense(B, H, (b, j) => Dropout.Scale(seed, counter * 64 + (uint)l, (uint)((t * B + b) * H + j), cfg.Dropout));
+        // Output dropout: element (t, b, j) draws index (t*B + b)*H + j; locked, every t draws (b*H + j), the mask of step 0.
+        Matrix<double> Mask(int l, int t) => Matrix<double>.Build.Dense(B, H, (b, j) =>
+            Dropout.Scale(seed, counter * 64 + (uint)l, (uint)(((lockedDropout ? 0 : t) * B + b) * H + j), cfg.Dropout));
         var net = new RefStack
         {
             Layers = [[Lstm(0, K)], [Lstm(1, H)]],

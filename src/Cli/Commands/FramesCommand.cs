@@ -50,6 +50,7 @@ public static class FramesCommand
         var dropout = Opt("--dropout", c.Dropout, "Dropout after each layer");
         var inputDropout = Opt("--input-dropout", c.InputDropout, "Dropout on the input frame's keys");
         var weightDrop = Opt("--weight-drop", c.WeightDrop, "DropConnect on each layer's recurrent weights W_hh, one mask per batch (AWD-LSTM's weight drop; 0: off)");
+        var lockedDropout = new Option<bool>("--locked-dropout") { Description = "--dropout draws one mask per piece and feature for all the frames of a batch (variational dropout, AWD-LSTM's locked dropout), not one per frame" };
         var noNorm = new Option<bool>("--no-layer-norm") { Description = "No layer norm after each layer" };
         var transpose = Opt("--transpose", t.Transpose, "Transpose each training piece by a random shift within +-N semitones (0: off)");
         var clip = Opt("--clip", t.MaxGradNorm, "Global gradient-norm clip (0: off)");
@@ -74,7 +75,7 @@ public static class FramesCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only the summary, no line per epoch" };
         var cmd = new Command("train", "Train a frame model: each frame's 88 keys predict the next frame's; validation NLL after every epoch picks best.safetensors")
         {
-            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, weightDrop, noNorm, outputKind, nadeHidden, transpose, clip, wd, patience, seed, average, window, optimizer, batching, everyMinutes, quiet,
+            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, weightDrop, lockedDropout, noNorm, outputKind, nadeHidden, transpose, clip, wd, patience, seed, average, window, optimizer, batching, everyMinutes, quiet,
         };
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -106,7 +107,7 @@ public static class FramesCommand
             if (resumeDir is not null) state = trainer.Resume(p.GetValue(epochs), cts.Token);
             else
             {
-                var config = new FrameConfig { Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Dropout = p.GetValue(dropout), InputDropout = p.GetValue(inputDropout), WeightDrop = p.GetValue(weightDrop), LayerNorm = !p.GetValue(noNorm),
+                var config = new FrameConfig { Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Dropout = p.GetValue(dropout), InputDropout = p.GetValue(inputDropout), WeightDrop = p.GetValue(weightDrop), LockedDropout = p.GetValue(lockedDropout), LayerNorm = !p.GetValue(noNorm),
                     Output = p.GetResult(outputKind) is { Implicit: false } ? p.GetValue(outputKind) : c.Output, NadeHidden = p.GetValue(nadeHidden) };
                 if (p.GetResult(nadeHidden) is { Implicit: false } && !config.IsNade) return Cli.Error("--nade-hidden needs --head nade");
                 config.Validate();

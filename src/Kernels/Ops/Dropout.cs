@@ -12,6 +12,9 @@ namespace MusicGen.Kernels.Ops;
 /// A data-parallel rank holding rows b0 .. b0+Bl-1 of a global batch of Bg rows (time-major [T, B, D]) passes a
 /// <see cref="DropoutShard"/>, so its element i draws the mask of the element it is in the whole batch: every rank's
 /// masks are the single-process run's masks.
+/// Locked (variational) dropout, as AWD-LSTM drops an LSTM's outputs: with <c>stepBlock</c> = the elements of one time
+/// step of a time-major [T, B, D] tensor (B*D), element i draws the mask of element i % stepBlock, so every time step of a
+/// row drops the same features (Gal and Ghahramani's variational RNN dropout). 0: every element its own draw.
 /// </summary>
 /// <param name="LocalBlock">Elements per time step here (Bl * D).</param>
 /// <param name="GlobalBlock">Elements per time step in the whole batch (Bg * D).</param>
@@ -45,28 +48,32 @@ public static class Dropout
     public static float Scale(uint seed, uint counter, uint index, float p) =>
         Hash(seed, counter, index) * (1f / 4294967296f) >= p ? 1f / (1f - p) : 0f;
 
-    /// <summary>x[N] -> y[N] = x * scale(shard index of i). y may be x.</summary>
-    public static void Forward(Backend backend, Tensor x, Tensor y, int n, float p, uint seed, uint counter, DropoutShard? shard = null)
+    /// <summary>The index whose draw element <paramref name="i"/> takes: its index in the whole batch, of its first time step when locked.</summary>
+    public static uint MaskIndex(int i, DropoutShard shard, int stepBlock) => shard.Index(stepBlock > 0 ? i % stepBlock : i);
+
+    /// <summary>x[N] -> y[N] = x * scale(mask index of i). y may be x. stepBlock &gt; 0: one mask for every time step (locked).</summary>
+    public static void Forward(Backend backend, Tensor x, Tensor y, int n, float p, uint seed, uint counter, DropoutShard? shard = null, int stepBlock = 0)
     {
-        Check(x, y, n, p);
-        Run(backend, "dropout.forward", x, y, n, p, seed, counter, shard ?? DropoutShard.Whole, accumulate: false);
+        Check(x, y, n, p, stepBlock);
+        Run(backend, "dropout.forward", x, y, n, p, seed, counter, shard ?? DropoutShard.Whole, stepBlock, accumulate: false);
     }
 
-    /// <summary>dy[N] -> dx[N] += dy * scale(shard index of i), the same mask as forward.</summary>
-    public static void Backward(Backend backend, Tensor dy, Tensor dx, int n, float p, uint seed, uint counter, DropoutShard? shard = null)
+    /// <summary>dy[N] -> dx[N] += dy * scale(mask index of i), the same mask as forward.</summary>
+    public static void Backward(Backend backend, Tensor dy, Tensor dx, int n, float p, uint seed, uint counter, DropoutShard? shard = null, int stepBlock = 0)
     {
-        Check(dy, dx, n, p);
-        Run(backend, "dropout.backward", dy, dx, n, p, seed, counter, shard ?? DropoutShard.Whole, accumulate: true);
+        Check(dy, dx, n, p, stepBlock);
+        Run(backend, "dropout.backward", dy, dx, n, p, seed, counter, shard ?? DropoutShard.Whole, stepBlock, accumulate: true);
     }
 
-    static void Check(Tensor a, Tensor b, int n, float p)
+    static void Check(Tensor a, Tensor b, int n, float p, int stepBlock)
     {
         if (!(p >= 0 && p < 1)) throw new ArgumentOutOfRangeException(nameof(p), $"dropout probability {p} outside [0, 1)");
+        if (stepBlock < 0 || (stepBlock > 0 && n % stepBlock != 0)) throw new ArgumentOutOfRangeException(nameof(stepBlock), $"a locked mask's step of {stepBlock} elements does not divide {n}");
         Backend.Check(a, 0, n, "input");
         Backend.Check(b, 0, n, "output");
     }
 
-    static void Run(Backend backend, string key, Tensor src, Tensor dst, int n, float p, uint seed, uint counter, DropoutShard shard, bool accumulate)
+    static void Run(Backend backend, string key, Tensor src, Tensor dst, int n, float p, uint seed, uint counter, DropoutShard shard, int stepBlock, bool accumulate)
     {
         switch (backend)
         {
@@ -80,7 +87,7 @@ public static class Dropout
                     Span<float> s = st.Span(from, len), d = dt.Span(from, len);
                     for (int j = 0; j < len; j++)
                     {
-                        float v = s[j] * Scale(seed, counter, shard.Index(from + j), p);
+                        float v = s[j] * Scale(seed, counter, MaskIndex(from + j, shard, stepBlock), p);
                         d[j] = accumulate ? d[j] + v : v;
                     }
                 });
@@ -88,18 +95,18 @@ public static class Dropout
             }
             case IlgpuBackend gpu:
             {
-                var kernel = gpu.Kernel(key, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, uint, uint, DropoutShard, int>(Kernel));
-                kernel(n, IlgpuBackend.Of(src).Slice(0, n), IlgpuBackend.Of(dst).Slice(0, n), p, seed, counter, shard, accumulate ? 1 : 0);
+                var kernel = gpu.Kernel(key, a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float, uint, uint, DropoutShard, int, int>(Kernel));
+                kernel(n, IlgpuBackend.Of(src).Slice(0, n), IlgpuBackend.Of(dst).Slice(0, n), p, seed, counter, shard, stepBlock, accumulate ? 1 : 0);
                 return;
             }
             default: throw Backend.NotImplemented(key, backend);
         }
     }
 
-    // src[N] -> dst[N] (= or +=) src * scale(shard index of i); one thread per element.
-    static void Kernel(Index1D i, ArrayView<float> src, ArrayView<float> dst, float p, uint seed, uint counter, DropoutShard shard, int accumulate)
+    // src[N] -> dst[N] (= or +=) src * scale(mask index of i); one thread per element.
+    static void Kernel(Index1D i, ArrayView<float> src, ArrayView<float> dst, float p, uint seed, uint counter, DropoutShard shard, int stepBlock, int accumulate)
     {
-        float v = src[i] * Scale(seed, counter, shard.Index(i.X), p);
+        float v = src[i] * Scale(seed, counter, MaskIndex(i.X, shard, stepBlock), p);
         dst[i] = accumulate != 0 ? dst[i] + v : v;
     }
 }

@@ -26,6 +26,8 @@ public sealed record FrameConfig
     public float InputDropout { get; init; }
     /// <summary>DropConnect on each layer's recurrent weights W_hh in training (AWD-LSTM's weight drop; 0: none).</summary>
     public float WeightDrop { get; init; }
+    /// <summary>The output dropout draws one mask per piece and feature for every frame of a forward (variational, AWD-LSTM's locked dropout).</summary>
+    public bool LockedDropout { get; init; }
     public bool LayerNorm { get; init; } = true;
     /// <summary>The output: independent Bernoullis per key, or NADE over the keys (checkpoints from before NADE read as Bernoulli).</summary>
     public FrameOutput Output { get; init; } = FrameOutput.Bernoulli;
@@ -34,7 +36,7 @@ public sealed record FrameConfig
     [JsonIgnore] public bool IsNade => Output == FrameOutput.Nade;
     [JsonIgnore] public int Keys => FrameCorpus.Keys;
     /// <summary>The recurrent body: unidirectional layers reading the 88 keys.</summary>
-    [JsonIgnore] public LstmStackShape Stack => new(Keys, Hidden, Layers, Bidirectional: false, LayerNorm, Dropout, WeightDrop);
+    [JsonIgnore] public LstmStackShape Stack => new(Keys, Hidden, Layers, Bidirectional: false, LayerNorm, Dropout, WeightDrop, LockedDropout);
 
     public void Validate()
     {

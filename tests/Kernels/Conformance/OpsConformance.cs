@@ -149,6 +149,41 @@ public abstract class OpsConformance : BackendConformance
         Assert.Equal(DropoutShard.Whole, DropoutShard.Rows(0, B, B, D));
     }
 
+    [BackendFact]
+    public void Locked_dropout_draws_one_mask_for_every_time_step_of_a_row_also_on_a_shard()
+    {
+        // [T=4, B=3, D=5], locked: element (t, b, f) keeps or drops as hash(seed, counter, b*D + f) says, at every t.
+        using var be = CreateBackend();
+        const int T = 4, B = 3, D = 5, n = T * B * D;
+        const float p = 0.5f;
+        var x = new Rand(10).Floats(n);
+        using var tx = be.Upload(x, n); using var ty = be.Allocate(n); using var dx = be.Allocate(n);
+        Dropout.Forward(be, tx, ty, n, p, 3, 9, stepBlock: B * D);
+        Dropout.Backward(be, tx, dx, n, p, 3, 9, stepBlock: B * D);
+        var y = be.Download(ty);
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < B * D; k++)
+            {
+                bool keep = Dropout.Hash(3, 9, (uint)k) / 4294967296.0 >= p;
+                Assert.Equal(keep ? x[t * B * D + k] / (1 - p) : 0f, y[t * B * D + k], 1e-6f);
+            }
+        Assert.Equal(y, be.Download(dx)); // backward (+= into zeros): the same mask
+        Assert.Contains(0f, y); // some dropped ..
+        Assert.NotEqual(y, new float[n]); // .. and some kept
+
+        // Rows 1..2 held by a data-parallel rank draw the whole batch's locked masks for those rows.
+        const int first = 1, rows = 2;
+        var local = new float[T * rows * D];
+        for (int t = 0; t < T; t++) Array.Copy(x, (t * B + first) * D, local, t * rows * D, rows * D);
+        using var shard = be.Upload(local, local.Length); using var shardOut = be.Allocate(local.Length);
+        Dropout.Forward(be, shard, shardOut, local.Length, p, 3, 9, DropoutShard.Rows(first, rows, B, D), stepBlock: rows * D);
+        var got = be.Download(shardOut);
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < rows * D; k++) Assert.Equal(y[(t * B + first) * D + k], got[t * rows * D + k]);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => Dropout.Forward(be, tx, ty, n, p, 3, 9, stepBlock: 7)); // 7 does not divide 60
+    }
+
     [BackendTheory]
     [InlineData(2, false)]
     [InlineData(3, true)]
