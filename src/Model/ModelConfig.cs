@@ -49,6 +49,8 @@ public sealed record ModelConfig
     public float Dropout { get; init; } = 0.2f;
     /// <summary>DropConnect on each layer's recurrent weights W_hh in training (AWD-LSTM's weight drop; 0: none).</summary>
     public float WeightDrop { get; init; }
+    /// <summary>The output dropout draws one mask per window and feature for all its steps (variational, AWD-LSTM's locked dropout).</summary>
+    public bool LockedDropout { get; init; }
     public bool LayerNorm { get; init; } = true;
     /// <summary>
     /// "embedding" (default: a learned 32-dim pitch embedding; pitch is a category, and a scalar pitch/128
@@ -138,7 +140,7 @@ public sealed record ModelConfig
     [JsonIgnore] public int InputSize => Input == InputKind.Embedding ? EmbeddingDim + Continuous : 1 + Continuous;
     [JsonIgnore] public int LayerOutput => Hidden * Directions;
     /// <summary>The recurrent body this config describes.</summary>
-    [JsonIgnore] public LstmStackShape Stack => new(InputSize, Hidden, Layers, Bidirectional, LayerNorm, Dropout, WeightDrop);
+    [JsonIgnore] public LstmStackShape Stack => new(InputSize, Hidden, Layers, Bidirectional, LayerNorm, Dropout, WeightDrop, LockedDropout);
     /// <summary>Rows the heads and the loss see for a batch of B windows of T steps: T*B with <see cref="EveryStep"/>, else B.</summary>
     public int HeadRows(int batch, int steps) => EveryStep ? batch * steps : batch;
 

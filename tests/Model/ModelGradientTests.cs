@@ -28,7 +28,9 @@ public class ModelGradientTests
     [InlineData("ilgpu-cpu", true, false, false, "categorical-last")]
     [InlineData("cpu", true, false, false, "categorical", 0.3f)]        // weight drop, both directions
     [InlineData("ilgpu-cpu", true, false, true, "categorical", 0.3f)]
-    public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber, bool everyStep, string heads, float weightDrop = 0)
+    [InlineData("cpu", true, false, false, "categorical", 0f, true)]    // locked dropout, bidirectional (D = 2H)
+    [InlineData("ilgpu-cpu", true, false, true, "categorical", 0.3f, true)]
+    public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber, bool everyStep, string heads, float weightDrop = 0, bool lockedDropout = false)
     {
         bool stepFirst = heads == "step-first";
         if (stepFirst) heads = "categorical";
@@ -36,7 +38,7 @@ public class ModelGradientTests
         heads = heads.Replace("-last", "");
         var cfg = new ModelConfig
         {
-            SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, WeightDrop = weightDrop, Velocity = velocity, Huber = huber, Input = InputKind.Scalar,
+            SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, WeightDrop = weightDrop, LockedDropout = lockedDropout, Velocity = velocity, Huber = huber, Input = InputKind.Scalar,
             Bidirectional = !everyStep, EveryStep = everyStep, Heads = Enum.Parse<HeadKind>(heads, ignoreCase: true), StepBins = 5, DurationBins = 4, VelocityBins = 3, StepFirst = stepFirst,
             BidirectionalHeads = Enum.Parse<BidirectionalReading>(read, ignoreCase: true),
         };
@@ -79,7 +81,9 @@ public class ModelGradientTests
             Bih = Rand.Vec(P[$"lstm.bias_ih_{s}"]), Bhh = Rand.Vec(P[$"lstm.bias_hh_{s}"]),
             };
         }
-        Matrix<double> Mask(int layer, int t) => Matrix<double>.Build.Dense(B, D, (b, j) => Dropout.Scale(seed, counter * 64 + (uint)layer, (uint)((t * B + b) * D + j), cfg.Dropout));
+        // Element (t, b, j) of a layer's output draws index (t*B + b)*D + j; locked, every t draws step 0's (b*D + j).
+        Matrix<double> Mask(int layer, int t) => Matrix<double>.Build.Dense(B, D, (b, j) =>
+            Dropout.Scale(seed, counter * 64 + (uint)layer, (uint)(((lockedDropout ? 0 : t) * B + b) * D + j), cfg.Dropout));
         RefLstm[] Layer(int l, int input) => cfg.Bidirectional ? [Lstm($"l{l}", input), Lstm($"l{l}_reverse", input)] : [Lstm($"l{l}", input)];
         var net = new RefStack
         {
