@@ -74,6 +74,8 @@ public class FramesCommandTests
     [InlineData("frames train --data DATA --out X --optimizer sgd")]        // not an optimizer: the hint names `musicgen frames train --help`
     [InlineData("frames train --data DATA --out X --checkpoint-minutes -1")]
     [InlineData("frames train --data DATA --out X --weight-drop 1")]          // a weight drop of 1 keeps no recurrent weight
+    [InlineData("frames train --resume RUN --hidden 512")]                    // a run keeps its network: not silently ignored
+    [InlineData("frames train --resume RUN --locked-dropout")]
     public void Bad_input_is_one_line_and_exit_code_2(string command)
     {
         using var dir = new TempDir();

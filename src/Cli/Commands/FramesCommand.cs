@@ -77,11 +77,16 @@ public static class FramesCommand
         {
             data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, weightDrop, lockedDropout, noNorm, outputKind, nadeHidden, transpose, clip, wd, patience, seed, average, window, optimizer, batching, everyMinutes, quiet,
         };
+        // What a run keeps from its first start: none of these may be given with --resume (they would be silently ignored).
+        Option[] fixedAtStart = [batch, lr, minLr, layers, hidden, dropout, inputDropout, weightDrop, lockedDropout, noNorm, outputKind, nadeHidden, transpose, clip, wd,
+            patience, seed, average, window, optimizer, batching, everyMinutes];
         cmd.SetAction(p => Cli.Run(() =>
         {
             string? resumeDir = p.GetValue(resume), dataPath = p.GetValue(data), outDir = p.GetValue(output);
             if (resumeDir is null && (dataPath is null || outDir is null)) return Cli.Error("give --data and --out for a new run, or --resume RUN_DIR");
             if (resumeDir is not null && outDir is not null) return Cli.Error("--out is for new runs; --resume continues in its own directory");
+            if (resumeDir is not null && fixedAtStart.FirstOrDefault(o => p.GetResult(o) is { Implicit: false }) is { } fixedOption)
+                return Cli.Error($"{fixedOption.Name} cannot change on --resume: a run keeps the network and options it started with (only --epochs, --device, --data and --quiet apply)");
             if (resumeDir is not null && !File.Exists(Path.Combine(resumeDir, FrameTrainer.Last))) return Cli.Error($"'{resumeDir}' has no {FrameTrainer.Last} to resume");
             if (p.GetValue(seed) < 0) return Cli.Error($"--seed must be 0 or more (got {p.GetValue(seed)})");
             if (resumeDir is not null && dataPath is null)
