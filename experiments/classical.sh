@@ -6,7 +6,8 @@
 #   experiments/sampling.sh classical   # its sampling, chosen on validation (docs/EXPERIMENTS.md)
 #   experiments/classical.sh final      # the test split, once per finished seed, at the chosen sampling
 # EPOCHS=10 runs the same recipe for 10 epochs (a cosine over 10) into runs/classical-lookback-notes-e10-s*, with its
-# result files tagged -e10 alike; the default, 6, is the shipped model's.
+# result files tagged -e10 alike; the default, 6, is the shipped model's. Its test scores, once:
+#   EPOCHS=10 TEMPERATURE=0.8 TOP_P=0.9 STEP_T=1.1 VELOCITY_T=0.7 experiments/classical.sh final
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=${M:-"dotnet src/Cli/bin/Release/net10.0/musicgen.dll"}
@@ -14,8 +15,14 @@ ASAP=${ASAP:-../shared/data/asap}
 R=experiments/results
 # The pitch sampling chosen on validation (experiments/sampling.py classical15), and the step and velocity temperatures
 # chosen after it at that pitch (experiments/sampling.py classical-dyn15); a test file is named by the sampling it used.
-TEMPERATURE=0.6 TOP_P=1.0 STEP_T=${STEP_T:-1.0} VELOCITY_T=${VELOCITY_T:-1.0}
-sampling_tag() { [ "$STEP_T" = 1.0 ] && [ "$VELOCITY_T" = 1.0 ] && echo "" || echo "-st$STEP_T-vt$VELOCITY_T"; }
+# The 10-epoch runs chose their own pitch sampling on validation (sampling.py classical-e10-15): TEMPERATURE=0.8 TOP_P=0.9.
+TEMPERATURE=${TEMPERATURE:-0.6} TOP_P=${TOP_P:-1.0} STEP_T=${STEP_T:-1.0} VELOCITY_T=${VELOCITY_T:-1.0}
+sampling_tag() {
+  local tag=""
+  [ "$TEMPERATURE" = 0.6 ] && [ "$TOP_P" = 1.0 ] || tag="-t$TEMPERATURE-p$TOP_P"
+  [ "$STEP_T" = 1.0 ] && [ "$VELOCITY_T" = 1.0 ] || tag="$tag-st$STEP_T-vt$VELOCITY_T"
+  echo "$tag"
+}
 EPOCHS=${EPOCHS:-6}
 run_tag() { [ "$EPOCHS" = 6 ] && echo "" || echo "-e$EPOCHS"; }
 finished() { [ -f "$1/best.safetensors" ] && grep -q "\"kind\":\"epoch\",\"epoch\":$EPOCHS," "$1/metrics.jsonl"; }

@@ -4,7 +4,7 @@
 # every training seed of the model. One small result file per point under experiments/results/;
 # experiments/sampling.py makes the table and applies the choice rule. The test split is not scored here.
 #   experiments/sampling.sh pop         # the pop recipe (lookback by bars), runs/lookback-bars-s1 and -s2
-#   experiments/sampling.sh classical   # the classical recipe, runs/classical-*-s1 ... (CLASSICAL=name of the run family)
+#   experiments/sampling.sh classical   # the classical recipe, runs/classical-lookback-notes-s1, -s2 (CLASSICAL=another run family)
 # Existing result files are kept (FORCE=1: all again). DRAWS=15 TEMPERATURES=... NUCLEI=... re-measures the leading points
 # with more draws, into sampling-MODEL15-... files (a separate table: python3 experiments/sampling.py pop15).
 # A second stage, STAGE=dynamics, keeps the pitch setting chosen in the first (PITCH="T P", the model's default) and
@@ -29,7 +29,11 @@ case "${1:-}" in
   *) echo "usage: experiments/sampling.sh pop|classical" >&2; exit 2 ;;
 esac
 
-tag=$1; [ "${STAGE:-pitch}" = dynamics ] && tag=$1-dyn; [ "$DRAWS" = 5 ] || tag=$tag$DRAWS
+# Another run family of the classical recipe (CLASSICAL=classical-lookback-notes-e10) names its files by what it adds (classical-e10-...).
+tag=$1; [ "$1" = classical ] && tag=$1${family#classical-lookback-notes}
+[ "${STAGE:-pitch}" = dynamics ] && tag=$tag-dyn
+# More draws than 5 name the files MODEL15 (classical15, classical-dyn15; classical-e10-15 where the name ends in a digit).
+[ "$DRAWS" = 5 ] || { [[ $tag =~ [0-9]$ ]] && tag=$tag-$DRAWS || tag=$tag$DRAWS; }
 for seed in $SEEDS; do
   dir=runs/$family-s$seed
   if [ -f "$dir/best.safetensors" ]; then model=(--checkpoint "$dir/best.safetensors")
