@@ -14,8 +14,12 @@ namespace MusicGen.Model;
 /// training forward drops entries of every W_hh with this probability, one mask for all the steps of that forward.</param>
 /// <param name="LockedDropout">The output dropout draws one mask per row and feature for all the time steps of a forward
 /// (variational dropout, AWD-LSTM's locked dropout) instead of one per element.</param>
-public readonly record struct LstmStackShape(int Input, int Hidden, int Layers, bool Bidirectional, bool LayerNorm, float Dropout, float WeightDrop = 0, bool LockedDropout = false)
+/// <param name="Residual">Every layer above the first adds its input to its output (a residual connection around the
+/// layer: y = Dropout(LayerNorm(LSTM(x))) + x), so a deep stack starts close to a shallow one.</param>
+public readonly record struct LstmStackShape(int Input, int Hidden, int Layers, bool Bidirectional, bool LayerNorm, float Dropout, float WeightDrop = 0, bool LockedDropout = false, bool Residual = false)
 {
+    /// <summary>Whether layer <paramref name="layer"/> adds its input to its output (the first layer never does: its input is the model's, of another width).</summary>
+    public bool ResidualAt(int layer) => Residual && layer > 0;
     public int Directions => Bidirectional ? 2 : 1;
     /// <summary>D: features per step of a layer's output (H, or 2H when bidirectional).</summary>
     public int Output => Hidden * Directions;
@@ -45,6 +49,7 @@ public sealed class LstmState(Tensor[] h, Tensor[] c) : IDisposable
 ///                                                        in training with weight drop, each LSTM runs on W_hh * mask)
 ///                 y = LayerNorm(h)                      (if on)
 ///                 y = Dropout(y)                        (in training, if p &gt; 0; locked: one mask [B,D] for all T steps)
+///                 y = y + input                         (residual, layers l &gt; 0: the input has the output's width D)
 ///                 input = y
 ///            -> output[T*B,D]
 ///
@@ -137,7 +142,7 @@ public sealed class LstmStack
             Tensor A(params int[] s) { var t = be.Allocate(s); _all.Add(t); return t; }
             Lstm = new LstmWorkspace[c.Layers][];
             Cat = new Tensor[c.Layers]; Normed = new Tensor[c.Layers]; Dropped = new Tensor[c.Layers]; Mean = new Tensor[c.Layers]; Rstd = new Tensor[c.Layers];
-            Top = new Tensor[c.Layers];
+            Top = new Tensor[c.Layers]; Sum = new Tensor[c.Layers];
             DOut = new Tensor[c.Layers]; DNormed = new Tensor[c.Layers]; DPreNorm = new Tensor[c.Layers]; DH = new Tensor[c.Layers][]; DInputReverse = new Tensor[c.Layers];
             DroppedWhh = new Tensor[c.Layers][]; DDroppedWhh = new Tensor[c.Layers][];
             for (int l = 0; l < c.Layers; l++)
@@ -154,6 +159,7 @@ public sealed class LstmStack
                 if (c.Bidirectional) Cat[l] = A(rows, D);
                 if (c.LayerNorm) { Normed[l] = A(rows, D); Mean[l] = A(rows); Rstd[l] = A(rows); DPreNorm[l] = A(rows, D); }
                 if (c.Dropout > 0) { Dropped[l] = A(rows, D); DNormed[l] = A(rows, D); }
+                if (c.ResidualAt(l)) Sum[l] = A(rows, D);
                 DOut[l] = A(rows, D);
                 if (c.Directions == 2) DInputReverse[l] = A(T, B, c.InputOf(l));
             }
@@ -176,6 +182,8 @@ public sealed class LstmStack
         public Tensor[] Dropped { get; }
         public Tensor[] Mean { get; }
         public Tensor[] Rstd { get; }
+        /// <summary>Residual stacks, per layer l &gt; 0 [T*B, D]: the layer's output plus its input (null when unused).</summary>
+        public Tensor[] Sum { get; }
         /// <summary>Per layer, the tensor holding its output: whichever stage wrote last. Not owned.</summary>
         public Tensor[] Top { get; }
         /// <summary>Per layer [T*B, D]: the gradient of its output. The caller writes the top layer's (<see cref="DOutput"/>); the stack fills the others.</summary>
@@ -275,6 +283,13 @@ public sealed class LstmStack
             if (c.Bidirectional) { Glue.ConcatForward(backend, lstm[0].H, lstm[1].H, ws.Cat[l], rows, c.Hidden, c.Hidden); h = ws.Cat[l]; }
             if (c.LayerNorm) { LayerNorm.Forward(backend, rows, D, h, _gain[l]!.Value, _bias[l]!.Value, ws.Normed[l], ws.Mean[l], ws.Rstd[l]); h = ws.Normed[l]; }
             if (options.Training && c.Dropout > 0) { Dropout.Forward(backend, h, ws.Dropped[l], rows * D, c.Dropout, options.Seed, DropoutCall(options.Counter, l), ws.DropoutRows, DropoutStepBlock(B)); h = ws.Dropped[l]; }
+            if (c.ResidualAt(l))
+            {
+                // y[T*B,D] = h + input: the layer's input (the layer below's output) goes round it.
+                Elementwise.Copy(backend, h, 0, ws.Sum[l], 0, rows * D);
+                Glue.Axpy(backend, 1f, input, 0, ws.Sum[l], 0, rows * D);
+                h = ws.Sum[l];
+            }
             ws.Top[l] = h;
             input = h;
         }
@@ -328,6 +343,8 @@ public sealed class LstmStack
             }
             Tensor? dInput = l > 0 ? ws.DOut[l - 1] : dx;
             if (dInput is not null) Elementwise.Fill(backend, dInput, 0f);
+            // Residual: the input went round the layer too, so it also receives the output's gradient unchanged.
+            if (c.ResidualAt(l)) Glue.Axpy(backend, 1f, ws.DOut[l], 0, dInput!, 0, rows * D);
             if (c.Directions == 1)
                 DirectionBackward(0, dInput);
             else

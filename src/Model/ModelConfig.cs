@@ -51,6 +51,8 @@ public sealed record ModelConfig
     public float WeightDrop { get; init; }
     /// <summary>The output dropout draws one mask per window and feature for all its steps (variational, AWD-LSTM's locked dropout).</summary>
     public bool LockedDropout { get; init; }
+    /// <summary>Every layer above the first adds its input to its output (a residual connection; needs 2 layers or more).</summary>
+    public bool Residual { get; init; }
     public bool LayerNorm { get; init; } = true;
     /// <summary>
     /// "embedding" (default: a learned 32-dim pitch embedding; pitch is a category, and a scalar pitch/128
@@ -140,7 +142,7 @@ public sealed record ModelConfig
     [JsonIgnore] public int InputSize => Input == InputKind.Embedding ? EmbeddingDim + Continuous : 1 + Continuous;
     [JsonIgnore] public int LayerOutput => Hidden * Directions;
     /// <summary>The recurrent body this config describes.</summary>
-    [JsonIgnore] public LstmStackShape Stack => new(InputSize, Hidden, Layers, Bidirectional, LayerNorm, Dropout, WeightDrop, LockedDropout);
+    [JsonIgnore] public LstmStackShape Stack => new(InputSize, Hidden, Layers, Bidirectional, LayerNorm, Dropout, WeightDrop, LockedDropout, Residual);
     /// <summary>Rows the heads and the loss see for a batch of B windows of T steps: T*B with <see cref="EveryStep"/>, else B.</summary>
     public int HeadRows(int batch, int steps) => EveryStep ? batch * steps : batch;
 
@@ -183,6 +185,7 @@ public sealed record ModelConfig
         if (Hidden < 1 || Hidden > 8192) throw new ArgumentException($"hidden size {Hidden} outside 1..8192");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"dropout {Dropout} outside [0, 1)");
         if (!(WeightDrop >= 0 && WeightDrop < 1)) throw new ArgumentException($"weight drop {WeightDrop} outside [0, 1)");
+        if (Residual && Layers < 2) throw new ArgumentException("residual connections go round the layers above the first: they need 2 layers or more");
         if (!Enum.IsDefined(Input)) throw new ArgumentException($"input '{Input}': choose scalar or embedding");
         if (Input == InputKind.Embedding && (EmbeddingDim < 1 || EmbeddingDim > 1024)) throw new ArgumentException($"embedding size {EmbeddingDim} outside 1..1024");
         if (EveryStep && Bidirectional) throw new ArgumentException("every-step targets need a unidirectional model (a bidirectional one would read the notes it predicts)");

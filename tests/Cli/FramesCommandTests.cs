@@ -12,10 +12,13 @@ public class FramesCommandTests
         using var dir = new TempDir();
         var data = FrameModelTests.MakeFramesFile(dir);
         var run = dir["run"];
-        var r = CliRunner.Run("frames", "train", "--data", data, "--out", run, "--hidden", "8", "--layers", "1", "--epochs", "2", "--batch", "4", "--locked-dropout");
+        var r = CliRunner.Run("frames", "train", "--data", data, "--out", run, "--hidden", "8", "--layers", "2", "--epochs", "2", "--batch", "4", "--locked-dropout", "--residual");
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.Contains("epoch 2/2", r.Stdout);
-        Assert.Contains("\"LockedDropout\":true", MusicGen.Model.SafeTensors.Load(Path.Combine(run, "last.safetensors")).Metadata["config"]);
+        Assert.Contains("2 x LSTM 8 (residual)", r.Stdout);
+        var stored = MusicGen.Model.SafeTensors.Load(Path.Combine(run, "last.safetensors")).Metadata["config"];
+        Assert.Contains("\"LockedDropout\":true", stored);
+        Assert.Contains("\"Residual\":true", stored);
         Assert.True(File.Exists(Path.Combine(run, "best.safetensors")) && File.Exists(Path.Combine(run, "last.safetensors")));
 
         r = CliRunner.Run("frames", "train", "--resume", run, "--epochs", "3");
@@ -76,6 +79,8 @@ public class FramesCommandTests
     [InlineData("frames train --data DATA --out X --weight-drop 1")]          // a weight drop of 1 keeps no recurrent weight
     [InlineData("frames train --resume RUN --hidden 512")]                    // a run keeps its network: not silently ignored
     [InlineData("frames train --resume RUN --locked-dropout")]
+    [InlineData("frames train --resume RUN --residual")]
+    [InlineData("frames train --data DATA --out X --residual --layers 1")]   // nothing for a residual connection to go round
     public void Bad_input_is_one_line_and_exit_code_2(string command)
     {
         using var dir = new TempDir();

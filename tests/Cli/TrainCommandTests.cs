@@ -97,6 +97,10 @@ public class TrainCommandTests
         var badWeightDrop = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r2"], "--weight-drop", "-0.1"]);
         Assert.Equal(2, badWeightDrop.ExitCode);
         Assert.Contains("weight drop", badWeightDrop.Stderr);
+        var residualAlone = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r2"], "--residual", "--layers", "1"]);
+        Assert.Equal(2, residualAlone.ExitCode);
+        Assert.Single(residualAlone.Stderr.Trim().Split('\n'));
+        Assert.Contains("2 layers or more", residualAlone.Stderr);
         var barsInSeconds = CliRunner.Run(["train", "--data", dir["data"], "--out", dir["r3"], "--lookback", "bars"]);
         Assert.Equal(2, barsInSeconds.ExitCode);
         Assert.Contains("needs time in beats", barsInSeconds.Stderr);

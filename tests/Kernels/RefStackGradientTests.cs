@@ -6,7 +6,7 @@ namespace MusicGen.Tests.Kernels;
 /// <summary>Finite-difference proof of the composed reference: 2-layer Bi-LSTM + layer norm + dropout + heads + loss.</summary>
 public class RefStackGradientTests
 {
-    static RefStack Build(Rand r, int I, int H, int T, int B, int R, bool huber, int dirs = 2, bool everyStep = false, int[]? groups = null, bool readEnds = false)
+    static RefStack Build(Rand r, int I, int H, int T, int B, int R, bool huber, int dirs = 2, bool everyStep = false, int[]? groups = null, bool readEnds = false, bool residual = false)
     {
         int K = groups?.Sum() ?? 128;
         int D = dirs * H;
@@ -29,6 +29,7 @@ public class RefStackGradientTests
             Weights = new RefOps.LossWeights(1.0, 0.7, 0.9, 0.3, Huber: huber),
             EveryStep = everyStep,
             ReadEnds = readEnds,
+            Residual = residual,
             Groups = groups,
         };
     }
@@ -128,11 +129,13 @@ public class RefStackGradientTests
     [InlineData(3, true, 1, false)]  // unidirectional, last step only
     [InlineData(2, false, 2, false, true)] // bidirectional, the heads read forward at T-1 and reverse at 0
     [InlineData(3, true, 2, false, true)]
-    public void Two_layer_stack_with_layer_norm_dropout_heads_and_loss(int R, bool huber, int dirs, bool everyStep, bool readEnds = false)
+    [InlineData(2, false, 2, false, true, true)]  // residual: layer 1 adds its input to its output
+    [InlineData(2, false, 1, true, false, true)]
+    public void Two_layer_stack_with_layer_norm_dropout_heads_and_loss(int R, bool huber, int dirs, bool everyStep, bool readEnds = false, bool residual = false)
     {
         const int T = 4, B = 2, I = 3, H = 3;
         var r = new Rand(17 + R + 10 * dirs);
-        var net = Build(r, I, H, T, B, R, huber, dirs, everyStep, readEnds: readEnds);
+        var net = Build(r, I, H, T, B, R, huber, dirs, everyStep, readEnds: readEnds, residual: residual);
         var x = Rand.Seq(r.Floats(T * B * I), T, B, I);
         // Targets: pitches, and regression targets around the predictions (some predictions negative, to exercise positive pressure).
         int rows = everyStep ? T * B : B;

@@ -30,9 +30,11 @@ public class FrameModelTests
     [InlineData("ilgpu-cpu", 0.3f, false)]
     [InlineData("cpu", 0.3f, true)]
     [InlineData("ilgpu-cpu", 0f, true)]
-    public void Frame_model_gradients_match_the_reference_network(string device, float weightDrop, bool lockedDropout)
+    [InlineData("cpu", 0.3f, false, true)]    // residual: layer 1 adds its input to its output
+    [InlineData("ilgpu-cpu", 0f, true, true)]
+    public void Frame_model_gradients_match_the_reference_network(string device, float weightDrop, bool lockedDropout, bool residual = false)
     {
-        var cfg = new FrameConfig { Layers = 2, Hidden = 3, Dropout = 0.25f, InputDropout = 0.2f, WeightDrop = weightDrop, LockedDropout = lockedDropout };
+        var cfg = new FrameConfig { Layers = 2, Hidden = 3, Dropout = 0.25f, InputDropout = 0.2f, WeightDrop = weightDrop, LockedDropout = lockedDropout, Residual = residual };
         using var be = TestBackends.Create(device);
         using var model = new FrameModel(be, cfg);
         model.Initialize(5);
@@ -66,6 +68,7 @@ public class FrameModelTests
             Dropout.Scale(seed, counter * 64 + (uint)l, (uint)(((lockedDropout ? 0 : t) * B + b) * H + j), cfg.Dropout));
         var net = new RefStack
         {
+            Residual = residual,
             Layers = [[Lstm(0, K)], [Lstm(1, H)]],
             Gain = [Rand.Vec(P["norm.0.weight"]), Rand.Vec(P["norm.1.weight"])], Bias = [Rand.Vec(P["norm.0.bias"]), Rand.Vec(P["norm.1.bias"])],
             Masks = [Enumerable.Range(0, T).Select(t => Mask(0, t)).ToArray(), Enumerable.Range(0, T).Select(t => Mask(1, t)).ToArray()],

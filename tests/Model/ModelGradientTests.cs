@@ -30,7 +30,9 @@ public class ModelGradientTests
     [InlineData("ilgpu-cpu", true, false, true, "categorical", 0.3f)]
     [InlineData("cpu", true, false, false, "categorical", 0f, true)]    // locked dropout, bidirectional (D = 2H)
     [InlineData("ilgpu-cpu", true, false, true, "categorical", 0.3f, true)]
-    public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber, bool everyStep, string heads, float weightDrop = 0, bool lockedDropout = false)
+    [InlineData("cpu", true, false, false, "categorical", 0f, false, true)]     // residual, bidirectional
+    [InlineData("ilgpu-cpu", true, false, true, "categorical", 0.3f, false, true)]
+    public void Model_gradients_match_the_reference_network(string device, bool velocity, bool huber, bool everyStep, string heads, float weightDrop = 0, bool lockedDropout = false, bool residual = false)
     {
         bool stepFirst = heads == "step-first";
         if (stepFirst) heads = "categorical";
@@ -38,7 +40,7 @@ public class ModelGradientTests
         heads = heads.Replace("-last", "");
         var cfg = new ModelConfig
         {
-            SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, WeightDrop = weightDrop, LockedDropout = lockedDropout, Velocity = velocity, Huber = huber, Input = InputKind.Scalar,
+            SeqLen = 4, Layers = 2, Hidden = 5, Dropout = 0.25f, WeightDrop = weightDrop, LockedDropout = lockedDropout, Residual = residual, Velocity = velocity, Huber = huber, Input = InputKind.Scalar,
             Bidirectional = !everyStep, EveryStep = everyStep, Heads = Enum.Parse<HeadKind>(heads, ignoreCase: true), StepBins = 5, DurationBins = 4, VelocityBins = 3, StepFirst = stepFirst,
             BidirectionalHeads = Enum.Parse<BidirectionalReading>(read, ignoreCase: true),
         };
@@ -87,6 +89,7 @@ public class ModelGradientTests
         RefLstm[] Layer(int l, int input) => cfg.Bidirectional ? [Lstm($"l{l}", input), Lstm($"l{l}_reverse", input)] : [Lstm($"l{l}", input)];
         var net = new RefStack
         {
+            Residual = residual,
             EveryStep = everyStep,
             ReadEnds = cfg.ReadsEnds,
             Layers = [Layer(0, I), Layer(1, D)],

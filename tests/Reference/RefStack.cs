@@ -27,6 +27,8 @@ public sealed class RefStack
     /// <summary>Bidirectional, last step: the heads read the forward half at t = T-1 and the reverse half at t = 0
     /// (ModelConfig.BidirectionalHeads "ends"); otherwise both halves at T-1 ("last").</summary>
     public bool ReadEnds { get; init; }
+    /// <summary>Residual connections: every layer above the first adds its input to its (dropped-out) output.</summary>
+    public bool Residual { get; init; }
     /// <summary>
     /// A frame model's loss instead of the heads above: binary cross-entropy of the logits (every step, [T*B,K]) against
     /// these targets [T*B,K], row weights [T*B] and scale (RefOps.BinaryCrossEntropy); the targets argument is then unused.
@@ -65,7 +67,7 @@ public sealed class RefStack
             var normed = concat.Select(c => RefOps.LayerNorm(c, Gain[l], Bias[l])).ToArray();
             var dropped = Enumerable.Range(0, T).Select(t => normed[t].PointwiseMultiply(Masks[l][t])).ToArray();
             traces.Add(new LayerTrace(input, f, r, concat, normed));
-            input = dropped;
+            input = Residual && l > 0 ? Enumerable.Range(0, T).Select(t => dropped[t] + input[t]).ToArray() : dropped;
         }
         // The heads' input: the last step [B,D], or every step stacked time-major [T*B,D].
         var top = input;
@@ -109,6 +111,8 @@ public sealed class RefStack
         {
             var tr = traces[l];
             int H = Layers[l][0].Hidden, dirs = Layers[l].Length;
+            // Residual: the layer's input reached the output unchanged too, so its gradient includes the output's.
+            var dAround = Residual && l > 0 ? dOut : null;
             g.Gain[l] = Vector<double>.Build.Dense(dirs * H); g.Bias[l] = Vector<double>.Build.Dense(dirs * H);
             var dF = new Matrix<double>[T]; var dR = new Matrix<double>[T];
             for (int t = 0; t < T; t++)
@@ -124,12 +128,12 @@ public sealed class RefStack
             if (dirs == 1)
             {
                 g.Wih[l] = [gf.Wih]; g.Whh[l] = [gf.Whh]; g.Bih[l] = [gf.Bih]; g.Bhh[l] = [gf.Bhh];
-                dOut = gf.X;
+                dOut = dAround is null ? gf.X : Enumerable.Range(0, T).Select(t => gf.X[t] + dAround[t]).ToArray();
                 continue;
             }
             var gr = Layers[l][1].Backward(tr.Rev!, tr.Input, dR, zero, zero, reverse: true);
             g.Wih[l] = [gf.Wih, gr.Wih]; g.Whh[l] = [gf.Whh, gr.Whh]; g.Bih[l] = [gf.Bih, gr.Bih]; g.Bhh[l] = [gf.Bhh, gr.Bhh];
-            dOut = Enumerable.Range(0, T).Select(t => gf.X[t] + gr.X[t]).ToArray();
+            dOut = Enumerable.Range(0, T).Select(t => dAround is null ? gf.X[t] + gr.X[t] : gf.X[t] + gr.X[t] + dAround[t]).ToArray();
         }
         g.X = dOut;
         return (total, g);

@@ -51,6 +51,7 @@ public static class FramesCommand
         var inputDropout = Opt("--input-dropout", c.InputDropout, "Dropout on the input frame's keys");
         var weightDrop = Opt("--weight-drop", c.WeightDrop, "DropConnect on each layer's recurrent weights W_hh, one mask per batch (AWD-LSTM's weight drop; 0: off)");
         var lockedDropout = new Option<bool>("--locked-dropout") { Description = "--dropout draws one mask per piece and feature for all the frames of a batch (variational dropout, AWD-LSTM's locked dropout), not one per frame" };
+        var residual = new Option<bool>("--residual") { Description = "Every layer above the first adds its input to its output (a residual connection round the layer; needs --layers 2 or more)" };
         var noNorm = new Option<bool>("--no-layer-norm") { Description = "No layer norm after each layer" };
         var transpose = Opt("--transpose", t.Transpose, "Transpose each training piece by a random shift within +-N semitones (0: off)");
         var clip = Opt("--clip", t.MaxGradNorm, "Global gradient-norm clip (0: off)");
@@ -75,10 +76,10 @@ public static class FramesCommand
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only the summary, no line per epoch" };
         var cmd = new Command("train", "Train a frame model: each frame's 88 keys predict the next frame's; validation NLL after every epoch picks best.safetensors")
         {
-            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, weightDrop, lockedDropout, noNorm, outputKind, nadeHidden, transpose, clip, wd, patience, seed, average, window, optimizer, batching, everyMinutes, quiet,
+            data, output, resume, device, epochs, batch, lr, minLr, layers, hidden, dropout, inputDropout, weightDrop, lockedDropout, residual, noNorm, outputKind, nadeHidden, transpose, clip, wd, patience, seed, average, window, optimizer, batching, everyMinutes, quiet,
         };
         // What a run keeps from its first start: none of these may be given with --resume (they would be silently ignored).
-        Option[] fixedAtStart = [batch, lr, minLr, layers, hidden, dropout, inputDropout, weightDrop, lockedDropout, noNorm, outputKind, nadeHidden, transpose, clip, wd,
+        Option[] fixedAtStart = [batch, lr, minLr, layers, hidden, dropout, inputDropout, weightDrop, lockedDropout, residual, noNorm, outputKind, nadeHidden, transpose, clip, wd,
             patience, seed, average, window, optimizer, batching, everyMinutes];
         cmd.SetAction(p => Cli.Run(() =>
         {
@@ -112,8 +113,8 @@ public static class FramesCommand
             if (resumeDir is not null) state = trainer.Resume(p.GetValue(epochs), cts.Token);
             else
             {
-                var config = new FrameConfig { Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Dropout = p.GetValue(dropout), InputDropout = p.GetValue(inputDropout), WeightDrop = p.GetValue(weightDrop), LockedDropout = p.GetValue(lockedDropout), LayerNorm = !p.GetValue(noNorm),
-                    Output = p.GetResult(outputKind) is { Implicit: false } ? p.GetValue(outputKind) : c.Output, NadeHidden = p.GetValue(nadeHidden) };
+                var config = new FrameConfig { Layers = p.GetValue(layers), Hidden = p.GetValue(hidden), Dropout = p.GetValue(dropout), InputDropout = p.GetValue(inputDropout), WeightDrop = p.GetValue(weightDrop), LockedDropout = p.GetValue(lockedDropout), Residual = p.GetValue(residual),
+                    LayerNorm = !p.GetValue(noNorm), Output = p.GetResult(outputKind) is { Implicit: false } ? p.GetValue(outputKind) : c.Output, NadeHidden = p.GetValue(nadeHidden) };
                 if (p.GetResult(nadeHidden) is { Implicit: false } && !config.IsNade) return Cli.Error("--nade-hidden needs --head nade");
                 config.Validate();
                 var options = new FrameTrainOptions
@@ -132,7 +133,7 @@ public static class FramesCommand
                 if (need > have * 0.8)
                     return Cli.Error(FormattableString.Invariant(
                         $"this network needs about {need / 1e9:F1} GB to train at --batch {options.BatchSize} on pieces of up to {longest} frames, and {have / 1e9:F1} GB is available: use a smaller --hidden, --layers, --batch or --window"));
-                Console.WriteLine($"frame model: {config.Layers} x LSTM {config.Hidden}, {(config.IsNade ? $"NADE output of {config.NadeHidden}" : "Bernoulli output")}, {config.ParameterCount():N0} parameters, on {backend.Name}; {corpus.Split("train").Length} training pieces");
+                Console.WriteLine($"frame model: {config.Layers} x LSTM {config.Hidden}{(config.Residual ? " (residual)" : "")}, {(config.IsNade ? $"NADE output of {config.NadeHidden}" : "Bernoulli output")}, {config.ParameterCount():N0} parameters, on {backend.Name}; {corpus.Split("train").Length} training pieces");
                 state = trainer.Train(config, options, cts.Token);
             }
             Console.WriteLine(FormattableString.Invariant($"{(cts.IsCancellationRequested ? "stopped" : state.Finished ? "finished" : "stopped")} after epoch {state.Epoch} ({clock.Elapsed.TotalSeconds:F0} s this session): best validation NLL {state.BestValidationLoss:F3} at epoch {state.BestEpoch}; {Path.Combine(runDir, FrameTrainer.Best)}"));

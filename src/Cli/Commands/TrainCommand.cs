@@ -32,6 +32,7 @@ public static class TrainCommand
         var dropout = Opt("--dropout", d.Dropout, "Dropout after each layer");
         var weightDrop = Opt("--weight-drop", d.WeightDrop, "DropConnect on each layer's recurrent weights W_hh, one mask per batch (AWD-LSTM's weight drop; 0: off)");
         var lockedDropout = new Option<bool>("--locked-dropout") { Description = "--dropout draws one mask per window and feature for all its steps (variational dropout, AWD-LSTM's locked dropout), not one per step" };
+        var residual = new Option<bool>("--residual") { Description = "Every layer above the first adds its input to its output (a residual connection round the layer; needs --layers 2 or more)" };
         var noNorm = new Option<bool>("--no-layer-norm") { Description = "No layer norm between layers" };
         var input = new Option<InputKind>("--input") { Description = "scalar (pitch/128, step, duration) or embedding (learned pitch embedding + step, duration)", DefaultValueFactory = _ => d.Input };
         var embDim = Opt("--embedding-dim", d.EmbeddingDim, "Pitch embedding size (--input embedding)");
@@ -87,11 +88,11 @@ public static class TrainCommand
 
         var cmd = new Command("train", "Train the (bi)LSTM on a corpus; checkpoints to --out, resumable with --resume")
         {
-            data, output, resume, device, precision, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, weightDrop, lockedDropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
+            data, output, resume, device, precision, epochs, batch, lr, seq, layers, hidden, uni, everyStep, dropout, weightDrop, lockedDropout, residual, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins, independent, biHeads, huber,
             lookback, lookbackNotes, attention, attentionSize, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, carry, patience, clip, wd, seed, every, everyMinutes, logEvery, sustain, quiet, preset, distributed, time,
         };
         // What a run keeps from its first start: none of these may be given with --resume (they would be silently ignored).
-        Option[] fixedAtStart = [batch, lr, seq, layers, hidden, uni, everyStep, dropout, weightDrop, lockedDropout, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins,
+        Option[] fixedAtStart = [batch, lr, seq, layers, hidden, uni, everyStep, dropout, weightDrop, lockedDropout, residual, noNorm, input, embDim, noVelocity, heads, stepBins, durationBins, velocityBins,
             independent, biHeads, huber, lookback, lookbackNotes, attention, attentionSize, pw, sw, dw, vw, transpose, stride, fraction, valStride, trainEval, carry, patience, clip, wd, seed, every, everyMinutes, logEvery, preset, time];
         cmd.SetAction(p =>
         {
@@ -175,7 +176,7 @@ public static class TrainCommand
                     var config = new ModelConfig
                     {
                         SeqLen = Pick(seq, pc.SeqLen), Layers = Pick(layers, pc.Layers), Hidden = Pick(hidden, pc.Hidden), Bidirectional = !Flag(uni, !pc.Bidirectional), EveryStep = Flag(everyStep, pc.EveryStep),
-                        Dropout = Pick(dropout, pc.Dropout), WeightDrop = Pick(weightDrop, pc.WeightDrop), LockedDropout = Flag(lockedDropout, pc.LockedDropout), LayerNorm = !Flag(noNorm, !pc.LayerNorm), Input = Pick(input, pc.Input)!, EmbeddingDim = Pick(embDim, pc.EmbeddingDim),
+                        Dropout = Pick(dropout, pc.Dropout), WeightDrop = Pick(weightDrop, pc.WeightDrop), LockedDropout = Flag(lockedDropout, pc.LockedDropout), Residual = Flag(residual, pc.Residual), LayerNorm = !Flag(noNorm, !pc.LayerNorm), Input = Pick(input, pc.Input)!, EmbeddingDim = Pick(embDim, pc.EmbeddingDim),
                         Velocity = !Flag(noVelocity, !pc.Velocity), Heads = Pick(heads, pc.Heads)!, StepBins = Pick(stepBins, pc.StepBins), DurationBins = Pick(durationBins, pc.DurationBins),
                         VelocityBins = Pick(velocityBins, pc.VelocityBins), StepFirst = !Flag(independent, !pc.StepFirst), BidirectionalHeads = Pick(biHeads, pc.BidirectionalHeads)!, Huber = Flag(huber, pc.Huber),
                         PitchWeight = Pick(pw, pc.PitchWeight), StepWeight = Pick(sw, pc.StepWeight), DurationWeight = Pick(dw, pc.DurationWeight), VelocityWeight = Pick(vw, pc.VelocityWeight),

@@ -28,6 +28,8 @@ public sealed record FrameConfig
     public float WeightDrop { get; init; }
     /// <summary>The output dropout draws one mask per piece and feature for every frame of a forward (variational, AWD-LSTM's locked dropout).</summary>
     public bool LockedDropout { get; init; }
+    /// <summary>Every layer above the first adds its input to its output (a residual connection; needs 2 layers or more).</summary>
+    public bool Residual { get; init; }
     public bool LayerNorm { get; init; } = true;
     /// <summary>The output: independent Bernoullis per key, or NADE over the keys (checkpoints from before NADE read as Bernoulli).</summary>
     public FrameOutput Output { get; init; } = FrameOutput.Bernoulli;
@@ -36,7 +38,7 @@ public sealed record FrameConfig
     [JsonIgnore] public bool IsNade => Output == FrameOutput.Nade;
     [JsonIgnore] public int Keys => FrameCorpus.Keys;
     /// <summary>The recurrent body: unidirectional layers reading the 88 keys.</summary>
-    [JsonIgnore] public LstmStackShape Stack => new(Keys, Hidden, Layers, Bidirectional: false, LayerNorm, Dropout, WeightDrop, LockedDropout);
+    [JsonIgnore] public LstmStackShape Stack => new(Keys, Hidden, Layers, Bidirectional: false, LayerNorm, Dropout, WeightDrop, LockedDropout, Residual);
 
     public void Validate()
     {
@@ -45,6 +47,7 @@ public sealed record FrameConfig
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"dropout {Dropout} outside [0, 1)");
         if (!(InputDropout >= 0 && InputDropout < 1)) throw new ArgumentException($"input dropout {InputDropout} outside [0, 1)");
         if (!(WeightDrop >= 0 && WeightDrop < 1)) throw new ArgumentException($"weight drop {WeightDrop} outside [0, 1)");
+        if (Residual && Layers < 2) throw new ArgumentException("residual connections go round the layers above the first: they need 2 layers or more");
         if (!Enum.IsDefined(Output)) throw new ArgumentException($"unknown frame output {Output}");
         if (IsNade && (NadeHidden < 1 || NadeHidden > 4096)) throw new ArgumentException($"NADE hidden units {NadeHidden} outside 1..4096");
     }
