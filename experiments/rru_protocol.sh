@@ -25,7 +25,8 @@ for l in sys.stdin:
 J="$D/jsb-chorales/jsb-chorales-quarter.json" N="$D/polyphonic/nottingham.json" M="$D/polyphonic/musedata.json"
 # The final Bernoulli configurations (docs/POLYPHONIC.md), and before them the earlier ones of JSB and Nottingham.
 for run in bern-h384-d6-avg bern-h384-d6-avg-s2 h384-d5-avg-tr3-e120 h384-d5-avg-tr3-e120-s2 h384-d4-avg-tr3-e120 h384-d4-avg-tr3-e120-s2 \
-    h384-d3-wd3-avg-tr3-e120 h384-d3-wd3-avg-tr3-e120-s2 h384-d3-wd3-avg-tr3-e200 h384-d3-wd3-avg-tr3-e200-s2; do score jsb "$J" $run; done
+    h384-d3-wd3-avg-tr3-e120 h384-d3-wd3-avg-tr3-e120-s2 h384-d3-wd3-avg-tr3-e200 h384-d3-wd3-avg-tr3-e200-s2 \
+    h384-l3-d3-wd3-res-avg-tr3-e200 h384-l3-d3-wd3-res-avg-tr3-e200-s2; do score jsb "$J" $run; done
 for run in nott-bern-h384-d6-avg nott-bern-h384-d6-avg-s2 nott-bern-h384-d5-avg-tr1-len nott-bern-h384-d5-avg-tr1-len-s2 \
     nott-bern-h384-d5-avg-tr1-len-e120 nott-bern-h384-d5-avg-tr1-len-e120-s2 \
     nott-bern-h384-d4-avg-tr2-len-e120 nott-bern-h384-d4-avg-tr2-len-e120-s2; do score nottingham "$N" $run; done
